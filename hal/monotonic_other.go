@@ -1,0 +1,7 @@
+//go:build !linux
+
+package hal
+
+import "time"
+
+func monotonicNow() time.Duration { return fallbackNow() }

@@ -1,0 +1,112 @@
+package hal
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// TrunkEventKind says what happened on a trunk.
+type TrunkEventKind int
+
+const (
+	// TrunkIncoming: an inbound call is ringing; CallerID and Presentation
+	// say who (the first event of a call; repeated rings are not events).
+	TrunkIncoming TrunkEventKind = iota + 1
+	// TrunkAlerting: an outbound call is ringing at the far end.
+	TrunkAlerting
+	// TrunkAnswered: the call (either direction) is connected.
+	TrunkAnswered
+	// TrunkEnded: the call is over; Reason says why.
+	TrunkEnded
+	// TrunkDigit: the far end sent a DTMF digit (Digit).
+	TrunkDigit
+	// TrunkState: the trunk's status changed (Status).
+	TrunkState
+)
+
+func (k TrunkEventKind) String() string {
+	switch k {
+	case TrunkIncoming:
+		return "incoming"
+	case TrunkAlerting:
+		return "alerting"
+	case TrunkAnswered:
+		return "answered"
+	case TrunkEnded:
+		return "ended"
+	case TrunkDigit:
+		return "digit"
+	case TrunkState:
+		return "state"
+	}
+	return "unknown"
+}
+
+// Presentation is how the network presented the caller's number.
+type Presentation int
+
+const (
+	PresentationAllowed     Presentation = iota // number given
+	PresentationWithheld                        // caller withheld it ("P", private)
+	PresentationUnavailable                     // network could not give it ("O", out of area)
+)
+
+// TrunkEvent is one thing a trunk reports.
+type TrunkEvent struct {
+	Kind         TrunkEventKind
+	CallerID     string       // TrunkIncoming
+	CallerName   string       // TrunkIncoming, when the network sends one
+	Presentation Presentation // TrunkIncoming
+	Reason       error        // TrunkEnded: nil for a normal clear, else one of the Err* below (wrapped)
+	Digit        rune         // TrunkDigit
+	Status       TrunkStatus  // TrunkState
+	At           time.Time
+}
+
+// TrunkStatus is a trunk's health as the NOC and the router see it.
+type TrunkStatus struct {
+	Up         bool    // the device answers and is usable
+	Registered bool    // registered on the network (cellular) or line present (analogue)
+	Operator   string  // network name, when known
+	SignalDBm  float64 // received signal strength; 0 when unknown
+	InCall     bool
+	Detail     string // human-readable reason when not Up
+}
+
+// Errors a trunk reports for a call attempt or a call's end, so the router
+// can tell a busy number from a broken trunk and move to the next rung.
+var (
+	ErrTrunkDown  = errors.New("trunk down")
+	ErrTrunkBusy  = errors.New("trunk already in a call")
+	ErrBusy       = errors.New("called number busy")
+	ErrNoAnswer   = errors.New("no answer")
+	ErrNoCarrier  = errors.New("no carrier")
+	ErrNoDialtone = errors.New("no dial tone")
+	ErrRejected   = errors.New("call rejected by the network")
+)
+
+// Trunk is a PSTN trunk carrying one call at a time: a cellular or
+// analogue-line modem, or an FXO port.
+type Trunk interface {
+	// Name is the trunk's configured name.
+	Name() string
+	// Dial starts an outbound call to number. It returns once the trunk has
+	// accepted the attempt; progress arrives as events.
+	Dial(ctx context.Context, number string) error
+	// Answer picks up the ringing inbound call.
+	Answer(ctx context.Context) error
+	// Hangup clears the current call (or rejects a ringing one).
+	Hangup(ctx context.Context) error
+	// SendDTMF sends digits in the current call.
+	SendDTMF(ctx context.Context, digits string) error
+	// Events delivers the trunk's events; it is closed by Close.
+	Events() <-chan TrunkEvent
+	// Status returns the latest known status without touching the device.
+	Status() TrunkStatus
+	// Audio is the call's voice stream, or nil when the board wires the
+	// trunk's audio to the line in analogue.
+	Audio() PCM
+	// Close releases the device.
+	Close() error
+}
