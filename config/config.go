@@ -1,0 +1,271 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Board         Board         `toml:"board"`
+	Ports         []Port        `toml:"port"`
+	SIP           SIP           `toml:"sip"`
+	Trunks        []Trunk       `toml:"trunk"`
+	Survivability Survivability `toml:"survivability"`
+	Metrics       Metrics       `toml:"metrics"`
+	Control       Control       `toml:"control"`
+	Log           Log           `toml:"log"`
+	State         State         `toml:"state"`
+
+	// Path is the file the configuration was read from ("" when parsed
+	// from memory).
+	Path string `toml:"-"`
+}
+
+// Board says which hardware backend runs the ports and how.
+type Board struct {
+	Kind        string         `toml:"kind"`         // sim | gpio
+	Profile     string         `toml:"profile"`      // uk | etsi | us
+	ProfileFile string         `toml:"profile_file"` // optional country-profile override file
+	Chip        string         `toml:"chip"`         // default GPIO chip for pins that name none
+	Debounce    Duration       `toml:"debounce"`     // default input debounce
+	Mains       *Pin           `toml:"mains"`        // input: asserted = mains present
+	BatteryLow  *Pin           `toml:"battery_low"`  // input: asserted = battery low
+	LED         map[string]Pin `toml:"led"`          // outputs by function
+	Link        string         `toml:"link"`         // network interface whose carrier is the LAN link
+}
+
+// Pin is one GPIO line.
+type Pin struct {
+	Chip      string   `toml:"chip"`
+	Line      *int     `toml:"line"`
+	ActiveLow bool     `toml:"active_low"`
+	Bias      string   `toml:"bias"`     // as-is | pull-up | pull-down | disabled
+	Debounce  Duration `toml:"debounce"` // inputs only
+}
+
+// Port is one FXS port and the SIP line it carries.
+type Port struct {
+	ID        int    `toml:"id"`
+	Name      string `toml:"name"`
+	Extension string `toml:"extension"` // SIP user and number
+	AuthUser  string `toml:"auth_user"` // digest user when it differs from the extension
+	Password  string `toml:"password"`  // SIP digest password
+	DialPlan  string `toml:"dial_plan"` // digit map, e.g. "999|112|0[1-9]xxxxxxxxx|2xxxx"
+	Hook      *Pin   `toml:"hook"`      // input: asserted = off-hook
+	Ring      *Pin   `toml:"ring"`      // output
+	Polarity  *Pin   `toml:"polarity"`  // output: asserted = reversed
+	Relay     *Pin   `toml:"relay"`     // output: asserted = on the board (not bypass)
+	RingDrive string `toml:"ring_drive"`
+	Audio     string `toml:"audio"` // PCM device; empty on the sim board
+}
+
+// SIP is the user agent's configuration.
+type SIP struct {
+	Listen        string      `toml:"listen"`
+	Advertise     string      `toml:"advertise"` // address put in Contact/Via when listening on 0.0.0.0
+	RTPPorts      string      `toml:"rtp_ports"` // "16384-16482"
+	ProbeInterval Duration    `toml:"probe_interval"`
+	Registrars    []Registrar `toml:"registrar"`
+}
+
+// Registrar is one PBX, in order of preference.
+type Registrar struct {
+	Name      string `toml:"name"`
+	Address   string `toml:"address"`
+	Transport string `toml:"transport"` // udp | tcp | tls
+	Domain    string `toml:"domain"`    // SIP domain of the AOR; defaults to the address's host
+}
+
+// Trunk is one PSTN trunk, in order of preference.
+type Trunk struct {
+	Name    string `toml:"name"`
+	Kind    string `toml:"kind"`    // modem | sim
+	Device  string `toml:"device"`  // AT port
+	PCM     string `toml:"pcm"`     // voice port, optional
+	Variant string `toml:"variant"` // generic | simcom | quectel
+	Baud    int    `toml:"baud"`
+	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+}
+
+// Survivability tunes the routing brain.
+type Survivability struct {
+	Emergency     []string `toml:"emergency"`
+	FailbackAfter Duration `toml:"failback_after"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	Listen string `toml:"listen"`
+}
+
+// Control is the unix socket the field tool talks to.
+type Control struct {
+	Socket string `toml:"socket"`
+	Group  string `toml:"group"` // group owning the socket; empty = the daemon's
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // auto | text | logfmt | json
+}
+
+// State is where state that must survive restarts is written.
+type State struct {
+	Dir string `toml:"dir"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("250ms").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like \"500ms\" or \"2s\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults used where the file is silent.
+const (
+	DefaultPath          = "/etc/critline/critline.toml"
+	DefaultSocket        = "/run/critline/control.sock"
+	DefaultMetricsListen = ":9469"
+	DefaultStateDir      = "/var/lib/critline"
+	DefaultSIPListen     = "0.0.0.0:5060"
+	DefaultRTPPorts      = "16384-16482"
+	DefaultChip          = "gpiochip0"
+	DefaultDebounce      = 5 * time.Millisecond
+	DefaultProbeInterval = 500 * time.Millisecond
+	DefaultFailback      = 30 * time.Second
+)
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Board.Kind, "sim")
+	def(&c.Board.Profile, "uk")
+	def(&c.Board.Chip, DefaultChip)
+	if c.Board.Debounce.Duration == 0 {
+		c.Board.Debounce.Duration = DefaultDebounce
+	}
+	def(&c.SIP.Listen, DefaultSIPListen)
+	def(&c.SIP.RTPPorts, DefaultRTPPorts)
+	if c.SIP.ProbeInterval.Duration == 0 {
+		c.SIP.ProbeInterval.Duration = DefaultProbeInterval
+	}
+	for i := range c.SIP.Registrars {
+		def(&c.SIP.Registrars[i].Transport, "udp")
+	}
+	for i := range c.Trunks {
+		def(&c.Trunks[i].Kind, "modem")
+		def(&c.Trunks[i].Variant, "generic")
+		if c.Trunks[i].Baud == 0 {
+			c.Trunks[i].Baud = 115200
+		}
+	}
+	for i := range c.Ports {
+		def(&c.Ports[i].RingDrive, "enable")
+		if c.Ports[i].Name == "" {
+			c.Ports[i].Name = fmt.Sprintf("port %d", c.Ports[i].ID)
+		}
+	}
+	if c.Survivability.Emergency == nil {
+		c.Survivability.Emergency = []string{"999", "112"}
+	}
+	if c.Survivability.FailbackAfter.Duration == 0 {
+		c.Survivability.FailbackAfter.Duration = DefaultFailback
+	}
+	def(&c.Metrics.Listen, DefaultMetricsListen)
+	def(&c.Control.Socket, DefaultSocket)
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "auto")
+	def(&c.State.Dir, DefaultStateDir)
+}
+
+// Load reads and checks the file at path. A *Errors lists every problem.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		switch {
+		case os.IsNotExist(err):
+			return nil, fmt.Errorf("config file %s does not exist: create it (see examples/sim.toml) or pass --config", path)
+		case os.IsPermission(err):
+			return nil, fmt.Errorf("config file %s is not readable by this user: check its mode and owner (the daemon runs as critline)", path)
+		}
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads and checks a configuration; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	errs := &Errors{File: name}
+	raw, loc, ok := parseTOML(name, data, errs)
+	if !ok {
+		return nil, errs
+	}
+	var c Config
+	d := decoder{errs: errs, loc: loc}
+	d.decodeStruct(raw, &c, nil)
+	c.applyDefaults()
+	c.validate(errs, loc)
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	c.Path = name
+	return &c, nil
+}
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	Line int    // 0 when no line applies
+	Key  string // dotted key, with array indexes: port[2].hook.line
+	Msg  string
+}
+
+// Errors is every problem found in one file.
+type Errors struct {
+	File     string
+	Problems []Problem
+}
+
+// Len reports how many problems there are.
+func (e *Errors) Len() int { return len(e.Problems) }
+
+func (e *Errors) add(line int, key, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Lines renders each problem as "file:line: key: message".
+func (e *Errors) Lines() []string {
+	out := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		var b strings.Builder
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+		if p.Key != "" {
+			b.WriteString(p.Key)
+			b.WriteString(": ")
+		}
+		b.WriteString(p.Msg)
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (e *Errors) Error() string { return strings.Join(e.Lines(), "\n") }

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/critline/critline/hal"
+)
+
+func TestExamplesAreValid(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.toml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(c.Ports) != 2 {
+			t.Errorf("%s: %d ports, want 2", f, len(c.Ports))
+		}
+	}
+}
+
+func TestPiHatProfile(t *testing.T) {
+	c, err := Load("../examples/pi-hat.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := c.BoardProfile()
+	if len(bp.Ports) != 2 {
+		t.Fatalf("ports %d", len(bp.Ports))
+	}
+	p := bp.Ports[0]
+	if p.Hook != (hal.Pin{Chip: "gpiochip0", Line: 17, ActiveLow: true, Bias: hal.BiasPullUp, Debounce: 5e6}) {
+		t.Errorf("hook pin %+v", p.Hook)
+	}
+	if p.Relay.Line != 13 || p.Ring.Line != 27 || p.Polarity.Line != 5 || p.Audio != "hw:1,0" {
+		t.Errorf("port 1 %+v", p)
+	}
+	if bp.Mains == nil || bp.Mains.Line != 24 || bp.Mains.Debounce != 5e6 {
+		t.Errorf("mains %+v", bp.Mains)
+	}
+	if bp.BatteryLow == nil || !bp.BatteryLow.ActiveLow {
+		t.Errorf("battery %+v", bp.BatteryLow)
+	}
+	if bp.LEDs["status"].Line != 12 || bp.LEDs["fault"].Line != 16 {
+		t.Errorf("leds %+v", bp.LEDs)
+	}
+	if c.Trunks[0].Device != "/dev/ttyUSB2" || c.Trunks[0].PCM != "/dev/ttyUSB4" {
+		t.Errorf("trunk %+v", c.Trunks[0])
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("min.toml", []byte("[[port]]\nid = 1\nextension = \"201\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Board.Kind != "sim" || c.Board.Profile != "uk" || c.Control.Socket != DefaultSocket ||
+		c.Metrics.Listen != DefaultMetricsListen || c.State.Dir != DefaultStateDir ||
+		strings.Join(c.Survivability.Emergency, ",") != "999,112" || c.Ports[0].RingDrive != "enable" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+// Every problem is reported at once, each with its line and a fix.
+func TestAllErrorsAtOnce(t *testing.T) {
+	src := `[board]
+kind = "gpio"
+profle = "uk"
+
+[[port]]
+id = 1
+extension = "201"
+hook = { line = 17 }
+ring = { line = 17 }
+polarity = { line = 5 }
+relay = { line = 6 }
+audio = "hw:1,0"
+
+[[port]]
+id = 1
+hook = { line = 20 }
+ring = { line = 21 }
+polarity = { line = 22 }
+relay = { line = "23" }
+audio = "hw:1,1"
+
+[sip]
+listen = "nowhere"
+
+[[sip.registrar]]
+name = "a"
+address = "10.0.0.1:5060"
+transport = "carrier-pigeon"
+
+[[trunk]]
+name = "lte"
+kind = "modem"
+
+[metrics]
+listen = 9469
+`
+	_, err := Parse("bad.toml", []byte(src))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	got := err.Error()
+	want := []string{
+		`bad.toml:3: board.profle: unknown key: did you mean "profile"?`,
+		`bad.toml:9: port[0].ring.line: line gpiochip0:17 is already used by port[0].hook`,
+		`bad.toml:15: port[1].id: port id 1 is already used by port[0]`,
+		`bad.toml:14: port[1].extension: missing:`,
+		`bad.toml:19: port[1].relay.line: expected an integer, found the string "23": remove the quotes`,
+		`bad.toml:23: sip.listen: "nowhere" is not host:port`,
+		`bad.toml:28: sip.registrar[0].transport: "carrier-pigeon" is not a transport`,
+		`bad.toml:30: trunk[0].device: missing: a modem trunk needs its AT port`,
+		`bad.toml:35: metrics.listen: expected a string, found an integer`,
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+	if n := err.(*Errors).Len(); n < len(want) {
+		t.Errorf("%d problems, want at least %d", n, len(want))
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, err := Parse("syn.toml", []byte("[board]\nkind = \"sim\"\nprofile = uk\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "syn.toml:3: ") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "examples/sim.toml") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoadUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	p := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(p, []byte(""), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "not readable") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"../examples/sim.toml", "../examples/pi-hat.toml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("[[port]]\nid = 1\nextension = \"1\"\n"))
+	f.Add([]byte("[board]\nled = 3\n[[port]]\nid = \"x\"\nhook = []\n"))
+	f.Add([]byte("[[sip.registrar]]\n[[sip.registrar]]\nname=1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.toml", data)
+		if err == nil {
+			if c == nil || len(c.Ports) == 0 {
+				t.Fatal("accepted config without ports")
+			}
+			_ = c.BoardProfile()
+			return
+		}
+		if c != nil {
+			t.Fatal("config returned with an error")
+		}
+		for _, l := range err.(*Errors).Lines() {
+			if !strings.HasPrefix(l, "fuzz.toml") {
+				t.Fatalf("problem without file name: %q", l)
+			}
+		}
+	})
+}

@@ -1,0 +1,263 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/critline/critline/hal"
+)
+
+var (
+	reDigits    = regexp.MustCompile(`^[0-9]+$`)
+	reDialable  = regexp.MustCompile(`^\+?[0-9*#]+$`)
+	boardKinds  = []string{"sim", "gpio"}
+	profiles    = []string{"uk", "etsi", "us"}
+	transports  = []string{"udp", "tcp", "tls"}
+	trunkKinds  = []string{"modem", "sim"}
+	variants    = []string{"generic", "simcom", "quectel"}
+	ringDrives  = []string{"enable", "toggle"}
+	logLevels   = []string{"debug", "info", "warn", "error"}
+	logFormats  = []string{"auto", "text", "logfmt", "json"}
+	maxPortID   = 64
+	maxGPIOLine = 1023
+)
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func choices(set []string) string { return strings.Join(set, ", ") }
+
+// validate checks values that decoded fine but cannot work.
+func (c *Config) validate(errs *Errors, loc locator) {
+	bad := func(key, format string, args ...any) { errs.add(loc.line(key), key, format, args...) }
+
+	if !oneOf(c.Board.Kind, boardKinds) {
+		bad("board.kind", "%q is not a board kind: use one of %s", c.Board.Kind, choices(boardKinds))
+	}
+	if !oneOf(c.Board.Profile, profiles) {
+		bad("board.profile", "%q is not a country profile: use one of %s", c.Board.Profile, choices(profiles))
+	}
+	gpio := c.Board.Kind == "gpio"
+
+	// Every GPIO line may be used once.
+	used := map[string]string{}
+	pin := func(key string, p *Pin, required, input bool) {
+		if p == nil {
+			if required && gpio {
+				bad(key, "missing: a gpio board needs this pin, e.g. %s = { line = 17 }", key[strings.LastIndexByte(key, '.')+1:])
+			}
+			return
+		}
+		if p.Line == nil {
+			bad(key+".line", "missing: give the line offset on the chip, e.g. line = 17")
+			return
+		}
+		if *p.Line < 0 || *p.Line > maxGPIOLine {
+			bad(key+".line", "%d is not a GPIO line offset: use 0..%d", *p.Line, maxGPIOLine)
+		}
+		if _, err := hal.ParseBias(p.Bias); err != nil {
+			bad(key+".bias", "%v", err)
+		} else if p.Bias != "" && !input {
+			bad(key+".bias", "bias applies to inputs only: remove it from this output")
+		}
+		if p.Debounce.Duration != 0 && !input {
+			bad(key+".debounce", "debounce applies to inputs only: remove it from this output")
+		}
+		if p.Debounce.Duration < 0 {
+			bad(key+".debounce", "must not be negative")
+		}
+		chip := p.Chip
+		if chip == "" {
+			chip = c.Board.Chip
+		}
+		id := chip + ":" + strconv.Itoa(*p.Line)
+		if other, dup := used[id]; dup {
+			bad(key+".line", "line %s is already used by %s: each GPIO line can serve one function", id, other)
+		} else {
+			used[id] = key
+		}
+	}
+	pin("board.mains", c.Board.Mains, false, true)
+	pin("board.battery_low", c.Board.BatteryLow, false, true)
+	for name, p := range c.Board.LED {
+		pin("board.led."+name, &p, false, false)
+	}
+	if c.Board.Debounce.Duration < 0 {
+		bad("board.debounce", "must not be negative")
+	}
+
+	if len(c.Ports) == 0 {
+		bad("port", "no ports configured: add at least one [[port]] with id and extension")
+	}
+	ids := map[int]string{}
+	exts := map[string]string{}
+	for i, p := range c.Ports {
+		k := fmt.Sprintf("port[%d]", i)
+		switch {
+		case p.ID < 1 || p.ID > maxPortID:
+			bad(k+".id", "%d is not a port id: use 1..%d (ports are numbered from 1 as printed on the board)", p.ID, maxPortID)
+		case ids[p.ID] != "":
+			bad(k+".id", "port id %d is already used by %s: give each port its own id", p.ID, ids[p.ID])
+		default:
+			ids[p.ID] = k
+		}
+		switch {
+		case p.Extension == "":
+			bad(k+".extension", "missing: every port needs the extension (SIP user and number) of its line, e.g. extension = \"270001\"")
+		case !reDialable.MatchString(p.Extension):
+			bad(k+".extension", "%q is not a number: use digits only", p.Extension)
+		case exts[p.Extension] != "":
+			bad(k+".extension", "extension %s is already used by %s", p.Extension, exts[p.Extension])
+		default:
+			exts[p.Extension] = k
+		}
+		if !oneOf(p.RingDrive, ringDrives) {
+			bad(k+".ring_drive", "%q is not a ring drive: use enable (SLIC ring-enable input) or toggle (forward/reverse toggled at the ring frequency)", p.RingDrive)
+		}
+		pin(k+".hook", p.Hook, true, true)
+		pin(k+".ring", p.Ring, true, false)
+		pin(k+".polarity", p.Polarity, true, false)
+		pin(k+".relay", p.Relay, true, false)
+		if gpio && p.Audio == "" {
+			bad(k+".audio", "missing: a gpio board needs the port's PCM device, e.g. audio = \"hw:1,0\"")
+		}
+	}
+
+	if err := checkHostPort(c.SIP.Listen, true); err != nil {
+		bad("sip.listen", "%v", err)
+	}
+	if c.SIP.Advertise != "" && net.ParseIP(c.SIP.Advertise) == nil {
+		bad("sip.advertise", "%q is not an IP address: give the address the PBX reaches this appliance at", c.SIP.Advertise)
+	}
+	if lo, hi, err := ParsePortRange(c.SIP.RTPPorts); err != nil {
+		bad("sip.rtp_ports", "%v", err)
+	} else if hi-lo+1 < 2*len(c.Ports) {
+		bad("sip.rtp_ports", "range %s has room for %d calls but there are %d ports: widen it", c.SIP.RTPPorts, (hi-lo+1)/2, len(c.Ports))
+	}
+	if c.SIP.ProbeInterval.Duration < 50_000_000 {
+		bad("sip.probe_interval", "%s is too short: use 100ms or more", c.SIP.ProbeInterval)
+	}
+	regs := map[string]string{}
+	for i, r := range c.SIP.Registrars {
+		k := fmt.Sprintf("sip.registrar[%d]", i)
+		switch {
+		case r.Name == "":
+			bad(k+".name", "missing: name each registrar (it labels metrics and status)")
+		case regs[r.Name] != "":
+			bad(k+".name", "registrar name %q is already used by %s", r.Name, regs[r.Name])
+		default:
+			regs[r.Name] = k
+		}
+		if err := checkHostPort(r.Address, false); err != nil {
+			bad(k+".address", "%v", err)
+		}
+		if !oneOf(r.Transport, transports) {
+			bad(k+".transport", "%q is not a transport: use one of %s", r.Transport, choices(transports))
+		}
+	}
+
+	trunks := map[string]string{}
+	for i, t := range c.Trunks {
+		k := fmt.Sprintf("trunk[%d]", i)
+		switch {
+		case t.Name == "":
+			bad(k+".name", "missing: name each trunk (it labels metrics and status)")
+		case trunks[t.Name] != "":
+			bad(k+".name", "trunk name %q is already used by %s", t.Name, trunks[t.Name])
+		default:
+			trunks[t.Name] = k
+		}
+		if !oneOf(t.Kind, trunkKinds) {
+			bad(k+".kind", "%q is not a trunk kind: use modem or sim", t.Kind)
+		}
+		if t.Kind == "modem" && t.Device == "" {
+			bad(k+".device", "missing: a modem trunk needs its AT port, e.g. device = \"/dev/ttyUSB2\"")
+		}
+		if t.Kind == "sim" && (t.Device != "" || t.PCM != "") {
+			bad(k+".device", "a sim trunk makes its own pty: remove device and pcm")
+		}
+		for _, f := range []struct{ key, path string }{{"device", t.Device}, {"pcm", t.PCM}} {
+			if f.path != "" && !filepath.IsAbs(f.path) {
+				bad(k+"."+f.key, "%q is not an absolute device path: write it like /dev/ttyUSB2", f.path)
+			}
+		}
+		if !oneOf(t.Variant, variants) {
+			bad(k+".variant", "%q is not a modem variant: use one of %s", t.Variant, choices(variants))
+		}
+		if t.Baud <= 0 || t.Baud > 4_000_000 {
+			bad(k+".baud", "%d is not a baud rate: use e.g. 115200", t.Baud)
+		}
+		if t.Number != "" && !reDialable.MatchString(t.Number) {
+			bad(k+".number", "%q is not a phone number: use digits (and a leading +)", t.Number)
+		}
+	}
+
+	if len(c.Survivability.Emergency) == 0 {
+		bad("survivability.emergency", "empty: list the emergency numbers, e.g. [\"999\", \"112\"]; they can never be blocked")
+	}
+	for i, n := range c.Survivability.Emergency {
+		if !reDigits.MatchString(n) {
+			bad(fmt.Sprintf("survivability.emergency[%d]", i), "%q is not a number: use digits only", n)
+		}
+	}
+	if c.Survivability.FailbackAfter.Duration < 0 {
+		bad("survivability.failback_after", "must not be negative")
+	}
+
+	if err := checkHostPort(c.Metrics.Listen, true); err != nil {
+		bad("metrics.listen", "%v", err)
+	}
+	if !filepath.IsAbs(c.Control.Socket) {
+		bad("control.socket", "%q is not an absolute path: use e.g. %s", c.Control.Socket, DefaultSocket)
+	}
+	if !filepath.IsAbs(c.State.Dir) {
+		bad("state.dir", "%q is not an absolute path: use e.g. %s", c.State.Dir, DefaultStateDir)
+	}
+	if !oneOf(c.Log.Level, logLevels) {
+		bad("log.level", "%q is not a log level: use one of %s", c.Log.Level, choices(logLevels))
+	}
+	if !oneOf(c.Log.Format, logFormats) {
+		bad("log.format", "%q is not a log format: use one of %s", c.Log.Format, choices(logFormats))
+	}
+}
+
+// checkHostPort checks "host:port"; with emptyHost an empty host (":9469") is fine.
+func checkHostPort(s string, emptyHost bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: write it like 10.1.2.3:5060", s)
+	}
+	if host == "" && !emptyHost {
+		return fmt.Errorf("%q has no host: write it like 10.1.2.3:5060", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has no valid port: use 1..65535", s)
+	}
+	return nil
+}
+
+// ParsePortRange reads "lo-hi".
+func ParsePortRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if ok {
+		lo, err = strconv.Atoi(strings.TrimSpace(a))
+		if err == nil {
+			hi, err = strconv.Atoi(strings.TrimSpace(b))
+		}
+	}
+	if !ok || err != nil || lo < 1024 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%q is not a port range: write it like \"16384-16482\" (1024..65535)", s)
+	}
+	return lo, hi, nil
+}
