@@ -1,0 +1,266 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/critline/critline/hal"
+)
+
+func newTestBoard(t *testing.T) (*Board, *hal.ManualClock) {
+	t.Helper()
+	clk := hal.NewManualClock(time.Hour)
+	b, err := New(Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, clk
+}
+
+func recv(t *testing.T, c <-chan hal.HookEvent) hal.HookEvent {
+	t.Helper()
+	select {
+	case e := <-c:
+		return e
+	default:
+		t.Fatal("no hook event")
+	}
+	return hal.HookEvent{}
+}
+
+func TestHookDebounceAndTimestamps(t *testing.T) {
+	b, clk := newTestBoard(t)
+	l := b.lines[1]
+	start := clk.Now()
+	if err := b.Hook(1, true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(4 * time.Millisecond)
+	if len(l.Events()) != 0 {
+		t.Fatal("event before the debounce period ended")
+	}
+	clk.Advance(time.Millisecond)
+	e := recv(t, l.Events())
+	if !e.OffHook || e.Seq != 1 || e.At != start+5*time.Millisecond || e.Port != 1 {
+		t.Fatalf("event %+v", e)
+	}
+	if off, _ := l.OffHook(); !off {
+		t.Fatal("OffHook false after event")
+	}
+	// A bounce shorter than the debounce period is invisible.
+	b.Hook(1, false)
+	clk.Advance(2 * time.Millisecond)
+	b.Hook(1, true)
+	clk.Advance(20 * time.Millisecond)
+	if len(l.Events()) != 0 {
+		t.Fatalf("bounce leaked: %+v", <-l.Events())
+	}
+	// Replace the handset.
+	at := clk.Now()
+	b.Hook(1, false)
+	clk.Advance(10 * time.Millisecond)
+	e = recv(t, l.Events())
+	if e.OffHook || e.Seq != 2 || e.At != at+5*time.Millisecond {
+		t.Fatalf("event %+v", e)
+	}
+	if err := b.Hook(9, true); err == nil {
+		t.Fatal("unknown port accepted")
+	}
+}
+
+func TestPulseEdgesAreExact(t *testing.T) {
+	b, clk := newTestBoard(t)
+	l := b.lines[1]
+	b.Hook(1, true)
+	clk.Advance(100 * time.Millisecond)
+	recv(t, l.Events())
+	if _, err := b.Pulse(1, "2*", DefaultPulse()); err == nil {
+		t.Fatal("* accepted for pulse dialling")
+	}
+	start := clk.Now()
+	dur, err := b.Pulse(1, "20", DefaultPulse())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 + 10 pulses, 100 ms period, 66 ms break, 700 ms inter-digit.
+	want := 10*100*time.Millisecond + 2*66*time.Millisecond + 700*time.Millisecond
+	if dur != want {
+		t.Fatalf("duration %v want %v", dur, want)
+	}
+	// Advance in awkward steps: timestamps must not depend on them.
+	for clk.Now() < start+dur+50*time.Millisecond {
+		clk.Advance(7 * time.Millisecond)
+	}
+	var evs []hal.HookEvent
+	for len(l.Events()) > 0 {
+		evs = append(evs, <-l.Events())
+	}
+	if len(evs) != 24 {
+		t.Fatalf("%d edges, want 24", len(evs))
+	}
+	for i, e := range evs {
+		if e.OffHook != (i%2 == 1) {
+			t.Fatalf("edge %d wrong level", i)
+		}
+		if e.Seq != uint32(i+2) {
+			t.Fatalf("edge %d seq %d", i, e.Seq)
+		}
+	}
+	if got := evs[1].At - evs[0].At; got != 66*time.Millisecond {
+		t.Fatalf("break %v", got)
+	}
+	if got := evs[2].At - evs[1].At; got != 34*time.Millisecond {
+		t.Fatalf("make %v", got)
+	}
+	if got := evs[4].At - evs[3].At; got != 700*time.Millisecond {
+		t.Fatalf("inter-digit %v", got)
+	}
+	if evs[0].At != start+5*time.Millisecond {
+		t.Fatalf("first edge at %v", evs[0].At-start)
+	}
+}
+
+func TestFlash(t *testing.T) {
+	b, clk := newTestBoard(t)
+	if err := b.Flash(2, 100*time.Millisecond); err == nil {
+		t.Fatal("flash on-hook accepted")
+	}
+	b.Hook(2, true)
+	clk.Advance(10 * time.Millisecond)
+	recv(t, b.lines[2].Events())
+	b.Flash(2, 100*time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
+	a, c := recv(t, b.lines[2].Events()), recv(t, b.lines[2].Events())
+	if a.OffHook || !c.OffHook || c.At-a.At != 100*time.Millisecond {
+		t.Fatalf("flash %+v %+v", a, c)
+	}
+}
+
+func TestPCMPacingPlayAndListen(t *testing.T) {
+	b, clk := newTestBoard(t)
+	pcm := b.Ports()[0].Audio
+	speech := make([]int16, 400)
+	for i := range speech {
+		speech[i] = int16(i + 1)
+	}
+	if d, _ := b.Play(1, speech); d != 50*time.Millisecond {
+		t.Fatalf("play duration %v", d)
+	}
+	rec, err := b.Listen(1, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan hal.Frame, 4)
+	go func() {
+		var f hal.Frame
+		for range 3 {
+			if err := pcm.ReadFrame(&f); err != nil {
+				return
+			}
+			got <- f
+		}
+	}()
+	var frames []hal.Frame
+	deadline := time.Now().Add(5 * time.Second)
+	for len(frames) < 3 && time.Now().Before(deadline) {
+		select {
+		case f := <-got:
+			frames = append(frames, f)
+		default:
+			clk.Advance(time.Millisecond)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if len(frames) != 3 {
+		t.Fatalf("%d frames", len(frames))
+	}
+	if frames[0][0] != 1 || frames[1][0] != 161 || frames[2][79] != 400 || frames[2][80] != 0 {
+		t.Fatalf("mic audio wrong: %v %v %v %v", frames[0][0], frames[1][0], frames[2][79], frames[2][80])
+	}
+	var out hal.Frame
+	for i := range out {
+		out[i] = 7
+	}
+	pcm.WriteFrame(&out)
+	pcm.WriteFrame(&out)
+	r := <-rec
+	if len(r) != 200 || r[199] != 7 {
+		t.Fatalf("recording %d samples", len(r))
+	}
+}
+
+func TestReadFrameUnblocksOnClose(t *testing.T) {
+	b, _ := newTestBoard(t)
+	done := make(chan error)
+	go func() {
+		var f hal.Frame
+		done <- b.Ports()[0].Audio.ReadFrame(&f)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	b.Close()
+	if err := <-done; err != hal.ErrClosed {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestWatchAndRelaySafeState(t *testing.T) {
+	b, clk := newTestBoard(t)
+	w := b.Watch()
+	for _, p := range b.Ports() {
+		if !p.Relay.Bypass() {
+			t.Fatal("relay not in bypass at start")
+		}
+		p.Relay.SetBypass(false)
+	}
+	b.Ports()[0].Line.SetRing(true)
+	b.Ports()[0].Line.SetReverse(true)
+	b.SetPower(false, false)
+	b.SetLink(false)
+	b.Hook(2, true)
+	clk.Advance(time.Second)
+	b.Close()
+	var whats []string
+	for c := range w.C {
+		whats = append(whats, c.What)
+	}
+	want := "relay relay ring polarity mains link hook relay relay"
+	if got := join(whats); got != want {
+		t.Fatalf("watch got %q want %q", got, want)
+	}
+	for _, p := range b.Ports() {
+		if !p.Relay.Bypass() {
+			t.Fatal("Close left a relay energised")
+		}
+	}
+	ps, _ := b.Power().Power()
+	if ps.Mains {
+		t.Fatal("mains still on")
+	}
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
+
+func TestSensorKeepsNewestWhenConsumerIsSlow(t *testing.T) {
+	b, _ := newTestBoard(t)
+	for i := range 100 {
+		b.SetPower(i%2 == 0, false)
+	}
+	var last hal.PowerState
+	for len(b.Power().Events()) > 0 {
+		last = <-b.Power().Events()
+	}
+	now, _ := b.Power().Power()
+	if last.Mains != now.Mains {
+		t.Fatal("newest power state lost")
+	}
+}
