@@ -1,0 +1,125 @@
+package control
+
+import "time"
+
+// Status is what `critlinectl status --json` prints. Field names are part of
+// the contract.
+type Status struct {
+	Version    string      `json:"version"`
+	Board      string      `json:"board"`
+	Profile    string      `json:"profile"`
+	Mode       string      `json:"mode"` // normal | survivable | lifeline
+	ModeSince  time.Time   `json:"mode_since"`
+	ModeReason string      `json:"mode_reason"`
+	Uptime     float64     `json:"uptime_seconds"`
+	Power      Power       `json:"power"`
+	LAN        LAN         `json:"lan"`
+	Registrars []Registrar `json:"registrars"`
+	Trunks     []Trunk     `json:"trunks"`
+	Ports      []Port      `json:"ports"`
+}
+
+// Power is the supply.
+type Power struct {
+	Source     string `json:"source"` // mains | battery
+	Mains      bool   `json:"mains"`
+	BatteryLow bool   `json:"battery_low"`
+}
+
+// LAN is the local network.
+type LAN struct {
+	Up bool `json:"up"`
+}
+
+// Registrar is one PBX's health.
+type Registrar struct {
+	Name      string  `json:"name"`
+	Address   string  `json:"address"`
+	Transport string  `json:"transport"`
+	Up        bool    `json:"up"`
+	Active    bool    `json:"active"` // the one lines register with now
+	RTTMillis float64 `json:"rtt_ms"`
+	Loss      float64 `json:"loss"` // fraction of recent probes lost
+	Detail    string  `json:"detail,omitempty"`
+}
+
+// Trunk is one PSTN trunk's health.
+type Trunk struct {
+	Name       string  `json:"name"`
+	Kind       string  `json:"kind"`
+	Up         bool    `json:"up"`
+	Registered bool    `json:"registered"`
+	Operator   string  `json:"operator,omitempty"`
+	SignalDBm  float64 `json:"signal_dbm"`
+	InCall     bool    `json:"in_call"`
+	Detail     string  `json:"detail,omitempty"`
+}
+
+// Port is one FXS port.
+type Port struct {
+	ID         int    `json:"id"`
+	Name       string `json:"name"`
+	Extension  string `json:"extension"`
+	Hook       string `json:"hook"` // on | off
+	State      string `json:"state"`
+	Condition  string `json:"condition,omitempty"` // e.g. parked, line-fault
+	Digits     string `json:"digits"`
+	Route      string `json:"route,omitempty"` // where the current call goes: registrar or trunk name
+	Registered string `json:"registered,omitempty"`
+	Forwarding string `json:"forwarding,omitempty"`
+	Relay      string `json:"relay"` // bypass | board
+	Mode       string `json:"mode"`
+}
+
+// Version is the daemon's build.
+type Version struct {
+	Version string `json:"version"`
+	Board   string `json:"board"`
+	Go      string `json:"go"`
+}
+
+// HookRequest lifts or replaces a simulated handset.
+type HookRequest struct {
+	Port  int    `json:"port"`
+	State string `json:"state"` // off | on
+}
+
+// PowerRequest sets the simulated supply.
+type PowerRequest struct {
+	State string `json:"state"` // mains | battery | battery-low
+}
+
+// LinkRequest plugs or unplugs the simulated LAN.
+type LinkRequest struct {
+	State string `json:"state"` // up | down
+}
+
+// DialRequest dials digits on a simulated handset.
+type DialRequest struct {
+	Port   int    `json:"port"`
+	Digits string `json:"digits"`
+	Pulse  bool   `json:"pulse"`
+}
+
+// FlashRequest makes a timed-break recall.
+type FlashRequest struct {
+	Port int `json:"port"`
+}
+
+// TrunkRequest passes a verb to a simulated modem.
+type TrunkRequest struct {
+	Trunk string   `json:"trunk"`
+	Args  []string `json:"args"`
+}
+
+// Result is the answer to a request that changes something.
+type Result struct {
+	OK      bool    `json:"ok"`
+	Message string  `json:"message,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"` // how long the action takes to play out
+}
+
+// Error is the body of every 4xx/5xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
