@@ -158,21 +158,26 @@ func (j *Jitter) Push(ssrc, ts uint32, law Law, payload []byte, arrival time.Dur
 	if law == ALaw {
 		tab = &alawDec
 	}
-	for i, b := range payload {
-		pos := ext + int64(i)
+	for pos, rem := ext, payload; len(rem) > 0; {
 		f := floorDiv(pos, hal.FrameSamples)
-		if f < j.next || f >= j.next+jbSlots {
-			continue
+		off := int(pos - f*hal.FrameSamples)
+		n := min(len(rem), hal.FrameSamples-off)
+		if f >= j.next && f < j.next+jbSlots {
+			slot := int(f % jbSlots)
+			if j.slotIdx[slot] != f {
+				j.slotIdx[slot] = f
+				j.frames[slot] = hal.Frame{}
+			}
+			fr := j.frames[slot][off : off+n]
+			for i := range fr {
+				fr[i] = tab[rem[i]]
+			}
+			if f > j.high {
+				j.high = f
+			}
 		}
-		slot := int(f % jbSlots)
-		if j.slotIdx[slot] != f {
-			j.slotIdx[slot] = f
-			j.frames[slot] = hal.Frame{}
-		}
-		j.frames[slot][pos-f*hal.FrameSamples] = tab[b]
-		if f > j.high {
-			j.high = f
-		}
+		pos += int64(n)
+		rem = rem[n:]
 	}
 }
 
