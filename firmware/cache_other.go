@@ -1,0 +1,7 @@
+//go:build !linux
+
+package firmware
+
+import "os"
+
+func dropCache(*os.File) {}
