@@ -1,0 +1,374 @@
+package dsp
+
+import (
+	"math"
+	"math/cmplx"
+)
+
+// DTMF receiver design.
+//
+// The signal is cut into sub-blocks of 34 samples (4.25 ms). Eight Goertzel
+// filters (the DTMF fundamentals) run over each sub-block; three consecutive
+// sub-blocks are combined, phase-correctly, into a 102-sample (12.75 ms)
+// analysis window that slides by one sub-block. A window is a candidate
+// ("valid signal condition") when:
+//   - the strongest row and column tones are each at least -42 dBm0,
+//   - each is 8 dB above the others of its group,
+//   - the twist is plausible (a loose limit; the exact one comes later),
+//   - the two tones hold most of the window's energy, and
+//   - the three sub-blocks carry similar energy, so the window is filled by a
+//     steady signal (this is what times the tone: a window straddling the
+//     tone's start or end fails).
+//
+// A digit is recognised after dtmfHitsToStart consecutive candidate windows
+// of the same digit (at least about 21 ms of tone; a 40 ms tone always gives
+// them, a 20 ms tone never can) whose tones also pass an exact check made
+// with Hann-windowed DFTs at the two frequencies: the frequency error of each
+// tone measured from the phase advance between windows (accept 1.5 %, reject
+// 3.5 %: the limit is 2.5 %), its phase coherence (steady tones, not speech),
+// the twist from the measured amplitudes corrected for the frequency error
+// (8 dB normal, 4 dB reverse, limits half a dB above), and the tones' share
+// of the total energy (15 dB S/N passes). A recognised digit ends after
+// dtmfMissesToEnd windows in a row without it, so a dropout under 20 ms
+// never splits a digit and a gap over 40 ms always does.
+const (
+	dtmfSub         = 34
+	dtmfWin         = 3 * dtmfSub
+	dtmfHitsToStart = 5
+	dtmfMissesToEnd = 9
+
+	dtmfMinLevelDBm0 = -42.0
+	dtmfRelPeak      = 6.3   // 8 dB, best tone over the rest of its group
+	dtmfScreenTwistN = 12.6  // 11 dB, row over column (loose)
+	dtmfScreenTwistR = 5.0   // 7 dB, column over row (loose)
+	dtmfScreenShare  = 0.55  // tones' share of window energy (rectangular, loose)
+	dtmfStationary   = 0.6   // weakest sub-block energy over strongest
+	dtmfMaxFreqError = 0.025 // 2.5 %
+	dtmfCoherence    = 0.9
+	dtmfTwistN       = 8.5 // dB
+	dtmfTwistR       = 4.5 // dB
+	dtmfShare        = 0.75
+)
+
+// dtmfWindowHit is what the exact check keeps of one candidate window.
+type dtmfWindowHit struct {
+	hr, hc complex64 // Hann DFT at the row and column frequencies
+	energy float32   // window energy (sum of squares)
+}
+
+// DTMFDetector finds DTMF digits in 8 kHz audio, to ETSI ES 201 235-3:
+// tones of 40 ms or more are recognised and tones under 20 ms are not;
+// dropouts under 20 ms do not split a digit; frequency errors up to 1.5 % are
+// accepted and over 3.5 % rejected; twist up to 8 dB normal and 4 dB reverse
+// is accepted; it works at 15 dB signal-to-noise. Each digit is reported
+// once, about 25-35 ms after its tone starts. It is not safe for concurrent
+// use; one per channel. Process does not allocate.
+type DTMFDetector struct {
+	onDigit func(rune)
+
+	coef            [8]float32 // 2 cos w
+	cw, sw          [8]float32 // cos w, sin w
+	r1re, r1im      [8]float32 // e^{-j w S}
+	r2re, r2im      [8]float32 // e^{-j 2 w S}
+	hre, him        [8][dtmfWin]float32
+	hopRot          [8]complex128 // e^{-j w S}, for the phase advance
+	hannSum         float64
+	minPower        float32
+	sub             [3][dtmfSub]float32 // ring of sub-blocks
+	zre, zim        [3][8]float32
+	energy          [3]float32
+	cur, fill, nsub int
+
+	cand, run int
+	hist      [dtmfHitsToStart]dtmfWindowHit
+	digit     int
+	misses    int
+}
+
+// NewDTMFDetector returns a detector that calls onDigit once for each digit
+// it recognises ('0'-'9', '*', '#', 'A'-'D'), from within Process.
+func NewDTMFDetector(onDigit func(digit rune)) *DTMFDetector {
+	d := &DTMFDetector{onDigit: onDigit}
+	freqs := dtmfFreqs()
+	for k, f := range freqs {
+		w := 2 * math.Pi * f / 8000
+		d.coef[k] = float32(2 * math.Cos(w))
+		d.cw[k] = float32(math.Cos(w))
+		d.sw[k] = float32(math.Sin(w))
+		r1 := cmplx.Exp(complex(0, -w*dtmfSub))
+		r2 := r1 * r1
+		d.r1re[k], d.r1im[k] = float32(real(r1)), float32(imag(r1))
+		d.r2re[k], d.r2im[k] = float32(real(r2)), float32(imag(r2))
+		d.hopRot[k] = r1
+		for n := range dtmfWin {
+			s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
+			h := s * s
+			d.hre[k][n] = float32(h * math.Cos(w*float64(n)))
+			d.him[k][n] = float32(-h * math.Sin(w*float64(n)))
+		}
+	}
+	for n := range dtmfWin {
+		s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
+		d.hannSum += s * s
+	}
+	a := DBm0ToAmplitude(dtmfMinLevelDBm0) * dtmfWin / 2
+	d.minPower = float32(a * a)
+	d.Reset()
+	return d
+}
+
+// Reset forgets all audio seen so far (a digit in progress is dropped
+// without being reported again).
+func (d *DTMFDetector) Reset() {
+	d.cur, d.fill, d.nsub = 0, 0, 0
+	d.cand, d.run = -1, 0
+	d.digit, d.misses = -1, 0
+}
+
+// Process consumes samples of any length.
+func (d *DTMFDetector) Process(samples []int16) {
+	for len(samples) > 0 {
+		blk := &d.sub[d.cur]
+		n := min(dtmfSub-d.fill, len(samples))
+		dst := blk[d.fill : d.fill+n]
+		for i, s := range samples[:n] {
+			dst[i] = float32(s)
+		}
+		samples = samples[n:]
+		d.fill += n
+		if d.fill == dtmfSub {
+			d.subBlock()
+			d.fill = 0
+			d.cur++
+			if d.cur == 3 {
+				d.cur = 0
+			}
+		}
+	}
+}
+
+// subBlock runs the Goertzel filters over the sub-block just filled and
+// then judges the window that ends with it.
+func (d *DTMFDetector) subBlock() {
+	x := &d.sub[d.cur]
+	var e float32
+	{
+		c0, c1, c2, c3 := d.coef[0], d.coef[1], d.coef[2], d.coef[3]
+		var a1, a2, b1, b2, g1, g2, h1, h2 float32
+		for _, v := range x {
+			e += v * v
+			a1, a2 = v+c0*a1-a2, a1
+			b1, b2 = v+c1*b1-b2, b1
+			g1, g2 = v+c2*g1-g2, g1
+			h1, h2 = v+c3*h1-h2, h1
+		}
+		d.z(0, a1, a2)
+		d.z(1, b1, b2)
+		d.z(2, g1, g2)
+		d.z(3, h1, h2)
+	}
+	{
+		c0, c1, c2, c3 := d.coef[4], d.coef[5], d.coef[6], d.coef[7]
+		var a1, a2, b1, b2, g1, g2, h1, h2 float32
+		for _, v := range x {
+			a1, a2 = v+c0*a1-a2, a1
+			b1, b2 = v+c1*b1-b2, b1
+			g1, g2 = v+c2*g1-g2, g1
+			h1, h2 = v+c3*h1-h2, h1
+		}
+		d.z(4, a1, a2)
+		d.z(5, b1, b2)
+		d.z(6, g1, g2)
+		d.z(7, h1, h2)
+	}
+	d.energy[d.cur] = e
+	if d.nsub < 3 {
+		d.nsub++
+		if d.nsub < 3 {
+			return
+		}
+	}
+	d.window()
+}
+
+// z stores the sub-block's DFT value for filter k (up to a constant phase
+// common to all sub-blocks) from the Goertzel state.
+func (d *DTMFDetector) z(k int, s1, s2 float32) {
+	d.zre[d.cur][k] = s1 - d.cw[k]*s2
+	d.zim[d.cur][k] = d.sw[k] * s2
+}
+
+// window judges the analysis window made of the last three sub-blocks.
+func (d *DTMFDetector) window() {
+	hit := d.screen()
+	if hit >= 0 {
+		if hit == d.cand {
+			d.run++
+		} else {
+			d.cand, d.run = hit, 1
+		}
+		d.record(hit)
+	} else {
+		d.cand, d.run = -1, 0
+	}
+
+	if d.digit >= 0 {
+		if hit == d.digit {
+			d.misses = 0
+		} else {
+			d.misses++
+			if d.misses >= dtmfMissesToEnd {
+				d.digit = -1
+			}
+		}
+	}
+	if d.run >= dtmfHitsToStart && d.cand != d.digit && d.verify() {
+		d.digit, d.misses = d.cand, 0
+		if d.onDigit != nil {
+			d.onDigit(rune(dtmfKeys[d.cand]))
+		}
+	}
+}
+
+// screen applies the cheap tests to the current window and returns the
+// candidate digit (row*4+col) or -1.
+func (d *DTMFDetector) screen() int {
+	o, m, n := d.cur+1, d.cur+2, d.cur
+	if o >= 3 {
+		o -= 3
+	}
+	if m >= 3 {
+		m -= 3
+	}
+	eo, em, en := d.energy[o], d.energy[m], d.energy[n]
+	emax := max(eo, em, en)
+	if emax == 0 || min(eo, em, en) < dtmfStationary*emax {
+		return -1
+	}
+	var p [8]float32
+	for k := range 8 {
+		// X = z_o + z_m r + z_n r^2
+		re := d.zre[o][k] + d.zre[m][k]*d.r1re[k] - d.zim[m][k]*d.r1im[k] + d.zre[n][k]*d.r2re[k] - d.zim[n][k]*d.r2im[k]
+		im := d.zim[o][k] + d.zre[m][k]*d.r1im[k] + d.zim[m][k]*d.r1re[k] + d.zre[n][k]*d.r2im[k] + d.zim[n][k]*d.r2re[k]
+		p[k] = re*re + im*im
+	}
+	r, c := 0, 4
+	for k := 1; k < 4; k++ {
+		if p[k] > p[r] {
+			r = k
+		}
+		if p[k+4] > p[c] {
+			c = k + 4
+		}
+	}
+	pr, pc := p[r], p[c]
+	if pr < d.minPower || pc < d.minPower {
+		return -1
+	}
+	if pr > dtmfScreenTwistN*pc || pc > dtmfScreenTwistR*pr {
+		return -1
+	}
+	for k := range 4 {
+		if k != r && p[k]*dtmfRelPeak > pr {
+			return -1
+		}
+		if k+4 != c && p[k+4]*dtmfRelPeak > pc {
+			return -1
+		}
+	}
+	// A sine of peak A: |X|^2 = (A N/2)^2 and energy N A^2/2.
+	if (pr+pc)*(2.0/dtmfWin) < dtmfScreenShare*(eo+em+en) {
+		return -1
+	}
+	return r*4 + (c - 4)
+}
+
+// record keeps the Hann-windowed DFTs of the current window at the
+// candidate's two frequencies.
+func (d *DTMFDetector) record(digit int) {
+	kr, kc := digit/4, 4+digit%4
+	var rr, ri, cr, ci float32
+	for b := range 3 {
+		slot := d.cur + 1 + b
+		if slot >= 3 {
+			slot -= 3
+		}
+		x := &d.sub[slot]
+		off := b * dtmfSub
+		hre, him := d.hre[kr][off:off+dtmfSub], d.him[kr][off:off+dtmfSub]
+		gre, gim := d.hre[kc][off:off+dtmfSub], d.him[kc][off:off+dtmfSub]
+		for i, v := range x {
+			rr += v * hre[i]
+			ri += v * him[i]
+			cr += v * gre[i]
+			ci += v * gim[i]
+		}
+	}
+	h := &d.hist[(d.run-1)%dtmfHitsToStart]
+	h.hr = complex(rr, ri)
+	h.hc = complex(cr, ci)
+	h.energy = d.energy[0] + d.energy[1] + d.energy[2]
+}
+
+// verify makes the exact checks over the last dtmfHitsToStart windows of the
+// candidate.
+func (d *DTMFDetector) verify() bool {
+	kr, kc := d.cand/4, 4+d.cand%4
+	first := d.run - dtmfHitsToStart // index of the oldest window kept
+	ar, okr := d.tone(kr, first, func(h *dtmfWindowHit) complex64 { return h.hr })
+	if !okr {
+		return false
+	}
+	ac, okc := d.tone(kc, first, func(h *dtmfWindowHit) complex64 { return h.hc })
+	if !okc {
+		return false
+	}
+	// ar, ac: mean squared amplitude of each tone.
+	if 10*math.Log10(ar/ac) > dtmfTwistN || 10*math.Log10(ac/ar) > dtmfTwistR {
+		return false
+	}
+	var e float64
+	for i := range dtmfHitsToStart {
+		e += float64(d.hist[i].energy)
+	}
+	meanPower := e / (dtmfHitsToStart * dtmfWin)
+	return (ar+ac)/2 >= dtmfShare*meanPower
+}
+
+// tone measures one tone over the kept windows: it checks the frequency
+// error and coherence and returns the squared amplitude corrected for the
+// frequency error.
+func (d *DTMFDetector) tone(k, first int, get func(*dtmfWindowHit) complex64) (float64, bool) {
+	var q complex128
+	var mag, pow float64
+	prev := complex128(get(&d.hist[first%dtmfHitsToStart]))
+	pow = real(prev)*real(prev) + imag(prev)*imag(prev)
+	for i := 1; i < dtmfHitsToStart; i++ {
+		h := complex128(get(&d.hist[(first+i)%dtmfHitsToStart]))
+		q += h * cmplx.Conj(prev)
+		mag += cmplx.Abs(h) * cmplx.Abs(prev)
+		pow += real(h)*real(h) + imag(h)*imag(h)
+		prev = h
+	}
+	if mag == 0 || cmplx.Abs(q) < dtmfCoherence*mag {
+		return 0, false
+	}
+	q *= d.hopRot[k]
+	dw := cmplx.Phase(q) / dtmfSub // radians per sample
+	w := 2 * math.Pi * dtmfFreqs()[k] / 8000
+	if math.Abs(dw/w) > dtmfMaxFreqError {
+		return 0, false
+	}
+	// Hann response at the frequency error, relative to the centre.
+	var gre, gim float64
+	for n := range dtmfWin {
+		s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
+		sn, cs := math.Sincos(dw * float64(n))
+		gre += s * s * cs
+		gim += s * s * sn
+	}
+	g := math.Hypot(gre, gim)
+	pow /= dtmfHitsToStart
+	// |H| = A g / 2 for a sine of peak A.
+	return pow * 4 / (g * g), true
+}
