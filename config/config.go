@@ -269,3 +269,14 @@ func (e *Errors) Lines() []string {
 }
 
 func (e *Errors) Error() string { return strings.Join(e.Lines(), "\n") }
+
+// Check validates a Config again after a caller changed it (command-line
+// overrides); problems carry no line numbers.
+func (c *Config) Check() error {
+	errs := &Errors{File: c.Path}
+	c.validate(errs, locator{})
+	if errs.Len() > 0 {
+		return errs
+	}
+	return nil
+}

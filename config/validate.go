@@ -231,17 +231,19 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	}
 }
 
-// checkHostPort checks "host:port"; with emptyHost an empty host (":9469") is fine.
-func checkHostPort(s string, emptyHost bool) error {
+// checkHostPort checks "host:port". Listening addresses (listen = true) may
+// leave the host empty (":9469", all interfaces) and use port 0 (any free
+// port, for tests and dry runs).
+func checkHostPort(s string, listen bool) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port: write it like 10.1.2.3:5060", s)
 	}
-	if host == "" && !emptyHost {
+	if host == "" && !listen {
 		return fmt.Errorf("%q has no host: write it like 10.1.2.3:5060", s)
 	}
 	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !listen) {
 		return fmt.Errorf("%q has no valid port: use 1..65535", s)
 	}
 	return nil

@@ -1,0 +1,79 @@
+# critline: build, run on the simulated board, test, cross-compile.
+# `make run` and `make test` do all set-up on a fresh Debian machine.
+
+SHELL       := /bin/bash
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X main.version=$(VERSION)
+RUNDIR      ?= $(CURDIR)/run
+TEST_TAGS   ?= spandsp
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+
+.PHONY: all build run test test-go test-vm test-cross deps cross lint bench deb clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+# The daemon on the simulated board, its socket, state and metrics in ./run.
+run: build
+	@mkdir -p $(RUNDIR)/state
+	@echo
+	@echo "critlined is starting on the simulated board (examples/sim.toml). In another shell try:"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock status"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock sim hook 1 off"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock sim dial 1 999"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock sim watch"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock sim power battery"
+	@echo "  bin/critlinectl --socket $(RUNDIR)/control.sock sim trunk ring 07700900123"
+	@echo "  curl -s http://127.0.0.1:9469/metrics | grep ^critline_"
+	@echo "Stop it with Ctrl-C (every relay goes to bypass first)."
+	@echo
+	exec bin/critlined --config examples/sim.toml \
+		--control-socket $(RUNDIR)/control.sock \
+		--state-dir $(RUNDIR)/state \
+		--metrics-listen 127.0.0.1:9469
+
+# Everything: Debian packages the tests need, vet, the Go tests (with the
+# spandsp referee), the kernel tests in a VM and the cross-built binaries
+# under qemu-user.
+test: deps test-go test-vm test-cross
+
+deps:
+	@scripts/test-deps
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -tags '$(TEST_TAGS)' -count=1 -timeout 20m ./...
+
+test-vm:
+	@if [ -x scripts/test-vm ]; then scripts/test-vm; else echo "test-vm: scripts/test-vm not present"; exit 1; fi
+
+test-cross:
+	@if [ -x scripts/test-cross ]; then scripts/test-cross; else echo "test-cross: scripts/test-cross not present"; exit 1; fi
+
+cross:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/linux-arm64/ ./cmd/...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/linux-armv6/ ./cmd/...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/linux-armv7/ ./cmd/...
+	@ls -l dist/*/critlined
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Figures: start-to-ready time and memory of the daemon, then the packages' benchmarks.
+bench: build
+	scripts/bench-startup
+	$(GO) test -tags '$(TEST_TAGS)' -run '^$$' -bench . -benchmem -count 1 ./...
+
+deb:
+	scripts/build-deb
+
+clean:
+	rm -rf bin dist run

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/critline/critline/control"
+)
+
+func runStatus(e *env, args []string) int {
+	asJSON := false
+	for _, a := range args {
+		switch a {
+		case "--json", "-json":
+			asJSON = true
+		default:
+			return usageErr(e, "usage: status [--json]")
+		}
+	}
+	st, err := e.client().Status(e.ctx)
+	if err != nil {
+		return fail(e, err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return fail(e, err)
+		}
+		return exitOK
+	}
+	printStatus(e.stdout, st, time.Now())
+	return exitOK
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printStatus renders the status for a person on site.
+func printStatus(w io.Writer, st control.Status, now time.Time) {
+	since := ""
+	if !st.ModeSince.IsZero() {
+		since = fmt.Sprintf(" for %s", now.Sub(st.ModeSince).Round(time.Second))
+	}
+	fmt.Fprintf(w, "critline %s on the %s board (%s tones), up %s\n", st.Version, st.Board, st.Profile, (time.Duration(st.Uptime) * time.Second).Round(time.Second))
+	fmt.Fprintf(w, "mode     %s%s: %s\n", strings.ToUpper(st.Mode), since, st.ModeReason)
+	power := "mains"
+	if !st.Power.Mains {
+		power = "ON BATTERY"
+	}
+	if st.Power.BatteryLow {
+		power += ", BATTERY LOW"
+	}
+	fmt.Fprintf(w, "power    %s\n", power)
+	lan := "up"
+	if !st.LAN.Up {
+		lan = "DOWN"
+	}
+	fmt.Fprintf(w, "lan      %s\n\n", lan)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGISTRAR\tADDRESS\tUP\tACTIVE\tRTT\tLOSS\tDETAIL")
+	if len(st.Registrars) == 0 {
+		fmt.Fprintln(tw, "(none configured)\t\t\t\t\t\t")
+	}
+	for _, r := range st.Registrars {
+		rtt := "-"
+		if r.Up {
+			rtt = fmt.Sprintf("%.0fms", r.RTTMillis)
+		}
+		act := ""
+		if r.Active {
+			act = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%.0f%%\t%s\n", r.Name, r.Address, r.Transport, yesNo(r.Up), act, rtt, 100*r.Loss, r.Detail)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "TRUNK\tKIND\tUP\tNETWORK\tSIGNAL\tCALL\tDETAIL")
+	if len(st.Trunks) == 0 {
+		fmt.Fprintln(tw, "(none configured)\t\t\t\t\t\t")
+	}
+	for _, t := range st.Trunks {
+		sig := "-"
+		if t.SignalDBm != 0 {
+			sig = fmt.Sprintf("%.0fdBm", t.SignalDBm)
+		}
+		netw := "no"
+		if t.Registered {
+			netw = dash(t.Operator)
+		}
+		call := ""
+		if t.InCall {
+			call = "in call"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, yesNo(t.Up), netw, sig, call, t.Detail)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t")
+	tw.Flush()
+
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PORT\tNAME\tEXT\tHOOK\tSTATE\tDIGITS\tROUTE\tFORWARD\tRELAY\tMODE")
+	for _, p := range st.Ports {
+		state := p.State
+		if p.Condition != "" {
+			state += " (" + p.Condition + ")"
+		}
+		relay := p.Relay
+		if relay == "bypass" {
+			relay = "BYPASS"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
+	}
+	tw.Flush()
+}

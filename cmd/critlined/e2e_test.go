@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/control"
+)
+
+// binDir holds critlined and critlinectl built once for the package's tests.
+func buildBinaries(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "critline-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/critline/critline/cmd/critlined", "github.com/critline/critline/cmd/critlinectl")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		binPath = dir
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(binPath)
+	}
+	os.Exit(code)
+}
+
+// proc is a running critlined.
+type proc struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	socket  string
+	metrics string
+	dir     string
+	log     *syncBuffer
+	done    chan error
+	bin     string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var reMetricsAddr = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
+
+// startDaemon runs critlined on cfgPath and waits until it says ready.
+func startDaemon(t testing.TB, cfgPath string, extraEnv ...string) *proc {
+	t.Helper()
+	bin := buildBinaries(t)
+	dir := t.TempDir()
+	p := &proc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1), bin: bin}
+	p.cmd = exec.Command(filepath.Join(bin, "critlined"), "--config", cfgPath,
+		"--control-socket", p.socket, "--state-dir", filepath.Join(dir, "state"),
+		"--metrics-listen", "127.0.0.1:0", "--log-level", "debug")
+	p.cmd.Env = append(os.Environ(), extraEnv...)
+	p.cmd.Stderr = p.log
+	p.cmd.Stdout = p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", p.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := reMetricsAddr.FindStringSubmatch(p.log.String()); m != nil {
+			p.metrics = m[1]
+			return p
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("critlined exited early: %v\n%s", err, p.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("critlined never said ready:\n%s", p.log.String())
+	return nil
+}
+
+// ctl runs critlinectl against the daemon.
+func (p *proc) ctl(args ...string) (string, int) {
+	p.t.Helper()
+	cmd := exec.Command(filepath.Join(p.bin, "critlinectl"), append([]string{"--socket", p.socket}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		p.t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func (p *proc) mustCtl(args ...string) string {
+	p.t.Helper()
+	out, code := p.ctl(args...)
+	if code != 0 {
+		p.t.Fatalf("critlinectl %v: exit %d\n%s", args, code, out)
+	}
+	return out
+}
+
+func (p *proc) status() control.Status {
+	p.t.Helper()
+	var st control.Status
+	if err := json.Unmarshal([]byte(p.mustCtl("status", "--json")), &st); err != nil {
+		p.t.Fatal(err)
+	}
+	return st
+}
+
+// metric returns the value of one series from /metrics, "" when absent.
+func (p *proc) metric(series string) string {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// eventually polls cond until it holds (state settles asynchronously; the
+// test asserts the outcome, never how long it took).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	bin := buildBinaries(t)
+	for _, f := range []string{"../../examples/sim.toml", "../../examples/pi-hat.toml"} {
+		out, err := exec.Command(filepath.Join(bin, "critlined"), "--check-config", "--config", f).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "valid") {
+			t.Errorf("%s: %v %s", f, err, out)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[board]\nkind = \"fpga\"\n[[port]]\nid = 0\n"), 0o644)
+	out, err := exec.Command(filepath.Join(bin, "critlined"), "--check-config", "--config", bad).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 78 {
+		t.Fatalf("exit %v, want 78", err)
+	}
+	for _, w := range []string{bad + ":2: board.kind:", bad + ":4: port[0].id:", bad + ":3: port[0].extension: missing"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("missing %q in\n%s", w, out)
+		}
+	}
+	out, err = exec.Command(filepath.Join(bin, "critlined"), "--config", "/nonexistent/c.toml").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 78 || !strings.Contains(string(out), "/nonexistent/c.toml does not exist") {
+		t.Fatalf("missing file: %v %s", err, out)
+	}
+	out, err = exec.Command(filepath.Join(bin, "critlined"), "--bogus").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("bad flag: %v %s", err, out)
+	}
+}
+
+func TestDaemonOnSimBoard(t *testing.T) {
+	p := startDaemon(t, "../../examples/sim.toml")
+
+	st := p.status()
+	if st.Board != "sim" || len(st.Ports) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, port := range st.Ports {
+		if port.Hook != "on" {
+			t.Fatalf("port %d starts %s-hook", port.ID, port.Hook)
+		}
+	}
+	if m := st.Mode; m != "normal" && m != "survivable" && m != "lifeline" {
+		t.Fatalf("mode %q", m)
+	}
+	table := p.mustCtl("status")
+	for _, w := range []string{"Lodge desk", "Night porter", "270001", "REGISTRAR", "TRUNK", "chorus"} {
+		if !strings.Contains(table, w) {
+			t.Errorf("status table lacks %q:\n%s", w, table)
+		}
+	}
+
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "port 1 off-hook in status", func() bool { return p.status().Ports[0].Hook == "off" })
+	eventually(t, "port 1 off-hook in metrics", func() bool { return p.metric(`critline_port_offhook{port="1"}`) == "1" })
+	if p.metric(`critline_port_offhook{port="2"}`) != "0" {
+		t.Fatal("port 2 reported off-hook")
+	}
+
+	if p.metric("critline_power_mains") != "1" {
+		t.Fatal("mains not 1 at start")
+	}
+	p.mustCtl("sim", "power", "battery")
+	eventually(t, "mains 0 on battery", func() bool { return p.metric("critline_power_mains") == "0" })
+	if st := p.status(); st.Power.Source != "battery" {
+		t.Fatalf("power %+v", st.Power)
+	}
+	if v := p.metric(`critline_build_info{board="sim",version="dev"}`); v != "1" {
+		t.Fatalf("build info %q", v)
+	}
+
+	// Bad requests: usage errors exit 2, refused requests exit 1, state kept.
+	if _, code := p.ctl("sim", "hook", "9", "off"); code != 1 {
+		t.Fatalf("unknown port exit %d", code)
+	}
+	if _, code := p.ctl("sim", "hook", "1", "sideways"); code != 2 {
+		t.Fatalf("bad hook state exit %d", code)
+	}
+	if _, code := p.ctl("frobnicate"); code != 2 {
+		t.Fatalf("unknown verb exit %d", code)
+	}
+	if p.status().Ports[0].Hook != "off" {
+		t.Fatal("bad requests changed state")
+	}
+}
+
+func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
+	p := startDaemon(t, "../../examples/sim.toml")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var lines []string
+	watching := make(chan struct{})
+	watchDone := make(chan error, 1)
+	go func() {
+		c := control.NewClient(p.socket)
+		once := sync.Once{}
+		watchDone <- c.Watch(ctx, 0, func(l []byte) error {
+			mu.Lock()
+			lines = append(lines, string(l))
+			mu.Unlock()
+			return nil
+		})
+		once.Do(func() {})
+	}()
+	close(watching)
+	time.Sleep(200 * time.Millisecond) // let the watch subscribe; no assertion depends on it
+	before := p.status()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("critlined exit: %v\n%s", err, p.log.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("critlined did not stop on SIGTERM")
+	}
+	<-watchDone
+	log := p.log.String()
+	for _, port := range before.Ports {
+		if port.Relay == "board" {
+			// The relay moved: the watcher must have seen it before the end.
+			mu.Lock()
+			seen := false
+			for _, l := range lines {
+				if strings.Contains(l, fmt.Sprintf(`"port":%d,"what":"relay","value":true`, port.ID)) {
+					seen = true
+				}
+			}
+			mu.Unlock()
+			if !seen {
+				t.Errorf("port %d relay never went to bypass; watch saw %v", port.ID, lines)
+			}
+		}
+	}
+	if !strings.Contains(log, "stopping") {
+		t.Errorf("no stop logged:\n%s", log)
+	}
+	if _, err := os.Stat(p.socket); !os.IsNotExist(err) {
+		t.Error("control socket left behind")
+	}
+}
+
+func TestSIGHUPKeepsRunningConfigWhenNewOneIsBad(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	good, _ := os.ReadFile("../../examples/sim.toml")
+	os.WriteFile(cfg, good, 0o644)
+	p := startDaemon(t, cfg)
+	os.WriteFile(cfg, []byte("[[port]]\nid = 1\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "rejection logged", func() bool { return strings.Contains(p.log.String(), "new configuration rejected") })
+	if st := p.status(); len(st.Ports) != 2 {
+		t.Fatalf("ports after bad reload: %d", len(st.Ports))
+	}
+	good = bytes.Replace(good, []byte(`level = "info"`), []byte(`level = "warn"`), 1)
+	os.WriteFile(cfg, good, 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "reload logged", func() bool { return strings.Contains(p.log.String(), "configuration re-read") })
+}
+
+func TestFieldToolWithoutDaemon(t *testing.T) {
+	bin := buildBinaries(t)
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	out, err := exec.Command(filepath.Join(bin, "critlinectl"), "--socket", sock, "status").CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "systemctl status critlined") || !strings.Contains(string(out), sock) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err = exec.Command(filepath.Join(bin, "critlinectl"), "config", "check", "../../examples/pi-hat.toml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "valid") {
+		t.Fatalf("config check: %v %s", err, out)
+	}
+	out, _ = exec.Command(filepath.Join(bin, "critlinectl"), "version").CombinedOutput()
+	if !strings.Contains(string(out), "critlinectl dev") || !strings.Contains(string(out), "not reachable") {
+		t.Fatalf("version: %s", out)
+	}
+}
+
+// The sd_notify protocol: READY=1 reaches systemd once the daemon serves.
+func TestNotifiesSystemdReady(t *testing.T) {
+	dir := t.TempDir()
+	sockPath := filepath.Join(dir, "notify.sock")
+	ln, err := listenUnixgram(sockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := startDaemon(t, "../../examples/sim.toml", "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
+	_ = p
+	got := map[string]bool{}
+	buf := make([]byte, 4096)
+	ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for !got["READY=1"] || !got["WATCHDOG=1"] {
+		n, err := ln.Read(buf)
+		if err != nil {
+			t.Fatalf("notify messages so far %v: %v", got, err)
+		}
+		for _, l := range strings.Split(string(buf[:n]), "\n") {
+			got[l] = true
+		}
+	}
+}
+
+var _ = io.Discard

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/critline/critline/control"
+	"github.com/critline/critline/fxs/dsp"
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/hal/sim"
+)
+
+// How `critlinectl sim dial` keys DTMF: a brisk but standard-conforming
+// human pace, at a typical telephone's sending level.
+const (
+	simDTMFOn    = 90 * time.Millisecond
+	simDTMFOff   = 90 * time.Millisecond
+	simDTMFLevel = -8.0 // dBm0 per tone
+	simFlash     = 100 * time.Millisecond
+)
+
+// simTrunk is a simulated modem's control entry point.
+type simTrunk interface {
+	Control(args []string) (string, error)
+}
+
+// simControl implements control.Sim on the simulated board.
+type simControl struct {
+	b *sim.Board
+
+	mu     sync.Mutex
+	trunks map[string]simTrunk
+}
+
+func newSimControl(b *sim.Board) *simControl {
+	return &simControl{b: b, trunks: map[string]simTrunk{}}
+}
+
+func (s *simControl) addTrunk(name string, t simTrunk) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trunks[name] = t
+}
+
+func (s *simControl) port(p int) error {
+	if !s.b.HasPort(p) {
+		ids := []string{}
+		for _, hp := range s.b.Ports() {
+			ids = append(ids, fmt.Sprint(hp.ID))
+		}
+		return fmt.Errorf("no port %d on this board (ports: %s): %w", p, strings.Join(ids, ", "), control.ErrNotFound)
+	}
+	return nil
+}
+
+func (s *simControl) Hook(p int, off bool) error {
+	if err := s.port(p); err != nil {
+		return err
+	}
+	return s.b.Hook(p, off)
+}
+
+func (s *simControl) Power(mains, low bool) error { s.b.SetPower(mains, low); return nil }
+
+func (s *simControl) Link(up bool) error { s.b.SetLink(up); return nil }
+
+func (s *simControl) Dial(p int, digits string, pulse bool) (time.Duration, error) {
+	if err := s.port(p); err != nil {
+		return 0, err
+	}
+	if pulse {
+		return s.b.Pulse(p, digits, sim.DefaultPulse())
+	}
+	audio, err := dsp.AppendDTMF(nil, digits, simDTMFOn, simDTMFOff, simDTMFLevel)
+	if err != nil {
+		return 0, err
+	}
+	return s.b.Play(p, audio)
+}
+
+func (s *simControl) Flash(p int) error {
+	if err := s.port(p); err != nil {
+		return err
+	}
+	return s.b.Flash(p, simFlash)
+}
+
+func (s *simControl) Play(p int, samples []int16) (time.Duration, error) {
+	if err := s.port(p); err != nil {
+		return 0, err
+	}
+	return s.b.Play(p, samples)
+}
+
+func (s *simControl) Listen(ctx context.Context, p int, n int) ([]int16, error) {
+	if err := s.port(p); err != nil {
+		return nil, err
+	}
+	rec, err := s.b.Listen(p, n)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-rec:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// watchLine is one JSON line of `sim watch`.
+type watchLine struct {
+	sim.Change
+	Seconds float64 `json:"t"` // board time in seconds, for reading cadences
+}
+
+func (s *simControl) Watch(ctx context.Context, p int, emit func(any) error) error {
+	if p != 0 {
+		if err := s.port(p); err != nil {
+			return err
+		}
+	}
+	sub := s.b.Watch()
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			if p != 0 && c.Port != 0 && c.Port != p {
+				continue
+			}
+			if err := emit(watchLine{Change: c, Seconds: c.At.Seconds()}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *simControl) Trunk(name string, args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == "" && len(s.trunks) == 1 {
+		for _, t := range s.trunks {
+			return t.Control(args)
+		}
+	}
+	t, ok := s.trunks[name]
+	if !ok {
+		names := make([]string, 0, len(s.trunks))
+		for n := range s.trunks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return "", fmt.Errorf("no simulated trunk on this appliance: add a [[trunk]] with kind = \"sim\": %w", control.ErrNotFound)
+		}
+		return "", fmt.Errorf("no simulated trunk %q (have: %s): %w", name, strings.Join(names, ", "), control.ErrNotFound)
+	}
+	return t.Control(args)
+}
+
+var _ control.Sim = (*simControl)(nil)
+var _ hal.Board = (*sim.Board)(nil)

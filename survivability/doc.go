@@ -1,0 +1,11 @@
+// Package survivability is the appliance's brain: it turns health signals
+// (power, LAN, registrars, trunks, lines) into a mode (normal, survivable,
+// lifeline) per port and for the appliance, drives the lifeline relays from
+// it, routes each call along the ladder (registrars, then trunks, then the
+// relay), and owns the appliance's status and metrics.
+//
+// It is the only package that connects an FXS port to a route; it sees the
+// hardware only through hal interfaces and the SIP and trunk layers only
+// through the small interfaces it defines. It opens no devices and reads no
+// configuration file: cmd/critlined builds everything and hands it over.
+package survivability

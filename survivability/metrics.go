@@ -1,0 +1,73 @@
+package survivability
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the appliance-level series of DESIGN.md's contract.
+type metrics struct {
+	buildInfo   *prometheus.GaugeVec
+	mode        *prometheus.GaugeVec
+	modeChanges prometheus.Counter
+	mains       prometheus.Gauge
+	batteryLow  prometheus.Gauge
+	lanUp       prometheus.Gauge
+	offhook     *prometheus.GaugeVec
+	relayBypass *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_build_info", Help: "Always 1; labels carry the daemon's version and board kind.",
+		}, []string{"version", "board"}),
+		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_mode", Help: "1 for the appliance's current mode, 0 for the others.",
+		}, []string{"mode"}),
+		modeChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_mode_changes_total", Help: "Changes of the appliance's mode.",
+		}),
+		mains: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "critline_power_mains", Help: "1 when mains power is present, 0 on battery.",
+		}),
+		batteryLow: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "critline_power_battery_low", Help: "1 when the UPS reports its battery low.",
+		}),
+		lanUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "critline_lan_up", Help: "1 when the LAN link is up.",
+		}),
+		offhook: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_port_offhook", Help: "1 while the port's handset is off-hook.",
+		}, []string{"port"}),
+		relayBypass: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_relay_bypass", Help: "1 while the port's lifeline relay puts the handset on the PSTN line.",
+		}, []string{"port"}),
+	}
+	for _, c := range []prometheus.Collector{m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) setMode(cur Mode) {
+	for _, md := range Modes() {
+		v := 0.0
+		if md == cur {
+			v = 1
+		}
+		m.mode.WithLabelValues(string(md)).Set(v)
+	}
+}
+
+func portLabel(id int) string { return strconv.Itoa(id) }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
