@@ -132,7 +132,9 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 }
 
 // Post sends a JSON request to a path (the sim verbs and others).
-func (c *Client) Post(ctx context.Context, path string, in any) (Result, error) { return c.post(ctx, path, in) }
+func (c *Client) Post(ctx context.Context, path string, in any) (Result, error) {
+	return c.post(ctx, path, in)
+}
 
 // Play sends raw s16le audio into a port's microphone.
 func (c *Client) Play(ctx context.Context, port int, samples []int16) (Result, error) {
