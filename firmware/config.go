@@ -53,9 +53,9 @@ type Config struct {
 
 	// Logger receives audit lines (installs, forced downgrades, confirms,
 	// rollbacks); nil means slog.Default().
-	Logger *slog.Logger `toml:"-"`
+	Logger *slog.Logger `toml:"-" json:"-"`
 	// Reboot, when set, replaces RebootCommand (tests).
-	Reboot func() error `toml:"-"`
+	Reboot func() error `toml:"-" json:"-"`
 }
 
 // withDefaults returns a copy of c with defaults filled in.
