@@ -1,0 +1,220 @@
+package sip
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/critline/critline/hal"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is everything the user agent needs. The daemon maps the TOML
+// ([sip], [[sip.registrar]], [[port]]) onto it; zero durations and counts
+// take the defaults below.
+type Config struct {
+	// Listen is the local SIP address, "0.0.0.0:5060". UDP always; TCP too
+	// when a registrar uses TCP. Port 0 picks a free port (tests).
+	Listen string
+	// Advertise is the IP put in Contact, Via and SDP. Empty: the listen
+	// address when it is specific, else the local address the kernel routes
+	// towards each registrar.
+	Advertise string
+	// RTPPortMin and RTPPortMax bound the RTP ports (inclusive).
+	RTPPortMin, RTPPortMax int
+
+	Registrars []Registrar // in order of preference
+	Lines      []Line
+
+	ProbeInterval  time.Duration // OPTIONS to every registrar (default 500 ms)
+	ProbeTimeout   time.Duration // a probe unanswered this long is lost (default 800 ms)
+	DownAfter      int           // consecutive lost probes to mark a registrar down (default 2)
+	UpAfter        int           // consecutive answered probes to mark it up again (default 3)
+	RegisterExpiry time.Duration // Expires asked for (default 300 s)
+	// RegisterTimeout bounds one REGISTER transaction, challenge included
+	// (default 2 s); a registrar that does not answer in time is skipped.
+	RegisterTimeout time.Duration
+	// FailbackAfter is how long a better registrar must stay up before idle
+	// lines move back to it (default 30 s).
+	FailbackAfter time.Duration
+	// AuthRetry is the first wait after a registrar refused a line's
+	// credentials; it doubles up to 30 min (default 60 s). A refused line is
+	// never retried in a loop.
+	AuthRetry time.Duration
+	// FirstResponse is the outbound INVITE's deadline for any response, far
+	// shorter than Timer B (default 2 s).
+	FirstResponse time.Duration
+	// RingTimeout bounds how long an inbound call waits for the router's
+	// decision or the answer (default 3 min), then gets 480.
+	RingTimeout time.Duration
+
+	UserAgent string      // User-Agent header (default "critline")
+	TLS       *tls.Config // client TLS for registrars with transport "tls"
+
+	// OnIncoming receives every inbound call for a configured line. It must
+	// not block: decide later with the IncomingCall's methods. Required.
+	OnIncoming func(*IncomingCall)
+
+	Registerer prometheus.Registerer // required: metrics go here
+	Logger     *slog.Logger          // default: discard
+	Clock      hal.Clock             // default: hal.SystemClock
+}
+
+// Registrar is one PBX.
+type Registrar struct {
+	Name      string // labels metrics and events
+	Address   string // host:port (port defaults to 5060, 5061 for TLS)
+	Transport string // udp | tcp | tls (default udp)
+	Domain    string // domain of the AORs; default the address's host
+}
+
+// Line is one port's SIP identity.
+type Line struct {
+	Port      int    // FXS port id
+	Extension string // SIP user and number (AOR user)
+	AuthUser  string // digest user; default Extension
+	Password  string
+}
+
+// Defaults.
+const (
+	DefaultProbeInterval   = 500 * time.Millisecond
+	DefaultProbeTimeout    = 800 * time.Millisecond
+	DefaultDownAfter       = 2
+	DefaultUpAfter         = 3
+	DefaultRegisterExpiry  = 300 * time.Second
+	DefaultRegisterTimeout = 2 * time.Second
+	DefaultFailbackAfter   = 30 * time.Second
+	DefaultAuthRetry       = 60 * time.Second
+	DefaultFirstResponse   = 2 * time.Second
+	DefaultRingTimeout     = 3 * time.Minute
+)
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ProbeInterval, DefaultProbeInterval)
+	def(&c.ProbeTimeout, DefaultProbeTimeout)
+	def(&c.RegisterExpiry, DefaultRegisterExpiry)
+	def(&c.RegisterTimeout, DefaultRegisterTimeout)
+	def(&c.FailbackAfter, DefaultFailbackAfter)
+	def(&c.AuthRetry, DefaultAuthRetry)
+	def(&c.FirstResponse, DefaultFirstResponse)
+	def(&c.RingTimeout, DefaultRingTimeout)
+	if c.DownAfter <= 0 {
+		c.DownAfter = DefaultDownAfter
+	}
+	if c.UpAfter <= 0 {
+		c.UpAfter = DefaultUpAfter
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "critline"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = hal.SystemClock{}
+	}
+	for i := range c.Registrars {
+		r := &c.Registrars[i]
+		r.Transport = strings.ToLower(r.Transport)
+		if r.Transport == "" {
+			r.Transport = "udp"
+		}
+	}
+	for i := range c.Lines {
+		if c.Lines[i].AuthUser == "" {
+			c.Lines[i].AuthUser = c.Lines[i].Extension
+		}
+	}
+}
+
+// validate reports every problem at once.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen %q is not host:port: write it like \"0.0.0.0:5060\"", c.Listen)
+	}
+	if c.Advertise != "" {
+		if _, err := netip.ParseAddr(c.Advertise); err != nil {
+			bad("advertise %q is not an IP address: give the address the PBX reaches this appliance at", c.Advertise)
+		}
+	}
+	if c.RTPPortMin <= 0 || c.RTPPortMax > 65535 || c.RTPPortMax <= c.RTPPortMin {
+		bad("rtp port range %d-%d: give two or more ports within 1-65535", c.RTPPortMin, c.RTPPortMax)
+	}
+	if len(c.Registrars) == 0 {
+		bad("no registrar: configure at least one [[sip.registrar]]")
+	}
+	names := map[string]bool{}
+	for i, r := range c.Registrars {
+		if r.Name == "" {
+			bad("registrar %d: missing name", i)
+		} else if names[r.Name] {
+			bad("registrar %q: name used twice", r.Name)
+		}
+		names[r.Name] = true
+		if _, err := registrarHostPort(r); err != nil {
+			bad("registrar %q: %v", r.Name, err)
+		}
+		switch r.Transport {
+		case "udp", "tcp", "tls":
+		default:
+			bad("registrar %q: transport %q: use udp, tcp or tls", r.Name, r.Transport)
+		}
+	}
+	ports := map[int]bool{}
+	exts := map[string]bool{}
+	for _, l := range c.Lines {
+		if ports[l.Port] {
+			bad("port %d: configured twice", l.Port)
+		}
+		ports[l.Port] = true
+		if l.Extension == "" || strings.ContainsAny(l.Extension, "@:;<> \t\r\n") {
+			bad("port %d: extension %q is not a SIP user", l.Port, l.Extension)
+		} else if exts[l.Extension] {
+			bad("port %d: extension %q is used by another port", l.Port, l.Extension)
+		}
+		exts[l.Extension] = true
+	}
+	if c.OnIncoming == nil {
+		bad("OnIncoming is nil: the router must take inbound calls")
+	}
+	if c.Registerer == nil {
+		bad("Registerer is nil: pass the daemon's prometheus registry")
+	}
+	return errors.Join(errs...)
+}
+
+// registrarHostPort returns host:port with the transport's default port.
+func registrarHostPort(r Registrar) (string, error) {
+	addr := r.Address
+	if addr == "" {
+		return "", errors.New("missing address")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "5060"
+		if r.Transport == "tls" {
+			port = "5061"
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("address %q has no host", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("address %q: bad port", addr)
+	}
+	return net.JoinHostPort(host, port), nil
+}

@@ -1,0 +1,16 @@
+// Package sip is critline's SIP user agent, built on sipgo: every FXS port is
+// a line (an AOR with digest credentials) registered with one registrar out
+// of an ordered ladder; every registrar is probed with OPTIONS for RTT, loss
+// and an up/down verdict with hysteresis; inbound INVITEs become
+// IncomingCall decisions for the router (ring, answer, reject, redirect);
+// outbound calls are attempts with a short first-response deadline whose
+// failures are typed so the router can move to the next route at once. Only
+// the configured registrars may talk to it: anything else is dropped in the
+// transport read filter and counted.
+//
+// Media lives in sip/rtp; a Call hands out its rtp.Stream, a hal.PCM the FXS
+// port pumps. This package knows nothing about ports' hardware (GPIO,
+// relays, audio devices) and nothing about other routes (trunks): that is
+// the survivability layer above it. sipgo's transaction timers are
+// process-wide: SetTimers is the one place that sets them.
+package sip

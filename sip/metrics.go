@@ -1,0 +1,64 @@
+package sip
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	registrarUp      *prometheus.GaugeVec
+	registrarRTT     *prometheus.HistogramVec
+	registrarProbes  *prometheus.CounterVec
+	lineRegistered   *prometheus.GaugeVec
+	untrustedDropped prometheus.Counter
+	requestsRejected *prometheus.CounterVec
+	inviteToRing     prometheus.Histogram
+	callLoss         *prometheus.HistogramVec
+	callJitter       *prometheus.HistogramVec
+	rtpLost          *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		registrarUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_registrar_up", Help: "1 when the registrar answers OPTIONS probes (with hysteresis), else 0.",
+		}, []string{"registrar"}),
+		registrarRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "critline_registrar_rtt_seconds", Help: "Round-trip time of answered OPTIONS probes.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"registrar"}),
+		registrarProbes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_registrar_probes_total", Help: "OPTIONS probes sent, by result (answered, lost).",
+		}, []string{"registrar", "result"}),
+		lineRegistered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_line_registered", Help: "1 when the port's line is registered with the registrar.",
+		}, []string{"port", "registrar"}),
+		untrustedDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_sip_untrusted_dropped_total", Help: "SIP packets dropped because they came from an address that is not a configured registrar.",
+		}),
+		requestsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_requests_rejected_total", Help: "Requests from registrars refused, by status code.",
+		}, []string{"code"}),
+		inviteToRing: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "critline_sip_invite_to_router_seconds", Help: "Time from an INVITE's arrival to the router being asked to ring.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}),
+		callLoss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "critline_call_rtp_loss_ratio", Help: "Per call: fraction of the peer's RTP packets lost.",
+			Buckets: []float64{0, .001, .005, .01, .02, .05, .1, .2},
+		}, []string{"port"}),
+		callJitter: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "critline_call_rtp_jitter_seconds", Help: "Per call: RFC 3550 interarrival jitter at the call's end.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .04, .08, .16},
+		}, []string{"port"}),
+		rtpLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_rtp_packets_lost_total", Help: "RTP packets from peers lost, summed over calls.",
+		}, []string{"port"}),
+	}
+	for _, c := range []prometheus.Collector{m.registrarUp, m.registrarRTT, m.registrarProbes, m.lineRegistered,
+		m.untrustedDropped, m.requestsRejected, m.inviteToRing, m.callLoss, m.callJitter, m.rtpLost} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,353 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+)
+
+// line is one port's registration state.
+type line struct {
+	cfg  Line
+	wake chan struct{}
+
+	mu         sync.Mutex
+	active     int // registrar index registered with, -1 for none
+	lastErr    error
+	callID     []string
+	cseq       []uint32
+	authUntil  []time.Time // credentials refused: no retry before
+	authWait   []time.Duration
+	skipUntil  []time.Time // no answer / transport error: skip for a while
+	calls      int
+	regCounter int
+}
+
+func newLine(cfg Line, nRegs int) *line {
+	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1,
+		callID: make([]string, nRegs), cseq: make([]uint32, nRegs),
+		authUntil: make([]time.Time, nRegs), authWait: make([]time.Duration, nRegs),
+		skipUntil: make([]time.Time, nRegs)}
+	for i := range l.callID {
+		l.callID[i] = uuid.NewString()
+		l.cseq[i] = 1
+	}
+	return l
+}
+
+// poke wakes the line's loop after a registrar's verdict changed; a
+// registrar that came up is no longer skipped.
+func (l *line) poke(idx int, up bool) {
+	if up {
+		l.mu.Lock()
+		l.skipUntil[idx] = time.Time{}
+		l.mu.Unlock()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *line) status(u *UA) LineStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registered: l.active >= 0, Err: l.lastErr}
+	if l.active >= 0 {
+		s.Registrar = u.regs[l.active].cfg.Name
+	}
+	return s
+}
+
+// Lines returns every line's registration.
+func (u *UA) Lines() []LineStatus {
+	out := make([]LineStatus, len(u.lines))
+	for i, l := range u.lines {
+		out[i] = l.status(u)
+	}
+	return out
+}
+
+// usable reports whether the line may try registrar i now.
+func (u *UA) usable(l *line, i int, now time.Time, allowDown bool) bool {
+	l.mu.Lock()
+	blocked := now.Before(l.authUntil[i]) || now.Before(l.skipUntil[i])
+	l.mu.Unlock()
+	if blocked {
+		return false
+	}
+	return allowDown || !u.regs[i].isDown()
+}
+
+// pick chooses where to register: the first usable registrar that is not
+// known to be down, else the first usable one at all.
+func (u *UA) pick(l *line, exclude int) int {
+	now := time.Now()
+	for _, allowDown := range []bool{false, true} {
+		for i := range u.regs {
+			if i != exclude && u.usable(l, i, now, allowDown) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// better returns a registrar preferred over act that has been up for
+// FailbackAfter, or -1.
+func (u *UA) better(l *line, act int) int {
+	now := time.Now()
+	for i := 0; i < act; i++ {
+		if u.regs[i].upFor(now) >= u.cfg.FailbackAfter && u.usable(l, i, now, false) {
+			return i
+		}
+	}
+	return -1
+}
+
+func refreshIn(granted time.Duration) time.Duration {
+	if granted > 120*time.Second {
+		return granted - 60*time.Second
+	}
+	return max(granted/2, time.Second)
+}
+
+// lineLoop keeps one line registered: with the best registrar at start,
+// with the next one at once when the active one fails (refresh failure or
+// probes), back to a better one when it has been up for FailbackAfter and
+// the line is idle. Refused credentials back off, never loop.
+func (u *UA) lineLoop(l *line) {
+	defer u.wg.Done()
+	var refreshAt time.Time
+	retry := time.Second
+	port := strconv.Itoa(l.cfg.Port)
+	for u.ctx.Err() == nil {
+		now := time.Now()
+		l.mu.Lock()
+		act, idle := l.active, l.calls == 0
+		l.mu.Unlock()
+		target := -1
+		switch {
+		case act < 0:
+			target = u.pick(l, -1)
+		case u.regs[act].isDown():
+			target = u.pick(l, act)
+			if target < 0 {
+				target = act // nowhere else to go: keep trying it
+			}
+		case idle && u.better(l, act) >= 0:
+			target = u.better(l, act)
+		case !now.Before(refreshAt):
+			target = act
+		}
+		if target >= 0 {
+			r := u.regs[target]
+			ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
+			granted, err := u.doRegister(ctx, l, r, u.cfg.RegisterExpiry)
+			cancel()
+			if u.ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				l.mu.Lock()
+				old := l.active
+				l.active, l.lastErr = target, nil
+				l.authWait[target] = 0
+				l.mu.Unlock()
+				refreshAt = time.Now().Add(refreshIn(granted))
+				retry = time.Second
+				if old != target {
+					if old >= 0 {
+						u.m.lineRegistered.WithLabelValues(port, u.regs[old].cfg.Name).Set(0)
+						if !u.regs[old].isDown() {
+							u.wg.Add(1)
+							go func() { // don't leave a stale binding ringing on the old PBX
+								defer u.wg.Done()
+								ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
+								defer cancel()
+								u.doRegister(ctx, l, u.regs[old], 0)
+							}()
+						}
+					}
+					u.m.lineRegistered.WithLabelValues(port, r.cfg.Name).Set(1)
+					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+					st := l.status(u)
+					st.At = u.clock.Now()
+					u.publish(st)
+				}
+				continue
+			}
+			now = time.Now()
+			l.mu.Lock()
+			l.lastErr = err
+			if errors.Is(err, ErrAuth) {
+				w := l.authWait[target]
+				if w == 0 {
+					w = u.cfg.AuthRetry
+				} else {
+					w = min(2*w, 30*time.Minute)
+				}
+				l.authWait[target] = w
+				l.authUntil[target] = now.Add(w)
+				u.log.Error("registrar refused the line's credentials: check the port's extension and password (not retrying in a loop)",
+					"port", l.cfg.Port, "extension", l.cfg.Extension, "auth_user", l.cfg.AuthUser, "registrar", r.cfg.Name, "err", err, "next_try", w)
+			} else {
+				l.skipUntil[target] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
+				u.log.Warn("registration failed", "port", l.cfg.Port, "registrar", r.cfg.Name, "err", err)
+			}
+			wasActive := l.active == target
+			if wasActive {
+				l.active = -1
+			}
+			l.mu.Unlock()
+			if wasActive {
+				u.m.lineRegistered.WithLabelValues(port, r.cfg.Name).Set(0)
+			}
+			st := l.status(u)
+			st.At = u.clock.Now()
+			st.Registrar = r.cfg.Name
+			u.publish(st)
+			if u.pick(l, -1) >= 0 {
+				continue // the next rung, at once
+			}
+			refreshAt = time.Time{}
+		}
+		// Sleep until the refresh, a verdict change, or a periodic check
+		// for fail-back / retry.
+		wait := retry
+		l.mu.Lock()
+		registered := l.active >= 0
+		l.mu.Unlock()
+		if registered {
+			wait = time.Until(refreshAt)
+			if act > 0 {
+				wait = min(wait, time.Second)
+			}
+		} else {
+			retry = min(2*retry, 30*time.Second)
+		}
+		t := time.NewTimer(max(wait, 10*time.Millisecond))
+		select {
+		case <-u.ctx.Done():
+			t.Stop()
+			return
+		case <-l.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// doRegister sends one REGISTER (answering a digest challenge) and returns
+// the expiry the registrar granted. expires 0 unregisters.
+func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time.Duration) (time.Duration, error) {
+	if !u.resolve(r) {
+		return 0, fmt.Errorf("registrar %s: %w: %s does not resolve", r.cfg.Name, ErrTransport, r.host)
+	}
+	dest, adv, _ := r.destination()
+	l.mu.Lock()
+	callID := l.callID[r.idx]
+	l.cseq[r.idx]++
+	seq := l.cseq[r.idx]
+	l.mu.Unlock()
+
+	aor := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: r.domain}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: r.domain})
+	req.SetTransport(r.tp)
+	req.SetDestination(dest)
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(u.contact(l, r, adv))
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.REGISTER})
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+
+	res, err := r.cli.Do(ctx, req)
+	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
+		res, err = r.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
+		if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
+			err = fmt.Errorf("registrar %s: %w: challenged again after answering with user %q (%d %s)", r.cfg.Name, ErrAuth, l.cfg.AuthUser, res.StatusCode, res.Reason)
+		}
+	}
+	if cs := req.CSeq(); cs != nil {
+		l.mu.Lock()
+		l.cseq[r.idx] = max(l.cseq[r.idx], cs.SeqNo)
+		l.mu.Unlock()
+	}
+	if err != nil {
+		return 0, classify(err, r)
+	}
+	switch {
+	case res.StatusCode == 403:
+		return 0, fmt.Errorf("registrar %s: %w (403 %s)", r.cfg.Name, ErrAuth, res.Reason)
+	case res.StatusCode < 200 || res.StatusCode >= 300:
+		return 0, &StatusError{Code: res.StatusCode, Reason: res.Reason, Registrar: r.cfg.Name}
+	}
+	if expires == 0 {
+		return 0, nil
+	}
+	return grantedExpiry(res, l.cfg.Extension, expires), nil
+}
+
+// grantedExpiry reads our binding's expiry from a 200 to REGISTER.
+func grantedExpiry(res *sip.Response, user string, asked time.Duration) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.User != user {
+			continue
+		}
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
+
+// contact is the line's Contact towards registrar r.
+func (u *UA) contact(l *line, r *registrar, adv interface{ String() string }) *sip.ContactHeader {
+	uri := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: adv.String(), Port: u.listenPort, UriParams: sip.NewParams()}
+	if r.tp != "UDP" {
+		uri.UriParams.Add("transport", lower(r.tp))
+	}
+	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// classify maps transaction errors to the package's error values.
+func classify(err error, r *registrar) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, sip.ErrTransactionTimeout):
+		return fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrTimeout, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, sip.ErrTransactionCanceled):
+		return fmt.Errorf("registrar %s: %w", r.cfg.Name, ErrCanceled)
+	default:
+		return fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrTransport, err)
+	}
+}

@@ -1,0 +1,425 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip/rtp"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// UA is critline's SIP user agent: every line's registration, every
+// registrar's health, and the calls.
+type UA struct {
+	cfg   Config
+	log   *slog.Logger
+	clock hal.Clock
+	m     *metrics
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	rtp *rtp.Allocator
+
+	regs   []*registrar
+	lines  []*line
+	byExt  map[string]*line
+	byPort map[int]*line
+
+	allowed atomic.Pointer[map[netip.Addr]struct{}]
+
+	listenPort int
+	listenIP   netip.Addr
+	pc         net.PacketConn
+	tcpLn      net.Listener
+
+	callMu sync.Mutex
+	calls  map[string]*Call // by Call-ID
+
+	subMu   sync.Mutex
+	subs    map[int]chan Event
+	nextSub int
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started atomic.Bool
+	closed  atomic.Bool
+}
+
+// New checks cfg and registers the metrics. Nothing is bound or sent until
+// Start.
+func New(cfg Config) (*UA, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("sip config: %w", err)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("sip metrics: %w", err)
+	}
+	u := &UA{
+		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
+		byExt: map[string]*line{}, byPort: map[int]*line{},
+		calls: map[string]*Call{}, subs: map[int]chan Event{},
+	}
+	empty := map[netip.Addr]struct{}{}
+	u.allowed.Store(&empty)
+	for i, rc := range cfg.Registrars {
+		hp, _ := registrarHostPort(rc)
+		host, portS, _ := net.SplitHostPort(hp)
+		port, _ := strconv.Atoi(portS)
+		dom := rc.Domain
+		if dom == "" {
+			dom = host
+		}
+		r := &registrar{cfg: rc, idx: i, host: host, port: port, domain: dom, tp: strings.ToUpper(rc.Transport)}
+		u.regs = append(u.regs, r)
+		m.registrarUp.WithLabelValues(rc.Name).Set(0)
+	}
+	for _, lc := range cfg.Lines {
+		l := newLine(lc, len(u.regs))
+		u.lines = append(u.lines, l)
+		u.byExt[lc.Extension] = l
+		u.byPort[lc.Port] = l
+		for _, r := range u.regs {
+			m.lineRegistered.WithLabelValues(strconv.Itoa(lc.Port), r.cfg.Name).Set(0)
+		}
+	}
+	return u, nil
+}
+
+// Start binds the SIP and RTP sockets, then starts probing every registrar
+// and registering every line. It returns once listening; registration goes
+// on in the background until Close.
+func (u *UA) Start(ctx context.Context) error {
+	if !u.started.CompareAndSwap(false, true) {
+		return errors.New("sip: UA already started")
+	}
+	u.ctx, u.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	host, _, _ := net.SplitHostPort(u.cfg.Listen)
+	pc, err := net.ListenPacket("udp", u.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("sip: listen udp %s: %w (is another SIP program running? set sip.listen)", u.cfg.Listen, err)
+	}
+	u.pc = pc
+	u.listenPort = pc.LocalAddr().(*net.UDPAddr).Port
+	u.listenIP, _ = netip.ParseAddr(host)
+	bindIP := u.listenIP
+	if !bindIP.IsValid() {
+		bindIP = netip.IPv4Unspecified()
+	}
+	if u.rtp, err = rtp.NewAllocator(bindIP, u.cfg.RTPPortMin, u.cfg.RTPPortMax); err != nil {
+		pc.Close()
+		return err
+	}
+	for _, r := range u.regs {
+		if r.tp == "TCP" && u.tcpLn == nil {
+			if u.tcpLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(u.listenPort))); err != nil {
+				pc.Close()
+				return fmt.Errorf("sip: listen tcp: %w", err)
+			}
+		}
+	}
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent(u.cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(u.filter)),
+	}
+	if u.cfg.TLS != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(u.cfg.TLS))
+	}
+	if u.ua, err = sipgo.NewUA(opts...); err != nil {
+		pc.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(u.log)); err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	u.srv.OnInvite(u.onInvite)
+	u.srv.OnAck(u.onAck)
+	u.srv.OnBye(u.onBye)
+	u.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	})
+	u.srv.OnOptions(u.onOptions)
+	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 405, "Method Not Allowed")
+	})
+	for _, r := range u.regs {
+		u.resolve(r)
+		if err := u.initClient(r); err != nil {
+			return err
+		}
+	}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		if err := u.srv.ServeUDP(pc); err != nil && !u.closed.Load() {
+			u.log.Error("sip udp listener stopped", "err", err)
+		}
+	}()
+	if u.tcpLn != nil {
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			if err := u.srv.ServeTCP(u.tcpLn); err != nil && !u.closed.Load() {
+				u.log.Error("sip tcp listener stopped", "err", err)
+			}
+		}()
+	}
+	u.log.Info("sip listening", "udp", pc.LocalAddr().String(), "registrars", len(u.regs), "lines", len(u.lines))
+	for _, r := range u.regs {
+		u.wg.Add(1)
+		go u.probeLoop(r)
+	}
+	for _, l := range u.lines {
+		u.wg.Add(1)
+		go u.lineLoop(l)
+	}
+	return nil
+}
+
+// Addr is the bound UDP address (useful with port 0).
+func (u *UA) Addr() netip.AddrPort {
+	if u.pc == nil {
+		return netip.AddrPort{}
+	}
+	return u.pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Close hangs up every call, unregisters every line (best effort, 1 s) and
+// stops.
+func (u *UA) Close() error {
+	if !u.started.Load() || !u.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	u.callMu.Lock()
+	calls := make([]*Call, 0, len(u.calls))
+	for _, c := range u.calls {
+		calls = append(calls, c)
+	}
+	u.callMu.Unlock()
+	for _, c := range calls {
+		c.Hangup()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	var wg sync.WaitGroup
+	for _, l := range u.lines {
+		l.mu.Lock()
+		act := l.active
+		l.mu.Unlock()
+		if act >= 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.doRegister(ctx, l, u.regs[act], 0)
+			}()
+		}
+	}
+	wg.Wait()
+	cancel()
+	u.cancel()
+	u.wg.Wait()
+	u.pc.Close()
+	if u.tcpLn != nil {
+		u.tcpLn.Close()
+	}
+	return u.ua.Close()
+}
+
+// filter is the transport read filter: only registrars may speak to us.
+// UDP datagrams from anyone else are dropped (nil, nil keeps the listener
+// alive); a TCP connection from anyone else is closed.
+func (u *UA) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	var ip netip.Addr
+	switch a := p.RemoteAddr.(type) {
+	case *net.UDPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	}
+	if _, ok := (*u.allowed.Load())[ip]; ok && ip.IsValid() {
+		return data, nil
+	}
+	u.m.untrustedDropped.Inc()
+	if strings.EqualFold(p.Transport, "udp") {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("untrusted peer %s", ip)
+}
+
+// resolve looks a registrar's host up and widens the allow-list.
+func (u *UA) resolve(r *registrar) bool {
+	r.mu.Lock()
+	have := len(r.ips) > 0
+	r.mu.Unlock()
+	if have {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(u.ctx, 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", r.host)
+	if err != nil || len(ips) == 0 {
+		u.log.Warn("registrar address does not resolve", "registrar", r.cfg.Name, "host", r.host, "err", err)
+		return false
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	adv := u.advertiseFor(ips[0], r.port)
+	r.mu.Lock()
+	r.ips = ips
+	r.dest = netip.AddrPortFrom(ips[0], uint16(r.port)).String()
+	r.adv = adv
+	r.mu.Unlock()
+	for {
+		old := u.allowed.Load()
+		next := make(map[netip.Addr]struct{}, len(*old)+len(ips))
+		for a := range *old {
+			next[a] = struct{}{}
+		}
+		for _, a := range ips {
+			next[a] = struct{}{}
+		}
+		if u.allowed.CompareAndSwap(old, &next) {
+			return true
+		}
+	}
+}
+
+// advertiseFor picks the address we give a registrar: the configured one,
+// the specific listen address, or what the kernel routes towards it.
+func (u *UA) advertiseFor(peer netip.Addr, port int) netip.Addr {
+	if u.cfg.Advertise != "" {
+		a, _ := netip.ParseAddr(u.cfg.Advertise)
+		return a
+	}
+	if u.listenIP.IsValid() && !u.listenIP.IsUnspecified() {
+		return u.listenIP
+	}
+	c, err := net.Dial("udp", netip.AddrPortFrom(peer, uint16(port)).String())
+	if err == nil {
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+func (u *UA) initClient(r *registrar) error {
+	r.mu.Lock()
+	adv := r.adv
+	r.mu.Unlock()
+	host := adv.String()
+	if !adv.IsValid() {
+		host = u.advertiseFor(netip.IPv4Unspecified(), 5060).String()
+	}
+	opts := []sipgo.ClientOption{sipgo.WithClientHostname(host), sipgo.WithClientPort(u.listenPort), sipgo.WithClientLogger(u.log)}
+	if r.tp == "UDP" {
+		// Requests leave from the listening socket, so replies and the
+		// registrar's requests reach the port in our Contact.
+		opts = append(opts, sipgo.WithClientConnectionAddr(u.pc.LocalAddr().String()))
+	}
+	cli, err := sipgo.NewClient(u.ua, opts...)
+	if err != nil {
+		return fmt.Errorf("sip: client for %s: %w", r.cfg.Name, err)
+	}
+	r.cli = cli
+	return nil
+}
+
+// registrarFor finds the registrar a request came from.
+func (u *UA) registrarFor(req *sip.Request) *registrar {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return u.regs[0]
+	}
+	ip := ap.Addr().Unmap()
+	for _, r := range u.regs {
+		r.mu.Lock()
+		for _, a := range r.ips {
+			if a == ip {
+				r.mu.Unlock()
+				return r
+			}
+		}
+		r.mu.Unlock()
+	}
+	return u.regs[0]
+}
+
+func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
+	if code >= 400 {
+		u.m.requestsRejected.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil)); err != nil {
+		u.log.Debug("sip respond failed", "code", code, "err", err)
+	}
+}
+
+func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	if err := tx.Respond(res); err != nil {
+		u.log.Debug("sip respond failed", "err", err)
+	}
+}
+
+// lineFor maps a request to a line: Request-URI user, else To user.
+func (u *UA) lineFor(req *sip.Request) *line {
+	if l := u.byExt[req.Recipient.User]; l != nil {
+		return l
+	}
+	if to := req.To(); to != nil {
+		return u.byExt[to.Address.User]
+	}
+	return nil
+}
+
+func (u *UA) lookupCall(req *sip.Request) *Call {
+	id := req.CallID()
+	if id == nil {
+		return nil
+	}
+	u.callMu.Lock()
+	defer u.callMu.Unlock()
+	return u.calls[id.Value()]
+}
+
+func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := u.lookupCall(req); c != nil && c.srv != nil {
+		if err := c.srv.ReadAck(req, tx); err != nil {
+			u.log.Debug("ack not for this dialog", "call", c.CallID, "err", err)
+		}
+	}
+}
+
+func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := u.lookupCall(req)
+	if c == nil {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	var err error
+	switch {
+	case c.srv != nil:
+		err = c.srv.ReadBye(req, tx)
+	case c.cli != nil:
+		err = c.cli.ReadBye(req, tx)
+	}
+	if err != nil {
+		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.end(nil, "remote BYE")
+}
