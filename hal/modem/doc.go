@@ -1,0 +1,14 @@
+// Package modem drives a PSTN trunk made of an AT-command modem on a serial
+// port: a cellular module (SIMCom SIM7600, Quectel EC25 class) or an
+// analogue-line voice modem. It holds the AT engine (one writer, one reader,
+// per-command timeouts, final results matched to the command in flight,
+// unsolicited results delivered as events even inside a response), the
+// lifecycle that keeps the modem usable (init, liveness probe, reopen with
+// backoff after a wedge, an unplug or a USB re-enumeration), the call state
+// machine, and the voice stream over the module's PCM serial port, all
+// behind hal.Trunk and hal.PCM.
+//
+// What does not live here: routing (which trunk, which number is allowed),
+// tones and DTMF detection in audio (fxs/dsp), and the modem simulator
+// (hal/sim/modemsim), which is this package's test peer.
+package modem

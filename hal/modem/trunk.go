@@ -1,0 +1,562 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.bug.st/serial"
+
+	"github.com/critline/critline/hal"
+)
+
+// Trunk is a modem trunk: a hal.Trunk plus the modem-only operations
+// (network call forwarding, SMS, raw commands). It keeps itself usable: it
+// opens the device when it appears, reopens it with backoff after an
+// unplug, a failed init or a wedge, and reports each change as a TrunkState
+// event. No method blocks on a dead or missing device.
+type Trunk struct {
+	cfg  Config
+	prof profile
+	log  *slog.Logger
+	m    *metrics
+
+	evq   *eventQueue
+	voice *voice
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	actions chan func(*engine)
+
+	mu     sync.Mutex
+	eng    *engine // nil while down
+	status hal.TrunkStatus
+	creg   Registration
+	cereg  Registration
+	upCh   chan struct{} // closed while up
+	call   callInfo
+	gen    uint64 // call generation, so stale timers do nothing
+}
+
+var _ hal.Trunk = (*Trunk)(nil)
+
+// Open validates cfg, registers the trunk's metrics and starts the trunk.
+// It returns at once: a missing or silent device is not an error, the trunk
+// starts down and comes up when the modem answers (see WaitUp, Status and
+// the TrunkState events). Close releases everything.
+func Open(cfg Config) (*Trunk, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	m, err := newMetrics(cfg.Registerer, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("modem trunk %q: metrics: %w", cfg.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Trunk{
+		cfg:     cfg,
+		prof:    profileFor(cfg.Variant),
+		log:     cfg.Logger.With("trunk", cfg.Name),
+		m:       m,
+		evq:     newEventQueue(),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		actions: make(chan func(*engine), 16),
+		upCh:    make(chan struct{}),
+		status:  hal.TrunkStatus{Detail: "starting"},
+	}
+	if cfg.PCM != "" {
+		t.voice = newVoice(cfg, m, t.log)
+	}
+	go t.run()
+	return t, nil
+}
+
+// Name is the trunk's configured name.
+func (t *Trunk) Name() string { return t.cfg.Name }
+
+// Events delivers the trunk's events; it is closed by Close.
+func (t *Trunk) Events() <-chan hal.TrunkEvent { return t.evq.out }
+
+// Status returns the latest known status without touching the device.
+func (t *Trunk) Status() hal.TrunkStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.status
+	s.InCall = t.call.state != callIdle
+	return s
+}
+
+// Audio returns the call's voice stream, or nil when no pcm port is
+// configured. The stream lives as long as the trunk: between calls and while
+// the device is away it plays silence. Its Close ends the stream for good;
+// the consumer need not close it (Trunk.Close does).
+func (t *Trunk) Audio() hal.PCM {
+	if t.voice == nil {
+		return nil
+	}
+	return t.voice
+}
+
+// WaitUp blocks until the trunk is up or ctx ends.
+func (t *Trunk) WaitUp(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		up, ch := t.status.Up, t.upCh
+		t.mu.Unlock()
+		if up {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("trunk %q: waiting for the modem: %w", t.cfg.Name, ctx.Err())
+		case <-t.done:
+			return fmt.Errorf("trunk %q: %w", t.cfg.Name, hal.ErrClosed)
+		}
+	}
+}
+
+// Close stops the trunk and releases the devices. A call in progress ends
+// (TrunkEnded with hal.ErrTrunkDown) and the events channel is closed.
+func (t *Trunk) Close() error {
+	t.cancel()
+	<-t.done
+	if t.voice != nil {
+		t.voice.Close()
+	}
+	t.evq.close()
+	return nil
+}
+
+// Command sends one raw AT command (diagnostics, critlinectl) and returns
+// its answer.
+func (t *Trunk) Command(ctx context.Context, cmd string) (Response, error) {
+	cmd = strings.TrimSpace(cmd)
+	if !isEcho(cmd) || strings.ContainsAny(cmd, "\r\n\x1a\x1b") {
+		return Response{}, fmt.Errorf("trunk %q: %q is not one AT command: start it with AT, one line", t.cfg.Name, cmd)
+	}
+	eng, err := t.engine()
+	if err != nil {
+		return Response{}, err
+	}
+	return eng.exec(ctx, &request{cmd: cmd}, t.cfg.CommandTimeout)
+}
+
+func (t *Trunk) engine() (*engine, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.eng == nil {
+		d := t.status.Detail
+		if d == "" {
+			d = "modem not answering"
+		}
+		return nil, fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, d)
+	}
+	return t.eng, nil
+}
+
+// act runs f on the supervisor goroutine with the current engine, soon. It
+// never blocks; a full queue drops f (the next poll repairs what it would
+// have done).
+func (t *Trunk) act(f func(*engine)) {
+	select {
+	case t.actions <- f:
+	default:
+		t.log.Debug("modem: action queue full")
+	}
+}
+
+// ---- lifecycle ----
+
+func (t *Trunk) run() {
+	defer close(t.done)
+	backoff := t.cfg.ReopenMin
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-t.ctx.Done():
+			return false
+		}
+	}
+	absentLogged := false
+	for t.ctx.Err() == nil {
+		if _, err := os.Stat(t.cfg.Device); err != nil {
+			t.setDown("device missing: " + err.Error())
+			if !absentLogged {
+				t.log.Warn("modem: device missing; watching for it", "device", t.cfg.Device, "err", err)
+				absentLogged = true
+			}
+			if !sleep(t.cfg.AbsentPoll) {
+				break
+			}
+			continue
+		}
+		absentLogged = false
+		eng, err := t.open()
+		if err == nil {
+			err = t.initModem(eng)
+			if err != nil {
+				eng.Close()
+			}
+		}
+		if err != nil {
+			t.setDown(err.Error())
+			t.m.reopens.WithLabelValues("init").Inc()
+			t.log.Warn("modem: not usable; retrying", "err", err, "in", backoff)
+			if !sleep(backoff) {
+				break
+			}
+			backoff = min(2*backoff, t.cfg.ReopenMax)
+			continue
+		}
+		backoff = t.cfg.ReopenMin
+		t.setUp(eng)
+		reason, label := t.serve(eng)
+		eng.Close()
+		if t.voice != nil {
+			t.voice.detach()
+		}
+		t.setDown(reason)
+		if t.ctx.Err() != nil {
+			break
+		}
+		t.m.reopens.WithLabelValues(label).Inc()
+		t.log.Warn("modem: down; reopening", "reason", reason)
+		if label == "wedged" && t.cfg.Reset != nil {
+			rctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
+			if err := t.cfg.Reset(rctx); err != nil {
+				t.log.Error("modem: reset failed", "err", err)
+			}
+			cancel()
+		}
+	}
+	t.setDown("closed")
+}
+
+func serialMode(baud int) *serial.Mode {
+	// InitialStatusBits stays nil: setting modem bits fails on a pty and on
+	// some USB serial drivers.
+	return &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
+}
+
+func (t *Trunk) open() (*engine, error) {
+	p, err := serial.Open(t.cfg.Device, serialMode(t.cfg.Baud))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", t.cfg.Device, err)
+	}
+	_ = p.ResetInputBuffer() // stale bytes from before an unplug or a restart
+	return newEngine(p, t.log, t.m, t.onURC), nil
+}
+
+// initModem brings a freshly opened modem into the state the driver needs.
+func (t *Trunk) initModem(eng *engine) error {
+	ctx := t.ctx
+	to := t.cfg.CommandTimeout
+	// Escape a half-typed SMS left by a previous session, then sync.
+	select {
+	case eng.wq <- []byte("\x1b"):
+	default:
+	}
+	var err error
+	for range 3 {
+		if _, err = eng.exec(ctx, &request{cmd: "AT"}, to); err == nil {
+			break
+		}
+		if errors.Is(err, ErrPortClosed) || ctx.Err() != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("init: no answer to AT: %w", err)
+	}
+	cmds := []initCmd{
+		{"ATE0", true},       // echo off (echo is tolerated anyway)
+		{"AT+CMEE=2", false}, // verbose +CME ERROR
+		{"AT+CLIP=1", true},  // caller ID
+		{"AT+CREG=2", false}, // registration reports
+		{"AT+CEREG=2", false},
+		{"AT+COPS=3,0", false}, // long operator names
+		{"AT+CMGF=1", false},   // SMS text mode
+		{"AT+CHUP", false},     // no call left over from before a reopen
+	}
+	cmds = append(cmds, t.prof.init...)
+	if t.cfg.PCM != "" && t.prof.pcmInit != "" {
+		cmds = append(cmds, initCmd{t.prof.pcmInit, false})
+	}
+	for _, c := range cmds {
+		if _, err := eng.exec(ctx, &request{cmd: c.cmd}, to); err != nil {
+			var ae *ATError
+			if c.required || !errors.As(err, &ae) {
+				return fmt.Errorf("init: %w", err)
+			}
+			t.log.Info("modem: optional init command refused", "cmd", c.cmd, "err", err)
+		}
+	}
+	if err := t.refresh(eng); err != nil {
+		return fmt.Errorf("init: status: %w", err)
+	}
+	return nil
+}
+
+// refresh is the liveness probe: signal, registration, operator.
+func (t *Trunk) refresh(eng *engine) error {
+	ctx, to := t.ctx, t.cfg.CommandTimeout
+	resp, err := eng.exec(ctx, &request{cmd: "AT+CSQ", prefixes: []string{"+CSQ:"}}, to)
+	if err != nil {
+		return err
+	}
+	if l, ok := resp.Line("+CSQ:"); ok {
+		if rssi, _, err := parseCSQ(l); err == nil {
+			t.setSignal(rssi)
+		} else {
+			t.log.Warn("modem: bad +CSQ", "err", err)
+		}
+	}
+	for _, q := range []struct{ cmd, prefix string }{{"AT+CREG?", "+CREG:"}, {"AT+CEREG?", "+CEREG:"}} {
+		resp, err := eng.exec(ctx, &request{cmd: q.cmd, prefixes: []string{q.prefix}}, to)
+		if err != nil {
+			var ae *ATError
+			if errors.As(err, &ae) {
+				continue
+			}
+			return err
+		}
+		if l, ok := resp.Line(q.prefix); ok {
+			t.regLine(l)
+		}
+	}
+	resp, err = eng.exec(ctx, &request{cmd: "AT+COPS?", prefixes: []string{"+COPS:"}}, to)
+	if err == nil {
+		if l, ok := resp.Line("+COPS:"); ok {
+			if op, err := parseCOPS(l); err == nil {
+				t.mu.Lock()
+				if op != t.status.Operator {
+					t.status.Operator = op
+					t.stateEventLocked()
+				}
+				t.mu.Unlock()
+			}
+		}
+	} else if ae := (*ATError)(nil); !errors.As(err, &ae) {
+		return err
+	}
+	return nil
+}
+
+// serve watches a working modem until it dies, wedges or the trunk closes.
+func (t *Trunk) serve(eng *engine) (reason, label string) {
+	probe := time.NewTicker(t.cfg.ProbeInterval)
+	defer probe.Stop()
+	poll := time.NewTicker(t.cfg.CallPoll)
+	defer poll.Stop()
+	fails := 0
+	if t.voice != nil {
+		t.attachVoice()
+	}
+	for {
+		select {
+		case <-t.ctx.Done():
+			return "closed", "closed"
+		case <-eng.Dead():
+			return "device gone: " + eng.Err().Error(), "unplugged"
+		case f := <-t.actions:
+			f(eng)
+		case <-poll.C:
+			t.pollCall(eng)
+		case <-probe.C:
+			err := t.refresh(eng)
+			switch {
+			case err == nil:
+				fails = 0
+				if t.voice != nil && !t.voice.attached() {
+					t.attachVoice()
+				}
+			case errors.Is(err, ErrTimeout):
+				fails++
+				t.log.Warn("modem: probe unanswered", "fails", fails, "err", err)
+				if fails >= t.cfg.WedgeAfter {
+					return fmt.Sprintf("modem wedged: %d probes unanswered", fails), "wedged"
+				}
+			case errors.Is(err, ErrPortClosed):
+				// Dead() fires next.
+			default:
+				t.log.Warn("modem: probe failed", "err", err)
+			}
+		}
+	}
+}
+
+func (t *Trunk) attachVoice() {
+	p, err := serial.Open(t.cfg.PCM, serialMode(t.cfg.Baud))
+	if err != nil {
+		t.log.Warn("modem: voice port not usable; calls have no audio until it is", "pcm", t.cfg.PCM, "err", err)
+		return
+	}
+	_ = p.ResetInputBuffer()
+	t.voice.attach(p)
+}
+
+func (t *Trunk) setUp(eng *engine) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.eng = eng
+	t.status.Up = true
+	t.status.Detail = ""
+	close(t.upCh)
+	t.m.up.Set(1)
+	t.log.Info("modem: up", "registered", t.status.Registered, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
+	t.stateEventLocked()
+}
+
+func (t *Trunk) setDown(detail string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	wasUp := t.status.Up
+	t.eng = nil
+	t.status.Detail = detail
+	if !wasUp {
+		return
+	}
+	t.status.Up = false
+	t.status.Registered = false
+	t.status.SignalDBm = 0
+	t.creg, t.cereg = Registration{}, Registration{}
+	t.upCh = make(chan struct{})
+	t.m.up.Set(0)
+	t.m.registered.Set(0)
+	t.m.signal.Set(0)
+	t.endCallLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
+	t.stateEventLocked()
+}
+
+func (t *Trunk) setSignal(rssi int) {
+	dbm, _ := CSQToDBm(rssi)
+	t.mu.Lock()
+	t.status.SignalDBm = dbm
+	t.mu.Unlock()
+	t.m.signal.Set(dbm)
+}
+
+// regLine applies a +CREG/+CEREG/+CGREG report or answer.
+func (t *Trunk) regLine(l string) {
+	prefix := l[:strings.IndexByte(l, ':')+1]
+	r, err := parseReg(l, prefix)
+	if err != nil {
+		t.log.Warn("modem: bad registration report", "err", err)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch prefix {
+	case "+CREG:":
+		t.creg = r
+	case "+CEREG:", "+CGREG:":
+		t.cereg = r
+	}
+	reg := t.creg.Registered() || t.cereg.Registered()
+	if reg != t.status.Registered {
+		t.status.Registered = reg
+		if reg {
+			t.m.registered.Set(1)
+		} else {
+			t.m.registered.Set(0)
+			t.status.Operator = ""
+		}
+		t.log.Info("modem: registration changed", "registered", reg)
+		t.stateEventLocked()
+	}
+}
+
+func (t *Trunk) stateEventLocked() {
+	s := t.status
+	s.InCall = t.call.state != callIdle
+	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkState, Status: s, At: time.Now()})
+}
+
+// ---- events ----
+
+// eventQueue decouples the reader from the consumer: pushing never blocks.
+type eventQueue struct {
+	out  chan hal.TrunkEvent
+	mu   sync.Mutex
+	q    []hal.TrunkEvent
+	wake chan struct{}
+	stop chan struct{}
+	once sync.Once
+	done chan struct{}
+}
+
+const maxQueuedEvents = 4096
+
+func newEventQueue() *eventQueue {
+	e := &eventQueue{out: make(chan hal.TrunkEvent), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go e.pump()
+	return e
+}
+
+func (e *eventQueue) push(ev hal.TrunkEvent) {
+	e.mu.Lock()
+	if len(e.q) >= maxQueuedEvents {
+		e.q = e.q[1:] // nobody is listening; keep the newest
+	}
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) pump() {
+	defer close(e.done)
+	defer close(e.out)
+	for {
+		e.mu.Lock()
+		if len(e.q) == 0 {
+			e.mu.Unlock()
+			select {
+			case <-e.wake:
+				continue
+			case <-e.stop:
+				return
+			}
+		}
+		ev := e.q[0]
+		e.q = e.q[1:]
+		e.mu.Unlock()
+		select {
+		case e.out <- ev:
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+// close delivers what is queued if the consumer is reading (for a moment),
+// then closes the channel.
+func (e *eventQueue) close() {
+	e.once.Do(func() {
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			e.mu.Lock()
+			n := len(e.q)
+			e.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(e.stop)
+		<-e.done
+	})
+}
