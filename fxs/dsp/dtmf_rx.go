@@ -38,16 +38,17 @@ const (
 	dtmfMissesToEnd = 9
 
 	dtmfMinLevelDBm0 = -42.0
-	dtmfRelPeak      = 6.3   // 8 dB, best tone over the rest of its group
-	dtmfScreenTwistN = 12.6  // 11 dB, row over column (loose)
-	dtmfScreenTwistR = 5.0   // 7 dB, column over row (loose)
+	dtmfRelPeak      = 2.0   // 3 dB, best tone over the rest of its group (loose: rectangular-window leakage)
+	dtmfScreenTwistN = 20.0  // 13 dB, row over column (loose)
+	dtmfScreenTwistR = 6.3   // 8 dB, column over row (loose)
 	dtmfScreenShare  = 0.55  // tones' share of window energy (rectangular, loose)
-	dtmfStationary   = 0.6   // weakest sub-block energy over strongest
-	dtmfMaxFreqError = 0.025 // 2.5 %
-	dtmfCoherence    = 0.9
-	dtmfTwistN       = 8.5 // dB
-	dtmfTwistR       = 4.5 // dB
-	dtmfShare        = 0.75
+	dtmfStationary   = 0.5   // weakest sub-block energy over the mean
+	dtmfMaxFreqError = 0.02 // 2 %
+	dtmfCoherence    = 0.98
+	dtmfMaxChirp     = 0.012
+	dtmfTwistN       = 9.0 // dB
+	dtmfTwistR       = 5.0 // dB
+	dtmfShare        = 0.9
 )
 
 // dtmfWindowHit is what the exact check keeps of one candidate window.
@@ -83,6 +84,8 @@ type DTMFDetector struct {
 	hist      [dtmfHitsToStart]dtmfWindowHit
 	digit     int
 	misses    int
+
+	trace func(event string, args ...any) // tests only
 }
 
 // NewDTMFDetector returns a detector that calls onDigit once for each digit
@@ -241,8 +244,10 @@ func (d *DTMFDetector) screen() int {
 		m -= 3
 	}
 	eo, em, en := d.energy[o], d.energy[m], d.energy[n]
-	emax := max(eo, em, en)
-	if emax == 0 || min(eo, em, en) < dtmfStationary*emax {
+	if eo+em+en == 0 || 3*min(eo, em, en) < dtmfStationary*(eo+em+en) {
+		if d.trace != nil {
+			d.trace("stationary", eo, em, en)
+		}
 		return -1
 	}
 	var p [8]float32
@@ -263,22 +268,40 @@ func (d *DTMFDetector) screen() int {
 	}
 	pr, pc := p[r], p[c]
 	if pr < d.minPower || pc < d.minPower {
+		if d.trace != nil {
+			d.trace("level", r, c, pr, pc)
+		}
 		return -1
 	}
 	if pr > dtmfScreenTwistN*pc || pc > dtmfScreenTwistR*pr {
+		if d.trace != nil {
+			d.trace("screen-twist", r, c, pr, pc)
+		}
 		return -1
 	}
 	for k := range 4 {
 		if k != r && p[k]*dtmfRelPeak > pr {
+			if d.trace != nil {
+				d.trace("relpeak-row", r, k, pr, p[k])
+			}
 			return -1
 		}
 		if k+4 != c && p[k+4]*dtmfRelPeak > pc {
+			if d.trace != nil {
+				d.trace("relpeak-col", c, k+4, pc, p[k+4])
+			}
 			return -1
 		}
 	}
 	// A sine of peak A: |X|^2 = (A N/2)^2 and energy N A^2/2.
 	if (pr+pc)*(2.0/dtmfWin) < dtmfScreenShare*(eo+em+en) {
+		if d.trace != nil {
+			d.trace("screen-share", (pr+pc)*(2.0/dtmfWin)/(eo+em+en))
+		}
 		return -1
+	}
+	if d.trace != nil {
+		d.trace("hit", r, c)
 	}
 	return r*4 + (c - 4)
 }
@@ -310,65 +333,90 @@ func (d *DTMFDetector) record(digit int) {
 	h.energy = d.energy[0] + d.energy[1] + d.energy[2]
 }
 
+// dtmfMeasure is what the exact check measures over the kept windows.
+type dtmfMeasure struct {
+	freqErr   [2]float64 // relative frequency error of the row and column tone
+	chirp     [2]float64 // change of relative frequency error across the windows
+	coherence [2]float64 // 1 for a steady sine
+	twistDB   float64    // row level minus column level
+	share     float64    // the two tones' share of the signal power
+}
+
 // verify makes the exact checks over the last dtmfHitsToStart windows of the
 // candidate.
 func (d *DTMFDetector) verify() bool {
-	kr, kc := d.cand/4, 4+d.cand%4
+	m := d.measure()
+	if d.trace != nil {
+		d.trace("verify", m)
+	}
+	for i := range 2 {
+		if math.Abs(m.freqErr[i]) > dtmfMaxFreqError || math.Abs(m.chirp[i]) > dtmfMaxChirp || m.coherence[i] < dtmfCoherence {
+			return false
+		}
+	}
+	return m.twistDB <= dtmfTwistN && -m.twistDB <= dtmfTwistR && m.share >= dtmfShare
+}
+
+// measure measures the candidate's two tones over the kept windows.
+func (d *DTMFDetector) measure() dtmfMeasure {
+	var m dtmfMeasure
 	first := d.run - dtmfHitsToStart // index of the oldest window kept
-	ar, okr := d.tone(kr, first, func(h *dtmfWindowHit) complex64 { return h.hr })
-	if !okr {
-		return false
+	var amp2 [2]float64
+	for t := range 2 {
+		k := d.cand / 4
+		if t == 1 {
+			k = 4 + d.cand%4
+		}
+		var qa, qb complex128
+		var mag, pow float64
+		var prev complex128
+		for i := range dtmfHitsToStart {
+			hw := &d.hist[(first+i)%dtmfHitsToStart]
+			h := complex128(hw.hr)
+			if t == 1 {
+				h = complex128(hw.hc)
+			}
+			pow += real(h)*real(h) + imag(h)*imag(h)
+			if i > 0 {
+				p := h * cmplx.Conj(prev)
+				if i <= dtmfHitsToStart/2 {
+					qa += p
+				} else {
+					qb += p
+				}
+				mag += cmplx.Abs(h) * cmplx.Abs(prev)
+			}
+			prev = h
+		}
+		q := qa + qb
+		if mag > 0 {
+			m.coherence[t] = cmplx.Abs(q) / mag
+		}
+		w := 2 * math.Pi * dtmfFreqs()[k] / 8000
+		dw := cmplx.Phase(q*d.hopRot[k]) / dtmfSub // radians per sample
+		m.freqErr[t] = dw / w
+		m.chirp[t] = cmplx.Phase(qb*cmplx.Conj(qa)) / dtmfSub / w
+		// Hann response at the frequency error, relative to the centre.
+		var gre, gim float64
+		for n := range dtmfWin {
+			s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
+			sn, cs := math.Sincos(dw * float64(n))
+			gre += s * s * cs
+			gim += s * s * sn
+		}
+		g := math.Hypot(gre, gim)
+		// |H| = A g / 2 for a sine of peak A.
+		amp2[t] = pow / dtmfHitsToStart * 4 / (g * g)
 	}
-	ac, okc := d.tone(kc, first, func(h *dtmfWindowHit) complex64 { return h.hc })
-	if !okc {
-		return false
-	}
-	// ar, ac: mean squared amplitude of each tone.
-	if 10*math.Log10(ar/ac) > dtmfTwistN || 10*math.Log10(ac/ar) > dtmfTwistR {
-		return false
+	if amp2[0] > 0 && amp2[1] > 0 {
+		m.twistDB = 10 * math.Log10(amp2[0]/amp2[1])
 	}
 	var e float64
 	for i := range dtmfHitsToStart {
 		e += float64(d.hist[i].energy)
 	}
-	meanPower := e / (dtmfHitsToStart * dtmfWin)
-	return (ar+ac)/2 >= dtmfShare*meanPower
-}
-
-// tone measures one tone over the kept windows: it checks the frequency
-// error and coherence and returns the squared amplitude corrected for the
-// frequency error.
-func (d *DTMFDetector) tone(k, first int, get func(*dtmfWindowHit) complex64) (float64, bool) {
-	var q complex128
-	var mag, pow float64
-	prev := complex128(get(&d.hist[first%dtmfHitsToStart]))
-	pow = real(prev)*real(prev) + imag(prev)*imag(prev)
-	for i := 1; i < dtmfHitsToStart; i++ {
-		h := complex128(get(&d.hist[(first+i)%dtmfHitsToStart]))
-		q += h * cmplx.Conj(prev)
-		mag += cmplx.Abs(h) * cmplx.Abs(prev)
-		pow += real(h)*real(h) + imag(h)*imag(h)
-		prev = h
+	if e > 0 {
+		m.share = (amp2[0] + amp2[1]) / 2 / (e / (dtmfHitsToStart * dtmfWin))
 	}
-	if mag == 0 || cmplx.Abs(q) < dtmfCoherence*mag {
-		return 0, false
-	}
-	q *= d.hopRot[k]
-	dw := cmplx.Phase(q) / dtmfSub // radians per sample
-	w := 2 * math.Pi * dtmfFreqs()[k] / 8000
-	if math.Abs(dw/w) > dtmfMaxFreqError {
-		return 0, false
-	}
-	// Hann response at the frequency error, relative to the centre.
-	var gre, gim float64
-	for n := range dtmfWin {
-		s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
-		sn, cs := math.Sincos(dw * float64(n))
-		gre += s * s * cs
-		gim += s * s * sn
-	}
-	g := math.Hypot(gre, gim)
-	pow /= dtmfHitsToStart
-	// |H| = A g / 2 for a sine of peak A.
-	return pow * 4 / (g * g), true
+	return m
 }

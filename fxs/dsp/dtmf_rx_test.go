@@ -1,0 +1,308 @@
+package dsp
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/hal"
+)
+
+const allDigits = "0123456789*#ABCD"
+
+// burst returns one digit's tones as a two-tone description.
+func burst(t *testing.T, digit rune, n int) tone2 {
+	t.Helper()
+	lo, hi, ok := DTMFFreqs(digit)
+	if !ok {
+		t.Fatalf("bad digit %q", digit)
+	}
+	return tone2{f1: lo, f2: hi, l1: -10, l2: -10, n: n}
+}
+
+// countOver runs one digit burst shaped by mod at every sub-block alignment
+// (0-33 samples of lead-in) with varied start phases and returns how many
+// runs gave exactly want and a description of the first failure.
+func countOver(t *testing.T, digit rune, n int, want string, mod func(*tone2, []float64, int)) (ok, runs int, fail string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(digit)))
+	for off := range dtmfSub {
+		tb := burst(t, digit, n)
+		tb.ph1, tb.ph2 = rng.Float64()*2*math.Pi, rng.Float64()*2*math.Pi
+		buf := make([]float64, 400+off+n+800)
+		at := 400 + off
+		if mod != nil {
+			mod(&tb, buf, at)
+		}
+		addTone2(buf, at, tb)
+		got := detectAll(toInt16(buf))
+		runs++
+		if got == want {
+			ok++
+		} else if fail == "" {
+			fail = fmt.Sprintf("offset %d: got %q, want %q", off, got, want)
+		}
+	}
+	return ok, runs, fail
+}
+
+func ms(d float64) int { return int(math.Round(d * 8)) }
+
+func TestDTMFAllDigits(t *testing.T) {
+	sig, err := AppendDTMF(nil, allDigits+allDigits, 40*time.Millisecond, 40*time.Millisecond, -10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := detectAll(sig); got != allDigits+allDigits {
+		t.Fatalf("got %q, want %q", got, allDigits+allDigits)
+	}
+}
+
+func TestDTMFDuration(t *testing.T) {
+	// ES 201 235-3: > 40 ms shall be recognised, < 20 ms shall not.
+	for _, d := range []float64{40, 41, 45, 50, 70, 100, 500} {
+		for _, digit := range allDigits {
+			ok, runs, fail := countOver(t, digit, ms(d), string(digit), nil)
+			if ok != runs {
+				t.Errorf("%q for %g ms: recognised once in %d of %d alignments; %s", digit, d, ok, runs, fail)
+			}
+		}
+	}
+	for _, d := range []float64{5, 10, 15, 18, 19, 19.875} {
+		for _, digit := range allDigits {
+			ok, runs, fail := countOver(t, digit, ms(d), "", nil)
+			if ok != runs {
+				t.Errorf("%q for %g ms: recognised in %d of %d alignments; %s", digit, d, runs-ok, runs, fail)
+			}
+		}
+	}
+	// The "may" band, for the record.
+	for _, d := range []float64{20, 25, 30, 35} {
+		ok, runs, _ := countOver(t, '5', ms(d), "5", nil)
+		t.Logf("'5' for %g ms (may be recognised): %d of %d", d, ok, runs)
+	}
+}
+
+func TestDTMFDropout(t *testing.T) {
+	// A dropout under 20 ms shall not end the digit; over 40 ms it shall.
+	for _, restart := range []bool{false, true} {
+		for _, gap := range []float64{1, 2, 5, 8, 10, 12, 15, 18, 19, 19.875, 40.125, 41, 45, 60} {
+			want := "55"
+			if gap < 20 {
+				want = "5"
+			}
+			for _, digit := range []rune{'5', '1', 'D', '*'} {
+				want := string(digit)
+				if gap >= 40 {
+					want += want
+				}
+				ok, runs, fail := countOver(t, digit, ms(60), want, func(tb *tone2, buf []float64, at int) {
+					// A second burst of the same digit after the gap,
+					// phase-continuous or restarted.
+					second := *tb
+					second.n = ms(60)
+					g := ms(gap)
+					if !restart {
+						second.ph1 += 2 * math.Pi * tb.f1 / 8000 * float64(tb.n+g)
+						second.ph2 += 2 * math.Pi * tb.f2 / 8000 * float64(tb.n+g)
+					}
+					addTone2(buf, at+tb.n+g, second)
+				})
+				if ok != runs {
+					t.Errorf("%q 60 ms, gap %g ms (phase restart %v), 60 ms: %d of %d alignments gave %q; %s", digit, gap, restart, ok, runs, want, fail)
+				}
+			}
+			_ = want
+		}
+	}
+}
+
+func TestDTMFFrequencyTolerance(t *testing.T) {
+	// +-1.5 % shall be accepted, beyond +-3.5 % rejected.
+	for _, digit := range allDigits {
+		for _, e := range [][2]float64{{1.5, 1.5}, {-1.5, -1.5}, {1.5, -1.5}, {-1.5, 1.5}, {1.5, 0}, {0, -1.5}} {
+			ok, runs, fail := countOver(t, digit, ms(50), string(digit), func(tb *tone2, _ []float64, _ int) {
+				tb.f1 *= 1 + e[0]/100
+				tb.f2 *= 1 + e[1]/100
+			})
+			if ok != runs {
+				t.Errorf("%q with errors %+g %%/%+g %%: recognised in %d of %d; %s", digit, e[0], e[1], ok, runs, fail)
+			}
+		}
+		for _, e := range [][2]float64{{3.5, 0}, {-3.5, 0}, {0, 3.5}, {0, -3.5}, {3.5, 3.5}, {-3.5, -3.5}, {5, 0}, {0, -6}, {5, 5}, {-5, -5}} {
+			ok, runs, fail := countOver(t, digit, ms(100), "", func(tb *tone2, _ []float64, _ int) {
+				tb.f1 *= 1 + e[0]/100
+				tb.f2 *= 1 + e[1]/100
+			})
+			if ok != runs {
+				t.Errorf("%q with errors %+g %%/%+g %%: recognised in %d of %d (must not be); %s", digit, e[0], e[1], runs-ok, runs, fail)
+			}
+		}
+	}
+}
+
+func TestDTMFTwist(t *testing.T) {
+	cases := []struct {
+		lo, hi float64 // dBm0
+		accept bool
+	}{
+		{-8, -16, true},  // normal twist 8 dB
+		{-16, -12, true}, // reverse twist 4 dB
+		{-10, -18, true},
+		{-20, -16, true},
+		{-5, -15, false},  // normal 10 dB
+		{-16, -10, false}, // reverse 6 dB
+		{-6, -18, false},
+		{-20, -14, false},
+	}
+	for _, c := range cases {
+		for _, digit := range allDigits {
+			want := ""
+			if c.accept {
+				want = string(digit)
+			}
+			for _, fe := range []float64{-1.5, 0, 1.5} {
+				ok, runs, fail := countOver(t, digit, ms(60), want, func(tb *tone2, _ []float64, _ int) {
+					tb.l1, tb.l2 = c.lo, c.hi
+					tb.f1 *= 1 + fe/100
+					tb.f2 *= 1 - fe/100
+				})
+				if ok != runs {
+					t.Errorf("%q low %g / high %g dBm0, freq error %+g %%: %d of %d gave %q; %s", digit, c.lo, c.hi, fe, ok, runs, want, fail)
+				}
+			}
+		}
+	}
+}
+
+func TestDTMFLevel(t *testing.T) {
+	for _, c := range []struct {
+		level float64
+		want  bool
+	}{{0, true}, {-3, true}, {-20, true}, {-30, true}, {-36, true}, {-40, true}, {-45, false}, {-50, false}} {
+		for _, digit := range allDigits {
+			want := ""
+			if c.want {
+				want = string(digit)
+			}
+			ok, runs, fail := countOver(t, digit, ms(50), want, func(tb *tone2, _ []float64, _ int) {
+				tb.l1, tb.l2 = c.level, c.level
+			})
+			if ok != runs {
+				t.Errorf("%q at %g dBm0 per tone: %d of %d gave %q; %s", digit, c.level, ok, runs, want, fail)
+			}
+		}
+	}
+}
+
+func TestDTMFNoise(t *testing.T) {
+	// 15 dB signal-to-noise (both tones' power over white noise across the
+	// band): every digit of a 40 ms on / 50 ms off sequence, many times,
+	// at several levels, with twist and frequency errors at their limits.
+	rng := rand.New(rand.NewPCG(15, 15))
+	cases := []struct {
+		lo, hi, fe float64
+		trials     int
+	}{
+		{-10, -10, 0, 20},
+		{-20, -20, 0, 10},
+		{-30, -30, 0, 10},
+		{-10, -10, 1.5, 10},
+		{-10, -10, -1.5, 10},
+		{-8, -16, 0, 10},  // normal twist 8 dB
+		{-16, -12, 0, 10}, // reverse twist 4 dB
+		{-8, -16, 1.5, 5},
+		{-16, -12, -1.5, 5},
+	}
+	for _, c := range cases {
+		bad := 0
+		for range c.trials {
+			at := 400
+			buf := make([]float64, 400+len(allDigits)*ms(90)+800)
+			for _, digit := range allDigits {
+				tb := burst(t, digit, ms(40))
+				tb.l1, tb.l2 = c.lo, c.hi
+				tb.f1 *= 1 + c.fe/100
+				tb.f2 *= 1 - c.fe/100
+				tb.ph1, tb.ph2 = rng.Float64()*6, rng.Float64()*6
+				addTone2(buf, at+rng.IntN(dtmfSub), tb)
+				at += ms(90)
+			}
+			sig := 10 * math.Log10(math.Pow(10, c.lo/10)+math.Pow(10, c.hi/10))
+			addNoise(buf, sig-15, rng)
+			if got := detectAll(toInt16(buf)); got != allDigits {
+				bad++
+				if bad == 1 {
+					t.Errorf("low %g / high %g dBm0, freq error %+g %%, 15 dB S/N: got %q, want %q", c.lo, c.hi, c.fe, got, allDigits)
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("low %g / high %g dBm0, freq error %+g %%, 15 dB S/N: %d of %d sequences wrong", c.lo, c.hi, c.fe, bad, c.trials)
+		}
+	}
+	// Noise alone is never a digit.
+	buf := make([]float64, 8000*20)
+	addNoise(buf, -10, rng)
+	if got := detectAll(toInt16(buf)); got != "" {
+		t.Errorf("20 s of white noise gave digits %q", got)
+	}
+}
+
+func TestDTMFTalkOff(t *testing.T) {
+	// Several minutes of speech-like and music-like sound at speech levels
+	// must give no digit. Each sample is a separate deterministic seed.
+	const seconds = 60
+	total := 0.0
+	for seed := range uint64(3) {
+		for _, level := range []float64{-20, -10} {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			sp := speechLike(seconds*8000, rng, level)
+			if got := detectAll(toInt16(sp)); got != "" {
+				t.Errorf("speech-like seed %d at %g dBm0: %d s gave digits %q", seed, level, seconds, got)
+			}
+			total += seconds
+			rng = rand.New(rand.NewPCG(seed, 2))
+			mu := musicLike(seconds*8000, rng, level)
+			if got := detectAll(toInt16(mu)); got != "" {
+				t.Errorf("music-like seed %d at %g dBm0: %d s gave digits %q", seed, level, seconds, got)
+			}
+			total += seconds
+		}
+	}
+	t.Logf("talk-off: %.0f s (%.1f min) of speech-like and music-like sound", total, total/60)
+}
+
+func TestDTMFDetectorAllocs(t *testing.T) {
+	sig, _ := AppendDTMF(nil, "123", 50*time.Millisecond, 50*time.Millisecond, -10)
+	var f hal.Frame
+	d := NewDTMFDetector(func(rune) {})
+	i := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		copy(f[:], sig[(i*160)%(len(sig)-160):])
+		i++
+		d.Process(f[:])
+	})
+	if allocs != 0 {
+		t.Errorf("Process allocates %v times per frame; want 0", allocs)
+	}
+}
+
+func TestDTMFReset(t *testing.T) {
+	var got []rune
+	d := NewDTMFDetector(func(r rune) { got = append(got, r) })
+	sig, _ := AppendDTMF(nil, "7", 50*time.Millisecond, 0+time.Millisecond, -10)
+	d.Process(sig[:200])
+	d.Reset()
+	d.Process(sig[200:])
+	if len(got) != 0 {
+		t.Errorf("after Reset mid-tone, got %q from the last %d samples", string(got), len(sig)-200)
+	}
+	d.Reset()
+	d.Process(sig)
+	if string(got) != "7" {
+		t.Errorf("got %q, want \"7\"", string(got))
+	}
+}
