@@ -1,0 +1,17 @@
+// Package fxs is one analogue (FXS) port's engine: it makes a hal.Line and
+// its hal.PCM audio device behave like a good exchange line. It decodes the
+// hook (seize, clear, rotary pulses, timed-break recall) from the edges'
+// timestamps, plays dial tone and every call-progress tone of the country
+// profile, detects DTMF in the handset's audio, collects digits against a
+// digit map with its timers, rings the line by the cadence on either board
+// style (ring enable, or ring mode with polarity toggled at the ring
+// frequency), sends caller ID where the standard puts it, and pumps audio
+// frames between the device and the call's media stream.
+//
+// The port asks a Router where a dialled number goes and accepts inbound
+// calls through Offer; both speak the small interfaces in api.go. It never
+// knows SIP, trunks, routes or metrics: those live in survivability, which
+// implements Router and watches the port's events. Signal processing lives
+// in fxs/dsp, the country data in fxs/profile, hook decoding in fxs/hook and
+// dial plans in fxs/digitmap.
+package fxs

@@ -1,0 +1,83 @@
+package fxs
+
+import (
+	"errors"
+	"time"
+
+	"github.com/critline/critline/hal"
+)
+
+// pump moves one frame in and one frame out per device frame until the
+// device is closed. In steady state it does not allocate.
+func (p *Port) pump() {
+	var in, out hal.Frame
+	errs := 0
+	for {
+		if err := p.audio.ReadFrame(&in); err != nil {
+			if errors.Is(err, hal.ErrClosed) || p.isClosed() {
+				return
+			}
+			p.audioError("reading the audio device", err, &errs)
+			time.Sleep(hal.FrameDuration)
+			continue
+		}
+		p.mu.Lock()
+		p.counters.Frames++
+		if p.dtmfOn {
+			p.dtmf.Process(in[:])
+			for i := 0; i < p.dtmfN; i++ {
+				p.counters.DTMFDigits++
+				p.digitLocked(p.dtmfBuf[i], "dtmf")
+			}
+			p.dtmfN = 0
+		}
+		src, m := p.src, p.media
+		switch src {
+		case srcTone:
+			p.tone.Fill(&out)
+		case srcCID:
+			n := copy(out[:], p.cidBuf[p.cidPos:])
+			clear(out[n:])
+			p.cidPos += n
+			if p.cidPos >= len(p.cidBuf) {
+				p.cidFinishedLocked()
+			}
+		default:
+			clear(out[:])
+		}
+		p.mu.Unlock()
+		if src == srcPeer && m != nil {
+			if err := m.WriteFrame(&in); err != nil {
+				p.audioError("sending audio to the call", err, &errs)
+			}
+			if err := m.ReadFrame(&out); err != nil {
+				clear(out[:])
+				p.audioError("receiving audio from the call", err, &errs)
+			}
+		}
+		if err := p.audio.WriteFrame(&out); err != nil {
+			if errors.Is(err, hal.ErrClosed) || p.isClosed() {
+				return
+			}
+			p.audioError("writing the audio device", err, &errs)
+		}
+	}
+}
+
+func (p *Port) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// audioError counts an error and logs the first of a run and every 500th.
+func (p *Port) audioError(what string, err error, n *int) {
+	p.mu.Lock()
+	p.counters.AudioErrors++
+	c := p.counters.AudioErrors
+	p.mu.Unlock()
+	if c == 1 || c%500 == 0 {
+		p.log.Warn(what, "err", err, "errors", c)
+	}
+	*n++
+}

@@ -1,0 +1,81 @@
+package fxs
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/critline/critline/fxs/dsp"
+	"github.com/critline/critline/fxs/profile"
+	"github.com/critline/critline/hal"
+)
+
+// toneID names the call-progress tones a port plays.
+type toneID int
+
+const (
+	toneNone toneID = iota
+	toneDial
+	toneSpecialDial
+	toneRingback
+	toneBusy
+	toneCongestion
+	toneUnobtainable
+	toneCallWaiting
+	numTones
+)
+
+// dspTone converts a profile tone to the generator's form.
+func dspTone(t profile.Tone) dsp.Tone {
+	out := dsp.Tone{Name: t.Name, Repeat: t.Repeat}
+	for _, s := range t.Segments {
+		seg := dsp.ToneSegment{Duration: s.Duration}
+		for _, c := range s.Components {
+			seg.Components = append(seg.Components, dsp.Component{Freq: c.Freq, Level: c.Level})
+		}
+		out.Segments = append(out.Segments, seg)
+	}
+	return out
+}
+
+// buildTones makes one generator per call-progress tone of the profile.
+func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, error) {
+	var gens [numTones]*dsp.ToneGen
+	for _, t := range []struct {
+		id   toneID
+		name string
+		spec profile.ToneSpec
+	}{
+		{toneDial, "dial", p.Tones.Dial},
+		{toneSpecialDial, "special_dial", p.Tones.SpecialDial},
+		{toneRingback, "ringback", p.Tones.Ringback},
+		{toneBusy, "busy", p.Tones.Busy},
+		{toneCongestion, "congestion", p.Tones.Congestion},
+		{toneUnobtainable, "unobtainable", p.Tones.Unobtainable},
+		{toneCallWaiting, "call_waiting", p.Tones.CallWaiting},
+	} {
+		pt, err := t.spec.Parse(t.name)
+		if err != nil {
+			return gens, fmt.Errorf("profile %s: tones.%s: %w", p.Name, t.name, err)
+		}
+		dt := dspTone(pt)
+		if err := dt.Validate(); err != nil {
+			return gens, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		gens[t.id] = dsp.NewToneGen(dt)
+	}
+	return gens, nil
+}
+
+// toneLength is the playing time of a non-repeating tone's finite segments.
+func toneLength(t profile.Tone) time.Duration {
+	var d time.Duration
+	for _, s := range t.Segments {
+		d += s.Duration
+	}
+	return d
+}
+
+// samples converts a duration to a sample count at 8 kHz.
+func samples(d time.Duration) int {
+	return int(d * hal.SampleRate / time.Second)
+}
