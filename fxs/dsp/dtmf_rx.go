@@ -38,11 +38,11 @@ const (
 	dtmfMissesToEnd = 9
 
 	dtmfMinLevelDBm0 = -42.0
-	dtmfRelPeak      = 2.0   // 3 dB, best tone over the rest of its group (loose: rectangular-window leakage)
-	dtmfScreenTwistN = 20.0  // 13 dB, row over column (loose)
-	dtmfScreenTwistR = 6.3   // 8 dB, column over row (loose)
-	dtmfScreenShare  = 0.55  // tones' share of window energy (rectangular, loose)
-	dtmfStationary   = 0.5   // weakest sub-block energy over the mean
+	dtmfRelPeak      = 2.0  // 3 dB, best tone over the rest of its group (loose: rectangular-window leakage)
+	dtmfScreenTwistN = 20.0 // 13 dB, row over column (loose)
+	dtmfScreenTwistR = 6.3  // 8 dB, column over row (loose)
+	dtmfScreenShare  = 0.55 // tones' share of window energy (rectangular, loose)
+	dtmfStationary   = 0.5  // weakest sub-block energy over the mean
 	dtmfMaxFreqError = 0.02 // 2 %
 	dtmfCoherence    = 0.98
 	dtmfMaxChirp     = 0.012
