@@ -100,13 +100,13 @@ type Snapshot struct {
 	State      State         `json:"state"`
 	Since      time.Duration `json:"since"` // port clock when State was entered
 	OffHook    bool          `json:"off_hook"`
-	Digits     string        `json:"digits"`           // digits collected so far (or dialled for the current call)
-	Direction  string        `json:"direction"`        // "in", "out" or "" when no call
-	Emergency  bool          `json:"emergency"`        // the current outbound call is to an emergency number
-	Condition  Condition     `json:"condition"`        // ok | left-off-hook
-	Forwarding bool          `json:"forwarding"`       // special dial tone is on
-	Ringing    bool          `json:"ringing"`          // the ring output is on now
-	Profile    string        `json:"profile"`          // country profile name
+	Digits     string        `json:"digits"`     // digits collected so far (or dialled for the current call)
+	Direction  string        `json:"direction"`  // "in", "out" or "" when no call
+	Emergency  bool          `json:"emergency"`  // the current outbound call is to an emergency number
+	Condition  Condition     `json:"condition"`  // ok | left-off-hook
+	Forwarding bool          `json:"forwarding"` // special dial tone is on
+	Ringing    bool          `json:"ringing"`    // the ring output is on now
+	Profile    string        `json:"profile"`    // country profile name
 	Counters   Counters      `json:"counters"`
 }
 
