@@ -54,7 +54,7 @@ func New(o Options) (*Board, error) {
 			return nil, fmt.Errorf("sim board: port %d given twice", id)
 		}
 		l := newLine(id, o.RingDrive[id], o.Debounce, o.Clock, b.watch)
-		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch}
+		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch, line: l}
 		p := newPCM(id, o.Clock)
 		b.lines[id], b.relays[id], b.pcms[id] = l, r, p
 		b.ports = append(b.ports, hal.Port{ID: id, Line: l, Relay: r, Audio: p})
@@ -116,7 +116,9 @@ func (b *Board) portIDs() []int {
 // HasPort reports whether the board has that port.
 func (b *Board) HasPort(port int) bool { _, ok := b.lines[port]; return ok }
 
-// Hook lifts (off = true) or replaces the handset of a port.
+// Hook lifts (off = true) or replaces the handset of a port. The SLIC sees
+// it only while the relay has the handset on the board; in bypass the
+// handset is on the PSTN line (Relay.LineInUse).
 func (b *Board) Hook(port int, off bool) error {
 	l, err := b.line(port)
 	if err != nil {

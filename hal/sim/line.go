@@ -21,7 +21,9 @@ type Line struct {
 	events   chan hal.HookEvent
 
 	mu       sync.Mutex
-	level    bool // driven loop state (true = off-hook)
+	handset  bool // the handset's loop (true = off-hook), wherever it is wired
+	attached bool // the relay puts the handset on the SLIC (not bypass)
+	level    bool // loop state the SLIC sees: handset && attached
 	pending  bool
 	reported bool
 	edgeAt   time.Duration
@@ -100,14 +102,34 @@ func (l *Line) Reversed() bool {
 func (l *Line) drivenOffHook() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.level
+	return l.handset
 }
 
-// driveAt sets the loop level as of time at (which may be slightly in the
-// past when a scheduled edge's timer fires late: the timestamp stays exact).
+// lineInUse reports the handset off-hook while the relay has it on the PSTN
+// line.
+func (l *Line) lineInUse() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.handset && !l.attached
+}
+
+// attach moves the handset between the SLIC (true) and the PSTN line: the
+// SLIC sees the loop close or open as if the handset moved.
+func (l *Line) attach(on bool, at time.Duration) {
+	l.mu.Lock()
+	l.attached = on
+	l.mu.Unlock()
+	l.driveAt(l.drivenOffHook(), at)
+}
+
+// driveAt sets the handset's loop as of time at (which may be slightly in
+// the past when a scheduled edge's timer fires late: the timestamp stays
+// exact).
 func (l *Line) driveAt(off bool, at time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.handset = off
+	off = off && l.attached
 	if off == l.level {
 		return
 	}

@@ -6,11 +6,13 @@ import (
 	"github.com/critline/critline/hal"
 )
 
-// Relay is a simulated lifeline relay; it starts in bypass.
+// Relay is a simulated lifeline relay; it starts in bypass. The simulated
+// board senses line-in-use on the PSTN side (hal.LineInUse).
 type Relay struct {
 	port  int
 	clock hal.Clock
 	watch *broadcaster
+	line  *Line
 
 	mu     sync.Mutex
 	bypass bool
@@ -23,10 +25,15 @@ func (r *Relay) SetBypass(bypass bool) error {
 	r.bypass = bypass
 	r.mu.Unlock()
 	if changed {
-		r.watch.publish(Change{At: r.clock.Now(), Port: r.port, What: "relay", Value: bypass})
+		now := r.clock.Now()
+		r.watch.publish(Change{At: now, Port: r.port, What: "relay", Value: bypass})
+		r.line.attach(!bypass, now)
 	}
 	return nil
 }
+
+// LineInUse reports a handset off-hook on the PSTN line (in bypass).
+func (r *Relay) LineInUse() (bool, error) { return r.line.lineInUse(), nil }
 
 // Bypass reports whether the handset is on the PSTN line.
 func (r *Relay) Bypass() bool {

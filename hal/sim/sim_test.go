@@ -7,7 +7,19 @@ import (
 	"github.com/critline/critline/hal"
 )
 
+// newTestBoard returns a board with its relays energised (handsets on the
+// SLIC), as the daemon has them in normal operation.
 func newTestBoard(t *testing.T) (*Board, *hal.ManualClock) {
+	t.Helper()
+	b, clk := newBypassBoard(t)
+	for _, p := range b.Ports() {
+		p.Relay.SetBypass(false)
+	}
+	return b, clk
+}
+
+// newBypassBoard returns a board as it powers up: every relay in bypass.
+func newBypassBoard(t *testing.T) (*Board, *hal.ManualClock) {
 	t.Helper()
 	clk := hal.NewManualClock(time.Hour)
 	b, err := New(Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Clock: clk})
@@ -205,7 +217,7 @@ func TestReadFrameUnblocksOnClose(t *testing.T) {
 }
 
 func TestWatchAndRelaySafeState(t *testing.T) {
-	b, clk := newTestBoard(t)
+	b, clk := newBypassBoard(t)
 	w := b.Watch()
 	for _, p := range b.Ports() {
 		if !p.Relay.Bypass() {
@@ -262,5 +274,33 @@ func TestSensorKeepsNewestWhenConsumerIsSlow(t *testing.T) {
 	now, _ := b.Power().Power()
 	if last.Mains != now.Mains {
 		t.Fatal("newest power state lost")
+	}
+}
+
+// In bypass the handset is on the PSTN line: the SLIC sees nothing, the
+// relay senses line-in-use, and moving the relay moves the loop.
+func TestBypassMovesTheHandset(t *testing.T) {
+	b, clk := newBypassBoard(t)
+	l, r := b.lines[1], b.relays[1]
+	b.Hook(1, true)
+	clk.Advance(50 * time.Millisecond)
+	if len(l.Events()) != 0 {
+		t.Fatal("SLIC saw a handset that is on the PSTN line")
+	}
+	if inUse, _ := r.LineInUse(); !inUse {
+		t.Fatal("line-in-use not sensed in bypass")
+	}
+	r.SetBypass(false) // handset moves onto the board
+	clk.Advance(50 * time.Millisecond)
+	if e := recv(t, l.Events()); !e.OffHook {
+		t.Fatalf("event %+v", e)
+	}
+	if inUse, _ := r.LineInUse(); inUse {
+		t.Fatal("line-in-use while on the board")
+	}
+	r.SetBypass(true) // and back to the PSTN line: the SLIC loop opens
+	clk.Advance(50 * time.Millisecond)
+	if e := recv(t, l.Events()); e.OffHook {
+		t.Fatalf("event %+v", e)
 	}
 }

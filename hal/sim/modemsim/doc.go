@@ -1,0 +1,15 @@
+// Package modemsim is a simulated cellular modem (SIM7600-like, with
+// Quectel and plain 27.007 dialects) on real Linux ptys: an AT port and a
+// PCM voice port (8 kHz s16le, 20 ms chunks), each published under a stable
+// symlink that survives the simulator "vanishing" (USB unplug) and
+// "returning" (re-enumeration) on a new /dev/pts/N. It answers the AT
+// commands hal/modem uses and the common others, rings with caller ID,
+// reports call progress, carries voice both ways, and is steered through
+// Sim.Control (the verbs of `critlinectl sim trunk ...`) or its Go methods:
+// ring, far-end answer/reject/busy/no answer, network loss, wedge, garbage,
+// slow answers, echo, vanish and return, signal level, voice gaps.
+//
+// It is a product feature (demos, training, field dry runs) and the peer of
+// hal/modem's tests. It knows nothing of critline above the hal: no routing,
+// no SIP. The simulated board's lines and audio live in hal/sim.
+package modemsim
