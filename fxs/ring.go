@@ -30,6 +30,7 @@ type ringer struct {
 	reversed  bool // polarity reversed by us (caller ID or toggling)
 	cidAfter  bool // send caller ID after the first ring (Bellcore)
 	cidPlay   bool // caller-ID audio playing
+	cidOK     bool // caller-ID audio rendered
 	slot      timerSlot
 	toggle    timerSlot
 	cidSlot   timerSlot
@@ -60,28 +61,30 @@ func (r *ringer) init(p *profile.Profile) error {
 	return nil
 }
 
-// startRingingLocked begins the caller-ID and ringing sequence.
+// startRingingLocked begins the caller-ID and ringing sequence. The first
+// line action comes first; the caller-ID audio is rendered while the
+// standard's first interval runs.
 func (p *Port) startRingingLocked(cid dsp.CallerID) {
 	r := &p.ring
-	r.active, r.step, r.cidAfter, r.cidPlay = true, 0, false, false
+	r.active, r.step, r.cidAfter, r.cidPlay, r.cidOK = true, 0, false, false, false
 	method := r.method
 	if p.audio == nil {
-		method = profile.CIDNone
-	}
-	if method != profile.CIDNone && !p.renderCIDLocked(cid, method) {
 		method = profile.CIDNone
 	}
 	switch method {
 	case profile.CIDBeforeRing:
 		if r.reversal {
 			p.reverseLocked(true)
+			r.cidOK = p.renderCIDLocked(cid, method)
 			p.arm(&r.cidSlot, p.prof.CallerID.AfterReversal, p.startCIDAudioLocked)
 		} else {
+			r.cidOK = p.renderCIDLocked(cid, method)
 			p.startCIDAudioLocked()
 		}
 	case profile.CIDAfterFirstRing:
-		r.cidAfter = true
 		p.startCadenceLocked()
+		r.cidOK = p.renderCIDLocked(cid, method)
+		r.cidAfter = r.cidOK
 	default:
 		p.startCadenceLocked()
 	}
@@ -148,6 +151,16 @@ func (p *Port) cidMessage(cid dsp.CallerID) ([]byte, error) {
 func (p *Port) startCIDAudioLocked() {
 	r := &p.ring
 	if !r.active || p.state != StateRinging {
+		return
+	}
+	if !r.cidOK {
+		// No caller ID could be built: ring without it.
+		if r.reversed {
+			p.reverseLocked(false)
+		}
+		if r.step == 0 && !r.on {
+			p.startCadenceLocked()
+		}
 		return
 	}
 	r.cidPlay = true
