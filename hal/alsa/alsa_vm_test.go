@@ -1,0 +1,355 @@
+//go:build linux && vmtest
+
+package alsa
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/hal"
+)
+
+// These tests run inside the VM scripts/test-vm boots, with snd-aloop loaded
+// (one substream, card id "Loopback"): what is played into hw:Loopback,0 is
+// captured at hw:Loopback,1 and the other way round, paced by the kernel's
+// timer like a sound card's clock.
+
+func openPCM(t *testing.T, dev string, opts ...Option) *PCM {
+	t.Helper()
+	p, err := Open(dev, opts...)
+	if err != nil {
+		t.Fatalf("Open %s: %v", dev, err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p.(*PCM)
+}
+
+// echo reads frames from p and writes them back until stop is closed: the
+// far end of a loop.
+func echo(t *testing.T, p *PCM, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var f hal.Frame
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := p.ReadFrame(&f); err != nil {
+				if !errors.Is(err, hal.ErrClosed) {
+					t.Errorf("echo read: %v", err)
+				}
+				return
+			}
+			if err := p.WriteFrame(&f); err != nil {
+				t.Errorf("echo write: %v", err)
+				return
+			}
+		}
+	}()
+	return &wg
+}
+
+// goertzel returns the power of frequency f in s (rate hal.SampleRate).
+func goertzel(s []int16, f float64) float64 {
+	w := 2 * math.Pi * f / hal.SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range s {
+		s0 := float64(v) + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return s1*s1 + s2*s2 - c*s1*s2
+}
+
+// A tone played into one end comes out of the other at the same frequency
+// and level, at 8 kHz and through the 48 kHz resampler.
+func TestVMToneThroughLoopback(t *testing.T) {
+	for _, rate := range []int{0, 48000} {
+		t.Run("rate="+strconv.Itoa(rate), func(t *testing.T) {
+			var opts []Option
+			if rate != 0 {
+				opts = append(opts, WithRate(rate))
+			}
+			a := openPCM(t, "hw:Loopback,0", opts...)
+			b := openPCM(t, "hw:Loopback,1", opts...)
+			if rate != 0 && a.Config().Rate != rate {
+				t.Fatalf("config %+v, want %d Hz", a.Config(), rate)
+			}
+			t.Logf("device config %+v", a.Config())
+			const freq, amp = 1000.0, 10362 // -10 dBFS
+			const frames = 100
+			got := make(chan []int16, 1)
+			go func() { // the far end listens on its own clock
+				var in hal.Frame
+				var s []int16
+				for i := 0; i < frames; i++ {
+					if err := b.ReadFrame(&in); err != nil {
+						t.Error(err)
+						break
+					}
+					s = append(s, in[:]...)
+				}
+				got <- s
+			}()
+			var out, in hal.Frame
+			n := 0
+			for i := 0; i < frames+10; i++ {
+				for j := range out {
+					out[j] = int16(math.Round(amp * math.Sin(2*math.Pi*freq*float64(n)/hal.SampleRate)))
+					n++
+				}
+				if err := a.ReadFrame(&in); err != nil { // a's clock paces its writes
+					t.Fatal(err)
+				}
+				if err := a.WriteFrame(&out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			heard := <-got
+			// Skip the start (silence, then the resampler's ramp).
+			tail := heard[len(heard)/2:]
+			rms := 0.0
+			for _, v := range tail {
+				rms += float64(v) * float64(v)
+			}
+			rms = math.Sqrt(rms / float64(len(tail)))
+			lvl := 20 * math.Log10(rms/(32767/math.Sqrt2))
+			want := 20 * math.Log10(amp/32767.0)
+			if math.Abs(lvl-want) > 0.2 {
+				t.Fatalf("level %.2f dBFS, want %.2f", lvl, want)
+			}
+			best, bestF := 0.0, 0.0
+			for f := 300.0; f <= 3400; f += 10 {
+				if p := goertzel(tail, f); p > best {
+					best, bestF = p, f
+				}
+			}
+			if bestF != freq {
+				t.Fatalf("strongest frequency %v Hz, want %v", bestF, freq)
+			}
+			if st := a.Stats(); st.Overruns+st.Underruns+st.Dropped != 0 {
+				t.Fatalf("a stats %+v", st)
+			}
+			fmt.Printf("FIGURE alsa tone at %d Hz device rate: %.0f Hz at %.2f dBFS in, %.2f dBFS out\n", a.Config().Rate, freq, want, lvl)
+		})
+	}
+}
+
+// The round trip from WriteFrame at one end, through an echo at the other,
+// back to ReadFrame, by the device clock (frames), not the wall clock.
+func TestVMRoundTripLatency(t *testing.T) {
+	a := openPCM(t, "hw:Loopback,0")
+	b := openPCM(t, "hw:Loopback,1")
+	stop := make(chan struct{})
+	wg := echo(t, b, stop)
+	defer func() { close(stop); _ = b.Close(); wg.Wait() }()
+	var in, out hal.Frame
+	var lat []time.Duration
+	for trial := 0; trial < 10; trial++ {
+		for i := 0; i < 10; i++ { // settle
+			if err := a.ReadFrame(&in); err != nil {
+				t.Fatal(err)
+			}
+			out = hal.Frame{}
+			if err := a.WriteFrame(&out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const pos = 40
+		out[pos] = 20000
+		if err := a.ReadFrame(&in); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WriteFrame(&out); err != nil {
+			t.Fatal(err)
+		}
+		out = hal.Frame{}
+		found := false
+		for iter := 1; iter <= 50 && !found; iter++ {
+			if err := a.ReadFrame(&in); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.WriteFrame(&out); err != nil {
+				t.Fatal(err)
+			}
+			for j, v := range in {
+				if v > 10000 {
+					samples := iter*hal.FrameSamples + j - pos
+					lat = append(lat, time.Duration(samples)*time.Second/hal.SampleRate)
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			t.Fatal("impulse never came back")
+		}
+	}
+	slices.Sort(lat)
+	d, _ := a.Delay()
+	fmt.Printf("FIGURE alsa round trip through snd-aloop at 20 ms periods (write -> echo at far end -> read): median %v, min %v, max %v over %d trials; playback delay now %v (%d-period buffer, %d primed)\n",
+		lat[len(lat)/2], lat[0], lat[len(lat)-1], len(lat), d, a.Config().BufferFrames/a.Config().PeriodFrames, a.o.prefill)
+}
+
+// Stalling the consumer for longer than the buffer overruns capture and
+// underruns playback; both are recovered from and the stream carries audio
+// again.
+func TestVMXrunRecovery(t *testing.T) {
+	a := openPCM(t, "hw:Loopback,0")
+	b := openPCM(t, "hw:Loopback,1")
+	var f hal.Frame
+	for i := 0; i < 5; i++ {
+		if err := a.ReadFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // 5 buffers' worth: both directions run dry or over
+	for i := 0; i < 20; i++ {
+		if err := a.ReadFrame(&f); err != nil {
+			t.Fatalf("read after stall: %v", err)
+		}
+		for j := range f {
+			f[j] = 5000
+		}
+		if err := a.WriteFrame(&f); err != nil {
+			t.Fatalf("write after stall: %v", err)
+		}
+	}
+	st := a.Stats()
+	if st.Overruns == 0 || st.Underruns == 0 {
+		t.Fatalf("stats %+v: want an overrun and an underrun recovered", st)
+	}
+	// b has been idle all along (it overran too); it still hears a.
+	heard := false
+	for i := 0; i < 50 && !heard; i++ {
+		if err := b.ReadFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		heard = f[80] == 5000
+	}
+	if !heard {
+		t.Fatal("no audio through the loop after recovery")
+	}
+	fmt.Printf("FIGURE alsa xrun recovery: %+v (a), %+v (b)\n", st, b.Stats())
+}
+
+// Close wakes a ReadFrame that is waiting for the device.
+func TestVMCloseWakesReader(t *testing.T) {
+	a := openPCM(t, "hw:Loopback,0", WithStallTimeout(time.Minute))
+	done := make(chan error, 1)
+	go func() {
+		var f hal.Frame
+		for {
+			if err := a.ReadFrame(&f); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_ = a.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, hal.ErrClosed) {
+			t.Fatalf("ReadFrame after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrame still blocked after Close")
+	}
+	if err := a.WriteFrame(&hal.Frame{}); !errors.Is(err, hal.ErrClosed) {
+		t.Fatalf("WriteFrame after Close: %v", err)
+	}
+}
+
+// A busy or missing device is refused by name.
+func TestVMBusyAndMissingDevice(t *testing.T) {
+	a := openPCM(t, "hw:Loopback,0")
+	_ = a
+	if _, err := Open("hw:Loopback,0"); err == nil {
+		t.Fatal("second open of a busy device succeeded")
+	} else {
+		t.Logf("busy: %v", err)
+	}
+	if _, err := Open("hw:Nonesuch,0"); err == nil {
+		t.Fatal("opened a card that does not exist")
+	} else {
+		t.Logf("missing: %v", err)
+	}
+	if _, err := Open("hw:0,9"); err == nil {
+		t.Fatal("opened a device that does not exist")
+	} else {
+		t.Logf("missing device: %v", err)
+	}
+}
+
+// Streaming for a long time shows no drift between the device clock and the
+// frame count: every frame read is accounted for (no xrun, nothing dropped)
+// and the playback queue neither grows nor empties. CRITLINE_VM_STREAM sets
+// the real seconds (scripts/test-vm: 60 by default; 600 is the full ten
+// minutes).
+func TestVMStreamingNoDrift(t *testing.T) {
+	secs := 60
+	if s := os.Getenv("CRITLINE_VM_STREAM"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("CRITLINE_VM_STREAM=%q: %v", s, err)
+		}
+		secs = n
+	}
+	a := openPCM(t, "hw:Loopback,0")
+	b := openPCM(t, "hw:Loopback,1")
+	stop := make(chan struct{})
+	wg := echo(t, b, stop)
+	defer func() { close(stop); _ = b.Close(); wg.Wait() }()
+	frames := secs * 50
+	var f hal.Frame
+	minD, maxD := time.Hour, time.Duration(0)
+	var start time.Duration
+	for i := 0; i < frames; i++ {
+		if i == 1 {
+			start = hal.SystemClock{}.Now() // from the end of the first frame
+		}
+		if err := a.ReadFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			d, err := a.Delay()
+			if err != nil {
+				t.Fatal(err)
+			}
+			minD, maxD = min(minD, d), max(maxD, d)
+		}
+	}
+	elapsed := hal.SystemClock{}.Now() - start
+	st := a.Stats()
+	if st.Read != uint64(frames) || st.Written != uint64(frames) || st.Overruns+st.Underruns+st.Dropped != 0 {
+		t.Fatalf("after %d frames: %+v", frames, st)
+	}
+	if bs := b.Stats(); bs.Overruns+bs.Underruns+bs.Dropped != 0 {
+		t.Fatalf("far end: %+v", bs)
+	}
+	buf := time.Duration(a.Config().BufferFrames) * time.Second / time.Duration(a.Config().Rate)
+	if minD <= 0 || maxD >= buf {
+		t.Fatalf("playback delay wandered over %v..%v (buffer %v): the writer drifted from the device clock", minD, maxD, buf)
+	}
+	media := time.Duration(frames-1) * hal.FrameDuration
+	fmt.Printf("FIGURE alsa streaming %v of audio (%d frames) in %v monotonic: %+.0f ppm; playback delay stayed %v..%v; no xruns, nothing dropped\n",
+		media, frames, elapsed.Round(time.Millisecond), (float64(elapsed)/float64(media)-1)*1e6, minD, maxD)
+}
