@@ -333,7 +333,23 @@ func (e *engine) resync(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
+// autoPrefix is the information-line prefix of an extended command:
+// "AT+CSQ" -> "+CSQ:", "AT^DSCI=1" -> "^DSCI:".
+func autoPrefix(cmd string) []string {
+	if len(cmd) < 4 || (cmd[2] != '+' && cmd[2] != '^') {
+		return nil
+	}
+	name := cmd[2:]
+	if i := strings.IndexAny(name, "=?"); i >= 0 {
+		name = name[:i]
+	}
+	return []string{strings.ToUpper(name) + ":"}
+}
+
 func (e *engine) roundTrip(ctx context.Context, r *request, timeout time.Duration) (Response, error) {
+	if r.prefixes == nil {
+		r.prefixes = autoPrefix(r.cmd)
+	}
 	r.done = make(chan Response, 1)
 	r.lines = nil
 	e.mu.Lock()

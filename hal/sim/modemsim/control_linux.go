@@ -1,0 +1,653 @@
+//go:build linux
+
+package modemsim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// verb is one control verb.
+type verb struct {
+	usage string
+	help  string
+	run   func(s *Sim, args []string) (string, error)
+}
+
+// verbs returns the simulator's control verbs, the words after
+// `critlinectl sim trunk`.
+func verbs() map[string]verb {
+	return map[string]verb{
+		"status":     {"status", "show the simulated modem's state", (*Sim).cStatus},
+		"ring":       {"ring NUMBER|withheld|unavailable [NAME]", "an inbound call: RING and +CLIP every few seconds until answered or cancelled", (*Sim).cRing},
+		"hangup":     {"hangup", "the far end hangs up (or the caller gives up ringing)", (*Sim).cHangup},
+		"answer":     {"answer", "the dialled far end answers now", (*Sim).cAnswer},
+		"ondial":     {"ondial answer|busy|noanswer|reject|ring [DELAY]", "what the far end does with calls dialled from now on", (*Sim).cOndial},
+		"dtmf":       {"dtmf DIGITS", "the far end presses DTMF digits", (*Sim).cDTMF},
+		"network":    {"network up|down", "register on or drop off the network (down also ends a call)", (*Sim).cNetwork},
+		"signal":     {"signal DBM|none", "set the signal level, -113..-51 dBm", (*Sim).cSignal},
+		"operator":   {"operator NAME", "set the network's name", (*Sim).cOperator},
+		"wedge":      {"wedge [mid]", "go silent (mid: after the next command's information lines, before its result)", (*Sim).cWedge},
+		"unwedge":    {"unwedge", "answer again", (*Sim).cUnwedge},
+		"garbage":    {"garbage [N]", "emit N (default 32) random bytes on the AT port", (*Sim).cGarbage},
+		"raw":        {"raw TEXT", `write TEXT on the AT port verbatim (Go escapes: \r \n \x00)`, (*Sim).cRaw},
+		"interleave": {"interleave TEXT", "insert TEXT (Go escapes) inside the next command's response", (*Sim).cInterleave},
+		"slow":       {"slow DURATION", "delay every answer by DURATION (0 = off)", (*Sim).cSlow},
+		"echo":       {"echo on|off|stuck", "command echo on, off, or on and deaf to ATE0", (*Sim).cEcho},
+		"vanish":     {"vanish", "unplug: close the ptys and remove the paths", (*Sim).cVanish},
+		"return":     {"return", "plug back in: new ptys under the same paths, module defaults", (*Sim).cReturn},
+		"gap":        {"gap DURATION", "send no voice for DURATION", (*Sim).cGap},
+		"jitter":     {"jitter N", "send voice in bursts of N frames (1 = smooth)", (*Sim).cJitter},
+		"play":       {"play FILE", "the far end speaks FILE (raw s16le 8 kHz mono, or WAV)", (*Sim).cPlay},
+		"tone":       {"tone HZ [SECONDS]", "the far end plays a sine tone (default 1 s)", (*Sim).cTone},
+		"heard":      {"heard", "how much voice the far end has received, and its level", (*Sim).cHeard},
+		"sms":        {"sms", "list the SMS the driver sent", (*Sim).cSMS},
+		"forwarding": {"forwarding", "list the network call forwards the driver set", (*Sim).cForwarding},
+		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
+		"help":       {"help", "list the verbs", (*Sim).cHelp},
+	}
+}
+
+// Verbs returns the control verbs' usage lines, sorted.
+func Verbs() []string {
+	var out []string
+	for _, v := range verbs() {
+		out = append(out, v.usage)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func verbNames() string {
+	var n []string
+	for k := range verbs() {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// Control runs one control verb with its arguments (the words after
+// `critlinectl sim trunk`) and returns a human-readable result.
+func (s *Sim) Control(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", fmt.Errorf("modemsim: no verb: use one of %s", verbNames())
+	}
+	v, ok := verbs()[strings.ToLower(args[0])]
+	if !ok {
+		return "", fmt.Errorf("modemsim: unknown verb %q: use one of %s", args[0], verbNames())
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return "", fmt.Errorf("modemsim: closed")
+	}
+	out, err := v.run(s, args[1:])
+	if err != nil {
+		return "", fmt.Errorf("modemsim: %s: %w (usage: %s)", args[0], err, v.usage)
+	}
+	return out, nil
+}
+
+func nargs(args []string, lo, hi int) error {
+	if len(args) < lo || len(args) > hi {
+		return fmt.Errorf("want %d..%d arguments, got %d", lo, hi, len(args))
+	}
+	return nil
+}
+
+func (s *Sim) cHelp(args []string) (string, error) {
+	var b strings.Builder
+	names := strings.Split(verbNames(), ", ")
+	vs := verbs()
+	for _, n := range names {
+		fmt.Fprintf(&b, "%-48s %s\n", vs[n].usage, vs[n].help)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func (s *Sim) cStatus(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	plug := "plugged in"
+	if s.att == nil {
+		plug = "vanished"
+	}
+	fmt.Fprintf(&b, "modem %s (%s): %s; AT %s", s.o.Name, s.o.Variant, plug, s.atLink)
+	if s.att != nil {
+		fmt.Fprintf(&b, " -> %s", s.att.at.tty)
+	}
+	if s.PCMPath() != "" {
+		fmt.Fprintf(&b, "; PCM %s", s.pcmLink)
+		if s.att != nil && s.att.pcm != nil {
+			fmt.Fprintf(&b, " -> %s", s.att.pcm.tty)
+		}
+	}
+	net := "registered"
+	if !s.st.registered {
+		net = "not registered"
+	}
+	fmt.Fprintf(&b, "\nnetwork: %s on %q, signal %s", net, s.st.operator, dbm(s.st.rssi))
+	call := "none"
+	if c := s.st.call; c != nil {
+		dir := "outbound to"
+		if c.incoming {
+			dir = "inbound from"
+		}
+		call = fmt.Sprintf("%s %q, %s", dir, c.number, statName(c.stat))
+	}
+	fmt.Fprintf(&b, "\ncall: %s; voice %v; on dial: %s", call, s.st.pcmOn || s.o.Variant == Generic, s.st.ondial)
+	var faults []string
+	if s.st.wedged {
+		faults = append(faults, "wedged")
+	}
+	if s.st.wedgeMid {
+		faults = append(faults, "wedging after the next command")
+	}
+	if s.st.slow > 0 {
+		faults = append(faults, "slow "+s.st.slow.String())
+	}
+	if s.st.echo {
+		faults = append(faults, "echo on")
+	}
+	if s.st.jitter > 1 {
+		faults = append(faults, fmt.Sprintf("voice in bursts of %d", s.st.jitter))
+	}
+	if len(faults) == 0 {
+		faults = []string{"none"}
+	}
+	fmt.Fprintf(&b, "\nquirks: %s", strings.Join(faults, ", "))
+	return b.String(), nil
+}
+
+func dbm(rssi int) string {
+	if rssi == 99 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d dBm (+CSQ %d)", -113+2*rssi, rssi)
+}
+
+func statName(stat int) string {
+	switch stat {
+	case 0:
+		return "connected"
+	case 2:
+		return "dialling"
+	case 3:
+		return "ringing at the far end"
+	case 4:
+		return "ringing here"
+	}
+	return "state " + strconv.Itoa(stat)
+}
+
+func (s *Sim) cRing(args []string) (string, error) {
+	if err := nargs(args, 1, 2); err != nil {
+		return "", err
+	}
+	c := &simCall{incoming: true, number: args[0], stat: 4, started: time.Now()}
+	switch strings.ToLower(args[0]) {
+	case "withheld", "private":
+		c.number, c.presentation = "", 1
+	case "unavailable":
+		c.number, c.presentation = "", 2
+	default:
+		if strings.Trim(args[0], "+0123456789") != "" || len(args[0]) > 20 {
+			return "", fmt.Errorf("%q is not a number: give digits (a leading + is allowed), withheld or unavailable", args[0])
+		}
+	}
+	if len(args) == 2 {
+		c.name = strings.ReplaceAll(args[1], `"`, "")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.att == nil {
+		return "", fmt.Errorf("the modem has vanished: use return first")
+	}
+	if s.st.call != nil {
+		return "", fmt.Errorf("a call is in progress: hang it up first")
+	}
+	if !s.st.registered {
+		return "", fmt.Errorf("not registered: use network up first")
+	}
+	s.st.call = c
+	s.callStatLocked(c, 4)
+	s.ringLocked()
+	who := c.number
+	if who == "" {
+		who = args[0]
+	}
+	return "ringing from " + who, nil
+}
+
+func (s *Sim) cHangup(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.call == nil {
+		return "", fmt.Errorf("no call")
+	}
+	s.endCallLocked("NO CARRIER")
+	return "far end hung up", nil
+}
+
+func (s *Sim) cAnswer(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.st.call
+	if c == nil || c.incoming || c.stat == 0 {
+		return "", fmt.Errorf("no dialled call is waiting for an answer")
+	}
+	s.farAnswerLocked()
+	return "far end answered", nil
+}
+
+func (s *Sim) cOndial(args []string) (string, error) {
+	if err := nargs(args, 1, 2); err != nil {
+		return "", err
+	}
+	mode := strings.ToLower(args[0])
+	switch mode {
+	case "answer", "busy", "noanswer", "reject", "ring":
+	default:
+		return "", fmt.Errorf("%q: use answer, busy, noanswer, reject or ring", args[0])
+	}
+	var d time.Duration
+	if len(args) == 2 {
+		var err error
+		if d, err = time.ParseDuration(args[1]); err != nil || d < 0 {
+			return "", fmt.Errorf("delay %q: give a duration such as 2s", args[1])
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.ondial, s.st.dialD = mode, d
+	return "dialled calls will: " + mode, nil
+}
+
+func (s *Sim) cDTMF(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	d := strings.ToUpper(args[0])
+	if strings.Trim(d, "0123456789*#ABCD") != "" {
+		return "", fmt.Errorf("%q: DTMF digits are 0-9 * # A-D", args[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.call == nil || s.st.call.stat != 0 {
+		return "", fmt.Errorf("no connected call")
+	}
+	for _, c := range d {
+		switch s.o.Variant {
+		case SIMCom:
+			s.urcLocked("+RXDTMF: " + string(c))
+		case Quectel:
+			s.urcLocked(fmt.Sprintf("+QTONEDET: %d", c))
+		default:
+			s.urcLocked("+DTMF: " + string(c))
+		}
+	}
+	return "sent " + d, nil
+}
+
+func (s *Sim) regReportLocked() {
+	if s.st.creg > 0 {
+		s.urcLocked(s.regLocked("+CREG", s.st.creg, false))
+	}
+	if s.st.cereg > 0 {
+		s.urcLocked(s.regLocked("+CEREG", s.st.cereg, false))
+	}
+}
+
+func (s *Sim) cNetwork(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch strings.ToLower(args[0]) {
+	case "up":
+		s.st.registered = true
+		s.regReportLocked()
+		return "registered", nil
+	case "down":
+		s.st.registered = false
+		if s.st.call != nil {
+			s.endCallLocked("NO CARRIER")
+		}
+		s.regReportLocked()
+		return "dropped off the network", nil
+	}
+	return "", fmt.Errorf("%q: use up or down", args[0])
+}
+
+func (s *Sim) cSignal(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	rssi := 99
+	if args[0] != "none" {
+		d, err := strconv.ParseFloat(strings.TrimSuffix(args[0], "dBm"), 64)
+		if err != nil || d < -113 || d > -51 {
+			return "", fmt.Errorf("%q: give dBm in -113..-51, or none", args[0])
+		}
+		rssi = int(math.Round((d + 113) / 2))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.rssi = rssi
+	if s.st.qind {
+		s.urcLocked(fmt.Sprintf(`+QIND: "csq",%d,99`, rssi))
+	}
+	return "signal " + dbm(rssi), nil
+}
+
+func (s *Sim) cOperator(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", fmt.Errorf("give a name")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.operator = strings.ReplaceAll(strings.Join(args, " "), `"`, "")
+	return "operator " + s.st.operator, nil
+}
+
+func (s *Sim) cWedge(args []string) (string, error) {
+	if err := nargs(args, 0, 1); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(args) == 1 {
+		if args[0] != "mid" {
+			return "", fmt.Errorf("%q: the only option is mid", args[0])
+		}
+		s.st.wedgeMid = true
+		return "will hang in the middle of the next command", nil
+	}
+	s.st.wedged = true
+	return "wedged: silent", nil
+}
+
+func (s *Sim) cUnwedge(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.wedged, s.st.wedgeMid = false, false
+	return "answering again", nil
+}
+
+func (s *Sim) cGarbage(args []string) (string, error) {
+	if err := nargs(args, 0, 1); err != nil {
+		return "", err
+	}
+	n := 32
+	if len(args) == 1 {
+		var err error
+		if n, err = strconv.Atoi(args[0]); err != nil || n < 1 || n > 65536 {
+			return "", fmt.Errorf("%q: give a byte count 1..65536", args[0])
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sendLocked(s.garbageLocked(n))
+	return fmt.Sprintf("sent %d stray bytes", n), nil
+}
+
+func unescape(args []string) ([]byte, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("give the text")
+	}
+	t := strings.Join(args, " ")
+	u, err := strconv.Unquote(`"` + strings.ReplaceAll(t, `"`, `\"`) + `"`)
+	if err != nil {
+		return nil, fmt.Errorf("%q: bad escape (use \\r \\n \\xNN)", t)
+	}
+	return []byte(u), nil
+}
+
+func (s *Sim) cRaw(args []string) (string, error) {
+	b, err := unescape(args)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sendLocked(b)
+	return fmt.Sprintf("sent %d bytes", len(b)), nil
+}
+
+func (s *Sim) cInterleave(args []string) (string, error) {
+	b, err := unescape(args)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.interleave = b
+	return fmt.Sprintf("the next response carries %d extra bytes", len(b)), nil
+}
+
+func (s *Sim) cSlow(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	d, err := time.ParseDuration(args[0])
+	if args[0] == "0" || args[0] == "off" {
+		d, err = 0, nil
+	}
+	if err != nil || d < 0 || d > time.Minute {
+		return "", fmt.Errorf("%q: give a duration up to 1m, e.g. 800ms", args[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.slow = d
+	return "answer delay " + d.String(), nil
+}
+
+func (s *Sim) cEcho(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch args[0] {
+	case "on":
+		s.st.echo, s.st.echoStuck = true, false
+	case "off":
+		s.st.echo, s.st.echoStuck = false, false
+	case "stuck":
+		s.st.echo, s.st.echoStuck = true, true
+	default:
+		return "", fmt.Errorf("%q: use on, off or stuck", args[0])
+	}
+	return "echo " + args[0], nil
+}
+
+func (s *Sim) cVanish(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.att == nil {
+		return "", fmt.Errorf("already vanished: use return")
+	}
+	s.detachLocked()
+	return "vanished: " + s.atLink + " is gone", nil
+}
+
+func (s *Sim) cReturn(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.att != nil {
+		return "", fmt.Errorf("already plugged in: use vanish first")
+	}
+	s.st = s.defaults(s.st)
+	if err := s.attachLocked(); err != nil {
+		return "", err
+	}
+	s.urcLocked("RDY", "+CPIN: READY", "SMS DONE", "PB DONE")
+	return fmt.Sprintf("returned: %s -> %s", s.atLink, s.att.at.tty), nil
+}
+
+func (s *Sim) cGap(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d <= 0 || d > time.Minute {
+		return "", fmt.Errorf("%q: give a duration up to 1m, e.g. 200ms", args[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.gapUntil = time.Now().Add(d)
+	return "voice gap " + d.String(), nil
+}
+
+func (s *Sim) cJitter(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 || n > 50 {
+		return "", fmt.Errorf("%q: give 1..50 frames", args[0])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.jitter = n
+	return fmt.Sprintf("voice in bursts of %d frames", n), nil
+}
+
+func (s *Sim) cPlay(args []string) (string, error) {
+	if err := nargs(args, 1, 1); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return "", err
+	}
+	b, err = pcmBytes(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", args[0], err)
+	}
+	samples := make([]int16, len(b)/2)
+	for i := range samples {
+		samples[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	s.Play(samples)
+	return fmt.Sprintf("queued %.2f s of audio", float64(len(samples))/8000), nil
+}
+
+// pcmBytes returns the sample bytes of raw s16le or of a WAV file (PCM,
+// 16-bit, mono, 8 kHz only).
+func pcmBytes(b []byte) ([]byte, error) {
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return b, nil
+	}
+	for p := 12; p+8 <= len(b); {
+		id, n := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
+		body := b[p+8 : min(len(b), p+8+n)]
+		switch id {
+		case "fmt ":
+			if len(body) < 16 || binary.LittleEndian.Uint16(body) != 1 || binary.LittleEndian.Uint16(body[2:]) != 1 ||
+				binary.LittleEndian.Uint32(body[4:]) != 8000 || binary.LittleEndian.Uint16(body[14:]) != 16 {
+				return nil, fmt.Errorf("WAV is not 16-bit mono 8 kHz PCM: convert it (e.g. sox in.wav -r 8000 -c 1 -b 16 out.wav)")
+			}
+		case "data":
+			return body, nil
+		}
+		p += 8 + n + n%2
+	}
+	return nil, fmt.Errorf("WAV has no data chunk")
+}
+
+func (s *Sim) cTone(args []string) (string, error) {
+	if err := nargs(args, 1, 2); err != nil {
+		return "", err
+	}
+	hz, err := strconv.ParseFloat(args[0], 64)
+	if err != nil || hz <= 0 || hz >= 4000 {
+		return "", fmt.Errorf("%q: give a frequency in 1..3999 Hz", args[0])
+	}
+	secs := 1.0
+	if len(args) == 2 {
+		if secs, err = strconv.ParseFloat(args[1], 64); err != nil || secs <= 0 || secs > 60 {
+			return "", fmt.Errorf("%q: give seconds in 0..60", args[1])
+		}
+	}
+	s.Play(Tone(hz, 8000, time.Duration(secs*float64(time.Second))))
+	return fmt.Sprintf("queued %.0f Hz for %.1f s", hz, secs), nil
+}
+
+// Tone returns a sine at hz, -10 dBFS, for d at 8 kHz.
+func Tone(hz float64, amp float64, d time.Duration) []int16 {
+	n := int(d.Seconds() * 8000)
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amp * math.Sin(2*math.Pi*hz*float64(i)/8000))
+	}
+	return out
+}
+
+func (s *Sim) cHeard(args []string) (string, error) {
+	recent, total := s.Heard()
+	last := recent[max(0, len(recent)-8000):]
+	var sum float64
+	for _, v := range last {
+		sum += float64(v) * float64(v)
+	}
+	rms := 0.0
+	if len(last) > 0 {
+		rms = math.Sqrt(sum / float64(len(last)))
+	}
+	return fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms), nil
+}
+
+func (s *Sim) cSMS(args []string) (string, error) {
+	m := s.Messages()
+	if len(m) == 0 {
+		return "no SMS sent", nil
+	}
+	var b strings.Builder
+	for _, x := range m {
+		fmt.Fprintf(&b, "%s to %s: %q\n", x.At.Format(time.TimeOnly), x.To, x.Text)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func (s *Sim) cForwarding(args []string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	names := []string{"unconditional", "busy", "no-reply", "not-reachable"}
+	for r, n := range names {
+		if f, ok := s.st.fwd[r]; ok {
+			st := "inactive"
+			if f.active {
+				st = "active"
+			}
+			out = append(out, fmt.Sprintf("%s: %s to %s", n, st, f.number))
+		}
+	}
+	if len(out) == 0 {
+		return "no call forwarding set", nil
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+func (s *Sim) cCommands(args []string) (string, error) {
+	n := 20
+	if len(args) == 1 {
+		var err error
+		if n, err = strconv.Atoi(args[0]); err != nil || n < 1 {
+			return "", fmt.Errorf("%q: give a count", args[0])
+		}
+	}
+	c := s.Commands()
+	return strings.Join(c[max(0, len(c)-n):], "\n"), nil
+}
