@@ -33,6 +33,7 @@ type callInfo struct {
 	started   time.Time
 	lastRing  time.Time
 	voiceOn   bool // the per-call PCM command was sent
+	ending    bool // the call ended without a result; waiting for one
 }
 
 // ---- unsolicited reports ----
@@ -243,7 +244,21 @@ func (t *Trunk) endByNetworkLocked(final string) {
 	default: // dialing or alerting
 		reason = callFinalErr(final)
 		if reason == nil {
-			reason = hal.ErrNoCarrier
+			// A report without a result ("+CLCC: ...,6", "VOICE CALL:
+			// END"): the module may still send BUSY or NO ANSWER, which
+			// says more. Wait a moment for it.
+			if !c.ending {
+				t.call.ending = true
+				gen := t.gen
+				time.AfterFunc(t.cfg.ClipWait, func() {
+					t.mu.Lock()
+					defer t.mu.Unlock()
+					if t.gen == gen {
+						t.endCallLocked(fmt.Errorf("trunk %q: call to %s: %w", t.cfg.Name, c.number, hal.ErrNoCarrier), "failed")
+					}
+				})
+			}
+			return
 		}
 		result = map[error]string{hal.ErrBusy: "busy", hal.ErrNoAnswer: "no-answer"}[reason]
 		if result == "" {

@@ -4,10 +4,40 @@ package modem
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/hal/sim/modemsim"
 )
+
+// gather reads one gauge of the rig's trunk.
+func gather(t *testing.T, r *rig, name string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "trunk" && l.GetValue() == r.tr.Name() {
+					return gaugeValue(m)
+				}
+			}
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func gaugeValue(m *dto.Metric) float64 { return m.GetGauge().GetValue() }
 
 func TestInitOnEchoingModem(t *testing.T) {
 	r := newRig(t, SIMCom)
@@ -62,5 +92,375 @@ func TestDialAnswerDTMFHangup(t *testing.T) {
 	}
 	if errors.Is(r.tr.Dial(ctx(t), "12a"), hal.ErrTrunkDown) {
 		t.Fatal("bad number must be refused as bad input")
+	}
+}
+
+func TestDialOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		ondial string
+		want   error
+	}{
+		{"busy", hal.ErrBusy},
+		{"noanswer", hal.ErrNoAnswer},
+		{"reject", hal.ErrNoCarrier},
+	} {
+		t.Run(tc.ondial, func(t *testing.T) {
+			for _, v := range []Variant{SIMCom, Quectel, Generic} {
+				r := newRig(t, v)
+				r.ctl("ondial", tc.ondial)
+				m := r.mark()
+				if err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
+					t.Fatalf("%s: %v", v, err)
+				}
+				ev, _ := r.waitKind(m, hal.TrunkEnded)
+				if !errors.Is(ev.Reason, tc.want) {
+					t.Fatalf("%s: ended with %v, want %v", v, ev.Reason, tc.want)
+				}
+				if r.count(m, hal.TrunkAnswered) != 0 {
+					t.Fatalf("%s: answered?", v)
+				}
+				// The trunk is free for the next call.
+				r.ctl("ondial", "answer")
+				m = r.mark()
+				if err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
+					t.Fatalf("%s: second dial: %v", v, err)
+				}
+				r.waitKind(m, hal.TrunkAnswered)
+				r.ctl("hangup")
+				ev, _ = r.waitKind(m, hal.TrunkEnded)
+				if ev.Reason != nil {
+					t.Fatalf("%s: far-end clear gave %v", v, ev.Reason)
+				}
+			}
+		})
+	}
+}
+
+func TestDialWhileBusyAndWhileDown(t *testing.T) {
+	r := newRig(t, SIMCom)
+	r.ctl("ondial", "ring")
+	if err := r.tr.Dial(ctx(t), "123"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.tr.Dial(ctx(t), "456"); !errors.Is(err, hal.ErrTrunkBusy) {
+		t.Fatalf("second dial: %v", err)
+	}
+	m := r.mark()
+	r.ctl("answer")
+	r.waitKind(m, hal.TrunkAnswered)
+	r.tr.Hangup(ctx(t))
+	r.ctl("network", "down")
+	r.waitStatus(m, "deregistered", func(s hal.TrunkStatus) bool { return !s.Registered })
+	if err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrRejected) {
+		t.Fatalf("dial without network: %v", err)
+	}
+	r.ctl("network", "up")
+	r.waitStatus(m, "registered", func(s hal.TrunkStatus) bool { return s.Registered })
+}
+
+func TestIncomingCall(t *testing.T) {
+	for _, v := range []Variant{SIMCom, Quectel, Generic} {
+		t.Run(string(v), func(t *testing.T) {
+			r := newRig(t, v)
+			m := r.mark()
+			r.ctl("ring", "+441234567890", "Porter")
+			ev, m2 := r.waitKind(m, hal.TrunkIncoming)
+			if ev.CallerID != "+441234567890" || ev.Presentation != hal.PresentationAllowed || ev.CallerName != "Porter" {
+				t.Fatalf("incoming %+v", ev)
+			}
+			if err := r.tr.Answer(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			r.waitKind(m2, hal.TrunkAnswered)
+			r.ctl("hangup")
+			ev, _ = r.waitKind(m2, hal.TrunkEnded)
+			if ev.Reason != nil {
+				t.Fatal(ev.Reason)
+			}
+			if n := r.count(m, hal.TrunkIncoming); n != 1 {
+				t.Fatalf("%d incoming events", n)
+			}
+		})
+	}
+}
+
+func TestIncomingWithheldRejectedAndCancelled(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	r.ctl("ring", "withheld")
+	ev, m2 := r.waitKind(m, hal.TrunkIncoming)
+	if ev.CallerID != "" || ev.Presentation != hal.PresentationWithheld {
+		t.Fatalf("withheld: %+v", ev)
+	}
+	if err := r.tr.Hangup(ctx(t)); err != nil { // reject
+		t.Fatal(err)
+	}
+	r.waitKind(m2, hal.TrunkEnded)
+	if r.sim.Commands()[len(r.sim.Commands())-1] == "" {
+		t.Fatal("no command")
+	}
+
+	m = r.mark()
+	r.ctl("ring", "unavailable")
+	ev, m2 = r.waitKind(m, hal.TrunkIncoming)
+	if ev.Presentation != hal.PresentationUnavailable {
+		t.Fatalf("unavailable: %+v", ev)
+	}
+	r.ctl("hangup") // the caller gives up
+	ev, _ = r.waitKind(m2, hal.TrunkEnded)
+	if ev.Reason != nil {
+		t.Fatalf("missed call ended with %v", ev.Reason)
+	}
+	if err := r.tr.Answer(ctx(t)); err == nil {
+		t.Fatal("answered a call that is gone")
+	}
+}
+
+// A generic modem reports nothing when the caller gives up: the +CLCC poll
+// must notice.
+func TestGenericCallerCancelsFoundByPoll(t *testing.T) {
+	r := newRig(t, Generic)
+	m := r.mark()
+	r.ctl("ring", "0123")
+	_, m2 := r.waitKind(m, hal.TrunkIncoming)
+	r.ctl("hangup")
+	r.waitKind(m2, hal.TrunkEnded)
+}
+
+func TestRingBurst(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	burst := ""
+	for range 25 {
+		burst += `RING\r\n\r\n+CLIP: "07700900999",129,"",0,"",0\r\n\r\n`
+	}
+	r.ctl("raw", burst)
+	r.ctl("raw", `RING\r\nRING\rRING\n`)
+	ev, m2 := r.waitKind(m, hal.TrunkIncoming)
+	if ev.CallerID != "07700900999" {
+		t.Fatalf("incoming %+v", ev)
+	}
+	// The trunk still answers commands after the burst, and there was one call.
+	if _, err := r.tr.Command(ctx(t), "AT"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(m, hal.TrunkIncoming); n != 1 {
+		t.Fatalf("%d incoming events for one burst", n)
+	}
+	// No real call exists in the simulator: the poll ends the phantom call.
+	r.waitKind(m2, hal.TrunkEnded)
+}
+
+func TestGarbageInterleavedWithURC(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	r.ctl("garbage", "200")
+	r.ctl("interleave", `\x00\xff#%garbage\r\n\x07\x1b[0m RING\r\n#$+CLIP: "01865270000",129,"",0,"",0\r\n\xfe`)
+	resp, err := r.tr.Command(ctx(t), "AT+CSQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := resp.Line("+CSQ:"); !ok || l != "+CSQ: 20,99" {
+		t.Fatalf("response %+v", resp)
+	}
+	ev, _ := r.waitKind(m, hal.TrunkIncoming)
+	if ev.CallerID != "01865270000" {
+		t.Fatalf("caller %q", ev.CallerID)
+	}
+	r.ctl("garbage", "100")
+	if _, err := r.tr.Command(ctx(t), "AT"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.tr.Status().Up {
+		t.Fatal("garbage took the trunk down")
+	}
+}
+
+func TestSlowAnswers(t *testing.T) {
+	r := newRig(t, SIMCom, withConfig(func(c *Config) { c.CommandTimeout = 2 * time.Second }))
+	r.ctl("slow", "250ms")
+	m := r.mark()
+	if err := r.tr.Dial(ctx(t), "999"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	if err := r.tr.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(m, hal.TrunkState); n != 0 {
+		t.Fatalf("slow modem flapped the trunk: %d state events", n)
+	}
+}
+
+func TestHangMidCommandRecovers(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	r.ctl("wedge", "mid")
+	_, err := r.tr.Command(ctx(t), "AT+CSQ")
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("command on a hung modem: %v", err)
+	}
+	ev, m2 := r.waitStatus(m, "down", func(s hal.TrunkStatus) bool { return !s.Up })
+	if !strings.Contains(ev.Status.Detail, "wedged") {
+		t.Fatalf("down because %q", ev.Status.Detail)
+	}
+	if err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrTrunkDown) {
+		t.Fatalf("dial on a wedged trunk: %v", err)
+	}
+	r.ctl("unwedge")
+	r.waitStatus(m2, "up", func(s hal.TrunkStatus) bool { return s.Up })
+	if _, err := r.tr.Command(ctx(t), "AT"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnplugDuringCall(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+		t.Fatal(err)
+	}
+	_, m2 := r.waitKind(m, hal.TrunkAnswered)
+	r.ctl("vanish")
+	ev, m3 := r.waitKind(m2, hal.TrunkEnded)
+	if !errors.Is(ev.Reason, hal.ErrTrunkDown) {
+		t.Fatalf("call ended with %v", ev.Reason)
+	}
+	r.waitStatus(m2, "down", func(s hal.TrunkStatus) bool { return !s.Up })
+	if r.tr.Status().InCall {
+		t.Fatal("in call while down")
+	}
+	if err := r.tr.Hangup(ctx(t)); err != nil {
+		t.Fatalf("hangup with no call: %v", err)
+	}
+	r.ctl("return")
+	r.waitStatus(m3, "up", func(s hal.TrunkStatus) bool { return s.Up })
+	m = r.mark()
+	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	if err := r.tr.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStartsWithDeviceMissing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fastConfig("late", dir+"/modem", dir+"/modem-pcm", SIMCom)
+	cfg.Logger = quiet()
+	tr, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if st := tr.Status(); st.Up {
+		t.Fatalf("up without a device: %+v", st)
+	}
+	if err := tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
+		t.Fatalf("dial: %v", err)
+	}
+	sim, err := modemsim.New(modemsim.Options{Dir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := tr.WaitUp(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNetworkDropDuringCall(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	r.ctl("ring", "0123")
+	_, m2 := r.waitKind(m, hal.TrunkIncoming)
+	if err := r.tr.Answer(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m2, hal.TrunkAnswered)
+	r.ctl("network", "down")
+	r.waitKind(m2, hal.TrunkEnded)
+	r.waitStatus(m2, "deregistered", func(s hal.TrunkStatus) bool { return s.Up && !s.Registered })
+}
+
+func TestSignalAndMetrics(t *testing.T) {
+	r := newRig(t, Quectel)
+	r.ctl("signal", "-91")
+	eventually(t, "signal -91", func() bool { return r.tr.Status().SignalDBm == -91 })
+	got := gather(t, r, "critline_trunk_signal_dbm")
+	if got != -91 {
+		t.Fatalf("critline_trunk_signal_dbm %v", got)
+	}
+	if up := gather(t, r, "critline_trunk_up"); up != 1 {
+		t.Fatalf("critline_trunk_up %v", up)
+	}
+}
+
+func TestForwarding(t *testing.T) {
+	r := newRig(t, SIMCom)
+	c := ctx(t)
+	if err := r.tr.SetForwarding(c, ForwardNoReply, "+447700900555", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := r.tr.QueryForwarding(c, ForwardNoReply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || !fs[0].Active || fs[0].Number != "+447700900555" || fs[0].Type != 145 || fs[0].Seconds != 20 {
+		t.Fatalf("query: %+v", fs)
+	}
+	if err := r.tr.ClearForwarding(c, ForwardAll); err != nil {
+		t.Fatal(err)
+	}
+	fs, err = r.tr.QueryForwarding(c, ForwardNoReply)
+	if err != nil || len(fs) != 1 || fs[0].Active {
+		t.Fatalf("after clear: %+v %v", fs, err)
+	}
+	if err := r.tr.SetForwarding(c, ForwardBusy, "12#", 0); err == nil {
+		t.Fatal("accepted a bad number")
+	}
+}
+
+func TestSMS(t *testing.T) {
+	r := newRig(t, SIMCom)
+	if err := r.tr.SendSMS(ctx(t), "+447700900555", "critline: mains lost at Lodge"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := r.sim.Messages()
+	if len(msgs) != 1 || msgs[0].To != "+447700900555" || msgs[0].Text != "critline: mains lost at Lodge" {
+		t.Fatalf("sent %+v", msgs)
+	}
+	if _, err := r.tr.Command(ctx(t), "AT"); err != nil {
+		t.Fatalf("after SMS: %v", err)
+	}
+	if err := r.tr.SendSMS(ctx(t), "+4477", "bad\x00"); err == nil {
+		t.Fatal("accepted a control byte")
+	}
+	r.ctl("network", "down")
+	if err := r.tr.SendSMS(ctx(t), "+447700900555", "x"); err == nil {
+		t.Fatal("SMS without network succeeded")
+	}
+}
+
+func TestCloseEndsEverything(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	r.tr.Close()
+	<-r.done // the events channel was closed
+	ev, _ := r.waitKind(m, hal.TrunkEnded)
+	if !errors.Is(ev.Reason, hal.ErrTrunkDown) {
+		t.Fatalf("ended with %v", ev.Reason)
+	}
+	if err := r.tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
+		t.Fatalf("dial after close: %v", err)
+	}
+	var f hal.Frame
+	if err := r.tr.Audio().ReadFrame(&f); !errors.Is(err, hal.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
 	}
 }
