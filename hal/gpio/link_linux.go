@@ -44,7 +44,11 @@ func newLink(root, iface string, every time.Duration, buffer int, log *slog.Logg
 	if every <= 0 {
 		every = time.Second
 	}
-	go l.poll(every)
+	first, err := l.Link()
+	if err != nil {
+		log.Warn("gpio: link", "err", err)
+	}
+	go l.poll(every, first)
 	return l
 }
 
@@ -67,15 +71,11 @@ func (l *link) Link() (hal.LinkState, error) {
 
 func (l *link) Events() <-chan hal.LinkState { return l.events }
 
-func (l *link) poll(every time.Duration) {
+func (l *link) poll(every time.Duration, last hal.LinkState) {
 	defer close(l.done)
 	defer close(l.events)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last, err := l.Link()
-	if err != nil {
-		l.log.Warn("gpio: link", "err", err)
-	}
 	for {
 		select {
 		case <-l.stop:
