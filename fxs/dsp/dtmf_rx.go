@@ -75,8 +75,10 @@ type DTMFDetector struct {
 	hopRot          [8]complex128 // e^{-j w S}, for the phase advance
 	hannSum         float64
 	minPower        float32
-	sub             [3][dtmfSub]float32 // ring of sub-blocks
+	minEnergy       float32           // of a window holding two tones at the minimum level
+	sub             [3][dtmfSub]int16 // ring of sub-blocks
 	zre, zim        [3][8]float32
+	zValid          [3]bool
 	energy          [3]float32
 	cur, fill, nsub int
 
@@ -116,6 +118,8 @@ func NewDTMFDetector(onDigit func(digit rune)) *DTMFDetector {
 	}
 	a := DBm0ToAmplitude(dtmfMinLevelDBm0) * dtmfWin / 2
 	d.minPower = float32(a * a)
+	a = DBm0ToAmplitude(dtmfMinLevelDBm0)
+	d.minEnergy = float32(a * a * dtmfWin) // two tones of peak a: a^2/2 each per sample
 	d.Reset()
 	return d
 }
@@ -133,10 +137,7 @@ func (d *DTMFDetector) Process(samples []int16) {
 	for len(samples) > 0 {
 		blk := &d.sub[d.cur]
 		n := min(dtmfSub-d.fill, len(samples))
-		dst := blk[d.fill : d.fill+n]
-		for i, s := range samples[:n] {
-			dst[i] = float32(s)
-		}
+		copy(blk[d.fill:], samples[:n])
 		samples = samples[n:]
 		d.fill += n
 		if d.fill == dtmfSub {
@@ -150,41 +151,15 @@ func (d *DTMFDetector) Process(samples []int16) {
 	}
 }
 
-// subBlock runs the Goertzel filters over the sub-block just filled and
-// then judges the window that ends with it.
+// subBlock measures the energy of the sub-block just filled and then judges
+// the window that ends with it.
 func (d *DTMFDetector) subBlock() {
-	x := &d.sub[d.cur]
-	var e float32
-	{
-		c0, c1, c2, c3 := d.coef[0], d.coef[1], d.coef[2], d.coef[3]
-		var a1, a2, b1, b2, g1, g2, h1, h2 float32
-		for _, v := range x {
-			e += v * v
-			a1, a2 = v+c0*a1-a2, a1
-			b1, b2 = v+c1*b1-b2, b1
-			g1, g2 = v+c2*g1-g2, g1
-			h1, h2 = v+c3*h1-h2, h1
-		}
-		d.z(0, a1, a2)
-		d.z(1, b1, b2)
-		d.z(2, g1, g2)
-		d.z(3, h1, h2)
+	var e int64
+	for _, s := range &d.sub[d.cur] {
+		e += int64(s) * int64(s)
 	}
-	{
-		c0, c1, c2, c3 := d.coef[4], d.coef[5], d.coef[6], d.coef[7]
-		var a1, a2, b1, b2, g1, g2, h1, h2 float32
-		for _, v := range x {
-			a1, a2 = v+c0*a1-a2, a1
-			b1, b2 = v+c1*b1-b2, b1
-			g1, g2 = v+c2*g1-g2, g1
-			h1, h2 = v+c3*h1-h2, h1
-		}
-		d.z(4, a1, a2)
-		d.z(5, b1, b2)
-		d.z(6, g1, g2)
-		d.z(7, h1, h2)
-	}
-	d.energy[d.cur] = e
+	d.energy[d.cur] = float32(e)
+	d.zValid[d.cur] = false
 	if d.nsub < 3 {
 		d.nsub++
 		if d.nsub < 3 {
@@ -194,11 +169,42 @@ func (d *DTMFDetector) subBlock() {
 	d.window()
 }
 
-// z stores the sub-block's DFT value for filter k (up to a constant phase
-// common to all sub-blocks) from the Goertzel state.
-func (d *DTMFDetector) z(k int, s1, s2 float32) {
-	d.zre[d.cur][k] = s1 - d.cw[k]*s2
-	d.zim[d.cur][k] = d.sw[k] * s2
+// goertzel runs the eight Goertzel filters over sub-block slot, once: it
+// is only needed when a window with that sub-block passes the energy tests,
+// which most speech, music and silence does not.
+func (d *DTMFDetector) goertzel(slot int) {
+	if d.zValid[slot] {
+		return
+	}
+	d.zValid[slot] = true
+	x := &d.sub[slot]
+	zre, zim := &d.zre[slot], &d.zim[slot]
+	// Four recurrences per pass: s[n] = x[n] + c s[n-1] - s[n-2], written
+	// as (x - s2) + c s1 so each step waits on one multiply and one add, and
+	// unrolled by two so the state registers swap roles instead of moving.
+	for base := 0; base < 8; base += 4 {
+		c0, c1, c2, c3 := d.coef[base], d.coef[base+1], d.coef[base+2], d.coef[base+3]
+		var a1, a2, b1, b2, g1, g2, h1, h2 float32
+		for i := 0; i < dtmfSub; i += 2 {
+			v0, v1 := float32(x[i]), float32(x[i+1])
+			a2 = (v0 - a2) + c0*a1
+			b2 = (v0 - b2) + c1*b1
+			g2 = (v0 - g2) + c2*g1
+			h2 = (v0 - h2) + c3*h1
+			a1 = (v1 - a1) + c0*a2
+			b1 = (v1 - b1) + c1*b2
+			g1 = (v1 - g1) + c2*g2
+			h1 = (v1 - h1) + c3*h2
+		}
+		// The sub-block's DFT value (up to a constant phase common to all
+		// sub-blocks) from the final state: s1 - e^{-jw} s2.
+		s1 := [4]float32{a1, b1, g1, h1}
+		s2 := [4]float32{a2, b2, g2, h2}
+		for k := range 4 {
+			zre[base+k] = s1[k] - d.cw[base+k]*s2[k]
+			zim[base+k] = d.sw[base+k] * s2[k]
+		}
+	}
 }
 
 // window judges the analysis window made of the last three sub-blocks.
@@ -244,17 +250,23 @@ func (d *DTMFDetector) screen() int {
 		m -= 3
 	}
 	eo, em, en := d.energy[o], d.energy[m], d.energy[n]
-	if eo+em+en == 0 || 3*min(eo, em, en) < dtmfStationary*(eo+em+en) {
+	if eo+em+en < d.minEnergy || 3*min(eo, em, en) < dtmfStationary*(eo+em+en) {
 		if d.trace != nil {
 			d.trace("stationary", eo, em, en)
 		}
 		return -1
 	}
+	d.goertzel(o)
+	d.goertzel(m)
+	d.goertzel(n)
 	var p [8]float32
+	ore, oim := &d.zre[o], &d.zim[o]
+	mre, mim := &d.zre[m], &d.zim[m]
+	nre, nim := &d.zre[n], &d.zim[n]
 	for k := range 8 {
 		// X = z_o + z_m r + z_n r^2
-		re := d.zre[o][k] + d.zre[m][k]*d.r1re[k] - d.zim[m][k]*d.r1im[k] + d.zre[n][k]*d.r2re[k] - d.zim[n][k]*d.r2im[k]
-		im := d.zim[o][k] + d.zre[m][k]*d.r1im[k] + d.zim[m][k]*d.r1re[k] + d.zre[n][k]*d.r2im[k] + d.zim[n][k]*d.r2re[k]
+		re := ore[k] + mre[k]*d.r1re[k] - mim[k]*d.r1im[k] + nre[k]*d.r2re[k] - nim[k]*d.r2im[k]
+		im := oim[k] + mre[k]*d.r1im[k] + mim[k]*d.r1re[k] + nre[k]*d.r2im[k] + nim[k]*d.r2re[k]
 		p[k] = re*re + im*im
 	}
 	r, c := 0, 4
@@ -320,7 +332,8 @@ func (d *DTMFDetector) record(digit int) {
 		off := b * dtmfSub
 		hre, him := d.hre[kr][off:off+dtmfSub], d.him[kr][off:off+dtmfSub]
 		gre, gim := d.hre[kc][off:off+dtmfSub], d.him[kc][off:off+dtmfSub]
-		for i, v := range x {
+		for i, s := range x {
+			v := float32(s)
 			rr += v * hre[i]
 			ri += v * him[i]
 			cr += v * gre[i]

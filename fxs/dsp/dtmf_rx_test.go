@@ -306,3 +306,27 @@ func TestDTMFReset(t *testing.T) {
 		t.Errorf("got %q, want \"7\"", string(got))
 	}
 }
+
+// BenchmarkDTMFDetector is the per-channel cost of one 20 ms frame of line
+// audio (speech-like sound with a dialled digit every second).
+func BenchmarkDTMFDetector(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	buf := speechLike(8000*10, rng, -20)
+	addNoise(buf, -50, rng)
+	for at := 4000; at+ms(100) < len(buf); at += ms(1000) {
+		lo, hi, _ := DTMFFreqs(rune(allDigits[at%16]))
+		addTone2(buf, at, tone2{f1: lo, f2: hi, l1: -10, l2: -10, n: ms(60)})
+	}
+	sig := toInt16(buf)
+	frames := make([]hal.Frame, len(sig)/160)
+	for i := range frames {
+		copy(frames[i][:], sig[i*160:])
+	}
+	n := 0
+	d := NewDTMFDetector(func(rune) { n++ })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d.Process(frames[i%len(frames)][:])
+	}
+}
