@@ -160,11 +160,13 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
-// Errors from Offer.
+// Errors from Offer and SetCallWaiting.
 var (
 	// ErrBusy: the port is not idle (off-hook, ringing, or in a call), so
 	// it cannot ring; the caller should divert or return busy.
 	ErrBusy = errors.New("fxs: port busy")
 	// ErrNotRunning: Run has not started or has returned.
 	ErrNotRunning = errors.New("fxs: port not running")
+	// ErrNotInCall: SetCallWaiting(true) on a port that is not in a call.
+	ErrNotInCall = errors.New("fxs: port not in a call")
 )

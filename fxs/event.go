@@ -39,19 +39,20 @@ const (
 type EventKind int
 
 const (
-	EventState     EventKind = iota + 1 // state change: State, Prev, Detail
-	EventHook                           // handset lifted or replaced: OffHook
-	EventDigit                          // a digit dialled: Digit, Source (dtmf|pulse), Digits so far
-	EventRecall                         // a recall (hook flash): Detail says what was done with it
-	EventRing                           // ring output on or off: On
-	EventPolarity                       // line polarity: On = reversed (caller-ID signalling)
-	EventCallerID                       // caller-ID audio: Detail "start" or "end"
-	EventCondition                      // line condition changed: Condition
-	EventHookError                      // a hook signal fitting no window, or lost hook events: Detail
-	EventLineError                      // a line or audio operation failed: Detail
+	EventState       EventKind = iota + 1 // state change: State, Prev, Detail
+	EventHook                             // handset lifted or replaced: OffHook
+	EventDigit                            // a digit dialled: Digit, Source (dtmf|pulse), Digits so far
+	EventRecall                           // a recall (hook flash): Detail says what was done with it
+	EventRing                             // ring output on or off: On
+	EventPolarity                         // line polarity: On = reversed (caller-ID signalling)
+	EventCallerID                         // caller-ID audio: Detail "start" or "end"
+	EventCondition                        // line condition changed: Condition
+	EventHookError                        // a hook signal fitting no window, or lost hook events: Detail
+	EventLineError                        // a line or audio operation failed: Detail
+	EventCallWaiting                      // call-waiting tone in the call: On
 )
 
-var eventNames = [...]string{"", "state", "hook", "digit", "recall", "ring", "polarity", "callerid", "condition", "hook-error", "line-error"}
+var eventNames = [...]string{"", "state", "hook", "digit", "recall", "ring", "polarity", "callerid", "condition", "hook-error", "line-error", "call-waiting"}
 
 func (k EventKind) String() string {
 	if k > 0 && int(k) < len(eventNames) {

@@ -113,6 +113,8 @@ type Port struct {
 	dtmfBuf [8]rune
 	dtmfN   int
 	media   Media
+	cwOn    bool      // call-waiting tone mixed into the call's audio
+	cwFrame hal.Frame // the pump's scratch for it
 	cidBuf  []int16
 	cidPos  int
 
@@ -295,6 +297,27 @@ func (p *Port) SetForwarding(on bool) {
 	if p.state == StateDialTone {
 		p.playLocked(p.dialTone())
 	}
+}
+
+// SetCallWaiting mixes the profile's call-waiting tone into the earpiece
+// audio of the call in progress (on) or stops it. The survivability layer
+// uses it when a second call arrives for a port that is in a call (Offer
+// then fails with ErrBusy). It fails with ErrNotInCall when the port is not in a call; the tone stops by itself when the call
+// ends.
+func (p *Port) SetCallWaiting(on bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on && p.state != StateConnected {
+		return fmt.Errorf("%w: %s", ErrNotInCall, p.state)
+	}
+	if on && !p.cwOn {
+		p.tones[toneCallWaiting].Reset()
+	}
+	if on != p.cwOn {
+		p.cwOn = on
+		p.emitLocked(Event{Kind: EventCallWaiting, On: on})
+	}
+	return nil
 }
 
 // Snapshot returns the port's current state.
@@ -496,6 +519,10 @@ func (p *Port) enterLocked(s State, detail string) {
 		p.setCondLocked(ConditionOK)
 	case StateParked:
 		p.setCondLocked(ConditionLeftOffHook)
+	}
+	if s != StateConnected && p.cwOn {
+		p.cwOn = false
+		p.emitLocked(Event{Kind: EventCallWaiting, On: false})
 	}
 }
 

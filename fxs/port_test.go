@@ -504,3 +504,35 @@ type routerFunc func(context.Context, RouteRequest, Progress) (Call, error)
 func (f routerFunc) Route(ctx context.Context, r RouteRequest, p Progress) (Call, error) {
 	return f(ctx, r, p)
 }
+
+func TestCallWaitingTone(t *testing.T) {
+	h := newHarness(t, "uk", withPlan("2xxxx"))
+	if err := h.p.SetCallWaiting(true); !errors.Is(err, ErrNotInCall) {
+		t.Errorf("call waiting on an idle port: %v", err)
+	}
+	r := h.dialToRoute("21234")
+	r.reply <- routeReply{call: &fakeCall{}}
+	r.progress.Update(CallUpdate{State: CallAnswered, Media: &fakeMedia{val: 0}})
+	h.waitState(StateConnected)
+	if out := h.frames(5); firstNonZero(out) >= 0 {
+		t.Fatal("sound before call waiting")
+	}
+	if err := h.p.SetCallWaiting(true); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.waitKind(EventCallWaiting); !e.On {
+		t.Errorf("event %+v", e)
+	}
+	out := h.frames(5) // 100 ms of 400 Hz, then silence
+	if l := toneLevel(out[:800], 400); l < -24 {
+		t.Errorf("call waiting tone at %.1f dBm0", l)
+	}
+	if firstNonZero(out[800:]) >= 0 {
+		t.Error("call waiting tone longer than 100 ms")
+	}
+	r.progress.Update(CallUpdate{State: CallEnded})
+	h.waitState(StateUnobtainable)
+	if e := h.waitKind(EventCallWaiting); e.On {
+		t.Errorf("call waiting not stopped with the call: %+v", e)
+	}
+}

@@ -11,13 +11,12 @@ import (
 // device is closed. In steady state it does not allocate.
 func (p *Port) pump() {
 	var in, out hal.Frame
-	errs := 0
 	for {
 		if err := p.audio.ReadFrame(&in); err != nil {
 			if errors.Is(err, hal.ErrClosed) || p.isClosed() {
 				return
 			}
-			p.audioError("reading the audio device", err, &errs)
+			p.audioError("reading the audio device", err)
 			time.Sleep(hal.FrameDuration)
 			continue
 		}
@@ -31,7 +30,10 @@ func (p *Port) pump() {
 			}
 			p.dtmfN = 0
 		}
-		src, m := p.src, p.media
+		src, m, cw := p.src, p.media, p.cwOn
+		if cw {
+			p.tones[toneCallWaiting].Fill(&p.cwFrame)
+		}
 		switch src {
 		case srcTone:
 			p.tone.Fill(&out)
@@ -48,20 +50,35 @@ func (p *Port) pump() {
 		p.mu.Unlock()
 		if src == srcPeer && m != nil {
 			if err := m.WriteFrame(&in); err != nil {
-				p.audioError("sending audio to the call", err, &errs)
+				p.audioError("sending audio to the call", err)
 			}
 			if err := m.ReadFrame(&out); err != nil {
 				clear(out[:])
-				p.audioError("receiving audio from the call", err, &errs)
+				p.audioError("receiving audio from the call", err)
+			}
+		}
+		if cw && src == srcPeer {
+			for i, v := range p.cwFrame {
+				out[i] = sat16(int32(out[i]) + int32(v))
 			}
 		}
 		if err := p.audio.WriteFrame(&out); err != nil {
 			if errors.Is(err, hal.ErrClosed) || p.isClosed() {
 				return
 			}
-			p.audioError("writing the audio device", err, &errs)
+			p.audioError("writing the audio device", err)
 		}
 	}
+}
+
+func sat16(v int32) int16 {
+	if v > 32767 {
+		return 32767
+	}
+	if v < -32768 {
+		return -32768
+	}
+	return int16(v)
 }
 
 func (p *Port) isClosed() bool {
@@ -71,7 +88,7 @@ func (p *Port) isClosed() bool {
 }
 
 // audioError counts an error and logs the first of a run and every 500th.
-func (p *Port) audioError(what string, err error, n *int) {
+func (p *Port) audioError(what string, err error) {
 	p.mu.Lock()
 	p.counters.AudioErrors++
 	c := p.counters.AudioErrors
@@ -79,5 +96,4 @@ func (p *Port) audioError(what string, err error, n *int) {
 	if c == 1 || c%500 == 0 {
 		p.log.Warn(what, "err", err, "errors", c)
 	}
-	*n++
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -261,4 +262,21 @@ func (p *Profile) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// LoadFile is Load with the override read from the file at path (the
+// configuration's board.profile_file); an empty path means no override.
+func LoadFile(name, path string) (*Profile, error) {
+	if path == "" {
+		return Load(name, nil)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("country profile override: %w", err)
+	}
+	p, err := Load(name, b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
 }

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +211,26 @@ func FuzzParseTone(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoadFile(t *testing.T) {
+	if p, err := LoadFile("us", ""); err != nil || p.Name != "us" {
+		t.Fatalf("%v %v", p, err)
+	}
+	dir := t.TempDir()
+	path := dir + "/lodge.toml"
+	if err := os.WriteFile(path, []byte("[hook]\nflash_max = \"500ms\"\nclear = \"600ms\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadFile("uk", path)
+	if err != nil || p.Hook.FlashMax != 500*time.Millisecond {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := LoadFile("uk", dir+"/missing.toml"); err == nil || !strings.Contains(err.Error(), "missing.toml") {
+		t.Errorf("missing file: %v", err)
+	}
+	os.WriteFile(path, []byte("[hook]\nclear = \"1ms\"\n"), 0o644)
+	if _, err := LoadFile("uk", path); err == nil || !strings.Contains(err.Error(), path+": ") || !strings.Contains(err.Error(), "hook.clear") {
+		t.Errorf("bad file: %v", err)
+	}
 }
