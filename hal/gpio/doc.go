@@ -7,7 +7,11 @@
 // timestamp (CLOCK_MONOTONIC) and per-line sequence number reach
 // hal.HookEvent unchanged. Gaps in the kernel's sequence numbers (its event
 // FIFO overflowed) and events dropped because a consumer's channel was full
-// are logged and counted (Board.Stats). Ring, polarity, relay and LED lines
+// are logged and counted (Board.Stats). Where the GPIO controller has no
+// hardware debounce (the Pi's, gpio-sim) the kernel debounces in software and
+// stamps an edge when the debounce period, rounded up to a tick, has expired:
+// every timestamp is late by that amount, intervals are unchanged.
+// Ring, polarity, relay and LED lines
 // are outputs. Every relay is requested first, in bypass (de-energised),
 // before any other line, and Close returns every relay to bypass before
 // releasing anything; docs/wiring.md says what the hardware must do when the
