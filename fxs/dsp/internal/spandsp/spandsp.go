@@ -151,8 +151,14 @@ type ADSITxOptions struct {
 }
 
 // ADSITx renders msg (a complete message: type, length, parameters,
-// checksum) with spandsp's adsi_tx for standard.
+// checksum) with spandsp's adsi_tx for standard. adsi_tx_put_message wants
+// the message without its checksum (it rewrites the length byte and appends
+// its own checksum), so the last byte is dropped on the way in.
 func ADSITx(standard int, msg []byte, o ADSITxOptions) ([]int16, error) {
+	if len(msg) < 3 {
+		return nil, errors.New("spandsp: message too short")
+	}
+	msg = msg[:len(msg)-1]
 	s := C.adsi_tx_init(nil, C.int(standard))
 	if s == nil {
 		return nil, errors.New("spandsp: adsi_tx_init failed")
