@@ -5,64 +5,106 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
-	"github.com/critline/critline/control"
+	"github.com/critline/critline/fxs"
+	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// PortInfo is what the appliance knows of a port beyond its hardware.
-type PortInfo struct {
+// PortOptions is one FXS port beyond its hardware.
+type PortOptions struct {
 	ID        int
 	Name      string
 	Extension string
+	DialPlan  string // empty: the profile's
+}
+
+// RegistrarOptions names a configured registrar, in order of preference.
+type RegistrarOptions struct {
+	Name, Address, Transport string
 }
 
 // Options build an Appliance.
 type Options struct {
 	Board      hal.Board
-	Ports      []PortInfo
-	Registrars []control.Registrar // configured registrars (health filled in later)
-	Trunks     []control.Trunk     // configured trunks
+	Profile    *profile.Profile
+	Ports      []PortOptions
+	Emergency  []string
+	Registrars []RegistrarOptions
+	Trunks     []TrunkOptions
+	// FailbackAfter is how long a registrar must stay healthy after a
+	// failure before idle ports go back to it.
+	FailbackAfter time.Duration
+	// Policy guards against toll fraud; nil allows everything.
+	Policy     Policy
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Clock      hal.Clock
 	Version    string
-	Profile    string
 }
 
-// Appliance owns the ports, their relays and the appliance's mode.
+// Appliance connects the ports to their routes and keeps the lifelines.
 type Appliance struct {
 	o       Options
 	log     *slog.Logger
 	m       *metrics
 	started time.Time
+	sip     sipLines // nil until AttachSIP
+	policy  Policy
+
+	ports  map[int]*port
+	order  []int
+	trunks []*trunkLine
 
 	mu         sync.Mutex
-	health     Health
+	mains      bool
+	batteryLow bool
+	lanUp      bool
+	forced     Mode
+	regs       map[string]*regHealth
 	mode       Mode
 	modeReason string
 	modeSince  time.Time
-	ports      map[int]*portState
-	order      []int
-	registrars []control.Registrar
-	trunks     []control.Trunk
+	failback   hal.Timer
+	running    bool
 }
 
-type portState struct {
-	hw      hal.Port
-	info    PortInfo
-	offHook bool
-	lastSeq uint32
+// regHealth is one registrar's health with the fail-back memory.
+type regHealth struct {
+	opt      RegistrarOptions
+	known    bool
+	up       bool
+	upSince  time.Time
+	everDown bool
+	rtt      time.Duration
+	loss     float64
 }
 
-// New checks the options and registers the metrics.
+// port is one FXS port with what the appliance knows of it.
+type port struct {
+	opt    PortOptions
+	hw     hal.Port
+	fx     *fxs.Port
+	state  fxs.State
+	hook   bool
+	cond   fxs.Condition
+	mode   Mode
+	bypass bool // what the relay should be
+	forced bool // an operator put it in bypass
+	reg    string
+	regOK  bool
+}
+
+// New builds the appliance and its ports; nothing runs until Run.
 func New(o Options) (*Appliance, error) {
 	if o.Board == nil {
 		return nil, errors.New("survivability: no board")
+	}
+	if o.Profile == nil {
+		return nil, errors.New("survivability: no country profile")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -77,35 +119,55 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
-	a := &Appliance{
-		o: o, log: o.Logger, m: m, started: time.Now(),
-		ports:      map[int]*portState{},
-		registrars: append([]control.Registrar(nil), o.Registrars...),
-		trunks:     append([]control.Trunk(nil), o.Trunks...),
-		health:     Health{Registrars: map[string]bool{}, Trunks: map[string]bool{}},
+	a := &Appliance{o: o, log: o.Logger, m: m, started: time.Now(), policy: o.Policy, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
+	for _, r := range o.Registrars {
+		a.regs[r.Name] = &regHealth{opt: r}
 	}
-	info := map[int]PortInfo{}
+	opts := map[int]PortOptions{}
 	for _, p := range o.Ports {
-		info[p.ID] = p
+		opts[p.ID] = p
 	}
 	for _, hw := range o.Board.Ports() {
-		pi, ok := info[hw.ID]
+		po, ok := opts[hw.ID]
 		if !ok {
-			pi = PortInfo{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
+			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
-		a.ports[hw.ID] = &portState{hw: hw, info: pi}
+		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true}
+		p.fx, err = fxs.New(fxs.Config{
+			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
+			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
+			Logger: o.Logger.With("port", hw.ID),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
+		}
+		a.ports[hw.ID] = p
 		a.order = append(a.order, hw.ID)
-		a.m.relayBypass.WithLabelValues(portLabel(hw.ID)).Set(b2f(hw.Relay.Bypass()))
-		a.m.offhook.WithLabelValues(portLabel(hw.ID)).Set(0)
+		m.relayBypass.WithLabelValues(portLabel(hw.ID)).Set(b2f(hw.Relay.Bypass()))
+		m.offhook.WithLabelValues(portLabel(hw.ID)).Set(0)
+	}
+	for _, t := range o.Trunks {
+		if t.Trunk == nil {
+			return nil, errors.New("survivability: trunk option without a trunk")
+		}
+		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name()})
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
 	return a, nil
 }
 
-// Run reads the board's sensors and lines until ctx ends, then puts every
+// Port returns a port's engine (for the sim controls and tests).
+func (a *Appliance) Port(id int) (*fxs.Port, bool) {
+	p, ok := a.ports[id]
+	if !ok {
+		return nil, false
+	}
+	return p.fx, true
+}
+
+// Run runs the ports, trunks and sensors until ctx ends, then puts every
 // relay into bypass. It returns after the relays are safe.
 func (a *Appliance) Run(ctx context.Context) error {
-	// Read the present state before anything moves, then decide once.
 	if ps, err := a.o.Board.Power().Power(); err == nil {
 		a.applyPower(ps)
 	} else {
@@ -116,207 +178,238 @@ func (a *Appliance) Run(ctx context.Context) error {
 	} else {
 		a.log.Error("reading link state", "err", err)
 	}
-	for _, id := range a.order {
-		p := a.ports[id]
-		off, err := p.hw.Line.OffHook()
-		if err != nil {
-			a.log.Error("reading hook state", "port", id, "err", err)
-		}
-		a.setHook(p, off)
-	}
-	a.reevaluate("start")
+	a.mu.Lock()
+	a.running = true
+	a.mu.Unlock()
 
+	portCtx, stopPorts := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, id := range a.order {
 		p := a.ports[id]
-		wg.Go(func() { a.watchLine(ctx, p) })
+		evs, unsub := p.fx.Subscribe(256)
+		wg.Go(func() {
+			if err := p.fx.Run(portCtx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("port stopped", "port", id, "err", err)
+			}
+			unsub()
+		})
+		wg.Go(func() { a.portEvents(p, evs) })
 	}
+	for _, tl := range a.trunks {
+		wg.Go(func() { tl.run(portCtx) })
+	}
+	if a.sip != nil {
+		wg.Go(func() { a.sipEvents(portCtx) })
+	}
+	a.reevaluate("start")
+
 	for {
 		select {
 		case <-ctx.Done():
+			a.mu.Lock()
+			a.running = false
+			if a.failback != nil {
+				a.failback.Stop()
+			}
+			a.mu.Unlock()
 			a.bypassAll("daemon stopping")
+			stopPorts()
 			wg.Wait()
 			return nil
 		case ps := <-a.o.Board.Power().Events():
-			a.onPower(ps)
+			a.applyPower(ps)
+			a.reevaluate("power")
 		case ls := <-a.o.Board.Link().Events():
-			a.onLink(ls)
+			a.applyLink(ls)
+			a.reevaluate("link")
 		}
 	}
 }
 
-func (a *Appliance) watchLine(ctx context.Context, p *portState) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-p.hw.Line.Events():
+// portEvents follows a port's state for status, metrics and the relay.
+func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
+	for ev := range evs {
+		switch ev.Kind {
+		case fxs.EventHook:
 			a.mu.Lock()
-			lost := p.lastSeq != 0 && ev.Seq != p.lastSeq+1
-			p.lastSeq = ev.Seq
+			p.hook = ev.OffHook
 			a.mu.Unlock()
-			off := ev.OffHook
-			if lost {
-				// Events were lost: trust the line's present state, not the edge.
-				a.log.Warn("hook events lost", "port", p.info.ID, "seq", ev.Seq)
-				if now, err := p.hw.Line.OffHook(); err == nil {
-					off = now
-				}
+			a.m.offhook.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(ev.OffHook))
+		case fxs.EventState:
+			a.mu.Lock()
+			p.state = ev.State
+			a.mu.Unlock()
+			if ev.State == fxs.StateIdle {
+				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
-			a.setHook(p, off)
+		case fxs.EventCondition:
+			a.mu.Lock()
+			p.cond = ev.Condition
+			a.mu.Unlock()
+			a.m.parked.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(ev.Condition == fxs.ConditionLeftOffHook))
+			a.log.Warn("line condition", "port", p.opt.ID, "condition", ev.Condition)
 		}
 	}
-}
-
-func (a *Appliance) setHook(p *portState, off bool) {
-	a.mu.Lock()
-	changed := p.offHook != off
-	p.offHook = off
-	a.mu.Unlock()
-	a.m.offhook.WithLabelValues(portLabel(p.info.ID)).Set(b2f(off))
-	if !changed {
-		return
-	}
-	a.log.Info("hook", "port", p.info.ID, "offhook", off)
-	if !off {
-		// A relay move deferred while the handset was up can happen now.
-		a.mu.Lock()
-		mode, reason := a.mode, a.modeReason
-		a.mu.Unlock()
-		if mode != "" {
-			a.driveRelays(mode == Lifeline, reason)
-		}
-	}
-}
-
-func (a *Appliance) onPower(ps hal.PowerState) {
-	a.applyPower(ps)
-	a.reevaluate("power")
 }
 
 func (a *Appliance) applyPower(ps hal.PowerState) {
 	a.m.mains.Set(b2f(ps.Mains))
 	a.m.batteryLow.Set(b2f(ps.BatteryLow))
 	a.mu.Lock()
-	a.health.Mains, a.health.BatteryLow = ps.Mains, ps.BatteryLow
+	a.mains, a.batteryLow = ps.Mains, ps.BatteryLow
 	a.mu.Unlock()
 	a.log.Info("power", "mains", ps.Mains, "battery_low", ps.BatteryLow)
-}
-
-func (a *Appliance) onLink(ls hal.LinkState) {
-	a.applyLink(ls)
-	a.reevaluate("link")
 }
 
 func (a *Appliance) applyLink(ls hal.LinkState) {
 	a.m.lanUp.Set(b2f(ls.Up))
 	a.mu.Lock()
-	a.health.LANUp = ls.Up
+	a.lanUp = ls.Up
 	a.mu.Unlock()
 	a.log.Info("lan link", "up", ls.Up)
 }
 
-// reevaluate recomputes the mode and drives the relays from it.
+// usableLocked says whether a registrar may carry new calls: up, and, if
+// it has failed since start, up for FailbackAfter.
+func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
+	if !a.lanUp || !r.up {
+		return false
+	}
+	return !r.everDown || now.Sub(r.upSince) >= a.o.FailbackAfter
+}
+
+// healthLocked gathers the signals for decide.
+func (a *Appliance) healthLocked(now time.Time) Health {
+	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
+		Registrars: map[string]bool{}, Trunks: map[string]bool{}}
+	for name, r := range a.regs {
+		h.Registrars[name] = a.usableLocked(r, now)
+	}
+	for _, tl := range a.trunks {
+		h.Trunks[tl.nm] = tl.status().Up
+	}
+	return h
+}
+
+// reevaluate recomputes the appliance's and each port's mode and drives
+// the relays. Worse modes apply at once; better ones only to idle ports.
 func (a *Appliance) reevaluate(cause string) {
+	now := time.Now()
 	a.mu.Lock()
-	mode, reason := decide(a.health)
-	changed := mode != a.mode
-	if changed {
-		if a.mode != "" {
-			a.m.modeChanges.Inc()
-		}
-		a.mode, a.modeReason, a.modeSince = mode, reason, time.Now()
-	}
-	a.modeReason = reason
-	a.mu.Unlock()
-	if changed {
-		a.m.setMode(mode)
-		a.log.Warn("mode", "mode", mode, "reason", reason, "cause", cause)
-	}
-	a.driveRelays(mode == Lifeline, reason)
-}
-
-// driveRelays energises or releases every port's relay. A port whose
-// handset is off-hook keeps its relay where it is: a call on either path is
-// never cut; it moves when the handset is replaced.
-func (a *Appliance) driveRelays(bypass bool, reason string) {
-	for _, id := range a.order {
-		p := a.ports[id]
-		if p.hw.Relay.Bypass() == bypass {
-			continue
-		}
-		a.mu.Lock()
-		busy := p.offHook
+	if !a.running {
 		a.mu.Unlock()
-		if busy {
-			a.log.Info("relay change deferred until on-hook", "port", id, "bypass", bypass)
-			continue
-		}
-		a.setRelay(p, bypass, reason)
-	}
-}
-
-func (a *Appliance) setRelay(p *portState, bypass bool, reason string) {
-	was := p.hw.Relay.Bypass()
-	if err := p.hw.Relay.SetBypass(bypass); err != nil {
-		a.log.Error("relay", "port", p.info.ID, "bypass", bypass, "err", err)
 		return
 	}
-	a.m.relayBypass.WithLabelValues(portLabel(p.info.ID)).Set(b2f(bypass))
-	if was != bypass {
-		a.log.Info("relay", "port", p.info.ID, "bypass", bypass, "reason", reason)
+	h := a.healthLocked(now)
+	mode, reason := decide(h)
+	changed := mode != a.mode
+	prev := a.mode
+	if changed {
+		a.mode, a.modeSince = mode, now
 	}
+	a.modeReason = reason
+	a.scheduleFailbackLocked(now)
+	type move struct {
+		p      *port
+		bypass bool
+	}
+	var moves []move
+	for _, id := range a.order {
+		p := a.ports[id]
+		pm := mode
+		if pm == Normal && a.sip != nil && !p.regOK {
+			pm = Survivable
+			if len(upNames(h.Trunks)) == 0 {
+				pm = Lifeline
+			}
+		}
+		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
+		if worse(pm, p.mode) || idle || p.mode == "" {
+			if pm != p.mode && p.mode != "" {
+				a.log.Info("port mode", "port", id, "mode", pm, "was", p.mode)
+			}
+			p.mode = pm
+		}
+		want := p.forced || p.mode == Lifeline || h.BatteryLow
+		if want != p.bypass {
+			p.bypass = want
+		}
+		if p.hw.Relay.Bypass() != p.bypass {
+			moves = append(moves, move{p, p.bypass})
+		}
+	}
+	a.mu.Unlock()
+	if changed {
+		if prev != "" {
+			a.m.modeChanges.Inc()
+		}
+		a.m.setMode(mode)
+		a.log.Warn("mode", "mode", mode, "was", prev, "reason", reason, "cause", cause)
+	}
+	for _, mv := range moves {
+		a.moveRelay(mv.p, mv.bypass, reason)
+	}
+	a.m.routes.Set(float64(len(upNames(h.Registrars)) + len(upNames(h.Trunks))))
+}
+
+// scheduleFailbackLocked re-evaluates when a recovering registrar becomes
+// trusted again.
+func (a *Appliance) scheduleFailbackLocked(now time.Time) {
+	var next time.Duration
+	for _, r := range a.regs {
+		if r.up && r.everDown && a.lanUp {
+			if left := a.o.FailbackAfter - now.Sub(r.upSince); left > 0 && (next == 0 || left < next) {
+				next = left
+			}
+		}
+	}
+	if a.failback != nil {
+		a.failback.Stop()
+		a.failback = nil
+	}
+	if next > 0 {
+		a.failback = a.o.Clock.AfterFunc(next+10*time.Millisecond, func() { a.reevaluate("fail-back period over") })
+	}
+}
+
+func worse(a, b Mode) bool { return rank(a) > rank(b) }
+
+func rank(m Mode) int {
+	switch m {
+	case Normal:
+		return 0
+	case Survivable:
+		return 1
+	case Lifeline:
+		return 2
+	}
+	return -1
+}
+
+// moveRelay moves a port's relay when no call can be cut: the handset must
+// be on-hook on the board's side and, in bypass, on the PSTN side too.
+func (a *Appliance) moveRelay(p *port, bypass bool, reason string) {
+	a.mu.Lock()
+	hook := p.hook
+	a.mu.Unlock()
+	if hook {
+		a.log.Info("relay move waits for on-hook", "port", p.opt.ID, "bypass", bypass)
+		return
+	}
+	if !bypass {
+		if s, ok := p.hw.Relay.(hal.LineInUse); ok {
+			if inUse, err := s.LineInUse(); err == nil && inUse {
+				a.log.Info("relay stays in bypass: a call is up on the PSTN line", "port", p.opt.ID)
+				return
+			}
+		}
+	}
+	a.setRelayNow(p, bypass, reason)
 }
 
 // bypassAll puts every relay into bypass at once: the safe state.
 func (a *Appliance) bypassAll(reason string) {
 	for _, id := range a.order {
-		a.setRelay(a.ports[id], true, reason)
+		a.setRelayNow(a.ports[id], true, reason)
 	}
-}
-
-// Status is the appliance's status for the control API.
-func (a *Appliance) Status() control.Status {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := control.Status{
-		Version:    a.o.Version,
-		Board:      a.o.Board.Kind(),
-		Profile:    a.o.Profile,
-		Mode:       string(a.mode),
-		ModeSince:  a.modeSince,
-		ModeReason: a.modeReason,
-		Uptime:     time.Since(a.started).Seconds(),
-		Power:      control.Power{Mains: a.health.Mains, BatteryLow: a.health.BatteryLow, Source: "mains"},
-		LAN:        control.LAN{Up: a.health.LANUp},
-		Registrars: append([]control.Registrar{}, a.registrars...),
-		Trunks:     append([]control.Trunk{}, a.trunks...),
-	}
-	if !a.health.Mains {
-		s.Power.Source = "battery"
-	}
-	for _, id := range a.order {
-		p := a.ports[id]
-		ps := control.Port{
-			ID: id, Name: p.info.Name, Extension: p.info.Extension,
-			Hook: "on", State: "idle", Relay: "board", Mode: string(a.mode),
-		}
-		if p.offHook {
-			ps.Hook, ps.State = "off", "offhook"
-		}
-		if p.hw.Relay.Bypass() {
-			ps.Relay = "bypass"
-		}
-		s.Ports = append(s.Ports, ps)
-	}
-	return s
-}
-
-// Version is the daemon's build for the control API.
-func (a *Appliance) Version() control.Version {
-	goVer := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVer = bi.GoVersion
-	}
-	return control.Version{Version: a.o.Version, Board: a.o.Board.Kind(), Go: goVer}
 }

@@ -16,6 +16,11 @@ type metrics struct {
 	lanUp       prometheus.Gauge
 	offhook     *prometheus.GaugeVec
 	relayBypass *prometheus.GaugeVec
+	parked      *prometheus.GaugeVec
+	routes      prometheus.Gauge
+	calls       *prometheus.CounterVec
+	emergency   *prometheus.CounterVec
+	setup       *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -45,7 +50,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "critline_relay_bypass", Help: "1 while the port's lifeline relay puts the handset on the PSTN line.",
 		}, []string{"port"}),
 	}
-	for _, c := range []prometheus.Collector{m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass} {
+	m.parked = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "critline_port_parked", Help: "1 while the port's handset is left off-hook and the port has given up on it (parked).",
+	}, []string{"port"})
+	m.routes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "critline_route_available", Help: "Working routes: registrars usable plus trunks up. 0 means only the lifeline relay is left.",
+	})
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "critline_calls_total", Help: "Call attempts by port, direction (in, out), route (registrar or trunk name) and result.",
+	}, []string{"port", "direction", "route", "result"})
+	m.emergency = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "critline_emergency_calls_total", Help: "Emergency calls placed, by the route that carried them.",
+	}, []string{"route"})
+	m.setup = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "critline_call_setup_seconds",
+		Help:    "Time from the last digit to the far end ringing or answering, by route; includes failed rungs tried first.",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15},
+	}, []string{"route"})
+	for _, c := range []prometheus.Collector{m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass, m.parked, m.routes, m.calls, m.emergency, m.setup} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

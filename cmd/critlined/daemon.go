@@ -20,6 +20,7 @@ import (
 	"github.com/critline/critline/config"
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -56,19 +57,25 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 	}()
 
-	app, err := survivability.New(survivability.Options{
-		Board:      b.board,
-		Ports:      portInfos(cfg),
-		Registrars: registrars(cfg),
-		Trunks:     trunks(cfg),
-		Registerer: reg,
-		Logger:     d.log,
-		Clock:      b.clock,
-		Version:    version,
-		Profile:    cfg.Board.Profile,
-	})
+	if err := openTrunks(cfg, b, reg, d.log); err != nil {
+		return err
+	}
+	prof, err := loadProfile(cfg)
 	if err != nil {
 		return err
+	}
+	app, err := survivability.New(applianceOptions(cfg, b, prof, reg, d.log))
+	if err != nil {
+		return err
+	}
+	var ua *sip.UA
+	if len(cfg.SIP.Registrars) > 0 {
+		sip.SetTimers(0, 0, 0) // RFC 3261 defaults, set once for the process
+		ua, err = sip.New(sipConfig(cfg, app, b.clock, reg, d.log))
+		if err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
+		app.AttachSIP(ua)
 	}
 
 	ln, err := listenControl(cfg.Control.Socket, cfg.Control.Group)
@@ -104,6 +111,16 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var wg sync.WaitGroup
 	appDone := make(chan error, 1)
 	wg.Go(func() { appDone <- app.Run(runCtx) })
+	if ua != nil {
+		if err := ua.Start(runCtx); err != nil {
+			cancel()
+			<-appDone
+			ln.Close()
+			mln.Close()
+			return err
+		}
+		defer closeWithin(d.log, "sip", 3*time.Second, ua.Close)
+	}
 	wg.Go(func() { serveUntilClosed(d.log, "control", ctlSrv, ln) })
 	wg.Go(func() { serveUntilClosed(d.log, "metrics", metSrv, mln) })
 
@@ -271,36 +288,14 @@ func listenControl(path, group string) (net.Listener, error) {
 	return ln, nil
 }
 
-func portInfos(cfg *config.Config) []survivability.PortInfo {
-	out := make([]survivability.PortInfo, 0, len(cfg.Ports))
-	for _, p := range cfg.Ports {
-		out = append(out, survivability.PortInfo{ID: p.ID, Name: p.Name, Extension: p.Extension})
-	}
-	return out
-}
-
-func registrars(cfg *config.Config) []control.Registrar {
-	var out []control.Registrar
-	for _, r := range cfg.SIP.Registrars {
-		out = append(out, control.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Detail: "not monitored yet"})
-	}
-	return out
-}
-
-func trunks(cfg *config.Config) []control.Trunk {
-	var out []control.Trunk
-	for _, t := range cfg.Trunks {
-		out = append(out, control.Trunk{Name: t.Name, Kind: t.Kind, Detail: "not monitored yet"})
-	}
-	return out
-}
-
-// board is the opened hardware, plus the sim controls when simulated.
+// board is the opened hardware and trunks, plus the sim controls when
+// simulated.
 type board struct {
-	board hal.Board
-	clock hal.Clock
-	sim   *simControl
-	close []func() error
+	board  hal.Board
+	clock  hal.Clock
+	sim    *simControl
+	trunks []survivability.TrunkOptions
+	close  []func() error
 }
 
 // Close releases the board (relays to bypass first) and what came with it.
@@ -312,4 +307,19 @@ func (b *board) Close() error {
 		}
 	}
 	return err
+}
+
+// closeWithin closes a component but gives up waiting after d: by then the
+// relays are already in bypass and the daemon must exit.
+func closeWithin(log *slog.Logger, name string, d time.Duration, close func() error) {
+	done := make(chan error, 1)
+	go func() { done <- close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("closing", "component", name, "err", err)
+		}
+	case <-time.After(d):
+		log.Error("closing timed out; exiting anyway", "component", name, "after", d)
+	}
 }

@@ -297,6 +297,12 @@ func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
 		once.Do(func() {})
 	}()
 	close(watching)
+	// With the PBX unreachable and the simulated modem up, the appliance is
+	// survivable and the handsets are on the board: relays energised.
+	eventually(t, "relays energised (survivable on the sim trunk)", func() bool {
+		st := p.status()
+		return st.Mode == "survivable" && st.Ports[0].Relay == "board" && st.Ports[1].Relay == "board"
+	})
 	time.Sleep(200 * time.Millisecond) // let the watch subscribe; no assertion depends on it
 	before := p.status()
 	p.cmd.Process.Signal(syscall.SIGTERM)

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/critline/critline/config"
+	"github.com/critline/critline/fxs/profile"
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
+	"github.com/critline/critline/survivability"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// loadProfile reads the country profile and its optional override file.
+func loadProfile(cfg *config.Config) (*profile.Profile, error) {
+	var override []byte
+	if cfg.Board.ProfileFile != "" {
+		b, err := os.ReadFile(cfg.Board.ProfileFile)
+		if err != nil {
+			return nil, fmt.Errorf("board.profile_file: %w: fix the path or remove the key", err)
+		}
+		override = b
+	}
+	return profile.Load(cfg.Board.Profile, override)
+}
+
+func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg prometheus.Registerer, log *slog.Logger) survivability.Options {
+	o := survivability.Options{
+		Board:         b.board,
+		Profile:       prof,
+		Emergency:     cfg.Survivability.Emergency,
+		FailbackAfter: cfg.Survivability.FailbackAfter.Duration,
+		Registerer:    reg,
+		Logger:        log,
+		Clock:         b.clock,
+		Version:       version,
+		Trunks:        b.trunks,
+	}
+	for _, p := range cfg.Ports {
+		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan})
+	}
+	for _, r := range cfg.SIP.Registrars {
+		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})
+	}
+	return o
+}
+
+// sipConfig maps [sip], [[sip.registrar]] and the ports' credentials.
+func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger) sip.Config {
+	lo, hi, _ := config.ParsePortRange(cfg.SIP.RTPPorts) // validated
+	sc := sip.Config{
+		Listen:        cfg.SIP.Listen,
+		Advertise:     cfg.SIP.Advertise,
+		RTPPortMin:    lo,
+		RTPPortMax:    hi,
+		ProbeInterval: cfg.SIP.ProbeInterval.Duration,
+		FailbackAfter: cfg.Survivability.FailbackAfter.Duration,
+		UserAgent:     "critline/" + version,
+		OnIncoming:    app.OnIncoming,
+		Registerer:    reg,
+		Logger:        log.With("component", "sip"),
+		Clock:         clock,
+	}
+	for _, r := range cfg.SIP.Registrars {
+		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain})
+	}
+	for _, p := range cfg.Ports {
+		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})
+	}
+	return sc
+}

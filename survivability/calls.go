@@ -1,0 +1,194 @@
+package survivability
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/critline/critline/fxs"
+	"github.com/critline/critline/fxs/dsp"
+	"github.com/critline/critline/hal"
+)
+
+// setRelayNow commands a relay and records it.
+func (a *Appliance) setRelayNow(p *port, bypass bool, reason string) {
+	was := p.hw.Relay.Bypass()
+	if err := p.hw.Relay.SetBypass(bypass); err != nil {
+		a.log.Error("relay", "port", p.opt.ID, "bypass", bypass, "err", err)
+		return
+	}
+	a.m.relayBypass.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(bypass))
+	if was != bypass {
+		a.log.Warn("relay", "port", p.opt.ID, "bypass", bypass, "reason", reason)
+	}
+}
+
+func (a *Appliance) isEmergency(number string) bool { return slices.Contains(a.o.Emergency, number) }
+
+// ladder lists the rungs a call tries, in order, or says why there are none.
+// Ordinary calls: registrars that are healthy and trusted, then trunks that
+// are up and free, then registrars still proving themselves after a failure.
+// Emergency calls take the most direct working route: trunks first (busy
+// ones too: their call is pre-empted), then registrars.
+func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
+	now := time.Now()
+	var trusted, recovering, trunks []rung
+	a.mu.Lock()
+	if a.sip != nil && a.lanUp {
+		for _, ro := range a.o.Registrars {
+			r := a.regs[ro.Name]
+			switch {
+			case a.usableLocked(r, now):
+				trusted = append(trusted, &sipRung{a: a, registrar: ro.Name})
+			case r.up || !r.known:
+				recovering = append(recovering, &sipRung{a: a, registrar: ro.Name})
+			}
+		}
+	}
+	a.mu.Unlock()
+	var busy []*trunkLine
+	for _, tl := range a.trunks {
+		if !tl.status().Up {
+			continue
+		}
+		if tl.busy() {
+			busy = append(busy, tl)
+			continue
+		}
+		trunks = append(trunks, tl)
+	}
+	var out []rung
+	if emergency {
+		if len(trunks) == 0 && len(busy) > 0 {
+			// A single busy trunk: the porter's emergency call wins.
+			busy[0].preempt()
+			trunks = append(trunks, busy[0])
+		}
+		out = append(append(append(out, trunks...), trusted...), recovering...)
+	} else {
+		out = append(append(append(out, trusted...), trunks...), recovering...)
+	}
+	if len(out) > 0 {
+		return out, ""
+	}
+	switch {
+	case len(busy) > 0:
+		return nil, "every trunk is busy and no registrar is reachable"
+	case !a.lanUpNow() && len(a.trunks) == 0:
+		return nil, "LAN down and no trunk configured"
+	}
+	return nil, "no route left: no registrar reachable, no trunk up"
+}
+
+func (a *Appliance) lanUpNow() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lanUp
+}
+
+// numberFor rewrites a dialled number for the rung it leaves by.
+func (a *Appliance) numberFor(rg rung, number string, emergency bool) string {
+	if emergency || rg.kind() != RungTrunk || a.policy == nil {
+		return number
+	}
+	return a.policy.Rewrite(number)
+}
+
+// allowed applies the toll-fraud guard; emergency numbers are never blocked.
+func (a *Appliance) allowed(rg rung, number string, emergency bool) error {
+	if emergency || a.policy == nil {
+		return nil
+	}
+	return a.policy.Allow(rg.name(), number)
+}
+
+// noRoute is called when a call found no way out. For an emergency call
+// the port's relay drops at once (the porter is off-hook but in no call):
+// the handset lands on the PSTN line, hears the exchange's dial tone and
+// can dial again.
+func (a *Appliance) noRoute(portID int, number string, emergency bool, why string) {
+	a.log.Error("no route for a call", "port", portID, "number", number, "emergency", emergency, "why", why)
+	if !emergency {
+		return
+	}
+	p := a.ports[portID]
+	if p == nil {
+		return
+	}
+	a.mu.Lock()
+	p.forced = true
+	a.mu.Unlock()
+	a.setRelayNow(p, true, "emergency call with no route: handset to the PSTN line")
+}
+
+func (a *Appliance) callResult(portID int, dir, route, result string, emergency bool) {
+	a.m.calls.WithLabelValues(portLabel(portID), dir, route, result).Inc()
+	if emergency && dir == "out" && (result == "answered" || result == "abandoned" || result == "cancelled") {
+		a.m.emergency.WithLabelValues(route).Inc()
+	}
+}
+
+func (a *Appliance) callSetup(route string, d time.Duration) {
+	a.m.setup.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// onTrunkStatus records a trunk's health.
+func (a *Appliance) onTrunkStatus(name string, st hal.TrunkStatus, changed bool) {
+	if changed {
+		a.log.Warn("trunk", "trunk", name, "up", st.Up, "detail", st.Detail)
+		a.reevaluate("trunk " + name)
+	}
+}
+
+// offerInbound rings the given ports (all when none given) for a call that
+// came in on a trunk; it reports whether any port rings.
+func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bool {
+	if len(ports) == 0 {
+		ports = a.order
+	}
+	rang := false
+	for _, id := range ports {
+		p := a.ports[id]
+		if p == nil {
+			continue
+		}
+		pc := &portCall{c: c, port: id}
+		pr, err := p.fx.Offer(pc, cid)
+		if err != nil {
+			a.log.Info("port cannot ring", "port", id, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.offers[id] = pr
+		c.mu.Unlock()
+		rang = true
+	}
+	if rang {
+		a.log.Info("inbound trunk call ringing", "trunk", c.tl.nm, "caller", cid.Number, "ports", ports)
+	}
+	return rang
+}
+
+func (a *Appliance) inboundAnswered(c *trunkCall, portID int) {
+	a.log.Info("inbound trunk call answered", "trunk", c.tl.nm, "port", portID)
+}
+
+func (a *Appliance) inboundEnded(c *trunkCall, answered bool) {
+	c.mu.Lock()
+	port := c.port
+	c.mu.Unlock()
+	result := "cancelled"
+	if answered {
+		result = "answered"
+	}
+	a.callResult(port, "in", c.tl.nm, result, false)
+}
+
+func (a *Appliance) trunkDigit(c *trunkCall, d rune) {
+	a.log.Debug("digit from trunk", "trunk", c.tl.nm, "digit", string(d))
+}
+
+var _ = context.Background
+var _ = fxs.StateIdle
+var _ = fmt.Sprint

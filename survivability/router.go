@@ -1,0 +1,345 @@
+package survivability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/critline/critline/fxs"
+)
+
+// RungKind says what kind of way out a rung is.
+type RungKind string
+
+const (
+	RungRegistrar RungKind = "registrar"
+	RungTrunk     RungKind = "trunk"
+)
+
+// rung is one way out of the appliance: a SIP registrar (for one line) or a
+// PSTN trunk. place starts a call and reports through at; it returns quickly.
+type rung interface {
+	name() string
+	kind() RungKind
+	place(ctx context.Context, port int, number string, at *attempt) (fxs.Call, error)
+}
+
+// attempt is one try of a call on one rung. The rung reports progress to
+// it; it passes what the porter should hear to the port, and tells the
+// router when the attempt failed in a way the next rung might not.
+type attempt struct {
+	lc       *ladderCall
+	rungName string
+	started  time.Time
+
+	mu       sync.Mutex
+	alerted  bool // the far end rang or answered: no more retries
+	answered bool
+	over     bool
+}
+
+// update forwards a progress report; rungs call it.
+func (at *attempt) update(u fxs.CallUpdate) {
+	at.mu.Lock()
+	if at.over {
+		at.mu.Unlock()
+		return
+	}
+	first := !at.alerted
+	switch u.State {
+	case fxs.CallAlerting, fxs.CallEarlyMedia:
+		at.alerted = true
+	case fxs.CallAnswered:
+		at.alerted, at.answered = true, true
+	case fxs.CallEnded, fxs.CallFailed:
+		at.over = true
+	}
+	answered := at.answered
+	at.mu.Unlock()
+	if first && (u.State == fxs.CallAlerting || u.State == fxs.CallEarlyMedia || u.State == fxs.CallAnswered) {
+		at.lc.setup(at.rungName, time.Since(at.started))
+	}
+	if u.State == fxs.CallFailed {
+		at.lc.attemptFailed(at, false, u.Reason, u.Detail)
+		return
+	}
+	if u.State == fxs.CallEnded {
+		at.lc.ended(at, answered, u.Detail)
+		return
+	}
+	at.lc.forward(at, u)
+}
+
+// fail reports a failure before the far end alerted. retry says the next
+// rung may succeed (timeout, 5xx, transport error, trunk down or busy).
+func (at *attempt) fail(retry bool, reason fxs.FailReason, detail string) {
+	at.mu.Lock()
+	if at.over {
+		at.mu.Unlock()
+		return
+	}
+	at.over = true
+	retry = retry && !at.alerted
+	at.mu.Unlock()
+	at.lc.attemptFailed(at, retry, reason, detail)
+}
+
+// ladderCall is the port's handle on an outbound call that may move along
+// the ladder: it hangs up whichever attempt is current and stops retries.
+type ladderCall struct {
+	r        *router
+	port     int
+	number   string
+	emerg    bool
+	progress fxs.Progress
+	rungs    []rung
+	start    time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex
+	next    int
+	cur     *attempt
+	call    fxs.Call
+	done    bool
+	tried   []string
+	setupOK bool
+}
+
+// router places a port's outbound calls along the ladder.
+type router struct {
+	a    *Appliance
+	port int
+}
+
+// Route implements fxs.Router.
+func (r *router) Route(ctx context.Context, req fxs.RouteRequest, progress fxs.Progress) (fxs.Call, error) {
+	number, emergency := req.Number, req.Emergency || r.a.isEmergency(req.Number)
+	rungs, why := r.a.ladder(req.Port, number, emergency)
+	if len(rungs) == 0 {
+		r.a.noRoute(req.Port, number, emergency, why)
+		return nil, &fxs.CallError{Reason: fxs.FailCongestion, Err: errors.New(why)}
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	lc := &ladderCall{r: r, port: req.Port, number: number, emerg: emergency, progress: progress,
+		rungs: rungs, start: time.Now(), ctx: cctx, cancel: cancel}
+	r.a.log.Info("routing call", "port", req.Port, "number", number, "emergency", emergency, "ladder", rungNames(rungs))
+	if err := lc.tryNext(); err != nil {
+		cancel()
+		return nil, err
+	}
+	return lc, nil
+}
+
+func rungNames(rs []rung) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r.kind()) + ":" + r.name()
+	}
+	return out
+}
+
+// tryNext places the call on the next rung that accepts it. It returns an
+// error only when every rung has refused.
+func (lc *ladderCall) tryNext() error {
+	var last error
+	for {
+		lc.mu.Lock()
+		if lc.done {
+			lc.mu.Unlock()
+			return errors.New("call cleared")
+		}
+		if lc.next >= len(lc.rungs) {
+			lc.done = true
+			tried := append([]string(nil), lc.tried...)
+			lc.mu.Unlock()
+			lc.r.a.callResult(lc.port, "out", "none", "failed", lc.emerg)
+			if last == nil {
+				last = errors.New("every route failed")
+			}
+			reason := fxs.FailCongestion
+			var ce *fxs.CallError
+			if errors.As(last, &ce) {
+				reason = ce.Reason
+			}
+			if lc.emerg {
+				lc.r.a.noRoute(lc.port, lc.number, true, fmt.Sprintf("every route failed (%v)", tried))
+			}
+			return &fxs.CallError{Reason: reason, Err: fmt.Errorf("tried %v: %w", tried, last)}
+		}
+		rg := lc.rungs[lc.next]
+		lc.next++
+		at := &attempt{lc: lc, rungName: rg.name(), started: time.Now()}
+		lc.cur = at
+		lc.tried = append(lc.tried, rg.name())
+		lc.mu.Unlock()
+
+		number := lc.r.a.numberFor(rg, lc.number, lc.emerg)
+		if err := lc.r.a.allowed(rg, number, lc.emerg); err != nil {
+			lc.r.a.log.Warn("call refused by policy", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+			last = &fxs.CallError{Reason: fxs.FailUnobtainable, Err: err}
+			continue
+		}
+		call, err := rg.place(lc.ctx, lc.port, number, at)
+		if err != nil {
+			lc.r.a.log.Warn("call attempt refused", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+			lc.r.a.callResult(lc.port, "out", rg.name(), "failed", lc.emerg)
+			last = err
+			var ce *fxs.CallError
+			if errors.As(err, &ce) && ce.Reason != fxs.FailCongestion {
+				// Busy or unobtainable is the number's answer, not the route's.
+				lc.mu.Lock()
+				lc.next = len(lc.rungs)
+				lc.mu.Unlock()
+			}
+			continue
+		}
+		lc.mu.Lock()
+		if lc.done {
+			lc.mu.Unlock()
+			_ = call.Hangup()
+			return errors.New("call cleared")
+		}
+		lc.call = call
+		lc.mu.Unlock()
+		return nil
+	}
+}
+
+// forward passes an update of the current attempt to the port.
+func (lc *ladderCall) forward(at *attempt, u fxs.CallUpdate) {
+	lc.mu.Lock()
+	cur := lc.cur == at && !lc.done
+	lc.mu.Unlock()
+	if cur {
+		lc.progress.Update(u)
+	}
+}
+
+func (lc *ladderCall) setup(route string, d time.Duration) {
+	lc.mu.Lock()
+	first := !lc.setupOK
+	lc.setupOK = true
+	lc.mu.Unlock()
+	if first {
+		lc.r.a.callSetup(route, time.Since(lc.start))
+	}
+}
+
+// attemptFailed moves to the next rung, or ends the call.
+func (lc *ladderCall) attemptFailed(at *attempt, retry bool, reason fxs.FailReason, detail string) {
+	lc.mu.Lock()
+	if lc.cur != at || lc.done {
+		lc.mu.Unlock()
+		return
+	}
+	lc.call = nil
+	more := retry && lc.next < len(lc.rungs)
+	if !more {
+		lc.done = true
+	}
+	lc.mu.Unlock()
+	lc.r.a.callResult(lc.port, "out", at.rungName, "failed", lc.emerg)
+	if !more {
+		if lc.emerg && reason == fxs.FailCongestion {
+			lc.r.a.noRoute(lc.port, lc.number, true, "every route failed: "+detail)
+		}
+		lc.cancel()
+		lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: at.rungName + ": " + detail})
+		return
+	}
+	lc.r.a.log.Warn("call attempt failed, trying the next route", "port", lc.port, "route", at.rungName, "detail", detail)
+	// Keep the porter company while the next rung is tried.
+	lc.progress.Update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "trying the next route"})
+	go func() {
+		if err := lc.tryNext(); err != nil {
+			reason := fxs.FailCongestion
+			var ce *fxs.CallError
+			if errors.As(err, &ce) {
+				reason = ce.Reason
+			}
+			lc.cancel()
+			lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: err.Error()})
+		}
+	}()
+}
+
+func (lc *ladderCall) ended(at *attempt, answered bool, detail string) {
+	lc.mu.Lock()
+	if lc.cur != at || lc.done {
+		lc.mu.Unlock()
+		return
+	}
+	lc.done = true
+	lc.call = nil
+	lc.mu.Unlock()
+	result := "cancelled"
+	if answered {
+		result = "answered"
+	}
+	lc.r.a.callResult(lc.port, "out", at.rungName, result, lc.emerg)
+	lc.cancel()
+	lc.progress.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: detail})
+}
+
+// Hangup implements fxs.Call: the porter hung up.
+func (lc *ladderCall) Hangup() error {
+	lc.mu.Lock()
+	if lc.done {
+		lc.mu.Unlock()
+		return nil
+	}
+	lc.done = true
+	call, at := lc.call, lc.cur
+	lc.mu.Unlock()
+	lc.cancel()
+	var err error
+	if call != nil {
+		err = call.Hangup()
+	}
+	if at != nil {
+		at.mu.Lock()
+		answered := at.answered
+		at.over = true
+		at.mu.Unlock()
+		result := "abandoned"
+		if answered {
+			result = "answered"
+		}
+		lc.r.a.callResult(lc.port, "out", at.rungName, result, lc.emerg)
+	}
+	return err
+}
+
+// Flash implements fxs.Flasher when the current attempt takes recalls.
+func (lc *ladderCall) Flash() error {
+	lc.mu.Lock()
+	call := lc.call
+	lc.mu.Unlock()
+	if f, ok := call.(fxs.Flasher); ok {
+		return f.Flash()
+	}
+	return errors.New("this call's route takes no recall")
+}
+
+// SendDigit implements fxs.DigitSender when the current attempt takes digits.
+func (lc *ladderCall) SendDigit(d rune) error {
+	lc.mu.Lock()
+	call := lc.call
+	lc.mu.Unlock()
+	if s, ok := call.(fxs.DigitSender); ok {
+		return s.SendDigit(d)
+	}
+	return nil
+}
+
+// Policy is the toll-fraud guard and number rewriting applied to calls that
+// leave by a trunk or registrar; emergency numbers bypass it.
+type Policy interface {
+	// Rewrite turns a dialled number into what a trunk should dial.
+	Rewrite(number string) string
+	// Allow says whether number may be called on route.
+	Allow(route, number string) error
+}

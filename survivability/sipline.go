@@ -1,0 +1,257 @@
+package survivability
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/critline/critline/fxs"
+	"github.com/critline/critline/fxs/dsp"
+	"github.com/critline/critline/sip"
+)
+
+// sipLines is what the appliance needs of the SIP user agent.
+type sipLines interface {
+	Dial(ctx context.Context, port int, number string, opt sip.DialOptions) (*sip.Call, error)
+	Subscribe(buffer int) (<-chan sip.Event, func())
+}
+
+// AttachSIP gives the appliance its SIP lines; call it before Run. The UA's
+// Config.OnIncoming must be the appliance's OnIncoming.
+func (a *Appliance) AttachSIP(ua sipLines) { a.sip = ua }
+
+// sipEvents follows registrar health and line registration.
+func (a *Appliance) sipEvents(ctx context.Context) {
+	evs, unsub := a.sip.Subscribe(256)
+	defer unsub()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-evs:
+			switch e := ev.(type) {
+			case sip.RegistrarHealth:
+				a.mu.Lock()
+				r := a.regs[e.Registrar]
+				if r == nil {
+					a.mu.Unlock()
+					continue
+				}
+				was := r.up
+				r.known = e.Known
+				r.rtt, r.loss = e.RTT, e.Loss
+				if e.Up && !was {
+					r.upSince = time.Now()
+				}
+				if !e.Up && was {
+					r.everDown = true
+				}
+				if !e.Up && !was && e.Known {
+					r.everDown = true
+				}
+				r.up = e.Up
+				a.mu.Unlock()
+				if was != e.Up {
+					a.log.Warn("registrar", "registrar", e.Registrar, "up", e.Up, "rtt", e.RTT, "loss", e.Loss)
+				}
+				a.reevaluate("registrar " + e.Registrar)
+			case sip.LineStatus:
+				p := a.ports[e.Port]
+				if p == nil {
+					continue
+				}
+				a.mu.Lock()
+				p.reg, p.regOK = e.Registrar, e.Registered
+				a.mu.Unlock()
+				if e.Err != nil {
+					a.log.Warn("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered, "err", e.Err)
+				} else {
+					a.log.Info("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered)
+				}
+				a.reevaluate("line registration")
+			}
+		}
+	}
+}
+
+// sipRung is one registrar as a rung of a port's ladder.
+type sipRung struct {
+	a         *Appliance
+	registrar string
+}
+
+func (r *sipRung) name() string   { return r.registrar }
+func (r *sipRung) kind() RungKind { return RungRegistrar }
+
+// place sends the INVITE and waits for the first answer (bounded by the UA's
+// first-response deadline), so a dead registrar costs seconds, not Timer B.
+func (r *sipRung) place(ctx context.Context, portID int, number string, at *attempt) (fxs.Call, error) {
+	call, err := r.a.sip.Dial(ctx, portID, number, sip.DialOptions{Registrar: r.registrar})
+	if err != nil {
+		if retry, reason := classifySIPErr(err); !retry {
+			return nil, &fxs.CallError{Reason: reason, Err: err}
+		}
+		return nil, err
+	}
+	c := &sipCall{call: call}
+	go c.follow(at)
+	return c, nil
+}
+
+// classifySIPErr says whether another route may do better, and which tone
+// the porter hears if not.
+func classifySIPErr(err error) (retry bool, r fxs.FailReason) {
+	var se *sip.StatusError
+	if errors.As(err, &se) {
+		switch {
+		case se.Code == 486 || se.Code == 600:
+			return false, fxs.FailBusy
+		case se.Code == 404 || se.Code == 484 || se.Code == 604 || se.Code == 410:
+			return false, fxs.FailUnobtainable
+		case se.Code == 401 || se.Code == 407 || se.Code == 408 || se.Code >= 500:
+			return true, fxs.FailCongestion
+		case se.Code == 487:
+			return false, fxs.FailCongestion
+		}
+		return false, fxs.FailCongestion
+	}
+	if errors.Is(err, sip.ErrCanceled) {
+		return false, fxs.FailCongestion
+	}
+	// Timeouts, transport errors, 5xx, a UA that is not running.
+	return true, fxs.FailCongestion
+}
+
+// sipCall is an outbound SIP call as the port sees it.
+type sipCall struct{ call *sip.Call }
+
+func (c *sipCall) follow(at *attempt) {
+	answered := false
+	select {
+	case <-c.call.Answered():
+	default:
+		if c.call.State() == sip.StateEarlyMedia {
+			at.update(fxs.CallUpdate{State: fxs.CallEarlyMedia, Media: c.call.Media(), Detail: "registrar " + c.call.Registrar()})
+		} else {
+			at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "registrar " + c.call.Registrar()})
+		}
+	}
+	for {
+		select {
+		case <-c.call.Answered():
+			if !answered {
+				answered = true
+				at.update(fxs.CallUpdate{State: fxs.CallAnswered, Media: c.call.Media(), Detail: "registrar " + c.call.Registrar()})
+			}
+			<-c.call.Done()
+			at.update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "far end cleared"})
+			return
+		case <-c.call.Done():
+			select {
+			case <-c.call.Answered():
+				continue
+			default:
+			}
+			err := c.call.Err()
+			retry, reason := classifySIPErr(err)
+			detail := "far end cleared before answer"
+			if err != nil {
+				detail = err.Error()
+			}
+			at.fail(retry && err != nil, reason, detail)
+			return
+		}
+	}
+}
+
+func (c *sipCall) Hangup() error          { return c.call.Hangup() }
+func (c *sipCall) Flash() error           { return c.call.Flash() }
+func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) }
+
+// OnIncoming takes an inbound SIP call for a port: it rings the port with
+// caller ID, or answers busy.
+func (a *Appliance) OnIncoming(ic *sip.IncomingCall) {
+	p := a.ports[ic.Port]
+	if p == nil {
+		_ = ic.Reject(404, "Not Found")
+		return
+	}
+	cid := dsp.CallerID{Time: time.Now(), Number: ic.From, Name: ic.FromName}
+	if cid.Number == "" || cid.Number == "anonymous" {
+		cid.Number, cid.NumberAbsence = "", dsp.Absence('P')
+	}
+	in := &sipInbound{a: a, ic: ic, port: ic.Port}
+	pr, err := p.fx.Offer(in, cid)
+	if err != nil {
+		a.log.Info("inbound SIP call: port cannot ring", "port", ic.Port, "err", err)
+		_ = ic.Reject(486, "Busy Here")
+		a.callResult(ic.Port, "in", ic.Registrar, "busy", false)
+		return
+	}
+	if err := ic.Ring(); err != nil {
+		a.log.Info("inbound SIP call gone before ringing", "port", ic.Port, "err", err)
+		pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "caller gone"})
+		return
+	}
+	go in.follow(pr)
+}
+
+// sipInbound is an inbound SIP call as the port sees it.
+type sipInbound struct {
+	a    *Appliance
+	ic   *sip.IncomingCall
+	port int
+
+	mu       sync.Mutex
+	call     *sip.Call
+	answered chan struct{}
+	once     sync.Once
+}
+
+func (s *sipInbound) follow(pr fxs.Progress) {
+	<-s.ic.Canceled()
+	s.mu.Lock()
+	answered := s.call != nil
+	s.mu.Unlock()
+	result := "cancelled"
+	if answered {
+		result = "answered"
+	}
+	s.a.callResult(s.port, "in", s.ic.Registrar, result, false)
+	pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "far end cleared"})
+}
+
+// Answer implements fxs.InboundCall.
+func (s *sipInbound) Answer() (fxs.Media, error) {
+	call, err := s.ic.Answer()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.call = call
+	s.mu.Unlock()
+	return call.Media(), nil
+}
+
+// Hangup implements fxs.Call.
+func (s *sipInbound) Hangup() error {
+	s.mu.Lock()
+	call := s.call
+	s.mu.Unlock()
+	if call == nil {
+		return s.ic.Reject(480, "Temporarily Unavailable")
+	}
+	return call.Hangup()
+}
+
+// Flash implements fxs.Flasher.
+func (s *sipInbound) Flash() error {
+	s.mu.Lock()
+	call := s.call
+	s.mu.Unlock()
+	if call == nil {
+		return errors.New("call not answered")
+	}
+	return call.Flash()
+}

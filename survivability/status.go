@@ -1,0 +1,88 @@
+package survivability
+
+import (
+	"runtime/debug"
+	"time"
+
+	"github.com/critline/critline/control"
+)
+
+// Status is the appliance's status for the control API.
+func (a *Appliance) Status() control.Status {
+	snaps := map[int]control.Port{}
+	for _, id := range a.order {
+		p := a.ports[id]
+		sn := p.fx.Snapshot()
+		cp := control.Port{ID: id, Name: p.opt.Name, Extension: p.opt.Extension, Hook: "on",
+			State: string(sn.State), Digits: sn.Digits, Relay: "board"}
+		if sn.OffHook {
+			cp.Hook = "off"
+		}
+		if sn.Condition != "" && sn.Condition != "ok" {
+			cp.Condition = string(sn.Condition)
+		}
+		if p.hw.Relay.Bypass() {
+			cp.Relay = "bypass"
+		}
+		snaps[id] = cp
+	}
+	trunks := make([]control.Trunk, 0, len(a.trunks))
+	for _, tl := range a.trunks {
+		st := tl.status()
+		trunks = append(trunks, control.Trunk{Name: tl.nm, Kind: tl.o.Kind, Up: st.Up, Registered: st.Registered,
+			Operator: st.Operator, SignalDBm: st.SignalDBm, InCall: st.InCall || tl.busy(), Detail: st.Detail})
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	s := control.Status{
+		Version: a.o.Version, Board: a.o.Board.Kind(), Profile: a.o.Profile.Name,
+		Mode: string(a.mode), ModeSince: a.modeSince, ModeReason: a.modeReason,
+		Uptime: time.Since(a.started).Seconds(),
+		Power:  control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains"},
+		LAN:    control.LAN{Up: a.lanUp},
+		Trunks: trunks,
+	}
+	if !a.mains {
+		s.Power.Source = "battery"
+	}
+	for _, ro := range a.o.Registrars {
+		r := a.regs[ro.Name]
+		cr := control.Registrar{Name: ro.Name, Address: ro.Address, Transport: ro.Transport,
+			Up: r.up, RTTMillis: float64(r.rtt.Microseconds()) / 1000, Loss: r.loss}
+		switch {
+		case a.sip == nil:
+			cr.Detail = "SIP not running"
+		case !r.known:
+			cr.Detail = "probing"
+		case r.up && !a.usableLocked(r, now):
+			cr.Detail = "recovering: back in use after the fail-back period"
+		}
+		for _, id := range a.order {
+			if p := a.ports[id]; p.regOK && p.reg == ro.Name {
+				cr.Active = true
+			}
+		}
+		s.Registrars = append(s.Registrars, cr)
+	}
+	for _, id := range a.order {
+		p := a.ports[id]
+		cp := snaps[id]
+		cp.Mode = string(p.mode)
+		if p.regOK {
+			cp.Registered = p.reg
+		}
+		s.Ports = append(s.Ports, cp)
+	}
+	return s
+}
+
+// Version is the daemon's build for the control API.
+func (a *Appliance) Version() control.Version {
+	goVer := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVer = bi.GoVersion
+	}
+	return control.Version{Version: a.o.Version, Board: a.o.Board.Kind(), Go: goVer}
+}
