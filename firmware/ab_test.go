@@ -233,3 +233,22 @@ func TestRunningSlotFromKernelCmdline(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+func TestVerifySlot(t *testing.T) {
+	r := newRig(t)
+	if err := VerifySlot(r.cfg, "a"); !errors.Is(err, ErrNothingToDo) {
+		t.Fatalf("factory slot: %v", err)
+	}
+	if _, err := r.install(r.bundle("2.0.0", 4, randBytes(17, 200<<10)), InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifySlot(r.cfg, "b"); err != nil {
+		t.Fatal(err)
+	}
+	data := mustRead(t, r.cfg.SlotB)
+	data[1234] ^= 1
+	writeFile(t, r.cfg.SlotB, data)
+	if err := VerifySlot(r.cfg, "b"); !errors.Is(err, ErrReadback) {
+		t.Fatalf("corrupted slot: %v", err)
+	}
+}

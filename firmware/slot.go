@@ -127,3 +127,29 @@ func hashSlot(path string, size int64) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// VerifySlot re-reads the named slot ("a" or "b") and compares it with the
+// size and SHA-256 recorded when it was installed. A slot critline never
+// installed (the factory image) has nothing recorded to compare with.
+func VerifySlot(cfg Config, name string) error {
+	cfg = cfg.withDefaults()
+	if name != "a" && name != "b" {
+		return fmt.Errorf("slot %q: use a or b", name)
+	}
+	st, err := LoadState(cfg.StateFile)
+	if err != nil {
+		return err
+	}
+	si := st.Slot(name)
+	if si.SHA256 == "" || si.Size == 0 {
+		return fmt.Errorf("%w: slot %s (%s) has no recorded digest: critline did not install it", ErrNothingToDo, name, si.State)
+	}
+	got, err := hashSlot(cfg.slotPath(name), si.Size)
+	if err != nil {
+		return fmt.Errorf("%w: slot %s: %v", ErrReadback, name, err)
+	}
+	if got != si.SHA256 {
+		return fmt.Errorf("%w: slot %s (%s) now has sha256 %s, %s was installed: the medium is failing or something else wrote it", ErrReadback, name, cfg.slotPath(name), got, si.SHA256)
+	}
+	return nil
+}

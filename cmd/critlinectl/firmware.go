@@ -28,7 +28,8 @@ const fwUsage = `usage: critlinectl firmware VERB [FLAGS] [ARGS]
   verify [--key PUB]... BUNDLE     check signature, manifest and payloads; print the manifest and signer
   install [--now] [--allow-downgrade] [--reboot] BUNDLE|-
                                    write the bundle into the inactive slot and arm a trial boot
-  status [--json]                  slots, trial, interrupted installs, last result
+  status [--json] [--verify]       slots, trial, interrupted installs, last result;
+                                   --verify re-reads the slots against their digests
   confirm                          keep the running trial slot (the daemon does this when healthy)
   rollback [--allow-downgrade] [--reboot]
                                    undo the last install / go back to the other slot
@@ -425,6 +426,7 @@ func (e *fwEnv) status(args []string) int {
 	var cf fwConfigFlags
 	cf.register(fs)
 	asJSON := fs.Bool("json", false, "JSON output")
+	verify := fs.Bool("verify", false, "also re-read both slots and compare them with the digests recorded at install")
 	pos, err := fwParse(fs, args)
 	if err != nil || len(pos) != 0 {
 		return e.usage("status", "takes no arguments")
@@ -443,7 +445,22 @@ func (e *fwEnv) status(args []string) int {
 	} else {
 		fmt.Fprint(e.stdout, s)
 	}
-	return 0
+	if !*verify {
+		return 0
+	}
+	code := 0
+	for _, slot := range []string{"a", "b"} {
+		switch err := firmware.VerifySlot(cfg, slot); {
+		case err == nil:
+			fmt.Fprintf(e.stdout, "slot %s: contents match the installed digest\n", slot)
+		case errors.Is(err, firmware.ErrNothingToDo):
+			fmt.Fprintf(e.stdout, "slot %s: %v\n", slot, err)
+		default:
+			fmt.Fprintf(e.stderr, "critlinectl firmware: %v\n", err)
+			code = 1
+		}
+	}
+	return code
 }
 
 func (e *fwEnv) confirm(args []string) int {
