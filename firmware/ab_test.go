@@ -252,3 +252,20 @@ func TestVerifySlot(t *testing.T) {
 		t.Fatalf("corrupted slot: %v", err)
 	}
 }
+
+func TestCheckNotMounted(t *testing.T) {
+	dir := t.TempDir()
+	mounts := dir + "/mounts"
+	writeFile(t, mounts, []byte("/dev/null /mnt/x ext4 rw 0 0\nproc /proc proc rw 0 0\n"))
+	// /dev/null stands in for a block device here: it is not a regular file.
+	if err := checkNotMounted("/dev/null", mounts); err == nil || !strings.Contains(err.Error(), "mounted on /mnt/x") {
+		t.Fatalf("mounted device: %v", err)
+	}
+	if err := checkNotMounted("/dev/zero", mounts); err != nil {
+		t.Fatalf("unmounted device: %v", err)
+	}
+	writeFile(t, dir+"/slot.img", nil)
+	if err := checkNotMounted(dir+"/slot.img", mounts); err != nil {
+		t.Fatalf("file slot: %v", err)
+	}
+}

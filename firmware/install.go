@@ -130,6 +130,9 @@ func Install(ctx context.Context, cfg Config, r io.Reader, opt InstallOptions) (
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNotMounted(path, "/proc/self/mounts"); err != nil {
+		return nil, err
+	}
 	total := m.TotalSize()
 	if capacity >= 0 && total > capacity {
 		return nil, fmt.Errorf("%w: the bundle's image is %d bytes, slot %s (%s) holds %d", ErrSlotTooSmall, total, target, path, capacity)
