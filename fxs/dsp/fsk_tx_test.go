@@ -115,7 +115,7 @@ func TestFSKMarkSignalAndFrequencies(t *testing.T) {
 			t.Errorf("%v: found %d long space runs, want 3 (one per 0x00 byte)", std, spaces)
 		}
 		// Level over the mark signal, and Goertzel readings of the tones.
-		part := sig[int(markReg.start) : int(markReg.end)]
+		part := sig[int(markReg.start):int(markReg.end)]
 		if got := PowerDBm0(part); math.Abs(got-o.LevelDBm0) > 0.1 {
 			t.Errorf("%v: mark signal at %.2f dBm0, want %g", std, got, o.LevelDBm0)
 		}
