@@ -96,6 +96,7 @@ type port struct {
 	forced bool // an operator put it in bypass
 	reg    string
 	regOK  bool
+	route  string // where the current call goes (registrar or trunk name)
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -163,6 +164,25 @@ func (a *Appliance) Port(id int) (*fxs.Port, bool) {
 		return nil, false
 	}
 	return p.fx, true
+}
+
+// SubscribePort streams a port's events (for `critlinectl sim watch`).
+func (a *Appliance) SubscribePort(id int) (<-chan fxs.Event, func(), bool) {
+	p, ok := a.ports[id]
+	if !ok {
+		return nil, nil, false
+	}
+	ch, unsub := p.fx.Subscribe(256)
+	return ch, unsub, true
+}
+
+// setRoute records where a port's call goes, for status.
+func (a *Appliance) setRoute(id int, route string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p := a.ports[id]; p != nil {
+		p.route = route
+	}
 }
 
 // Run runs the ports, trunks and sensors until ctx ends, then puts every
@@ -240,6 +260,7 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			p.state = ev.State
 			a.mu.Unlock()
 			if ev.State == fxs.StateIdle {
+				a.setRoute(p.opt.ID, "")
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
 		case fxs.EventCondition:

@@ -1,12 +1,9 @@
 package survivability
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"time"
 
-	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
 )
@@ -171,6 +168,7 @@ func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bo
 }
 
 func (a *Appliance) inboundAnswered(c *trunkCall, portID int) {
+	a.setRoute(portID, c.tl.nm)
 	a.log.Info("inbound trunk call answered", "trunk", c.tl.nm, "port", portID)
 }
 
@@ -188,7 +186,3 @@ func (a *Appliance) inboundEnded(c *trunkCall, answered bool) {
 func (a *Appliance) trunkDigit(c *trunkCall, d rune) {
 	a.log.Debug("digit from trunk", "trunk", c.tl.nm, "digit", string(d))
 }
-
-var _ = context.Background
-var _ = fxs.StateIdle
-var _ = fmt.Sprint

@@ -182,6 +182,7 @@ func (lc *ladderCall) tryNext() error {
 			last = &fxs.CallError{Reason: fxs.FailUnobtainable, Err: err}
 			continue
 		}
+		lc.r.a.setRoute(lc.port, rg.name())
 		call, err := rg.place(lc.ctx, lc.port, number, at)
 		if err != nil {
 			lc.r.a.log.Warn("call attempt refused", "port", lc.port, "route", rg.name(), "number", number, "err", err)

@@ -231,6 +231,7 @@ func (s *sipInbound) Answer() (fxs.Media, error) {
 	s.mu.Lock()
 	s.call = call
 	s.mu.Unlock()
+	s.a.setRoute(s.port, s.ic.Registrar)
 	return call.Media(), nil
 }
 

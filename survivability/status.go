@@ -70,6 +70,7 @@ func (a *Appliance) Status() control.Status {
 		p := a.ports[id]
 		cp := snaps[id]
 		cp.Mode = string(p.mode)
+		cp.Route = p.route
 		if p.regOK {
 			cp.Registered = p.reg
 		}

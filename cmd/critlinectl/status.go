@@ -76,7 +76,7 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REGISTRAR\tADDRESS\tUP\tACTIVE\tRTT\tLOSS\tDETAIL")
 	if len(st.Registrars) == 0 {
-		fmt.Fprintln(tw, "(none configured)\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none configured)")
 	}
 	for _, r := range st.Registrars {
 		rtt := "-"
@@ -89,10 +89,12 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%.0f%%\t%s\n", r.Name, r.Address, r.Transport, yesNo(r.Up), act, rtt, 100*r.Loss, r.Detail)
 	}
-	fmt.Fprintln(tw, "\t\t\t\t\t\t")
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TRUNK\tKIND\tUP\tNETWORK\tSIGNAL\tCALL\tDETAIL")
 	if len(st.Trunks) == 0 {
-		fmt.Fprintln(tw, "(none configured)\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none configured)")
 	}
 	for _, t := range st.Trunks {
 		sig := "-"
@@ -109,9 +111,8 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, yesNo(t.Up), netw, sig, call, t.Detail)
 	}
-	fmt.Fprintln(tw, "\t\t\t\t\t\t")
 	tw.Flush()
-
+	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tNAME\tEXT\tHOOK\tSTATE\tDIGITS\tROUTE\tFORWARD\tRELAY\tMODE")
 	for _, p := range st.Ports {

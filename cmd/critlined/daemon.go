@@ -68,6 +68,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	if b.sim != nil {
+		b.sim.ports = app
+	}
 	var ua *sip.UA
 	if len(cfg.SIP.Registrars) > 0 {
 		sip.SetTimers(0, 0, 0) // RFC 3261 defaults, set once for the process

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/sim"
@@ -28,9 +29,15 @@ type simTrunk interface {
 	Control(args []string) (string, error)
 }
 
+// portEvents streams a port engine's events.
+type portEvents interface {
+	SubscribePort(id int) (<-chan fxs.Event, func(), bool)
+}
+
 // simControl implements control.Sim on the simulated board.
 type simControl struct {
-	b *sim.Board
+	b     *sim.Board
+	ports portEvents // set once the appliance exists
 
 	mu     sync.Mutex
 	trunks map[string]simTrunk
@@ -112,10 +119,17 @@ func (s *simControl) Listen(ctx context.Context, p int, n int) ([]int16, error) 
 	}
 }
 
-// watchLine is one JSON line of `sim watch`.
+// watchLine is one JSON line of `sim watch` for a board change.
 type watchLine struct {
 	sim.Change
 	Seconds float64 `json:"t"` // board time in seconds, for reading cadences
+}
+
+// portLine is one JSON line of `sim watch` for a port engine's event.
+type portLine struct {
+	Seconds float64 `json:"t"`
+	What    string  `json:"what"` // state, digit, recall, callerid, condition, hook-error, line-error
+	fxs.Event
 }
 
 func (s *simControl) Watch(ctx context.Context, p int, emit func(any) error) error {
@@ -126,10 +140,40 @@ func (s *simControl) Watch(ctx context.Context, p int, emit func(any) error) err
 	}
 	sub := s.b.Watch()
 	defer sub.Close()
+	merged := make(chan fxs.Event, 256)
+	if s.ports != nil {
+		for _, hp := range s.b.Ports() {
+			if p != 0 && hp.ID != p {
+				continue
+			}
+			evs, unsub, ok := s.ports.SubscribePort(hp.ID)
+			if !ok {
+				continue
+			}
+			defer unsub()
+			go func() {
+				for ev := range evs {
+					select {
+					case merged <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case ev := <-merged:
+			switch ev.Kind {
+			case fxs.EventHook, fxs.EventRing, fxs.EventPolarity:
+				continue // the board's own lines say these, with board timestamps
+			}
+			if err := emit(portLine{Seconds: ev.At.Seconds(), What: ev.Kind.String(), Event: ev}); err != nil {
+				return err
+			}
 		case c, ok := <-sub.C:
 			if !ok {
 				return nil

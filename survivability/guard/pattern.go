@@ -126,6 +126,11 @@ func (p Pattern) Match(number string) bool {
 			return false
 		}
 	}
+	for i := len(p.elems); i < len(number); i++ {
+		if _, ok := bit(number[i]); !ok || number[i] == '+' && i > 0 {
+			return false
+		}
+	}
 	return true
 }
 

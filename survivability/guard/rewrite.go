@@ -30,7 +30,7 @@ func ParseRule(s string) (Rule, error) {
 	if err != nil {
 		return Rule{}, fmt.Errorf("rewrite %q: %w", s, err)
 	}
-	tpl := strings.TrimSpace(rhs)
+	tpl := strings.NewReplacer(" ", "", "-", "").Replace(rhs)
 	if tpl == "" {
 		return Rule{}, fmt.Errorf("rewrite %q: the template after -> is empty", s)
 	}
