@@ -172,7 +172,8 @@ func (c *fakeCall) counts() (hangups, flashes, answered int, digits string) {
 
 // fakeRouter hands each request to the test.
 type fakeRouter struct {
-	reqs chan routed
+	reqs      chan routed
+	ignoreCtx bool // a slow router that returns a call after the porter gave up
 }
 
 type routed struct {
@@ -193,6 +194,8 @@ func (r *fakeRouter) Route(ctx context.Context, req RouteRequest, p Progress) (C
 	select {
 	case rep := <-reply:
 		return rep.call, rep.err
+	case <-ctxDone(ctx, r.ignoreCtx):
+		return nil, ctx.Err()
 	case <-time.After(10 * time.Second):
 		return nil, errors.New("test router: no reply")
 	}
@@ -419,3 +422,10 @@ func (h *harness) route() routed {
 
 // toneLevel measures a frequency in audio, dBm0.
 func toneLevel(s []int16, f float64) float64 { return dsp.ToneLevelDBm0(s, f) }
+
+func ctxDone(ctx context.Context, ignore bool) <-chan struct{} {
+	if ignore {
+		return nil
+	}
+	return ctx.Done()
+}
