@@ -99,6 +99,7 @@ func newRig(t testing.TB, v Variant, opts ...rigOpt) *rig {
 	if err := r.tr.WaitUp(ctx); err != nil {
 		t.Fatalf("trunk never came up: %v (status %+v)", err, r.tr.Status())
 	}
+	r.waitStatus(0, "up", func(s hal.TrunkStatus) bool { return s.Up })
 	return r
 }
 

@@ -436,7 +436,7 @@ func (t *Trunk) setDown(detail string) {
 	t.m.registered.Set(0)
 	t.m.signal.Set(0)
 	t.endCallLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
-	t.stateEventLocked()
+	t.emitStateLocked()
 }
 
 func (t *Trunk) setSignal(rssi int) {
@@ -477,7 +477,17 @@ func (t *Trunk) regLine(l string) {
 	}
 }
 
+// stateEventLocked reports the status. While the trunk is down nothing is
+// reported but the fall itself (setDown): init's findings arrive with the
+// rise.
 func (t *Trunk) stateEventLocked() {
+	if !t.status.Up {
+		return
+	}
+	t.emitStateLocked()
+}
+
+func (t *Trunk) emitStateLocked() {
 	s := t.status
 	s.InCall = t.call.state != callIdle
 	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkState, Status: s, At: time.Now()})

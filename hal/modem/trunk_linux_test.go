@@ -37,7 +37,15 @@ func gather(t *testing.T, r *rig, name string) float64 {
 	return 0
 }
 
-func gaugeValue(m *dto.Metric) float64 { return m.GetGauge().GetValue() }
+func gaugeValue(m *dto.Metric) float64 {
+	if m.GetCounter() != nil {
+		return m.GetCounter().GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// counter reads one counter of the rig's trunk.
+func counter(t *testing.T, r *rig, name string) float64 { return gather(t, r, name) }
 
 func TestInitOnEchoingModem(t *testing.T) {
 	r := newRig(t, SIMCom)

@@ -874,10 +874,14 @@ func (s *Sim) voiceClock() {
 		s.mu.Lock()
 		c := s.st.call
 		on := c != nil && c.stat == 0 && s.att != nil && s.att.pcm != nil &&
-			(s.st.pcmOn || s.o.Variant == Generic) && time.Now().After(s.st.gapUntil)
+			(s.st.pcmOn || s.o.Variant == Generic)
 		if !on {
 			pending = pending[:0]
 			s.mu.Unlock()
+			continue
+		}
+		if time.Now().Before(s.st.gapUntil) {
+			s.mu.Unlock() // a gap: time passes, nothing is sent or lost
 			continue
 		}
 		frame := make([]byte, 320)

@@ -1,0 +1,155 @@
+//go:build linux
+
+package modem
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/hal/sim/modemsim"
+)
+
+// connect sets up an answered outbound call.
+func connect(t *testing.T, r *rig) {
+	t.Helper()
+	m := r.mark()
+	if err := r.tr.Dial(ctx(t), "01865270000"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+}
+
+// receive reads frames from the trunk until it has collected want samples
+// of non-silent audio, and reports how many silent frames came between
+// the first and the last audio frame.
+func receive(t *testing.T, pcm hal.PCM, want int) (got []int16, gaps int) {
+	t.Helper()
+	var f hal.Frame
+	silentRun := 0
+	for i := 0; len(got) < want; i++ {
+		if i > 1500 {
+			t.Fatalf("only %d of %d samples arrived", len(got), want)
+		}
+		if err := pcm.ReadFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		if f == (hal.Frame{}) {
+			if len(got) > 0 {
+				silentRun++
+			}
+			continue
+		}
+		gaps += silentRun
+		silentRun = 0
+		got = append(got, f[:]...)
+	}
+	return got, gaps
+}
+
+func TestVoiceBothWays(t *testing.T) {
+	for _, v := range []Variant{SIMCom, Quectel, Generic} {
+		t.Run(string(v), func(t *testing.T) {
+			r := newRig(t, v)
+			pcm := r.tr.Audio()
+			if pcm == nil {
+				t.Fatal("no audio with a pcm port configured")
+			}
+			connect(t, r)
+			tone := modemsim.Tone(1000, 8000, 400*time.Millisecond)
+			r.sim.Play(tone)
+			got, _ := receive(t, pcm, len(tone))
+			if !slices.Equal(got[:len(tone)], tone) {
+				t.Fatal("far-end audio arrived changed")
+			}
+
+			// Our audio reaches the far end unchanged.
+			out := make([]int16, 0, 25*hal.FrameSamples)
+			for i := range 25 * hal.FrameSamples {
+				out = append(out, int16(i*7-9000))
+			}
+			_, before := r.sim.Heard()
+			for i := 0; i < len(out); i += hal.FrameSamples {
+				var f hal.Frame
+				copy(f[:], out[i:])
+				if err := pcm.WriteFrame(&f); err != nil {
+					t.Fatal(err)
+				}
+				var in hal.Frame
+				pcm.ReadFrame(&in) // paces the writes, as a port's pump does
+			}
+			eventually(t, "far end heard our frames", func() bool {
+				_, n := r.sim.Heard()
+				return n-before >= len(out)
+			})
+			heard, _ := r.sim.Heard()
+			if !slices.Equal(heard[len(heard)-len(out):], out) {
+				t.Fatal("our audio arrived changed")
+			}
+		})
+	}
+}
+
+func TestVoiceGapsAndJitter(t *testing.T) {
+	r := newRig(t, SIMCom)
+	pcm := r.tr.Audio()
+	connect(t, r)
+	tone := modemsim.Tone(700, 8000, time.Second)
+	r.ctl("jitter", "4")
+	r.sim.Play(tone)
+	got, _ := receive(t, pcm, 8000*3/10)
+	r.ctl("gap", "300ms")
+	r.ctl("jitter", "1")
+	rest, gaps := receive(t, pcm, len(tone)-len(got))
+	got = append(got, rest...)
+	if !slices.Equal(got[:len(tone)], tone) {
+		t.Fatal("audio changed by jitter or a gap")
+	}
+	if gaps == 0 {
+		t.Fatal("a 300 ms gap played no silence")
+	}
+	if under := counter(t, r, "critline_trunk_voice_underruns_total"); under == 0 {
+		t.Fatal("gap not counted as an underrun")
+	}
+}
+
+// A consumer reading with no call and no device never blocks for long:
+// silence, paced.
+func TestVoiceSilentWhenIdleAndWhileVanished(t *testing.T) {
+	r := newRig(t, SIMCom)
+	pcm := r.tr.Audio()
+	var f hal.Frame
+	for range 5 {
+		if err := pcm.ReadFrame(&f); err != nil || f != (hal.Frame{}) {
+			t.Fatalf("idle frame: %v", err)
+		}
+	}
+	m := r.mark()
+	r.ctl("vanish")
+	r.waitStatus(m, "down", func(s hal.TrunkStatus) bool { return !s.Up })
+	for range 5 {
+		if err := pcm.ReadFrame(&f); err != nil || f != (hal.Frame{}) {
+			t.Fatalf("frame while vanished: %v", err)
+		}
+		if err := pcm.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.ctl("return")
+	r.waitStatus(m, "up", func(s hal.TrunkStatus) bool { return s.Up })
+	connect(t, r)
+	tone := modemsim.Tone(400, 8000, 200*time.Millisecond)
+	r.sim.Play(tone)
+	if got, _ := receive(t, pcm, len(tone)); !slices.Equal(got[:len(tone)], tone) {
+		t.Fatal("audio after return changed")
+	}
+}
+
+func TestNoAudioWithoutPCMPort(t *testing.T) {
+	r := newRig(t, SIMCom, withSim(func(o *modemsim.Options) { o.NoPCM = true }))
+	if r.tr.Audio() != nil {
+		t.Fatal("Audio() must be nil without a pcm port")
+	}
+	connect(t, r)
+}
