@@ -320,3 +320,59 @@ func ExampleDecoder() {
 	// pulse-start '\x00' 1.067s
 	// digit '2' 1.317s
 }
+
+// FuzzDecoder feeds arbitrary edge sequences: the decoder must never
+// panic, must report events in time order, only digits 0-9, and must agree
+// with itself about the hook state.
+func FuzzDecoder(f *testing.F) {
+	f.Add([]byte{200, 67, 33, 67, 33, 67, 250}, true)
+	f.Add([]byte{10, 100, 250, 5, 5, 5}, false)
+	f.Add([]byte{1, 1, 1, 1, 255, 255, 255}, true)
+	f.Fuzz(func(t *testing.T, gaps []byte, dialling bool) {
+		d := New(uk, false, 0)
+		d.SetDialling(dialling)
+		var evs []Event
+		at := time.Duration(0)
+		closed := false
+		off := false
+		for i, g := range gaps {
+			if i > 200 {
+				break
+			}
+			at += time.Duration(g) * 2 * ms
+			closed = !closed
+			evs = d.Edge(evs, closed, at)
+		}
+		evs = d.Expire(evs, at+10*time.Second)
+		last := time.Duration(-1)
+		for _, e := range evs {
+			if e.At < last {
+				t.Fatalf("event %+v before %v", e, last)
+			}
+			last = e.At
+			switch e.Kind {
+			case OffHook:
+				if off {
+					t.Fatal("off-hook twice")
+				}
+				off = true
+			case OnHook:
+				if !off {
+					t.Fatal("on-hook twice")
+				}
+				off = false
+			case Digit:
+				if e.Digit < '0' || e.Digit > '9' || !off {
+					t.Fatalf("digit %q (off-hook %v)", e.Digit, off)
+				}
+			case Flash, PulseStart:
+				if !off {
+					t.Fatalf("%v while on-hook", e.Kind)
+				}
+			}
+		}
+		if off != d.OffHook() {
+			t.Fatalf("events say off-hook=%v, decoder says %v", off, d.OffHook())
+		}
+	})
+}
