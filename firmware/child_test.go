@@ -1,3 +1,5 @@
+//go:build unix
+
 package firmware
 
 import (
@@ -184,13 +186,4 @@ func peekBoot(path string) (string, error) {
 		return st.Trial, nil
 	}
 	return st.Active, nil
-}
-
-func mustRead(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -142,3 +142,12 @@ func (r *rig) state() *State {
 	}
 	return st
 }
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
