@@ -1,0 +1,121 @@
+// Package monitoring_test checks critline's monitoring deliverables, which are
+// data files rather than Go code: the Prometheus alerting rules (alerts.yml and
+// their promtool unit tests), the Grafana dashboard, and that the live daemon's
+// /metrics passes `promtool check metrics` and matches DESIGN.md's contract.
+package monitoring_test
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+type metricKind string
+
+const (
+	gauge     metricKind = "gauge"
+	counter   metricKind = "counter"
+	histogram metricKind = "histogram"
+)
+
+type metricSpec struct {
+	kind   metricKind
+	labels []string
+}
+
+// contract returns the metric names of DESIGN.md's contract and issue 8 with
+// their type and label names. Alerts and the dashboard may use only these (and
+// Prometheus's own `up` in alerts); the live daemon must export them with these
+// types and labels.
+func contract() map[string]metricSpec {
+	return map[string]metricSpec{
+		"critline_build_info":            {gauge, []string{"version", "board"}},
+		"critline_mode":                  {gauge, []string{"mode"}},
+		"critline_mode_changes_total":    {counter, nil},
+		"critline_power_mains":           {gauge, nil},
+		"critline_power_battery_low":     {gauge, nil},
+		"critline_lan_up":                {gauge, nil},
+		"critline_registrar_up":          {gauge, []string{"registrar"}},
+		"critline_registrar_rtt_seconds": {histogram, []string{"registrar"}},
+		"critline_line_registered":       {gauge, []string{"port", "registrar"}},
+		"critline_trunk_up":              {gauge, []string{"trunk"}},
+		"critline_trunk_signal_dbm":      {gauge, []string{"trunk"}},
+		"critline_port_offhook":          {gauge, []string{"port"}},
+		"critline_port_parked":           {gauge, []string{"port"}},
+		"critline_relay_bypass":          {gauge, []string{"port"}},
+		"critline_calls_total":           {counter, []string{"port", "direction", "route", "result"}},
+		"critline_call_setup_seconds":    {histogram, []string{"route"}},
+		"critline_emergency_calls_total": {counter, []string{"route"}},
+		"critline_forwarding_active":     {gauge, []string{"port"}},
+		"critline_divert_active":         {gauge, []string{"port"}},
+		"critline_forward_changes_total": {counter, []string{"via"}},
+		"critline_pin_failures_total":    {counter, nil},
+		"critline_fraud_blocked_total":   {counter, []string{"reason"}},
+		"critline_route_available":       {gauge, nil},
+	}
+}
+
+// targetLabels are added by Prometheus to every scraped series.
+var targetLabels = []string{"instance", "job"}
+
+// seriesName maps a series name used in PromQL to the contract metric it
+// belongs to: histograms are queried as name_bucket, name_sum and name_count.
+func seriesName(allowed map[string]metricSpec, name string) (base string, spec metricSpec, err error) {
+	if s, ok := allowed[name]; ok {
+		if s.kind == histogram {
+			return "", s, fmt.Errorf("%s is a histogram: query %s_bucket, _sum or _count", name, name)
+		}
+		return name, s, nil
+	}
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		b, ok := strings.CutSuffix(name, suf)
+		if !ok {
+			continue
+		}
+		if s, ok := allowed[b]; ok && s.kind == histogram {
+			if suf == "_bucket" {
+				s.labels = append(slices.Clone(s.labels), "le")
+			}
+			return b, s, nil
+		}
+	}
+	return "", metricSpec{}, fmt.Errorf("metric %s is not in the contract (typo, or add it to DESIGN.md's contract and contract_test.go)", name)
+}
+
+// checkRefs checks that an expression's metrics and labels are all known.
+// It returns the contract names it uses.
+func checkRefs(allowed map[string]metricSpec, r promRefs) ([]string, []error) {
+	var used []string
+	var errs []error
+	all := map[string]bool{"le": true, "__name__": true}
+	for _, l := range targetLabels {
+		all[l] = true
+	}
+	for _, s := range allowed {
+		for _, l := range s.labels {
+			all[l] = true
+		}
+	}
+	for name, labels := range r.metrics {
+		base, spec, err := seriesName(allowed, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		used = append(used, base)
+		for _, l := range labels {
+			if l != "__name__" && !slices.Contains(spec.labels, l) && !slices.Contains(targetLabels, l) {
+				errs = append(errs, fmt.Errorf("%s has no label %q (it has %s plus %s)", name, l,
+					strings.Join(spec.labels, ", "), strings.Join(targetLabels, ", ")))
+			}
+		}
+	}
+	for _, l := range r.grouping {
+		if !all[l] {
+			errs = append(errs, fmt.Errorf("grouping by label %q, which no contract metric has", l))
+		}
+	}
+	sort.Strings(used)
+	return slices.Compact(used), errs
+}
