@@ -19,8 +19,8 @@ import (
 type CallQuery func(ctx context.Context) (busy bool, detail string, err error)
 
 // DaemonCalls asks the running daemon over its control socket (GET
-// /v1/status): any port whose state is not "idle" or "parked" counts as a
-// call up. When no daemon listens on the socket there is no call to cut, and
+// /v1/status): any port whose state is not "idle" or "parked" (or
+// "stopped": not running) counts as a call up. When no daemon listens on the socket there is no call to cut, and
 // the answer is "not busy".
 func DaemonCalls(socket string) CallQuery {
 	return func(ctx context.Context) (bool, string, error) {
@@ -65,7 +65,7 @@ func parseCallStatus(r io.Reader) (bool, string, error) {
 	var busy []string
 	for _, p := range doc.Ports {
 		switch p.State {
-		case "idle", "parked":
+		case "idle", "parked", "stopped": // "stopped": the port is not running, so no call
 			continue
 		}
 		busy = append(busy, fmt.Sprintf("port %s is %s", strings.Trim(string(p.ID), `"`), clip(p.State)))

@@ -37,7 +37,7 @@ func TestDaemonCalls(t *testing.T) {
 	if err != nil || !busy || detail != "port 2 is connected" {
 		t.Fatalf("busy=%v detail=%q err=%v", busy, detail, err)
 	}
-	sock = serveStatus(t, `{"ports":[{"id":1,"state":"idle"},{"id":2,"state":"parked"}]}`, 200)
+	sock = serveStatus(t, `{"ports":[{"id":1,"state":"idle"},{"id":2,"state":"parked"},{"id":3,"state":"stopped"}]}`, 200)
 	if busy, _, err := DaemonCalls(sock)(ctx); err != nil || busy {
 		t.Fatalf("idle: busy=%v err=%v", busy, err)
 	}
