@@ -25,7 +25,6 @@ type fakeLine struct {
 	drive hal.RingDrive
 	ev    chan hal.HookEvent
 	off   bool
-	seq   uint32
 	calls []lineCall
 	fail  error
 }
@@ -146,7 +145,6 @@ type fakeCall struct {
 	answered int
 	media    Media
 	answerEr error
-	progress Progress
 }
 
 func (c *fakeCall) Hangup() error { c.mu.Lock(); c.hangups++; c.mu.Unlock(); return nil }

@@ -132,7 +132,7 @@ func parsePattern(s string) (pattern, error) {
 		default:
 			b, ok := keyBit(c)
 			if !ok {
-				return p, fmt.Errorf("%q at %d is not a key: use 0-9 * A-D, x, [...] and .", c, i+1)
+				return p, fmt.Errorf("%q at %d is not a key: use 0-9 * A-D, x, [...] and \".\" (repeat)", c, i+1)
 			}
 			el.set = b
 		}
