@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/control"
+	"github.com/critline/critline/internal/testpeer"
+)
+
+// pbxConfig is the sim board with two ports registered on one PBX and the
+// simulated modem as the trunk.
+func pbxConfig(t testing.TB, registrars ...string) string {
+	t.Helper()
+	var regs strings.Builder
+	for i, addr := range registrars {
+		fmt.Fprintf(&regs, "[[sip.registrar]]\nname = \"pbx%d\"\naddress = %q\ntransport = \"udp\"\n\n", i+1, addr)
+	}
+	cfg := fmt.Sprintf(`[board]
+kind = "sim"
+profile = "uk"
+
+[[port]]
+id = 1
+name = "Lodge desk"
+extension = "270001"
+password = "secret-1"
+dial_plan = "999|112|0[1-9]xxxxxxxxx|2xxxxx"
+
+[[port]]
+id = 2
+name = "Night porter"
+extension = "270002"
+password = "secret-2"
+dial_plan = "999|112|0[1-9]xxxxxxxxx|2xxxxx"
+
+[sip]
+listen = "127.0.0.1:%d"
+rtp_ports = "%d-%d"
+probe_interval = "500ms"
+
+%s
+[[trunk]]
+name = "lte"
+kind = "sim"
+variant = "simcom"
+
+[survivability]
+failback_after = "3s"
+`, testpeer.FreeUDPPort(t, "127.0.0.1"), 20000+os.Getpid()%2000*10, 20000+os.Getpid()%2000*10+9, regs.String())
+	path := filepath.Join(t.TempDir(), "critline.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func pbxUsers() map[string]string {
+	return map[string]string{"270001": "secret-1", "270002": "secret-2"}
+}
+
+func portState(st control.Status, id int) control.Port {
+	for _, p := range st.Ports {
+		if p.ID == id {
+			return p
+		}
+	}
+	return control.Port{}
+}
+
+func registered(st control.Status) bool {
+	for _, p := range st.Ports {
+		if p.Registered == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// The PBX dies during a call: the call stays up, the appliance goes
+// survivable, the next call leaves by the trunk at once; when the PBX is
+// back, ports return to it only after the fail-back period and only idle.
+func TestPBXFailoverAndFailback(t *testing.T) {
+	pbx := testpeer.StartKamailio(t, testpeer.KamailioOptions{Users: pbxUsers()})
+	p := startDaemon(t, pbxConfig(t, pbx.Addr))
+	eventually(t, "both lines registered, mode normal", func() bool {
+		st := p.status()
+		return st.Mode == "normal" && registered(st)
+	})
+
+	// A call between the two ports through the PBX.
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "270002")
+	eventually(t, "port 2 rings", func() bool { return portState(p.status(), 2).State == "ringing" })
+	p.mustCtl("sim", "hook", "2", "off")
+	eventually(t, "both connected", func() bool {
+		st := p.status()
+		return portState(st, 1).State == "connected" && portState(st, 2).State == "connected"
+	})
+
+	killed := time.Now()
+	pbx.Kill()
+	eventually(t, "mode survivable after the PBX died", func() bool { return p.status().Mode == "survivable" })
+	t.Logf("figure: PBX killed -> mode survivable in %v", time.Since(killed).Round(10*time.Millisecond))
+	if st := p.status(); portState(st, 1).State != "connected" || portState(st, 2).State != "connected" {
+		t.Fatalf("the call in progress was cut: %+v", st.Ports)
+	}
+
+	// Clear the call; the next call goes out on the trunk.
+	p.mustCtl("sim", "hook", "1", "on")
+	p.mustCtl("sim", "hook", "2", "on")
+	eventually(t, "both idle", func() bool {
+		st := p.status()
+		return portState(st, 1).State == "idle" && portState(st, 2).State == "idle"
+	})
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "07700900123")
+	eventually(t, "trunk call connected", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.State == "connected" && pt.Route == "lte"
+	})
+
+	// The PBX comes back while the trunk call is up.
+	back := time.Now()
+	pbx.Start()
+	eventually(t, "appliance back to normal", func() bool { return p.status().Mode == "normal" })
+	t.Logf("figure: PBX back -> mode normal in %v (fail-back period 3s)", time.Since(back).Round(10*time.Millisecond))
+	st := p.status()
+	if pt := portState(st, 1); pt.State != "connected" || pt.Route != "lte" || pt.Mode != "survivable" {
+		t.Fatalf("port 1 in a trunk call must stay on it and survivable until idle: %+v", pt)
+	}
+	if pt := portState(st, 2); pt.Mode != "normal" {
+		t.Fatalf("idle port 2 should be back to normal: %+v", pt)
+	}
+	p.mustCtl("sim", "hook", "1", "on")
+	eventually(t, "port 1 back to normal once idle", func() bool { return portState(p.status(), 1).Mode == "normal" })
+	if v := p.metric(`critline_calls_total{direction="out",port="1",result="answered",route="lte"}`); v != "1" {
+		t.Fatalf("trunk call not counted: %q", v)
+	}
+}
+
+// An emergency call on a single busy trunk pre-empts the call on it.
+func TestEmergencyPreemptsTrunkCall(t *testing.T) {
+	p := startDaemon(t, "../../examples/sim.toml")
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "07700900123")
+	eventually(t, "port 1 on the trunk", func() bool { return portState(p.status(), 1).State == "connected" })
+	p.mustCtl("sim", "hook", "2", "off")
+	eventually(t, "dial tone on 2", func() bool { return portState(p.status(), 2).State == "dialtone" })
+	p.mustCtl("sim", "dial", "2", "999")
+	eventually(t, "port 2's emergency call up on the trunk", func() bool {
+		pt := portState(p.status(), 2)
+		return (pt.State == "connected" || pt.State == "ringback") && pt.Route == "lte"
+	})
+	if pt := portState(p.status(), 1); pt.State == "connected" {
+		t.Fatalf("port 1's ordinary call was not pre-empted: %+v", pt)
+	}
+}
+
+// The trunk vanishing while the PBX is unreachable leaves no route: the
+// appliance goes to lifeline and idle handsets go to the PSTN line.
+func TestTrunkVanishesToLifeline(t *testing.T) {
+	p := startDaemon(t, "../../examples/sim.toml")
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	p.mustCtl("sim", "trunk", "vanish")
+	eventually(t, "lifeline", func() bool {
+		st := p.status()
+		return st.Mode == "lifeline" && portState(st, 1).Relay == "bypass" && portState(st, 2).Relay == "bypass"
+	})
+	if v := p.metric(`critline_relay_bypass{port="1"}`); v != "1" {
+		t.Fatalf("relay metric %q", v)
+	}
+	p.mustCtl("sim", "trunk", "return")
+	eventually(t, "survivable again with the handsets on the board", func() bool {
+		st := p.status()
+		return st.Mode == "survivable" && portState(st, 1).Relay == "board"
+	})
+}
+
+// Mains off is survivable business as usual; battery low sends idle ports
+// to the PSTN line.
+func TestBatteryLowGoesToLifeline(t *testing.T) {
+	p := startDaemon(t, "../../examples/sim.toml")
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	p.mustCtl("sim", "power", "battery")
+	eventually(t, "on battery", func() bool { return p.metric("critline_power_mains") == "0" })
+	if st := p.status(); st.Mode != "survivable" || portState(st, 1).Relay != "board" {
+		t.Fatalf("on battery alone must change nothing: %+v", st)
+	}
+	p.mustCtl("sim", "hook", "2", "off") // port 2 busy: its relay waits
+	eventually(t, "dial tone on 2", func() bool { return portState(p.status(), 2).State == "dialtone" })
+	p.mustCtl("sim", "power", "battery-low")
+	eventually(t, "lifeline, idle port 1 in bypass", func() bool {
+		st := p.status()
+		return st.Mode == "lifeline" && portState(st, 1).Relay == "bypass"
+	})
+	if pt := portState(p.status(), 2); pt.Relay != "board" {
+		t.Fatalf("off-hook port 2 moved to bypass under the porter: %+v", pt)
+	}
+	p.mustCtl("sim", "hook", "2", "on")
+	eventually(t, "port 2 in bypass once on-hook", func() bool { return portState(p.status(), 2).Relay == "bypass" })
+}
