@@ -302,8 +302,8 @@ func (p *Port) SetForwarding(on bool) {
 // SetCallWaiting mixes the profile's call-waiting tone into the earpiece
 // audio of the call in progress (on) or stops it. The survivability layer
 // uses it when a second call arrives for a port that is in a call (Offer
-// then fails with ErrBusy). It fails with ErrNotInCall when the port is not in a call; the tone stops by itself when the call
-// ends.
+// then fails with ErrBusy). It fails with ErrNotInCall when the port is not
+// in a call; the tone stops by itself when the call ends.
 func (p *Port) SetCallWaiting(on bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -336,7 +336,8 @@ func (p *Port) Snapshot() Snapshot {
 // lifted. It returns at once; the caller reports the call's end (a cancel
 // before answer stops ringing within one cadence step, in practice at once)
 // through the returned Progress with CallEnded. It fails with ErrBusy when
-// the port is not idle.
+// the port is not idle. A handset lifted in the instant before ringing
+// starts (glare) answers the offered call, as on an exchange line.
 func (p *Port) Offer(call InboundCall, cid dsp.CallerID) (Progress, error) {
 	if call == nil {
 		return nil, errors.New("fxs: Offer with a nil call")
