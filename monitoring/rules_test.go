@@ -318,3 +318,29 @@ func testGroups(t *testing.T, file string) (string, []string) {
 	}
 	return head, groups
 }
+
+func TestPrometheusExampleConfig(t *testing.T) {
+	pt := promtool(t)
+	out, err := runTool(".", pt, "check", "config", "prometheus.example.yml")
+	if err != nil || !strings.Contains(out, "SUCCESS: 16 rules found") {
+		t.Fatalf("promtool check config prometheus.example.yml: %v\n%s", err, out)
+	}
+}
+
+// TestAlertmanagerExampleConfig checks the example routing: valid, and each
+// alert of alerts.yml goes to the receiver for its severity.
+func TestAlertmanagerExampleConfig(t *testing.T) {
+	am := testenv.LookTool(t, "amtool", "prometheus-alertmanager")
+	if out, err := runTool(".", am, "check-config", "alertmanager.example.yml"); err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	receiver := map[string]string{"critical": "noc-pager", "warning": "noc-tickets", "info": "audit-log"}
+	rules, _ := readRules(t, "alerts.yml")
+	for _, r := range rules {
+		out, err := runTool(".", am, "config", "routes", "test", "--config.file=alertmanager.example.yml",
+			"--verify.receivers="+receiver[r.severity], "alertname="+r.alert, "severity="+r.severity, "instance=site-a:9469")
+		if err != nil {
+			t.Errorf("%s (severity %s) should go to %s: %v\n%s", r.alert, r.severity, receiver[r.severity], err, out)
+		}
+	}
+}
