@@ -10,7 +10,7 @@ TEST_TAGS   ?= spandsp
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-.PHONY: all build run test test-go test-vm test-cross deps cross lint bench deb clean
+.PHONY: all build run test test-go test-vm test-cross deps cross lint bench bench-failover deb clean
 
 all: build
 
@@ -71,6 +71,10 @@ lint:
 bench: build
 	scripts/bench-startup
 	$(GO) test -tags '$(TEST_TAGS)' -run '^$$' -bench . -benchmem -count 1 ./...
+
+# PBX killed -> survivable, the first call's extra delay, fail-back, calls lost.
+bench-failover: deps
+	scripts/bench-failover
 
 deb:
 	scripts/build-deb

@@ -50,7 +50,7 @@ kind = "sim"
 variant = "simcom"
 
 [survivability]
-failback_after = "3s"
+failback_after = "3s" # failbackPeriod in failover_bench_test.go
 `, testpeer.FreeUDPPort(t, "127.0.0.1"), 20000+os.Getpid()%2000*10, 20000+os.Getpid()%2000*10+9, regs.String())
 	path := filepath.Join(t.TempDir(), "critline.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -207,4 +207,26 @@ func TestBatteryLowGoesToLifeline(t *testing.T) {
 	}
 	p.mustCtl("sim", "hook", "2", "on")
 	eventually(t, "port 2 in bypass once on-hook", func() bool { return portState(p.status(), 2).Relay == "bypass" })
+}
+
+// The first call after the PBX dies, before any health check has noticed,
+// still completes: the registrar rung times out at the first-response
+// deadline and the trunk rung takes over within the same call.
+func TestFirstCallDuringUndetectedOutage(t *testing.T) {
+	pbx := testpeer.StartKamailio(t, testpeer.KamailioOptions{Users: pbxUsers()})
+	p := startDaemon(t, pbxConfig(t, pbx.Addr))
+	eventually(t, "registered, normal", func() bool { st := p.status(); return st.Mode == "normal" && registered(st) })
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "0770090012")
+	eventually(t, "ten digits collected", func() bool { return portState(p.status(), 1).Digits == "0770090012" })
+	pbx.Kill()
+	p.mustCtl("sim", "dial", "1", "3")
+	eventually(t, "the first call completes over the trunk", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.State == "connected" && pt.Route == "lte"
+	})
+	if v := p.metric(`critline_calls_total{direction="out",port="1",result="failed",route="pbx1"}`); v != "1" {
+		t.Errorf("the failed registrar rung was not counted: %q", v)
+	}
 }
