@@ -113,6 +113,22 @@ func TestUKCallerIDAndCadence(t *testing.T) {
 	if ms := gap * 1000 / hal.SampleRate; ms < 45 || ms > 75 {
 		t.Errorf("gap after the alert %d ms, want 45-75", ms)
 	}
+	// V.23: 240 bits of channel seizure (1300/2100 alternating), then 120
+	// mark bits (1300 Hz only), at 1200 bit/s, as the profile says.
+	fsk := cid[alertLen+gap:]
+	seizure := fsk[:240*8000/1200]
+	mark := fsk[240*8000/1200 : 360*8000/1200]
+	// Alternating bits at 1200 bit/s put their energy at 1700 +- 600 Hz,
+	// not on the mark frequency; the mark signal is a steady 1300 Hz.
+	if l := toneLevel(seizure, 1300); l > toneLevel(mark, 1300)-10 {
+		t.Errorf("seizure has %.1f dBm0 at 1300 Hz: not alternating", l)
+	}
+	if toneLevel(mark, 1300) < -16 || toneLevel(mark, 2100) > -35 {
+		t.Errorf("mark signal: 1300 Hz %.1f, 2100 Hz %.1f dBm0", toneLevel(mark, 1300), toneLevel(mark, 2100))
+	}
+	if l := toneLevel(fsk[360*8000/1200:380*8000/1200], 2100); l < -30 {
+		t.Errorf("no start bit (space) right after 120 mark bits: 2100 Hz at %.1f dBm0", l)
+	}
 	got, ok := decodeCID(t, dsp.V23, cid)
 	if !ok {
 		t.Fatal("our receiver found no V.23 caller ID")
