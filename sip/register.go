@@ -276,9 +276,6 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	res, err := r.cli.Do(ctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
 		res, err = r.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
-		if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
-			err = fmt.Errorf("registrar %s: %w: challenged again after answering with user %q (%d %s)", r.cfg.Name, ErrAuth, l.cfg.AuthUser, res.StatusCode, res.Reason)
-		}
 	}
 	if cs := req.CSeq(); cs != nil {
 		l.mu.Lock()
@@ -289,6 +286,8 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 		return 0, classify(err, r)
 	}
 	switch {
+	case res.StatusCode == 401 || res.StatusCode == 407:
+		return 0, fmt.Errorf("registrar %s: %w: challenged again after answering with user %q (%d %s)", r.cfg.Name, ErrAuth, l.cfg.AuthUser, res.StatusCode, res.Reason)
 	case res.StatusCode == 403:
 		return 0, fmt.Errorf("registrar %s: %w (403 %s)", r.cfg.Name, ErrAuth, res.Reason)
 	case res.StatusCode < 200 || res.StatusCode >= 300:

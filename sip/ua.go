@@ -177,6 +177,13 @@ func (u *UA) Start(ctx context.Context) error {
 			}
 		}()
 	}
+	// Requests must leave from the listener: wait until sipgo has it.
+	for i := 0; i < 200; i++ {
+		if c, err := u.ua.TransportLayer().GetConnection("udp", pc.LocalAddr().String()); err == nil && c != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	u.log.Info("sip listening", "udp", pc.LocalAddr().String(), "registrars", len(u.regs), "lines", len(u.lines))
 	for _, r := range u.regs {
 		u.wg.Add(1)
@@ -229,11 +236,11 @@ func (u *UA) Close() error {
 	wg.Wait()
 	cancel()
 	u.cancel()
-	u.wg.Wait()
 	u.pc.Close()
 	if u.tcpLn != nil {
 		u.tcpLn.Close()
 	}
+	u.wg.Wait()
 	return u.ua.Close()
 }
 

@@ -1,0 +1,75 @@
+package sip
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+)
+
+var testLines = []Line{
+	{Port: 1, Extension: "270001", Password: "s3cret-one"},
+	{Port: 2, Extension: "270002", Password: "s3cret-two"},
+}
+
+func testUsers() map[string]string {
+	return map[string]string{"270001": "s3cret-one", "270002": "s3cret-two"}
+}
+
+func TestRegisterEveryLine(t *testing.T) {
+	for _, alg := range []string{"MD5", "SHA-256"} {
+		t.Run(alg, func(t *testing.T) {
+			k := startKamailio(t, kamOpts{Algorithm: alg, Users: testUsers()})
+			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+			waitFor(t, 10*time.Second, "every line registered", func() bool { return allRegistered(u.UA, "pbx") })
+			for _, l := range testLines {
+				if v := value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), "pbx")); v != 1 {
+					t.Errorf("critline_line_registered{port=%d} = %v", l.Port, v)
+				}
+			}
+			waitFor(t, 5*time.Second, "registrar up", func() bool { return value(u.m.registrarUp.WithLabelValues("pbx")) == 1 })
+		})
+	}
+}
+
+func TestWrongPasswordReportedNotLooped(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	lines := []Line{{Port: 1, Extension: "270001", Password: "wrong"}, testLines[1]}
+	var events <-chan Event
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, lines, func(c *Config) {
+		c.AuthRetry = 5 * time.Second
+	})
+	events, stop := u.Subscribe(256)
+	defer stop()
+	var authErr error
+	deadline := time.After(10 * time.Second)
+	for authErr == nil {
+		select {
+		case e := <-events:
+			if ls, ok := e.(LineStatus); ok && ls.Port == 1 && ls.Err != nil {
+				authErr = ls.Err
+			}
+		case <-deadline:
+			t.Fatalf("no error reported for the wrong password; lines %+v", u.Lines())
+		}
+	}
+	if !errors.Is(authErr, ErrAuth) {
+		t.Fatalf("error %v does not match ErrAuth", authErr)
+	}
+	t.Logf("reported: %v", authErr)
+	// No loop: over the next 2 s (well inside AuthRetry) no further attempt.
+	time.Sleep(2 * time.Second)
+	n := 0
+	for len(events) > 0 {
+		if ls, ok := (<-events).(LineStatus); ok && ls.Port == 1 {
+			n++
+		}
+	}
+	if n != 0 {
+		t.Errorf("%d more status events for the refused line within 2 s: retried in a loop", n)
+	}
+	waitFor(t, 5*time.Second, "the good line registered", func() bool { return u.Lines()[1].Registered })
+	if u.Lines()[0].Registered {
+		t.Error("line with a wrong password reports registered")
+	}
+}
