@@ -1,13 +1,5 @@
 package dsp
 
-import "github.com/critline/critline/hal"
-
-// samples per bit at 1200 bit/s and 8 kHz, in exact fractional form.
-const (
-	bitNum = hal.SampleRate // a bit lasts bitNum/bitDen samples
-	bitDen = FSKBaud
-)
-
 // Receiver tuning: a message must follow at least rxMinMarkBits of
 // continuous mark (spandsp asks for more than 10); an idle mark run this
 // long inside a message aborts it.
@@ -26,19 +18,15 @@ type CallerIDReceiver struct {
 	demod     fskDemod
 	onMessage func([]byte)
 
-	n         int64 // samples seen
-	lastMark  bool
-	markRun   int64 // consecutive mark samples (while idle)
-	inByte    bool
-	next      int64 // sample index (times bitDen) of the next bit centre
-	bitIdx    int
-	cur       byte
-	preMarks  int64 // mark run before this byte's start bit
-	msg       [rxMaxMsgLength]byte
-	msgLen    int
-	want      int // total bytes of the message once the length is known
-	inMsg     bool
-	lastByteN int64
+	marks  int // consecutive mark bits while idle
+	inByte bool
+	bitIdx int
+	cur    byte
+	pre    int // mark bits before this byte's start bit
+	msg    [rxMaxMsgLength]byte
+	msgLen int
+	want   int // total bytes of the message once the length is known
+	inMsg  bool
 }
 
 // NewCallerIDReceiver returns a receiver for std that calls onMessage with
@@ -54,9 +42,7 @@ func NewCallerIDReceiver(std FSKStandard, onMessage func(msg []byte)) *CallerIDR
 // Reset forgets all audio seen so far.
 func (r *CallerIDReceiver) Reset() {
 	r.demod.reset()
-	r.n = 0
-	r.lastMark = false
-	r.markRun = 0
+	r.marks = 0
 	r.inByte = false
 	r.inMsg = false
 	r.msgLen = 0
@@ -65,74 +51,56 @@ func (r *CallerIDReceiver) Reset() {
 // Process consumes samples of any length.
 func (r *CallerIDReceiver) Process(samples []int16) {
 	for _, s := range samples {
-		mark, carrier := r.demod.push(s)
-		r.n++
+		bit, ok, carrier := r.demod.push(s)
 		if !carrier {
-			r.lastMark = false
-			r.markRun = 0
+			r.marks = 0
 			r.inByte = false
 			r.inMsg = false
 			continue
 		}
-		if !r.inByte {
-			if mark {
-				r.markRun++
-				r.lastMark = true
-				if r.inMsg && r.markRun > rxMaxIdleBits*bitNum/bitDen {
-					r.inMsg = false
-				}
-				continue
-			}
-			if !r.lastMark {
-				continue // a space with no mark before it: not a start edge
-			}
-			// Start edge: bit centres from here.
-			r.inByte = true
-			r.preMarks = r.markRun
-			r.bitIdx = 0
-			r.cur = 0
-			r.next = r.n*bitDen + bitNum/2 // centre of the start bit
-			r.markRun = 0
-			r.lastMark = false
-			continue
+		if ok {
+			r.bit(bit)
 		}
-		if r.n*bitDen < r.next {
-			continue
-		}
-		// At a bit centre.
-		switch {
-		case r.bitIdx == 0:
-			if mark { // a glitch, not a start bit
-				r.inByte = false
-				r.lastMark = true
-				r.markRun = 1
-				continue
-			}
-		case r.bitIdx <= 8:
-			if mark {
-				r.cur |= 1 << (r.bitIdx - 1)
-			}
-		default:
-			r.inByte = false
-			r.lastMark = mark
-			if mark {
-				r.markRun = 1
-				r.byteDone(r.cur)
-			} else {
-				r.markRun = 0 // framing error
+	}
+}
+
+// bit runs the 8N1 framing on the recovered bit stream.
+func (r *CallerIDReceiver) bit(mark bool) {
+	if !r.inByte {
+		if mark {
+			r.marks++
+			if r.inMsg && r.marks > rxMaxIdleBits {
 				r.inMsg = false
 			}
-			continue
+			return
 		}
-		r.bitIdx++
-		r.next += bitNum
+		r.inByte = true // a start bit
+		r.pre = r.marks
+		r.marks = 0
+		r.bitIdx = 0
+		r.cur = 0
+		return
 	}
+	r.bitIdx++
+	if r.bitIdx <= 8 {
+		if mark {
+			r.cur |= 1 << (r.bitIdx - 1)
+		}
+		return
+	}
+	r.inByte = false
+	if !mark {
+		r.inMsg = false // framing error
+		return
+	}
+	r.marks = 1 // the stop bit
+	r.byteDone(r.cur)
 }
 
 // byteDone takes one framed byte.
 func (r *CallerIDReceiver) byteDone(b byte) {
 	if !r.inMsg {
-		if r.preMarks*bitDen < rxMinMarkBits*bitNum || !knownMessageType(b) {
+		if r.pre < rxMinMarkBits || !knownMessageType(b) {
 			return
 		}
 		r.inMsg = true

@@ -4,6 +4,7 @@ package dsp
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -152,6 +153,49 @@ func TestOurReceiverDecodesSpandspCallerID(t *testing.T) {
 			}
 			if back.Number != c.Number || back.Name != c.Name || back.NumberAbsence != c.NumberAbsence || back.NameAbsence != c.NameAbsence {
 				t.Errorf("parsed %+v, sent %+v", back, c)
+			}
+		}
+	}
+}
+
+// TestCallerIDReceiverVsSpandsp plays the same noisy or off-frequency FSK
+// to both receivers: ours must decode at least as often as adsi_rx.
+func TestCallerIDReceiverVsSpandsp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	msg, _ := CallerID{Time: nov27, Number: "01223555123", Name: "Porters Lodge"}.MDMF()
+	const trials = 15
+	for _, std := range []FSKStandard{V23, Bell202} {
+		for _, c := range []struct {
+			snr, level, freq float64
+		}{{0, -13.5, 1.015}, {0, -13.5, 0.985}, {20, -13.5, 1}, {15, -25, 1}, {12, -13.5, 1}, {10, -13.5, 1}} {
+			theirs, ours := 0, 0
+			for range trials {
+				p := stdParams(std)
+				p.phase = rng.Float64() * 2 * math.Pi
+				p.level = c.level
+				p.mark *= c.freq
+				p.space *= c.freq
+				sig := pad(modFSK(msg, p), 400+rng.IntN(400), 800)
+				if c.snr > 0 {
+					addNoise(sig, p.level-c.snr, rng)
+				}
+				st := spandsp.StandardCLIP
+				if std == Bell202 {
+					st = spandsp.StandardCLASS
+				}
+				rx := spandsp.NewADSIRx(st)
+				rx.Process(toInt16(sig))
+				if spandspGot(rx.Messages(), msg) {
+					theirs++
+				}
+				rx.Close()
+				if got := receive(std, toInt16(sig)); len(got) == 1 && bytes.Equal(got[0], msg) {
+					ours++
+				}
+			}
+			t.Logf("%v, S/N %g dB, %g dBm0, tones x%g: spandsp %d/%d, ours %d/%d", std, c.snr, c.level, c.freq, theirs, trials, ours, trials)
+			if ours < theirs {
+				t.Errorf("%v, S/N %g dB, %g dBm0, tones x%g: ours decoded %d of %d, spandsp %d", std, c.snr, c.level, c.freq, ours, trials, theirs)
 			}
 		}
 	}

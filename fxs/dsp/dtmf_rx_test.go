@@ -330,3 +330,45 @@ func BenchmarkDTMFDetector(b *testing.B) {
 		d.Process(frames[i%len(frames)][:])
 	}
 }
+
+// TestDTMFMeasurement checks the exact stage's measurements on clean tones:
+// the frequency error (from the phase advance) to 0.1 % and the twist
+// (corrected for the frequency error) to 0.3 dB, so the limits sit where
+// the constants say.
+func TestDTMFMeasurement(t *testing.T) {
+	for _, digit := range allDigits {
+		for _, c := range []struct{ fe1, fe2, lo, hi float64 }{
+			{0, 0, -10, -10}, {1.5, -1.5, -8, -16}, {-1.5, 1.5, -16, -12}, {2.2, -2.2, -12, -12},
+		} {
+			tb := burst(t, digit, ms(60))
+			tb.f1 *= 1 + c.fe1/100
+			tb.f2 *= 1 + c.fe2/100
+			tb.l1, tb.l2 = c.lo, c.hi
+			tb.ph1, tb.ph2 = 0.7, 2.1
+			buf := make([]float64, 400+ms(60)+400)
+			addTone2(buf, 417, tb)
+			var ms []dtmfMeasure
+			d := NewDTMFDetector(nil)
+			d.trace = func(ev string, a ...any) {
+				if ev == "verify" {
+					ms = append(ms, a[0].(dtmfMeasure))
+				}
+			}
+			d.Process(toInt16(buf))
+			if len(ms) == 0 {
+				t.Errorf("%q %+v: never measured", digit, c)
+				continue
+			}
+			m := ms[0]
+			if math.Abs(m.freqErr[0]*100-c.fe1) > 0.1 || math.Abs(m.freqErr[1]*100-c.fe2) > 0.1 {
+				t.Errorf("%q %+v: measured frequency errors %.3f %%, %.3f %%", digit, c, m.freqErr[0]*100, m.freqErr[1]*100)
+			}
+			if math.Abs(m.twistDB-(c.lo-c.hi)) > 0.3 {
+				t.Errorf("%q %+v: measured twist %.2f dB, want %g", digit, c, m.twistDB, c.lo-c.hi)
+			}
+			if m.share < 0.97 || m.coherence[0] < 0.999 || m.coherence[1] < 0.999 || math.Abs(m.chirp[0]) > 0.001 || math.Abs(m.chirp[1]) > 0.001 {
+				t.Errorf("%q %+v: share %.3f, coherence %.4f %.4f, chirp %.4f %.4f for a clean steady pair", digit, c, m.share, m.coherence[0], m.coherence[1], m.chirp[0], m.chirp[1])
+			}
+		}
+	}
+}

@@ -27,7 +27,24 @@ type fskDemod struct {
 	offPower   float64
 	carrier    bool
 	powerAlpha float64
+
+	// Bit clock: phase counts bits; a bit is sampled each time it wraps,
+	// and decision transitions are steered to phase 0.5.
+	phase    float64
+	lastSoft float64
+	run      int // samples since the last transition
+	locked   int // transitions in a row close to where expected
 }
+
+// Bit clock tuning.
+const (
+	fskStep       = float64(FSKBaud) / hal.SampleRate // bits per sample
+	fskHardSync   = 8 * hal.SampleRate / FSKBaud      // a transition after this many steady samples resets the clock
+	fskGainAcq    = 0.5                               // while acquiring
+	fskGainLocked = 0.12                              // once locked
+	fskLockCount  = 8
+	fskMaxErr     = 0.3 // locked: transitions further off are taken for noise
+)
 
 // FSK carrier detector thresholds (dBm0). spandsp's receivers work down to
 // -30 dBm0; these are lower so a weak line still decodes.
@@ -59,11 +76,19 @@ func (d *fskDemod) reset() {
 	d.pos, d.n = 0, 0
 	d.power = 0
 	d.carrier = false
+	d.resetClock()
 }
 
-// push takes one sample and returns the current bit decision (true = mark)
-// and whether a carrier is present.
-func (d *fskDemod) push(s int16) (mark, carrier bool) {
+func (d *fskDemod) resetClock() {
+	d.phase = 0
+	d.lastSoft = 0
+	d.run = fskHardSync
+	d.locked = 0
+}
+
+// push takes one sample. When a bit is due it returns it (true = mark) with
+// ok set; carrier reports whether a carrier is present (no bits without).
+func (d *fskDemod) push(s int16) (bit, ok, carrier bool) {
 	x := float64(s)
 	pm := complex(x, 0) * d.oscM
 	ps := complex(x, 0) * d.oscS
@@ -97,7 +122,44 @@ func (d *fskDemod) push(s int16) (mark, carrier bool) {
 	}
 	em := real(d.sumM)*real(d.sumM) + imag(d.sumM)*imag(d.sumM)
 	es := real(d.sumS)*real(d.sumS) + imag(d.sumS)*imag(d.sumS)
-	return em >= es, d.carrier
+	soft := em - es
+	if !d.carrier {
+		d.resetClock()
+		return false, false, false
+	}
+	mark := soft >= 0
+	if mark != (d.lastSoft >= 0) {
+		// Where between the last sample and this one the decision flipped.
+		frac := 1.0
+		if den := d.lastSoft - soft; den != 0 {
+			frac = d.lastSoft / den
+		}
+		at := d.phase - (1-frac)*fskStep // phase at the transition
+		err := at - 0.5
+		switch {
+		case d.run >= fskHardSync:
+			d.phase -= err
+			d.locked = 0
+		case d.locked < fskLockCount:
+			d.phase -= err * fskGainAcq
+			if math.Abs(err) < 0.15 {
+				d.locked++
+			} else {
+				d.locked = 0
+			}
+		case math.Abs(err) <= fskMaxErr:
+			d.phase -= err * fskGainLocked
+		}
+		d.run = 0
+	}
+	d.lastSoft = soft
+	d.run++
+	d.phase += fskStep
+	if d.phase >= 1 {
+		d.phase -= 1
+		return mark, true, true
+	}
+	return mark, false, true
 }
 
 func abs(c complex128) float64 { return math.Hypot(real(c), imag(c)) }
