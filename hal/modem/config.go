@@ -40,7 +40,7 @@ type Config struct {
 	Variant Variant // "" means Generic
 	Baud    int     // 0 means 115200
 
-	ProbeInterval  time.Duration // liveness probe and status refresh; default 10s
+	ProbeInterval  time.Duration // liveness probe and status refresh; default 5s
 	CommandTimeout time.Duration // ordinary commands; default 3s
 	DialTimeout    time.Duration // ATD/ATA until the module accepts; default 30s
 	NetworkTimeout time.Duration // +CCFC and other network round trips; default 30s
@@ -48,7 +48,7 @@ type Config struct {
 	WedgeAfter     int           // consecutive failed probes before reopening; default 2
 	ReopenMin      time.Duration // first backoff after a failed open or init; default 500ms
 	ReopenMax      time.Duration // backoff cap; default 30s
-	AbsentPoll     time.Duration // how often to look for a missing device; default 500ms
+	AbsentPoll     time.Duration // how often to look for a missing device; default 250ms
 	CallPoll       time.Duration // +CLCC poll while a call exists; default 1s
 	ClipWait       time.Duration // how long after RING to wait for +CLIP; default 500ms
 	RingTimeout    time.Duration // no RING for this long ends an unanswered call; default 10s
@@ -76,14 +76,14 @@ func (c *Config) setDefaults() {
 	if c.Baud == 0 {
 		c.Baud = 115200
 	}
-	d(&c.ProbeInterval, 10*time.Second)
+	d(&c.ProbeInterval, 5*time.Second)
 	d(&c.CommandTimeout, 3*time.Second)
 	d(&c.DialTimeout, 30*time.Second)
 	d(&c.NetworkTimeout, 30*time.Second)
 	d(&c.SMSTimeout, 60*time.Second)
 	d(&c.ReopenMin, 500*time.Millisecond)
 	d(&c.ReopenMax, 30*time.Second)
-	d(&c.AbsentPoll, 500*time.Millisecond)
+	d(&c.AbsentPoll, 250*time.Millisecond)
 	d(&c.CallPoll, time.Second)
 	d(&c.ClipWait, 500*time.Millisecond)
 	d(&c.RingTimeout, 10*time.Second)

@@ -105,6 +105,8 @@ type engine struct {
 	log   *slog.Logger
 	m     *metrics
 	onURC func(line string) // called on the reader goroutine; must not block
+	// onTimeout, if set, is told of every command that got no answer.
+	onTimeout func()
 
 	sem  chan struct{}
 	wq   chan []byte
@@ -366,8 +368,13 @@ func (e *engine) roundTrip(ctx context.Context, r *request, timeout time.Duratio
 		}
 		e.needResync = true
 		e.mu.Unlock()
-		if errors.Is(err, ErrTimeout) && e.m != nil {
-			e.m.atTimeout.Inc()
+		if errors.Is(err, ErrTimeout) {
+			if e.m != nil {
+				e.m.atTimeout.Inc()
+			}
+			if e.onTimeout != nil {
+				e.onTimeout()
+			}
 		}
 		return Response{}, fmt.Errorf("modem: %s: %w", r.cmd, err)
 	}

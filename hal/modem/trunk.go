@@ -29,10 +29,11 @@ type Trunk struct {
 	evq   *eventQueue
 	voice *voice
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
-	actions chan func(*engine)
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+	actions  chan func(*engine)
+	probeNow chan struct{} // a command timed out: probe at once
 
 	mu     sync.Mutex
 	eng    *engine // nil while down
@@ -61,17 +62,18 @@ func Open(cfg Config) (*Trunk, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Trunk{
-		cfg:     cfg,
-		prof:    profileFor(cfg.Variant),
-		log:     cfg.Logger.With("trunk", cfg.Name),
-		m:       m,
-		evq:     newEventQueue(),
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		actions: make(chan func(*engine), 16),
-		upCh:    make(chan struct{}),
-		status:  hal.TrunkStatus{Detail: "starting"},
+		cfg:      cfg,
+		prof:     profileFor(cfg.Variant),
+		log:      cfg.Logger.With("trunk", cfg.Name),
+		m:        m,
+		evq:      newEventQueue(),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		actions:  make(chan func(*engine), 16),
+		probeNow: make(chan struct{}, 1),
+		upCh:     make(chan struct{}),
+		status:   hal.TrunkStatus{Detail: "starting"},
 	}
 	if cfg.PCM != "" {
 		t.voice = newVoice(cfg, m, t.log)
@@ -255,7 +257,14 @@ func (t *Trunk) open() (*engine, error) {
 		return nil, fmt.Errorf("open %s: %w", t.cfg.Device, err)
 	}
 	_ = p.ResetInputBuffer() // stale bytes from before an unplug or a restart
-	return newEngine(p, t.log, t.m, t.onURC), nil
+	eng := newEngine(p, t.log, t.m, t.onURC)
+	eng.onTimeout = func() {
+		select {
+		case t.probeNow <- struct{}{}:
+		default:
+		}
+	}
+	return eng, nil
 }
 
 // initModem brings a freshly opened modem into the state the driver needs.
@@ -359,11 +368,36 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 	defer probe.Stop()
 	poll := time.NewTicker(t.cfg.CallPoll)
 	defer poll.Stop()
-	fails := 0
 	if t.voice != nil {
 		t.attachVoice()
 	}
+	// Drop a timeout signal left from init.
+	select {
+	case <-t.probeNow:
+	default:
+	}
+	fails := 0
+	check := func() bool {
+		err := t.refresh(eng)
+		switch {
+		case err == nil:
+			fails = 0
+			if t.voice != nil && !t.voice.attached() {
+				t.attachVoice()
+			}
+		case errors.Is(err, ErrTimeout):
+			fails++
+			t.log.Warn("modem: probe unanswered", "fails", fails, "err", err)
+			return fails < t.cfg.WedgeAfter
+		case errors.Is(err, ErrPortClosed):
+			// Dead() fires next.
+		default:
+			t.log.Warn("modem: probe failed", "err", err)
+		}
+		return true
+	}
 	for {
+		ok := true
 		select {
 		case <-t.ctx.Done():
 			return "closed", "closed"
@@ -374,24 +408,12 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 		case <-poll.C:
 			t.pollCall(eng)
 		case <-probe.C:
-			err := t.refresh(eng)
-			switch {
-			case err == nil:
-				fails = 0
-				if t.voice != nil && !t.voice.attached() {
-					t.attachVoice()
-				}
-			case errors.Is(err, ErrTimeout):
-				fails++
-				t.log.Warn("modem: probe unanswered", "fails", fails, "err", err)
-				if fails >= t.cfg.WedgeAfter {
-					return fmt.Sprintf("modem wedged: %d probes unanswered", fails), "wedged"
-				}
-			case errors.Is(err, ErrPortClosed):
-				// Dead() fires next.
-			default:
-				t.log.Warn("modem: probe failed", "err", err)
-			}
+			ok = check()
+		case <-t.probeNow:
+			ok = check()
+		}
+		if !ok {
+			return fmt.Sprintf("modem wedged: %d probes unanswered", fails), "wedged"
 		}
 	}
 }
