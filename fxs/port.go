@@ -204,6 +204,7 @@ func New(cfg Config) (*Port, error) {
 	})
 	p.cidBuf = make([]int16, 0, 4*hal.SampleRate)
 	p.work.wake = make(chan struct{}, 1)
+	p.work.log = p.log
 	return p, nil
 }
 
@@ -653,7 +654,7 @@ func (p *Port) routeLocked(number string, emergency bool) {
 	req := RouteRequest{Port: p.id, Number: number, Emergency: emergency}
 	prog := progress{p, gen}
 	p.work.push(func() {
-		call, err := p.router.Route(ctx, req, prog)
+		call, err := p.safeRoute(ctx, req, prog)
 		cancel()
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -681,6 +682,18 @@ func (p *Port) routeLocked(number string, emergency bool) {
 		}
 		p.call = call
 	})
+}
+
+// safeRoute calls the router, turning a panic into a failed attempt so the
+// porter hears congestion rather than silence.
+func (p *Port) safeRoute(ctx context.Context, req RouteRequest, prog Progress) (call Call, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("panic in the router", "panic", r, "number", req.Number)
+			call, err = nil, fmt.Errorf("router panicked: %v", r)
+		}
+	}()
+	return p.router.Route(ctx, req, prog)
 }
 
 // endedGen reports whether the call of generation gen reported its own end
@@ -872,10 +885,21 @@ func (p *Port) lineSetReverse(rev bool) {
 // ---- worker ----
 
 // worker runs calls into Router and Call in order, outside the port's lock.
+// A panic in one of them is logged and does not take the line down.
 type worker struct {
 	mu   sync.Mutex
 	q    []func()
 	wake chan struct{}
+	log  *slog.Logger
+}
+
+func (w *worker) call(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("panic in a router or call handler; the port carries on", "panic", r)
+		}
+	}()
+	f()
 }
 
 func (w *worker) push(f func()) {
@@ -895,7 +919,7 @@ func (w *worker) run(ctx context.Context) {
 		w.q = nil
 		w.mu.Unlock()
 		for _, f := range q {
-			f()
+			w.call(f)
 		}
 		if len(q) > 0 {
 			continue
@@ -909,7 +933,7 @@ func (w *worker) run(ctx context.Context) {
 			w.q = nil
 			w.mu.Unlock()
 			for _, f := range q {
-				f()
+				w.call(f)
 			}
 			return
 		}

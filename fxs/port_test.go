@@ -537,3 +537,18 @@ func TestCallWaitingTone(t *testing.T) {
 		t.Errorf("call waiting not stopped with the call: %+v", e)
 	}
 }
+
+func TestRouterPanicKeepsLine(t *testing.T) {
+	h := newHarness(t, "uk", withPlan("2xxxx"))
+	h.p.router = routerFunc(func(ctx context.Context, req RouteRequest, p Progress) (Call, error) {
+		panic("router bug")
+	})
+	h.offHook()
+	h.dtmf("21234")
+	h.waitState(StateCongestion)
+	// The line still works: hang up and lift again for dial tone.
+	h.onHook()
+	h.waitState(StateIdle)
+	h.offHook()
+	h.waitState(StateDialTone)
+}
