@@ -9,9 +9,9 @@ type Event interface{ sipEvent() }
 // up/down change (and once when first known).
 type RegistrarHealth struct {
 	Registrar string
-	Index     int  // position in the ladder, 0 = most preferred
-	Up        bool // verdict with hysteresis
-	Known     bool // false until the first verdict
+	Index     int           // position in the ladder, 0 = most preferred
+	Up        bool          // verdict with hysteresis
+	Known     bool          // false until the first verdict
 	RTT       time.Duration // last answered probe
 	Loss      float64       // lost fraction of the last 20 probes
 	At        time.Duration // hal.Clock time of the verdict

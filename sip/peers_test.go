@@ -136,11 +136,19 @@ route[PW] {
 
 func startKamailio(t testing.TB, o kamOpts) *kamailio {
 	t.Helper()
+	return startKamailioOnPort(t, o, 0)
+}
+
+func startKamailioOnPort(t testing.TB, o kamOpts, port int) *kamailio {
+	t.Helper()
 	bin := testenv.LookTool(t, "kamailio", "kamailio")
 	if o.Algorithm == "" {
 		o.Algorithm = "MD5"
 	}
-	k := &kamailio{t: t, Port: freeUDPPort(t, "127.0.0.1"), out: &syncBuf{}, done: make(chan struct{}), users: o.Users}
+	if port == 0 {
+		port = freeUDPPort(t, "127.0.0.1")
+	}
+	k := &kamailio{t: t, Port: port, out: &syncBuf{}, done: make(chan struct{}), users: o.Users}
 	k.Addr = fmt.Sprintf("127.0.0.1:%d", k.Port)
 	var users, routes strings.Builder
 	for u, p := range o.Users {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
 )
 
 var testLines = []Line{
