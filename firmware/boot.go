@@ -50,6 +50,9 @@ func Confirm(cfg Config, why string) error {
 	}
 	si := st.Slot(running)
 	old := st.Active
+	if err := armBoot(cfg, running, ""); err != nil {
+		return fmt.Errorf("not confirmed: %w", err)
+	}
 	st.Active, st.Trial, st.TriesLeft = running, "", 0
 	si.State = SlotGood
 	if si.SecurityVersion > st.MinSecurityVersion {
@@ -85,6 +88,14 @@ func ConfirmWhenHealthy(ctx context.Context, cfg Config, check func(context.Cont
 		}
 		return nil
 	}
+	if cfg.Method == MethodTryboot && st.TriesLeft > 0 {
+		// The Pi's tryboot is one-shot by itself; record that the trial
+		// has begun, so that a crash before the verdict is seen as a
+		// failed trial from the old slot.
+		if err := spendTrial(cfg); err != nil {
+			return err
+		}
+	}
 	cfg.Logger.Info("firmware: trial boot: waiting for health checks before confirming", "slot", running,
 		"version", st.Slot(running).Version, "timeout", cfg.HealthTimeout)
 	hctx, cancel := context.WithTimeout(ctx, cfg.HealthTimeout)
@@ -109,6 +120,20 @@ func ConfirmWhenHealthy(ctx context.Context, cfg Config, check func(context.Cont
 		return fmt.Errorf("stopped before the trial slot passed its health checks: %w", ctx.Err())
 	}
 	return rollBackTrial(cfg, running, lastErr)
+}
+
+func spendTrial(cfg Config) error {
+	lock, err := acquireLock(cfg.StateFile + ".lock")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	st, err := LoadState(cfg.StateFile)
+	if err != nil {
+		return err
+	}
+	st.TriesLeft = 0
+	return SaveState(cfg.StateFile, st)
 }
 
 func rollBackTrial(cfg Config, slot string, cause error) error {
@@ -214,6 +239,9 @@ func Rollback(cfg Config, allowDowngrade bool) (*RollbackResult, error) {
 			cfg.Logger.Warn("firmware: anti-rollback override: rolling back to a lower security version",
 				"slot", prev, "version", si.Version, "security_version", si.SecurityVersion, "min_security_version", st.MinSecurityVersion)
 		}
+		if err := armBoot(cfg, prev, ""); err != nil {
+			return nil, err
+		}
 		res.Message = fmt.Sprintf("slot %s (%s) is active again; reboot to start it", prev, si.Version)
 		if si.SecurityVersion < st.MinSecurityVersion {
 			res.Message += fmt.Sprintf(" (FORCED DOWNGRADE of security version %d below %d)", si.SecurityVersion, st.MinSecurityVersion)
@@ -244,6 +272,9 @@ type Status struct {
 	MinSecurity    uint64                `json:"min_security_version"`
 	LastResult     string                `json:"last_result"`
 	Slots          map[string]SlotStatus `json:"slots"`
+	Method         string                `json:"method"`
+	Autoboot       *Autoboot             `json:"autoboot,omitempty"`
+	AutobootErr    string                `json:"autoboot_error,omitempty"`
 }
 
 // SlotStatus is one slot in Status.
@@ -268,6 +299,14 @@ func ReadStatus(cfg Config) (*Status, error) {
 		Install: st.Install, InstallVersion: st.InstallVersion, MinSecurity: st.MinSecurityVersion, LastResult: st.LastResult,
 		Slots: map[string]SlotStatus{}}
 	s.OnTrial = onTrial(st, s.Running)
+	s.Method = cfg.Method
+	if cfg.Method == MethodTryboot {
+		if a, err := ReadAutoboot(cfg.Autoboot); err != nil {
+			s.AutobootErr = err.Error()
+		} else {
+			s.Autoboot = &a
+		}
+	}
 	if st.Install != "" {
 		s.InstallRunning = lockHeld(cfg.StateFile + ".lock")
 		s.Interrupted = !s.InstallRunning
@@ -317,6 +356,13 @@ func (s *Status) String() string {
 		row("slot "+n, "%-8s version %s, security %d, %d bytes  (%s)", sl.State, v, sl.SecurityVersion, sl.Size, sl.Path)
 	}
 	row("min security version", "%d", s.MinSecurity)
+	row("trial method", "%s", s.Method)
+	switch {
+	case s.AutobootErr != "":
+		row("autoboot.txt", "UNREADABLE: %s", s.AutobootErr)
+	case s.Autoboot != nil:
+		row("autoboot.txt", "normal boot: partition %d, tryboot: partition %d, tryboot_a_b=%v", s.Autoboot.All, s.Autoboot.Tryboot, s.Autoboot.TrybootAB)
+	}
 	if s.LastResult != "" {
 		row("last result", "%s", s.LastResult)
 	}

@@ -15,6 +15,14 @@ const (
 	DefaultHealthTimeout = 5 * time.Minute
 	DefaultHealthRetry   = 10 * time.Second
 	DefaultTrialTries    = 1
+	DefaultAutoboot      = "/boot/firmware/autoboot.txt"
+	DefaultDeviceTree    = "/proc/device-tree/chosen/bootloader"
+)
+
+// Trial-boot methods (Config.Method).
+const (
+	MethodBootcount = "bootcount"
+	MethodTryboot   = "tryboot"
 )
 
 // Config is the [firmware] section of the daemon's configuration file. cmd
@@ -51,6 +59,24 @@ type Config struct {
 	// "booted" key, written by the bootloader script, says which slot runs.
 	Cmdline string `toml:"cmdline"`
 
+	// Method is how the one-time trial boot is armed: "bootcount" (the
+	// default: the state file's trial/tries_left, read by the bootloader
+	// script) or "tryboot" (the Raspberry Pi firmware's tryboot with an
+	// autoboot.txt A/B setup).
+	Method string `toml:"method"`
+	// Autoboot is the Pi's autoboot.txt (tryboot only; default
+	// /boot/firmware/autoboot.txt); PartitionA and PartitionB are the boot
+	// partition numbers of the slots (default 2 and 3); DeviceTree is where
+	// the Pi firmware tells which partition it booted (default
+	// /proc/device-tree/chosen/bootloader).
+	Autoboot   string `toml:"autoboot"`
+	PartitionA int    `toml:"partition_a"`
+	PartitionB int    `toml:"partition_b"`
+	DeviceTree string `toml:"device_tree"`
+	// TrybootCommand reboots once into the [tryboot] partition (tryboot
+	// only; default ["systemctl", "reboot", "0 tryboot"]).
+	TrybootCommand []string `toml:"tryboot_command"`
+
 	// Logger receives audit lines (installs, forced downgrades, confirms,
 	// rollbacks); nil means slog.Default().
 	Logger *slog.Logger `toml:"-" json:"-"`
@@ -84,6 +110,24 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Method == "" {
+		c.Method = MethodBootcount
+	}
+	if c.Autoboot == "" {
+		c.Autoboot = DefaultAutoboot
+	}
+	if c.PartitionA == 0 {
+		c.PartitionA = 2
+	}
+	if c.PartitionB == 0 {
+		c.PartitionB = 3
+	}
+	if c.DeviceTree == "" {
+		c.DeviceTree = DefaultDeviceTree
+	}
+	if len(c.TrybootCommand) == 0 {
+		c.TrybootCommand = []string{"systemctl", "reboot", "0 tryboot"}
+	}
 	return c
 }
 
@@ -97,6 +141,15 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("firmware.slot_a and firmware.slot_b must both be set: two block devices or files"))
 	} else if c.SlotA == c.SlotB {
 		errs = append(errs, fmt.Errorf("firmware.slot_a and firmware.slot_b are both %s: they must be two different devices or files", c.SlotA))
+	}
+	switch c.Method {
+	case "", MethodBootcount:
+	case MethodTryboot:
+		if c.PartitionA != 0 && c.PartitionA == c.PartitionB {
+			errs = append(errs, fmt.Errorf("firmware.partition_a and partition_b are both %d: use the two boot partitions (e.g. 2 and 3)", c.PartitionA))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("firmware.method %q is not \"bootcount\" or \"tryboot\"", c.Method))
 	}
 	if c.TrialTries > 10 {
 		errs = append(errs, fmt.Errorf("firmware.trial_tries = %d: use 1 to 10", c.TrialTries))

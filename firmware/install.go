@@ -49,6 +49,11 @@ type InstallResult struct {
 
 // runningSlot is the slot the system runs now.
 func runningSlot(cfg Config, st *State) string {
+	if cfg.Method == MethodTryboot {
+		if s := dtBootSlot(cfg); s != "" {
+			return s
+		}
+	}
 	if s := cmdlineSlot(cfg.Cmdline); s != "" {
 		return s
 	}
@@ -133,6 +138,9 @@ func Install(ctx context.Context, cfg Config, r io.Reader, opt InstallOptions) (
 	if err := checkNotMounted(path, "/proc/self/mounts"); err != nil {
 		return nil, err
 	}
+	if err := checkAutoboot(cfg); err != nil {
+		return nil, err
+	}
 	total := m.TotalSize()
 	if capacity >= 0 && total > capacity {
 		return nil, fmt.Errorf("%w: the bundle's image is %d bytes, slot %s (%s) holds %d", ErrSlotTooSmall, total, target, path, capacity)
@@ -167,6 +175,11 @@ func Install(ctx context.Context, cfg Config, r io.Reader, opt InstallOptions) (
 				opt.Progress(Progress{Phase: "verify", Done: done, Total: total})
 			}
 		})
+	}
+	if err == nil {
+		if aerr := armBoot(cfg, st.Active, target); aerr != nil {
+			err = fmt.Errorf("slot %s was written and verified, but arming its trial boot failed: %w", target, aerr)
+		}
 	}
 	if err != nil {
 		st.Install, st.InstallVersion, st.InstallStarted = "", "", time.Time{}

@@ -415,7 +415,7 @@ func (e *fwEnv) install(args []string) int {
 		return 0
 	}
 	fmt.Fprintf(e.stdout, "rebooting into slot %s for its trial boot\n", res.Slot)
-	if err := firmware.Reboot(cfg); err != nil {
+	if err := firmware.RebootIntoTrial(cfg); err != nil {
 		return e.fail(err)
 	}
 	return 0
