@@ -67,7 +67,7 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 // Event is one thing that happened on a port.
 type Event struct {
 	Port      int           `json:"port"`
-	At        time.Duration `json:"at"` // the port's clock (monotonic, the hal.Clock base)
+	At        time.Duration `json:"at_ns"` // the port's clock (monotonic, the hal.Clock base), as hal/sim Change.At
 	Kind      EventKind     `json:"kind"`
 	State     State         `json:"state,omitempty"`
 	Prev      State         `json:"prev,omitempty"`
@@ -99,7 +99,7 @@ type Counters struct {
 type Snapshot struct {
 	Port       int           `json:"port"`
 	State      State         `json:"state"`
-	Since      time.Duration `json:"since"` // port clock when State was entered
+	Since      time.Duration `json:"since_ns"` // port clock when State was entered
 	OffHook    bool          `json:"off_hook"`
 	Digits     string        `json:"digits"`     // digits collected so far (or dialled for the current call)
 	Direction  string        `json:"direction"`  // "in", "out" or "" when no call
