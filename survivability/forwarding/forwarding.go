@@ -1,0 +1,492 @@
+package forwarding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind is a kind of forwarding.
+type Kind string
+
+// Kinds of forwarding; the values are also the reason strings given to a
+// NetworkForwarder.
+const (
+	Unconditional Kind = "unconditional"
+	Busy          Kind = "busy"
+	NoAnswer      Kind = "no-answer"
+)
+
+// Kinds lists every kind, in a fixed order.
+func Kinds() []Kind { return []Kind{Unconditional, Busy, NoAnswer} }
+
+// ParseKind accepts a kind as typed in the field tool.
+func ParseKind(s string) (Kind, error) {
+	switch strings.ToLower(s) {
+	case "unconditional", "all", "always", "cfu":
+		return Unconditional, nil
+	case "busy", "cfb":
+		return Busy, nil
+	case "no-answer", "noanswer", "no-reply", "cfnr":
+		return NoAnswer, nil
+	}
+	return "", fmt.Errorf("forwarding kind %q: use unconditional, busy or no-answer", s)
+}
+
+// Via says where a change came from (the via label of
+// critline_forward_changes_total).
+type Via string
+
+// Sources of changes.
+const (
+	ViaCtl     Via = "ctl"     // critlinectl forward
+	ViaRemote  Via = "remote"  // remote activation by DTMF
+	ViaNetwork Via = "network" // read back from the mobile network
+)
+
+// Settings is one port's forwarding.
+type Settings struct {
+	Unconditional string        `json:"unconditional,omitempty"`
+	Busy          string        `json:"busy,omitempty"`
+	NoAnswer      string        `json:"no_answer,omitempty"`
+	NoAnswerAfter time.Duration `json:"no_answer_after,omitempty"` // ring time before no-answer forwarding
+	// Changed and By record the last change (By is "VIA:WHO").
+	Changed time.Time `json:"changed,omitzero"`
+	By      string    `json:"by,omitempty"`
+}
+
+// Active reports whether any forwarding is on (for the special dial tone
+// and critline_forwarding_active).
+func (s Settings) Active() bool { return s.Unconditional != "" || s.Busy != "" || s.NoAnswer != "" }
+
+// Number returns the destination for kind ("" = off).
+func (s Settings) Number(k Kind) string {
+	switch k {
+	case Unconditional:
+		return s.Unconditional
+	case Busy:
+		return s.Busy
+	case NoAnswer:
+		return s.NoAnswer
+	}
+	return ""
+}
+
+func (s *Settings) set(k Kind, n string) {
+	switch k {
+	case Unconditional:
+		s.Unconditional = n
+	case Busy:
+		s.Busy = n
+	case NoAnswer:
+		s.NoAnswer = n
+	}
+}
+
+// NetworkForwarder mirrors forwarding into the mobile network (AT+CCFC on
+// a cellular trunk). reason is a Kind's string. Calls may block; they are
+// made from the manager's own goroutine, one at a time.
+type NetworkForwarder interface {
+	SetForwarding(ctx context.Context, reason string, number string) error
+	ClearForwarding(ctx context.Context, reason string) error
+}
+
+// Checker is the toll-fraud guard as forwarding uses it
+// (*guard.Guard's CheckNumber).
+type Checker interface {
+	CheckNumber(route, number string) (guard.Decision, error)
+}
+
+// Options are the manager's collaborators.
+type Options struct {
+	// Guard checks forward-to numbers (required).
+	Guard Checker
+	// Store persists settings, failures and lockouts
+	// (store.Open(dir, "forwarding", log)); nil keeps them in memory.
+	Store *store.File
+	// Clock times lockouts, rate limits and dialogues; nil = hal.SystemClock.
+	Clock hal.Clock
+	// Now is the wall clock, used only to persist lockout expiry; nil = time.Now.
+	Now func() time.Time
+	// Log receives every change, failure and lockout; nil discards.
+	Log *slog.Logger
+	// Registerer takes the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Network mirrors the Mirror port's forwarding; nil = none.
+	Network NetworkForwarder
+}
+
+// ErrNotSaved is wrapped by errors from changes that took effect but could
+// not be persisted.
+var ErrNotSaved = errors.New("forwarding is in effect but was not saved")
+
+// Manager holds every port's forwarding and the remote-activation
+// security state. Its methods are safe for concurrent use.
+type Manager struct {
+	cfg   Config
+	ports map[int]*portCfg
+	own   map[string]bool
+	guard Checker
+	store *store.File
+	clock hal.Clock
+	now   func() time.Time
+	log   *slog.Logger
+	m     *metrics
+
+	mu       sync.Mutex
+	settings map[int]Settings
+	sec      security
+
+	saveMu sync.Mutex
+
+	network NetworkForwarder
+	mirror  mirrorQueue
+}
+
+type metrics struct {
+	changes    *prometheus.CounterVec
+	active     *prometheus.GaugeVec
+	pinFails   prometheus.Counter
+	lockouts   *prometheus.CounterVec
+	mirrorFail prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_forward_changes_total", Help: "Call-forwarding changes, by where they came from (ctl, remote, network).",
+		}, []string{"via"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "critline_forwarding_active", Help: "1 while any call forwarding is on for the port.",
+		}, []string{"port"}),
+		pinFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_pin_failures_total", Help: "Failed remote-activation attempts (wrong PIN or unknown port).",
+		}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_remote_lockouts_total", Help: "Remote-activation lockouts imposed, by what was locked (caller, port).",
+		}, []string{"kind"}),
+		mirrorFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_forward_mirror_failures_total", Help: "Failed attempts to mirror forwarding into the mobile network.",
+		}),
+	}
+	for _, v := range []Via{ViaCtl, ViaRemote, ViaNetwork} {
+		m.changes.WithLabelValues(string(v))
+	}
+	m.lockouts.WithLabelValues("caller")
+	m.lockouts.WithLabelValues("port")
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.changes, m.active, m.pinFails, m.lockouts, m.mirrorFail} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("forwarding: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// persisted is the state file's payload.
+type persisted struct {
+	Ports    map[string]Settings `json:"ports"`
+	Failures []savedMark         `json:"failures,omitempty"`
+	Lockouts []savedMark         `json:"lockouts,omitempty"`
+}
+
+// New checks cfg, hashes plain PINs and restores the saved state. A state
+// file that cannot be used is logged and the manager starts with no
+// forwarding and no lockouts.
+func New(cfg Config, opts Options) (*Manager, error) {
+	ports, err := cfg.compile(true)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Guard == nil {
+		return nil, errors.New("forwarding: no toll-fraud guard given: forward-to numbers must be checked")
+	}
+	m := &Manager{cfg: cfg.withDefaults(), ports: ports, own: map[string]bool{}, guard: opts.Guard, store: opts.Store,
+		clock: opts.Clock, now: opts.Now, log: opts.Log, settings: map[int]Settings{}, network: opts.Network}
+	if m.clock == nil {
+		m.clock = hal.SystemClock{}
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.log = m.log.With("component", "forwarding")
+	for _, n := range cfg.OwnNumbers {
+		if d, err := normalizeDest(n); err == nil {
+			m.own[d] = true
+		}
+	}
+	if m.m, err = newMetrics(opts.Registerer); err != nil {
+		return nil, err
+	}
+	m.sec = newSecurity()
+	m.restore()
+	for id := range m.ports {
+		m.setGauge(id)
+	}
+	if m.network != nil {
+		m.mirror.start(m)
+	}
+	return m, nil
+}
+
+func (m *Manager) restore() {
+	if m.store == nil {
+		return
+	}
+	var p persisted
+	err := m.store.Load(&p)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return
+	case err != nil:
+		m.log.Error("forwarding state not restored: starting with no forwarding and no lockouts", "err", err)
+		return
+	}
+	for key, s := range p.Ports {
+		id, err := strconv.Atoi(key)
+		if _, ok := m.ports[id]; err != nil || !ok {
+			m.log.Warn("saved forwarding for a port that is not configured: dropped", "port", key)
+			continue
+		}
+		clean := Settings{NoAnswerAfter: s.NoAnswerAfter, Changed: s.Changed, By: s.By}
+		for _, k := range Kinds() {
+			if n := s.Number(k); n != "" {
+				d, err := normalizeDest(n)
+				if err != nil {
+					m.log.Warn("saved forwarding number is not valid: dropped", "port", id, "kind", k, "err", err)
+					continue
+				}
+				clean.set(k, d)
+			}
+		}
+		if clean.NoAnswerAfter < 5*time.Second || clean.NoAnswerAfter > 2*time.Minute {
+			clean.NoAnswerAfter = m.cfg.NoAnswerAfter
+		}
+		m.settings[id] = clean
+		if clean.Active() {
+			m.log.Info("call forwarding restored", "port", id, "unconditional", clean.Unconditional, "busy", clean.Busy, "no_answer", clean.NoAnswer)
+		}
+	}
+	m.sec.restore(p, m.clock.Now(), m.now(), m.cfg.Lockout)
+	if n := len(p.Lockouts); n > 0 {
+		m.log.Info("remote-activation lockouts restored", "count", len(m.sec.lockouts))
+	}
+}
+
+// save persists the current state; called without m.mu held.
+func (m *Manager) save() error {
+	if m.store == nil {
+		return nil
+	}
+	m.saveMu.Lock()
+	defer m.saveMu.Unlock()
+	m.mu.Lock()
+	p := persisted{Ports: map[string]Settings{}}
+	for id, s := range m.settings {
+		if s.Active() {
+			p.Ports[strconv.Itoa(id)] = s
+		}
+	}
+	p.Failures, p.Lockouts = m.sec.snapshot(m.clock.Now(), m.now())
+	m.mu.Unlock()
+	if err := m.store.Save(p); err != nil {
+		m.log.Error("forwarding state not saved: it will be lost on restart", "err", err)
+		return fmt.Errorf("%w: %w", ErrNotSaved, err)
+	}
+	return nil
+}
+
+func (m *Manager) setGauge(id int) {
+	m.mu.Lock()
+	on := m.settings[id].Active()
+	m.mu.Unlock()
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.m.active.WithLabelValues(strconv.Itoa(id)).Set(v)
+}
+
+// Ports lists the configured port ids in order.
+func (m *Manager) Ports() []int { return slices.Sorted(maps.Keys(m.ports)) }
+
+// Get returns a port's forwarding (zero Settings with the default ring
+// time when none is on).
+func (m *Manager) Get(port int) (Settings, error) {
+	if _, ok := m.ports[port]; !ok {
+		return Settings{}, fmt.Errorf("forwarding: no port %d (configured ports: %v)", port, m.Ports())
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.settings[port]
+	if s.NoAnswerAfter == 0 {
+		s.NoAnswerAfter = m.cfg.NoAnswerAfter
+	}
+	return s, nil
+}
+
+// normalizeDest checks a forward-to number: digits with an optional
+// leading '+', 3 to 20 of them, spaces and '-' ignored.
+func normalizeDest(n string) (string, error) {
+	var sb strings.Builder
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c == ' ' || c == '-':
+		case c == '+' && sb.Len() == 0:
+			sb.WriteByte(c)
+		case c >= '0' && c <= '9':
+			sb.WriteByte(c)
+		default:
+			return "", fmt.Errorf("forward-to number %q: only digits and a leading + are allowed", n)
+		}
+	}
+	d := strings.TrimPrefix(sb.String(), "+")
+	if len(d) < 3 || len(d) > 20 {
+		return "", fmt.Errorf("forward-to number %q: use 3 to 20 digits", n)
+	}
+	return sb.String(), nil
+}
+
+// checkDest applies every rule a forward-to number must obey.
+func (m *Manager) checkDest(number string) (string, error) {
+	n, err := normalizeDest(number)
+	if err != nil {
+		return "", err
+	}
+	if m.own[n] {
+		return "", fmt.Errorf("forward-to number %s is this appliance's own number: forwarding would loop", n)
+	}
+	d, err := m.guard.CheckNumber(m.cfg.Route, n)
+	if err != nil {
+		return "", fmt.Errorf("forward-to number %s: %w", n, err)
+	}
+	if d.Emergency {
+		return "", fmt.Errorf("forward-to number %s is an emergency number: calls cannot be forwarded there", n)
+	}
+	if !d.Allowed {
+		return "", fmt.Errorf("forward-to number %s refused by the toll-fraud guard (%s: %s): allow it under [[survivability.guard.route]] name = %q", n, d.Reason, d.Rule, m.cfg.Route)
+	}
+	return n, nil
+}
+
+// Set turns on forwarding of kind for port to number. ringTime applies to
+// NoAnswer (0 = the configured default, else 5s..2m). who names the actor
+// (a user, a caller's number). The change takes effect and is logged,
+// counted and saved; a save failure is returned wrapping ErrNotSaved with
+// the forwarding in effect. Mirroring into the network happens afterwards
+// and never fails Set.
+func (m *Manager) Set(ctx context.Context, port int, kind Kind, number string, ringTime time.Duration, via Via, who string) error {
+	if _, ok := m.ports[port]; !ok {
+		return fmt.Errorf("forwarding: no port %d (configured ports: %v)", port, m.Ports())
+	}
+	if _, err := ParseKind(string(kind)); err != nil {
+		return fmt.Errorf("forwarding: %w", err)
+	}
+	if err := checkVia(via); err != nil {
+		return err
+	}
+	if ringTime != 0 && (kind != NoAnswer || ringTime < 5*time.Second || ringTime > 2*time.Minute) {
+		return fmt.Errorf("forwarding: ring time %v: give one only for no-answer, 5s to 2m", ringTime)
+	}
+	n, err := m.checkDest(number)
+	if err != nil {
+		m.log.Warn("call forwarding refused", "port", port, "kind", kind, "number", number, "via", via, "who", who, "err", err)
+		return fmt.Errorf("forwarding: port %d: %w", port, err)
+	}
+	return m.change(ctx, port, kind, n, ringTime, via, who)
+}
+
+// Clear turns off forwarding of kind for port ("" = every kind).
+func (m *Manager) Clear(ctx context.Context, port int, kind Kind, via Via, who string) error {
+	if _, ok := m.ports[port]; !ok {
+		return fmt.Errorf("forwarding: no port %d (configured ports: %v)", port, m.Ports())
+	}
+	if err := checkVia(via); err != nil {
+		return err
+	}
+	kinds := Kinds()
+	if kind != "" {
+		k, err := ParseKind(string(kind))
+		if err != nil {
+			return fmt.Errorf("forwarding: %w", err)
+		}
+		kinds = []Kind{k}
+	}
+	var errs []error
+	for _, k := range kinds {
+		errs = append(errs, m.change(ctx, port, k, "", 0, via, who))
+	}
+	return errors.Join(errs...)
+}
+
+func checkVia(v Via) error {
+	switch v {
+	case ViaCtl, ViaRemote, ViaNetwork:
+		return nil
+	}
+	return fmt.Errorf("forwarding: change source %q: use ctl, remote or network", v)
+}
+
+func (m *Manager) change(_ context.Context, port int, kind Kind, number string, ringTime time.Duration, via Via, who string) error {
+	m.mu.Lock()
+	s := m.settings[port]
+	prev := s.Number(kind)
+	prevRing := s.NoAnswerAfter
+	s.set(kind, number)
+	if kind == NoAnswer && number != "" {
+		s.NoAnswerAfter = ringTime
+		if ringTime == 0 {
+			s.NoAnswerAfter = m.cfg.NoAnswerAfter
+		}
+	}
+	unchanged := prev == number && (kind != NoAnswer || number == "" || prevRing == s.NoAnswerAfter)
+	if unchanged {
+		m.mu.Unlock()
+		return nil
+	}
+	s.Changed = m.now().UTC()
+	s.By = string(via) + ":" + who
+	m.settings[port] = s
+	mirror := m.ports[port].mirror && via != ViaNetwork && m.network != nil
+	m.mu.Unlock()
+
+	m.m.changes.WithLabelValues(string(via)).Inc()
+	m.setGauge(port)
+	if number == "" {
+		m.log.Info("call forwarding cleared", "port", port, "kind", kind, "was", prev, "via", via, "who", who)
+	} else {
+		attrs := []any{"port", port, "kind", kind, "number", number, "was", prev, "via", via, "who", who}
+		if kind == NoAnswer {
+			attrs = append(attrs, "ring_time", s.NoAnswerAfter)
+		}
+		m.log.Info("call forwarding set", attrs...)
+	}
+	if mirror {
+		m.mirror.push(kind, number)
+	}
+	return m.save()
+}
+
+// Close stops the network mirror after it has sent what is queued.
+func (m *Manager) Close() {
+	if m.network != nil {
+		m.mirror.stop()
+	}
+}
