@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -371,4 +372,51 @@ func TestDTMFMeasurement(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestDTMFOverDialToneEcho(t *testing.T) {
+	// The port's own dial tone (350+440 Hz at -13 dBm0) returning through
+	// the line hybrid 12 dB down while the porter keys digits.
+	rng := rand.New(rand.NewPCG(11, 11))
+	at := 800
+	buf := make([]float64, 800+len(allDigits)*ms(100)+800)
+	for _, digit := range allDigits {
+		tb := burst(t, digit, ms(45))
+		tb.l1, tb.l2 = -12, -10
+		addTone2(buf, at+rng.IntN(dtmfSub), tb)
+		at += ms(100)
+	}
+	addTone2(buf, 0, tone2{f1: 350, f2: 440, l1: -25, l2: -25, n: len(buf)})
+	if got := detectAll(toInt16(buf)); got != allDigits {
+		t.Errorf("digits over dial-tone echo: got %q, want %q", got, allDigits)
+	}
+}
+
+func FuzzDTMFDetector(f *testing.F) {
+	sig, _ := AppendDTMF(nil, "159#", 45*time.Millisecond, 45*time.Millisecond, -10)
+	b := make([]byte, 2*len(sig))
+	for i, v := range sig {
+		b[2*i], b[2*i+1] = byte(v), byte(uint16(v)>>8)
+	}
+	f.Add(b, uint8(160))
+	f.Add([]byte{0xff, 0x7f, 0x00, 0x80}, uint8(1))
+	f.Fuzz(func(t *testing.T, audio []byte, chunk uint8) {
+		s := make([]int16, len(audio)/2)
+		for i := range s {
+			s[i] = int16(uint16(audio[2*i]) | uint16(audio[2*i+1])<<8)
+		}
+		var got []rune
+		d := NewDTMFDetector(func(r rune) { got = append(got, r) })
+		n := max(int(chunk), 1)
+		for len(s) > 0 {
+			k := min(n, len(s))
+			d.Process(s[:k])
+			s = s[k:]
+		}
+		for _, r := range got {
+			if !strings.ContainsRune(allDigits, r) {
+				t.Fatalf("reported %q", r)
+			}
+		}
+	})
 }

@@ -2,12 +2,6 @@ package dsp
 
 import "math"
 
-// goertzelCoef returns the Goertzel recurrence coefficient 2*cos(w) for a
-// frequency in Hz at 8 kHz.
-func goertzelCoef(freq float64) float64 {
-	return 2 * math.Cos(2*math.Pi*freq/8000)
-}
-
 // ToneLevelDBm0 measures the level (dBm0) of the component at freq in
 // samples with a single-bin DFT (the Goertzel algorithm) over all of them.
 // For a steady sine whose frequency falls close to freq (within a fraction of
