@@ -56,6 +56,7 @@ type Stats struct {
 	Overruns      uint64 // capture xruns recovered from
 	Underruns     uint64 // playback xruns recovered from
 	Dropped       uint64 // playback frames dropped because the device buffer was full
+	Trimmed       uint64 // playback frames dropped to bring the latency back to the prefill
 }
 
 // Config is what the device agreed to.
@@ -90,7 +91,7 @@ type PCM struct {
 	mono   []int16 // one device period, one channel
 	silent []int16 // prefill
 
-	read, written, overruns, underruns, dropped atomic.Uint64
+	read, written, overruns, underruns, dropped, trimmed atomic.Uint64
 }
 
 var _ hal.PCM = (*PCM)(nil)
@@ -288,7 +289,7 @@ func (p *PCM) Config() Config { return p.cfg }
 
 // Stats returns the frame and xrun counters.
 func (p *PCM) Stats() Stats {
-	return Stats{Read: p.read.Load(), Written: p.written.Load(), Overruns: p.overruns.Load(), Underruns: p.underruns.Load(), Dropped: p.dropped.Load()}
+	return Stats{Read: p.read.Load(), Written: p.written.Load(), Overruns: p.overruns.Load(), Underruns: p.underruns.Load(), Dropped: p.dropped.Load(), Trimmed: p.trimmed.Load()}
 }
 
 // Delay is the playback latency: how long a frame written now takes to be
@@ -417,8 +418,8 @@ func (p *PCM) wait() error {
 }
 
 // WriteFrame queues f for playback without blocking: if the device buffer is
-// full the frame is dropped and counted; after an underrun playback is
-// re-primed with silence.
+// full, or more than one period above the prefill is queued, the frame is
+// dropped and counted; after an underrun playback is re-primed with silence.
 func (p *PCM) WriteFrame(f *hal.Frame) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
@@ -427,6 +428,15 @@ func (p *PCM) WriteFrame(f *hal.Frame) error {
 	}
 	if err := p.start(); err != nil {
 		return err
+	}
+	// After the reader was held up, the capture backlog is read in a burst and
+	// each frame written back: the playback queue grows and would keep the
+	// extra latency for the rest of the call. Drop a frame whenever more than
+	// one period above the prefill is queued.
+	var queued int
+	if err := ioctl(p.play.fd, ioctlDelay, unsafe.Pointer(&queued)); err == nil && queued > (p.o.prefill+1)*p.cfg.PeriodFrames {
+		p.trimmed.Add(1)
+		return nil
 	}
 	src := p.mono
 	if p.interp != nil {
