@@ -269,3 +269,47 @@ func TestCheckNotMounted(t *testing.T) {
 		t.Fatalf("file slot: %v", err)
 	}
 }
+
+// TestInstallNeverWritesTheSlotThatBootsNext: after a rollback made the
+// other slot active (not rebooted yet), the non-running slot is the one the
+// bootloader starts next, so an install must refuse to touch it.
+func TestInstallNeverWritesTheSlotThatBootsNext(t *testing.T) {
+	r := newRig(t)
+	p := randBytes(18, 64<<10)
+	if _, err := r.install(r.bundle("2.0.0", 0, p), InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	SelectBoot(r.cfg.StateFile)
+	if err := Confirm(r.cfg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Rollback(r.cfg, false); err != nil || !res.NeedsReboot {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	aSum := fileSum(t, r.cfg.SlotA)
+	_, err := r.install(r.bundle("2.1.0", 0, p), InstallOptions{})
+	if err == nil || !strings.Contains(err.Error(), "boots next") {
+		t.Fatalf("install before the rollback reboot: %v", err)
+	}
+	if fileSum(t, r.cfg.SlotA) != aSum {
+		t.Fatal("the slot that boots next was written")
+	}
+}
+
+// TestFactoryImageInSlotB: no state file yet, and the kernel says slot b
+// runs: the factory image is in b, so the first install goes to a.
+func TestFactoryImageInSlotB(t *testing.T) {
+	r := newRig(t)
+	writeFile(t, r.cfg.Cmdline, []byte("root=/dev/mmcblk0p3 critline.slot=b\n"))
+	bSum := fileSum(t, r.cfg.SlotB)
+	res, err := r.install(r.bundle("2.0.0", 1, randBytes(19, 64<<10)), InstallOptions{})
+	if err != nil || res.Slot != "a" {
+		t.Fatalf("install: %+v %v", res, err)
+	}
+	if st := r.state(); st.Active != "b" || st.B.State != SlotGood || st.Trial != "a" {
+		t.Fatalf("state %+v", st)
+	}
+	if fileSum(t, r.cfg.SlotB) != bSum {
+		t.Fatal("running slot b written")
+	}
+}

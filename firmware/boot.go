@@ -40,7 +40,7 @@ func Confirm(cfg Config, why string) error {
 		return err
 	}
 	defer lock.release()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func Confirm(cfg Config, why string) error {
 // by itself when the trial boots are spent.
 func ConfirmWhenHealthy(ctx context.Context, cfg Config, check func(context.Context) error) error {
 	cfg = cfg.withDefaults()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func spendTrial(cfg Config) error {
 		return err
 	}
 	defer lock.release()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func rollBackTrial(cfg Config, slot string, cause error) error {
 	if err != nil {
 		return err
 	}
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		lock.release()
 		return err
@@ -172,7 +172,7 @@ func recordFailedTrial(cfg Config) error {
 		return err
 	}
 	defer lock.release()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func Rollback(cfg Config, allowDowngrade bool) (*RollbackResult, error) {
 		return nil, err
 	}
 	defer lock.release()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +291,7 @@ type SlotStatus struct {
 // interrupted one (its lock is no longer held).
 func ReadStatus(cfg Config) (*Status, error) {
 	cfg = cfg.withDefaults()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return nil, err
 	}

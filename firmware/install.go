@@ -49,18 +49,24 @@ type InstallResult struct {
 
 // runningSlot is the slot the system runs now.
 func runningSlot(cfg Config, st *State) string {
-	if cfg.Method == MethodTryboot {
-		if s := dtBootSlot(cfg); s != "" {
-			return s
-		}
-	}
-	if s := cmdlineSlot(cfg.Cmdline); s != "" {
+	if s := bootSlotHint(cfg); s != "" {
 		return s
 	}
 	if st.Booted != "" {
 		return st.Booted
 	}
 	return st.Active
+}
+
+// bootSlotHint is what the boot firmware or kernel command line says about
+// the running slot ("" when they say nothing).
+func bootSlotHint(cfg Config) string {
+	if cfg.Method == MethodTryboot {
+		if s := dtBootSlot(cfg); s != "" {
+			return s
+		}
+	}
+	return cmdlineSlot(cfg.Cmdline)
 }
 
 // cmdlineSlot reads critline.slot=a|b from the kernel command line file.
@@ -95,13 +101,18 @@ func Install(ctx context.Context, cfg Config, r io.Reader, opt InstallOptions) (
 		return nil, err
 	}
 	defer lock.release()
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return nil, err
 	}
 	running := runningSlot(cfg, st)
-	if running != st.Active && st.Slot(running).State == SlotTrial {
+	switch {
+	case onTrial(st, running):
 		return nil, fmt.Errorf("slot %s runs on trial and is not confirmed yet: run 'critlinectl firmware confirm' or 'critlinectl firmware rollback' before installing again", running)
+	case running != st.Active:
+		// The slot that is not running is the one set to boot next (after
+		// a rollback, or a manual boot of the other slot): never write it.
+		return nil, fmt.Errorf("slot %s runs, but slot %s is the active slot that boots next: reboot into slot %s first (or 'critlinectl firmware rollback' to make slot %s active) before installing", running, st.Active, st.Active, running)
 	}
 	target := other(running)
 	path := cfg.slotPath(target)

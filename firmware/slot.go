@@ -136,7 +136,7 @@ func VerifySlot(cfg Config, name string) error {
 	if name != "a" && name != "b" {
 		return fmt.Errorf("slot %q: use a or b", name)
 	}
-	st, err := LoadState(cfg.StateFile)
+	st, err := loadState(cfg)
 	if err != nil {
 		return err
 	}

@@ -308,3 +308,19 @@ func SelectBoot(path string) (string, error) {
 	}
 	return st.Booted, nil
 }
+
+// loadState is LoadState for an appliance configured by cfg: when no state
+// file exists yet, the factory image is taken to be in the slot the system
+// booted (device tree or kernel command line), or slot a when nothing says.
+func loadState(cfg Config) (*State, error) {
+	st, err := LoadState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, serr := os.Stat(cfg.StateFile); errors.Is(serr, os.ErrNotExist) {
+		if s := bootSlotHint(cfg); s == "b" {
+			st.Active, st.A, st.B = "b", SlotInfo{State: SlotEmpty}, SlotInfo{State: SlotGood}
+		}
+	}
+	return st, nil
+}
