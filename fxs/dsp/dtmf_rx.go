@@ -90,7 +90,7 @@ type DTMFDetector struct {
 	minEnergy       float32           // of a window holding two tones at the minimum level
 	sub             [3][dtmfSub]int16 // ring of sub-blocks
 	zre, zim        [3][8]float32
-	zValid          [3]bool
+	zValid          [3][2]bool // per slot: low, high group done
 	energy          [3]float32
 	cur, fill, nsub int
 
@@ -171,7 +171,7 @@ func (d *DTMFDetector) subBlock() {
 		e += int64(s) * int64(s)
 	}
 	d.energy[d.cur] = float32(e)
-	d.zValid[d.cur] = false
+	d.zValid[d.cur] = [2]bool{}
 	if d.nsub < 3 {
 		d.nsub++
 		if d.nsub < 3 {
@@ -181,41 +181,41 @@ func (d *DTMFDetector) subBlock() {
 	d.window()
 }
 
-// goertzel runs the eight Goertzel filters over sub-block slot, once: it
-// is only needed when a window with that sub-block passes the energy tests,
-// which most speech, music and silence does not.
-func (d *DTMFDetector) goertzel(slot int) {
-	if d.zValid[slot] {
+// goertzel runs group g's four Goertzel filters (0: the low group, 1: the
+// high group) over sub-block slot, once: they are only needed when a window
+// with that sub-block passes the cheaper tests, which most speech, music,
+// noise and silence does not.
+func (d *DTMFDetector) goertzel(slot, g int) {
+	if d.zValid[slot][g] {
 		return
 	}
-	d.zValid[slot] = true
+	d.zValid[slot][g] = true
 	x := &d.sub[slot]
 	zre, zim := &d.zre[slot], &d.zim[slot]
-	// Four recurrences per pass: s[n] = x[n] + c s[n-1] - s[n-2], written
+	base := 4 * g
+	// Four recurrences at once: s[n] = x[n] + c s[n-1] - s[n-2], written
 	// as (x - s2) + c s1 so each step waits on one multiply and one add, and
 	// unrolled by two so the state registers swap roles instead of moving.
-	for base := 0; base < 8; base += 4 {
-		c0, c1, c2, c3 := d.coef[base], d.coef[base+1], d.coef[base+2], d.coef[base+3]
-		var a1, a2, b1, b2, g1, g2, h1, h2 float32
-		for i := 0; i < dtmfSub; i += 2 {
-			v0, v1 := float32(x[i]), float32(x[i+1])
-			a2 = (v0 - a2) + c0*a1
-			b2 = (v0 - b2) + c1*b1
-			g2 = (v0 - g2) + c2*g1
-			h2 = (v0 - h2) + c3*h1
-			a1 = (v1 - a1) + c0*a2
-			b1 = (v1 - b1) + c1*b2
-			g1 = (v1 - g1) + c2*g2
-			h1 = (v1 - h1) + c3*h2
-		}
-		// The sub-block's DFT value (up to a constant phase common to all
-		// sub-blocks) from the final state: s1 - e^{-jw} s2.
-		s1 := [4]float32{a1, b1, g1, h1}
-		s2 := [4]float32{a2, b2, g2, h2}
-		for k := range 4 {
-			zre[base+k] = s1[k] - d.cw[base+k]*s2[k]
-			zim[base+k] = d.sw[base+k] * s2[k]
-		}
+	c0, c1, c2, c3 := d.coef[base], d.coef[base+1], d.coef[base+2], d.coef[base+3]
+	var a1, a2, b1, b2, g1, g2, h1, h2 float32
+	for i := 0; i < dtmfSub; i += 2 {
+		v0, v1 := float32(x[i]), float32(x[i+1])
+		a2 = (v0 - a2) + c0*a1
+		b2 = (v0 - b2) + c1*b1
+		g2 = (v0 - g2) + c2*g1
+		h2 = (v0 - h2) + c3*h1
+		a1 = (v1 - a1) + c0*a2
+		b1 = (v1 - b1) + c1*b2
+		g1 = (v1 - g1) + c2*g2
+		h1 = (v1 - h1) + c3*h2
+	}
+	// The sub-block's DFT value (up to a constant phase common to all
+	// sub-blocks) from the final state: s1 - e^{-jw} s2.
+	s1 := [4]float32{a1, b1, g1, h1}
+	s2 := [4]float32{a2, b2, g2, h2}
+	for k := range 4 {
+		zre[base+k] = s1[k] - d.cw[base+k]*s2[k]
+		zim[base+k] = d.sw[base+k] * s2[k]
 	}
 }
 
@@ -262,72 +262,69 @@ func (d *DTMFDetector) screen() int {
 		m -= 3
 	}
 	eo, em, en := d.energy[o], d.energy[m], d.energy[n]
-	if eo+em+en < d.minEnergy || 3*min(eo, em, en) < dtmfStationary*(eo+em+en) {
-		if d.trace != nil {
-			d.trace("stationary", eo, em, en)
-		}
+	e := eo + em + en
+	if e < d.minEnergy || 3*min(eo, em, en) < dtmfStationary*e {
 		return -1
 	}
-	d.goertzel(o)
-	d.goertzel(m)
-	d.goertzel(n)
+	// The low group first: a window whose best row tone could not make up
+	// its share of the energy even with the loudest column tone allowed
+	// needs no high-group filters.
 	var p [8]float32
+	d.groupPowers(0, o, m, n, &p)
+	r := 0
+	for k := 1; k < 4; k++ {
+		if p[k] > p[r] {
+			r = k
+		}
+	}
+	pr := p[r]
+	// A sine of peak A: |X|^2 = (A N/2)^2 and energy N A^2/2.
+	if pr < d.minPower || pr*(1+dtmfScreenTwistR)*(2.0/dtmfWin) < dtmfScreenShare*e {
+		return -1
+	}
+	for k := range 4 {
+		if k != r && p[k]*dtmfRelPeak > pr {
+			return -1
+		}
+	}
+	d.groupPowers(1, o, m, n, &p)
+	c := 4
+	for k := 5; k < 8; k++ {
+		if p[k] > p[c] {
+			c = k
+		}
+	}
+	pc := p[c]
+	if pc < d.minPower || pr > dtmfScreenTwistN*pc || pc > dtmfScreenTwistR*pr {
+		return -1
+	}
+	for k := 4; k < 8; k++ {
+		if k != c && p[k]*dtmfRelPeak > pc {
+			return -1
+		}
+	}
+	if (pr+pc)*(2.0/dtmfWin) < dtmfScreenShare*e {
+		return -1
+	}
+	return r*4 + (c - 4)
+}
+
+// groupPowers fills p with the window's power at the four frequencies of
+// group g (0 low, 1 high), running the group's filters over any of the
+// window's sub-blocks (slots o, m, n, oldest first) not yet done.
+func (d *DTMFDetector) groupPowers(g, o, m, n int, p *[8]float32) {
+	d.goertzel(o, g)
+	d.goertzel(m, g)
+	d.goertzel(n, g)
 	ore, oim := &d.zre[o], &d.zim[o]
 	mre, mim := &d.zre[m], &d.zim[m]
 	nre, nim := &d.zre[n], &d.zim[n]
-	for k := range 8 {
+	for k := 4 * g; k < 4*g+4; k++ {
 		// X = z_o + z_m r + z_n r^2
 		re := ore[k] + mre[k]*d.r1re[k] - mim[k]*d.r1im[k] + nre[k]*d.r2re[k] - nim[k]*d.r2im[k]
 		im := oim[k] + mre[k]*d.r1im[k] + mim[k]*d.r1re[k] + nre[k]*d.r2im[k] + nim[k]*d.r2re[k]
 		p[k] = re*re + im*im
 	}
-	r, c := 0, 4
-	for k := 1; k < 4; k++ {
-		if p[k] > p[r] {
-			r = k
-		}
-		if p[k+4] > p[c] {
-			c = k + 4
-		}
-	}
-	pr, pc := p[r], p[c]
-	if pr < d.minPower || pc < d.minPower {
-		if d.trace != nil {
-			d.trace("level", r, c, pr, pc)
-		}
-		return -1
-	}
-	if pr > dtmfScreenTwistN*pc || pc > dtmfScreenTwistR*pr {
-		if d.trace != nil {
-			d.trace("screen-twist", r, c, pr, pc)
-		}
-		return -1
-	}
-	for k := range 4 {
-		if k != r && p[k]*dtmfRelPeak > pr {
-			if d.trace != nil {
-				d.trace("relpeak-row", r, k, pr, p[k])
-			}
-			return -1
-		}
-		if k+4 != c && p[k+4]*dtmfRelPeak > pc {
-			if d.trace != nil {
-				d.trace("relpeak-col", c, k+4, pc, p[k+4])
-			}
-			return -1
-		}
-	}
-	// A sine of peak A: |X|^2 = (A N/2)^2 and energy N A^2/2.
-	if (pr+pc)*(2.0/dtmfWin) < dtmfScreenShare*(eo+em+en) {
-		if d.trace != nil {
-			d.trace("screen-share", (pr+pc)*(2.0/dtmfWin)/(eo+em+en))
-		}
-		return -1
-	}
-	if d.trace != nil {
-		d.trace("hit", r, c)
-	}
-	return r*4 + (c - 4)
 }
 
 // record keeps the Hann-windowed DFTs of the current window at the
