@@ -60,6 +60,10 @@ type Port struct {
 	Relay     *Pin   `toml:"relay"`     // output: asserted = on the board (not bypass)
 	RingDrive string `toml:"ring_drive"`
 	Audio     string `toml:"audio"` // PCM device; empty on the sim board
+	// DivertTo overrides [survivability] divert_to for this port.
+	DivertTo string `toml:"divert_to"`
+	// DivertAfter overrides [survivability] divert_after for this port.
+	DivertAfter Duration `toml:"divert_after"`
 }
 
 // SIP is the user agent's configuration.
@@ -94,6 +98,11 @@ type Trunk struct {
 type Survivability struct {
 	Emergency     []string `toml:"emergency"`
 	FailbackAfter Duration `toml:"failback_after"`
+	// DivertTo is where inbound calls go while a handset cannot be reached
+	// (left off-hook, or on the PSTN line): a number or a sip: URI.
+	DivertTo string `toml:"divert_to"`
+	// DivertAfter diverts calls still ringing after this long (0: never).
+	DivertAfter Duration `toml:"divert_after"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -176,6 +185,10 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	for i := range c.Ports {
+		def(&c.Ports[i].DivertTo, c.Survivability.DivertTo)
+		if c.Ports[i].DivertAfter.Duration == 0 {
+			c.Ports[i].DivertAfter = c.Survivability.DivertAfter
+		}
 		def(&c.Ports[i].RingDrive, "enable")
 		if c.Ports[i].Name == "" {
 			c.Ports[i].Name = fmt.Sprintf("port %d", c.Ports[i].ID)

@@ -128,6 +128,12 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		pin(k+".ring", p.Ring, true, false)
 		pin(k+".polarity", p.Polarity, true, false)
 		pin(k+".relay", p.Relay, true, false)
+		if p.DivertTo != "" && !reDialable.MatchString(p.DivertTo) && !strings.HasPrefix(p.DivertTo, "sip:") {
+			bad(k+".divert_to", "%q is neither a number nor a sip: URI", p.DivertTo)
+		}
+		if p.DivertAfter.Duration < 0 || (p.DivertAfter.Duration > 0 && p.DivertAfter.Duration < 5e9) {
+			bad(k+".divert_after", "%s: use 0 (never) or 5s or more, so the porter has time to answer", p.DivertAfter)
+		}
 		if gpio && p.Audio == "" {
 			bad(k+".audio", "missing: a gpio board needs the port's PCM device, e.g. audio = \"hw:1,0\"")
 		}
@@ -209,6 +215,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if !reDigits.MatchString(n) {
 			bad(fmt.Sprintf("survivability.emergency[%d]", i), "%q is not a number: use digits only", n)
 		}
+	}
+	if d := c.Survivability.DivertTo; d != "" && !reDialable.MatchString(d) && !strings.HasPrefix(d, "sip:") {
+		bad("survivability.divert_to", "%q is neither a number nor a sip: URI", d)
 	}
 	if c.Survivability.FailbackAfter.Duration < 0 {
 		bad("survivability.failback_after", "must not be negative")

@@ -67,6 +67,7 @@ type Port struct {
 	Route      string `json:"route,omitempty"` // where the current call goes: registrar or trunk name
 	Registered string `json:"registered,omitempty"`
 	Forwarding string `json:"forwarding,omitempty"`
+	Divert     string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
 	Relay      string `json:"relay"` // bypass | board
 	Mode       string `json:"mode"`
 }

@@ -20,6 +20,12 @@ type PortOptions struct {
 	Name      string
 	Extension string
 	DialPlan  string // empty: the profile's
+	// DivertTo is where inbound calls go while the handset cannot be
+	// reached (left off-hook, or on the PSTN line in bypass): a number or a
+	// sip: URI. Empty: no divert, callers hear busy.
+	DivertTo string
+	// DivertAfter diverts a call still ringing after this long; 0: never.
+	DivertAfter time.Duration
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -166,6 +172,36 @@ func (a *Appliance) Port(id int) (*fxs.Port, bool) {
 	return p.fx, true
 }
 
+// divertTarget says where an inbound call for p goes instead of ringing,
+// and why, while the handset cannot be reached.
+func (a *Appliance) divertTarget(p *port) (string, string) {
+	if p.opt.DivertTo == "" {
+		return "", ""
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case p.cond == fxs.ConditionLeftOffHook:
+		return p.opt.DivertTo, "left-off-hook"
+	case p.hw.Relay.Bypass():
+		return p.opt.DivertTo, "bypass"
+	}
+	return "", ""
+}
+
+func (a *Appliance) divertAfter(p *port) time.Duration {
+	if p.opt.DivertTo == "" {
+		return 0
+	}
+	return p.opt.DivertAfter
+}
+
+// updateDivertActive publishes whether a port's calls are being diverted.
+func (a *Appliance) updateDivertActive(p *port) {
+	target, _ := a.divertTarget(p)
+	a.m.divertActive.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(target != ""))
+}
+
 // SubscribePort streams a port's events (for `critlinectl sim watch`).
 func (a *Appliance) SubscribePort(id int) (<-chan fxs.Event, func(), bool) {
 	p, ok := a.ports[id]
@@ -268,6 +304,7 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			p.cond = ev.Condition
 			a.mu.Unlock()
 			a.m.parked.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(ev.Condition == fxs.ConditionLeftOffHook))
+			a.updateDivertActive(p)
 			a.log.Warn("line condition", "port", p.opt.ID, "condition", ev.Condition)
 		}
 	}

@@ -16,6 +16,7 @@ func (a *Appliance) setRelayNow(p *port, bypass bool, reason string) {
 		return
 	}
 	a.m.relayBypass.WithLabelValues(portLabel(p.opt.ID)).Set(b2f(bypass))
+	a.updateDivertActive(p)
 	if was != bypass {
 		a.log.Warn("relay", "port", p.opt.ID, "bypass", bypass, "reason", reason)
 	}

@@ -8,19 +8,21 @@ import (
 
 // metrics are the appliance-level series of DESIGN.md's contract.
 type metrics struct {
-	buildInfo   *prometheus.GaugeVec
-	mode        *prometheus.GaugeVec
-	modeChanges prometheus.Counter
-	mains       prometheus.Gauge
-	batteryLow  prometheus.Gauge
-	lanUp       prometheus.Gauge
-	offhook     *prometheus.GaugeVec
-	relayBypass *prometheus.GaugeVec
-	parked      *prometheus.GaugeVec
-	routes      prometheus.Gauge
-	calls       *prometheus.CounterVec
-	emergency   *prometheus.CounterVec
-	setup       *prometheus.HistogramVec
+	buildInfo    *prometheus.GaugeVec
+	mode         *prometheus.GaugeVec
+	modeChanges  prometheus.Counter
+	mains        prometheus.Gauge
+	batteryLow   prometheus.Gauge
+	lanUp        prometheus.Gauge
+	offhook      *prometheus.GaugeVec
+	relayBypass  *prometheus.GaugeVec
+	parked       *prometheus.GaugeVec
+	routes       prometheus.Gauge
+	calls        *prometheus.CounterVec
+	emergency    *prometheus.CounterVec
+	setup        *prometheus.HistogramVec
+	divertActive *prometheus.GaugeVec
+	diverts      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,7 +69,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help:    "Time from the last digit to the far end ringing or answering, by route; includes failed rungs tried first.",
 		Buckets: []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15},
 	}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass, m.parked, m.routes, m.calls, m.emergency, m.setup} {
+	m.divertActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "critline_divert_active", Help: "1 while the port's handset cannot be reached and its inbound calls are diverted.",
+	}, []string{"port"})
+	m.diverts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "critline_diverts_total", Help: "Inbound calls diverted, by port and reason (left-off-hook, bypass, no-answer).",
+	}, []string{"port", "reason"})
+	for _, c := range []prometheus.Collector{m.divertActive, m.diverts, m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass, m.parked, m.routes, m.calls, m.emergency, m.setup} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -177,6 +177,10 @@ func (a *Appliance) OnIncoming(ic *sip.IncomingCall) {
 		_ = ic.Reject(404, "Not Found")
 		return
 	}
+	if target, why := a.divertTarget(p); target != "" {
+		a.divert(ic, p, target, why)
+		return
+	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ic.From, Name: ic.FromName}
 	if cid.Number == "" || cid.Number == "anonymous" {
 		cid.Number, cid.NumberAbsence = "", dsp.Absence('P')
@@ -195,6 +199,49 @@ func (a *Appliance) OnIncoming(ic *sip.IncomingCall) {
 		return
 	}
 	go in.follow(pr)
+	if after := a.divertAfter(p); after > 0 {
+		go in.divertIfUnanswered(pr, after)
+	}
+}
+
+// divertIfUnanswered redirects a call still ringing after d.
+func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ic.Canceled():
+		return
+	case <-t.C:
+	}
+	s.mu.Lock()
+	answered := s.call != nil
+	s.mu.Unlock()
+	if answered {
+		return
+	}
+	p := s.a.ports[s.port]
+	target := p.opt.DivertTo
+	if target == "" {
+		return
+	}
+	if err := s.ic.Redirect(target); err != nil {
+		return // answered or gone meanwhile
+	}
+	pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "diverted: no answer"})
+	s.a.m.diverts.WithLabelValues(portLabel(s.port), "no-answer").Inc()
+	s.a.log.Info("call diverted", "port", s.port, "to", target, "reason", "no answer", "after", d)
+}
+
+// divert sends an inbound call elsewhere with a 302.
+func (a *Appliance) divert(ic *sip.IncomingCall, p *port, target, why string) {
+	if err := ic.Redirect(target); err != nil {
+		a.log.Warn("divert failed", "port", p.opt.ID, "to", target, "err", err)
+		_ = ic.Reject(480, "Temporarily Unavailable")
+		return
+	}
+	a.m.diverts.WithLabelValues(portLabel(p.opt.ID), why).Inc()
+	a.callResult(p.opt.ID, "in", ic.Registrar, "diverted", false)
+	a.log.Info("call diverted", "port", p.opt.ID, "from", ic.From, "to", target, "reason", why)
 }
 
 // sipInbound is an inbound SIP call as the port sees it.

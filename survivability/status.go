@@ -24,6 +24,7 @@ func (a *Appliance) Status() control.Status {
 		if p.hw.Relay.Bypass() {
 			cp.Relay = "bypass"
 		}
+		cp.Divert, _ = a.divertTarget(p)
 		snaps[id] = cp
 	}
 	trunks := make([]control.Trunk, 0, len(a.trunks))

@@ -102,6 +102,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if f.check {
+		if _, err := loadProfile(cfg); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", f.config, err)
+			return exitConfig
+		}
 		fmt.Fprintf(stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
 			f.config, cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
 		return exitOK

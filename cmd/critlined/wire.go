@@ -39,7 +39,8 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 		Trunks:        b.trunks,
 	}
 	for _, p := range cfg.Ports {
-		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan})
+		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan,
+			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration})
 	}
 	for _, r := range cfg.SIP.Registrars {
 		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})

@@ -207,10 +207,10 @@ func callerKey(id string) string {
 type pinResult int
 
 const (
-	pinOK         pinResult = iota
-	pinWrong                // wrong, may try again
-	pinWrongLocked          // wrong, and now locked out
-	pinRefused              // not even checked: locked out or rate-limited
+	pinOK          pinResult = iota
+	pinWrong                 // wrong, may try again
+	pinWrongLocked           // wrong, and now locked out
+	pinRefused               // not even checked: locked out or rate-limited
 )
 
 // callerLocked reports whether caller may not use remote activation now.
