@@ -68,7 +68,7 @@ type Port struct {
 	Registered string `json:"registered,omitempty"`
 	Forwarding string `json:"forwarding,omitempty"`
 	Divert     string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
-	Relay      string `json:"relay"` // bypass | board
+	Relay      string `json:"relay"`            // bypass | board
 	Mode       string `json:"mode"`
 }
 
