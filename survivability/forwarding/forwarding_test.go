@@ -126,19 +126,23 @@ func (m mgr) metric(t *testing.T, name string, labels ...string) float64 {
 // fakeNetwork records what the manager mirrors; fail makes calls fail and
 // block lets a test hold a call up.
 type fakeNetwork struct {
-	mu    sync.Mutex
-	calls []string
-	fail  error
-	block chan struct{}
-	seen  chan string
+	mu      sync.Mutex
+	calls   []string
+	fail    error
+	block   chan struct{}
+	entered chan string // each call, before it blocks
+	seen    chan string // each call, once done
 }
 
-func newFakeNetwork() *fakeNetwork { return &fakeNetwork{seen: make(chan string, 100)} }
+func newFakeNetwork() *fakeNetwork {
+	return &fakeNetwork{seen: make(chan string, 100), entered: make(chan string, 100)}
+}
 
 func (f *fakeNetwork) do(s string) error {
 	f.mu.Lock()
 	block, fail := f.block, f.fail
 	f.mu.Unlock()
+	f.entered <- s
 	if block != nil {
 		<-block
 	}
@@ -355,9 +359,12 @@ func TestMirrorNeverBlocks(t *testing.T) {
 	m := e.manager(baseConfig(t))
 	ctx := context.Background()
 	// The modem hangs; local changes still go through at once.
-	for _, n := range []string{"07700900121", "07700900122", "07700900123"} {
+	for i, n := range []string{"07700900121", "07700900122", "07700900123"} {
 		if err := m.Set(ctx, 1, Unconditional, n, 0, ViaCtl, "a"); err != nil {
 			t.Fatal(err)
+		}
+		if i == 0 {
+			<-e.net.entered // the first is now stuck in the modem
 		}
 	}
 	if s, _ := m.Get(1); s.Unconditional != "07700900123" {
