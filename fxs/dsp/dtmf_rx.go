@@ -74,7 +74,7 @@ type dtmfWindowHit struct {
 // dropouts under 20 ms do not split a digit; frequency errors up to 1.5 % are
 // accepted and over 3.5 % rejected; twist up to 8 dB normal and 4 dB reverse
 // is accepted; it works at 15 dB signal-to-noise. Each digit is reported
-// once, about 25-35 ms after its tone starts. It is not safe for concurrent
+// once, 26-32 ms after its tone starts. It is not safe for concurrent
 // use; one per channel. Process does not allocate.
 type DTMFDetector struct {
 	onDigit func(rune)

@@ -253,12 +253,13 @@ func TestDTMFNoise(t *testing.T) {
 }
 
 func TestDTMFTalkOff(t *testing.T) {
-	// Several minutes of speech-like and music-like sound at speech levels
-	// must give no digit. Each sample is a separate deterministic seed.
-	const seconds = 60
+	// Twelve minutes of speech-like and music-like sound at quiet, normal
+	// and loud (clipping) levels must give no digit. Each piece has its own
+	// deterministic seed.
+	const seconds = 40
 	total := 0.0
 	for seed := range uint64(3) {
-		for _, level := range []float64{-20, -10} {
+		for _, level := range []float64{-25, -15, -3} {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			sp := speechLike(seconds*8000, rng, level)
 			if got := detectAll(toInt16(sp)); got != "" {
@@ -274,6 +275,28 @@ func TestDTMFTalkOff(t *testing.T) {
 		}
 	}
 	t.Logf("talk-off: %.0f s (%.1f min) of speech-like and music-like sound", total, total/60)
+}
+
+func TestDTMFReportTime(t *testing.T) {
+	// Each digit is reported 20-40 ms after its tone starts (counted in
+	// samples fed, not wall-clock time).
+	for _, digit := range allDigits {
+		for off := 0; off < dtmfSub; off += 5 {
+			buf := make([]float64, 400+off+ms(60)+400)
+			addTone2(buf, 400+off, burst(t, digit, ms(60)))
+			sig := toInt16(buf)
+			fed, at := 0, -1
+			d := NewDTMFDetector(func(rune) { at = fed })
+			for fed < len(sig) {
+				d.Process(sig[fed : fed+1])
+				fed++
+			}
+			lag := float64(at-(400+off)) / 8
+			if at < 0 || lag < 20 || lag > 40 {
+				t.Errorf("%q at offset %d: reported %.1f ms after the tone started", digit, off, lag)
+			}
+		}
+	}
 }
 
 func TestDTMFDetectorAllocs(t *testing.T) {
