@@ -76,7 +76,9 @@ const (
 	// CallEarlyMedia: the far end sends audio before answering (Media).
 	CallEarlyMedia
 	// CallAnswered: the far end answered; Media (or the early media
-	// stream, when Media is nil) carries the call. Outbound calls only.
+	// stream, when Media is nil) carries the call. For a call already
+	// connected (either direction), a non-nil Media replaces the stream the
+	// port pumps (the far side moved, e.g. to another route).
 	CallAnswered
 	// CallFailed: the attempt failed before an answer; Reason says which
 	// tone the porter hears.

@@ -725,6 +725,11 @@ func (p *Port) update(gen uint64, u CallUpdate) {
 			p.media = u.Media
 		}
 	case CallAnswered:
+		if p.state == StateConnected && u.Media != nil {
+			// A new stream for the call in progress (the far side moved).
+			p.media = u.Media
+			return
+		}
 		if p.direction != "out" {
 			return
 		}

@@ -317,6 +317,10 @@ func TestEarlyMedia(t *testing.T) {
 	if out := h.frame(nil); out[0] != 555 {
 		t.Errorf("answered call lost the early media stream: %d", out[0])
 	}
+	r.progress.Update(CallUpdate{State: CallAnswered, Media: &fakeMedia{val: 666}})
+	if out := h.frame(nil); out[0] != 666 {
+		t.Errorf("new media stream not taken: %d", out[0])
+	}
 	h.onHook()
 	h.waitState(StateIdle)
 	waitFor(t, func() bool { hu, _, _, _ := call.counts(); return hu == 1 })
