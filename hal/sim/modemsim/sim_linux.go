@@ -64,6 +64,7 @@ type Sim struct {
 	heard     []int16
 	nHeard    int
 	taps      []*tap
+	post      []func() // run after the current command's final result
 	farDigits string
 	closed    bool
 	stop      chan struct{}
@@ -429,6 +430,7 @@ func (s *Sim) command(a *attachment, line string) {
 	if s.st.echo {
 		s.sendLocked([]byte(line + "\r"))
 	}
+	s.post = nil
 	info, final := s.execLocked(line)
 	slow := s.st.slow
 	s.mu.Unlock()
@@ -465,6 +467,11 @@ func (s *Sim) command(a *attachment, line string) {
 		s.sendLocked([]byte("\r\n> "))
 	default:
 		s.sendLocked([]byte("\r\n" + final + "\r\n"))
+	}
+	post := s.post
+	s.post = nil
+	for _, f := range post {
+		f()
 	}
 }
 
@@ -760,7 +767,9 @@ func (s *Sim) answerLocked() ([]string, string) {
 		return nil, "NO CARRIER"
 	}
 	c.started = time.Now()
-	s.callStatLocked(c, 0)
+	c.stat = 0
+	// The module says OK first, then reports the connection.
+	s.post = append(s.post, func() { s.callStatLocked(c, 0) })
 	return nil, "OK"
 }
 
