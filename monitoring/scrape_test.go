@@ -79,85 +79,119 @@ func simConfig(t *testing.T, dir string) string {
 
 var reReady = regexp.MustCompile(`critlined ready.*metrics=(127\.0\.0\.1:\d+)`)
 
-// scrapeDaemon builds and starts critlined on the sim board, scrapes /metrics
-// once it is ready, and stops it with SIGTERM.
-func scrapeDaemon(t *testing.T) []byte {
+// daemonProc is critlined running on the sim board for a test.
+type daemonProc struct {
+	t       *testing.T
+	dir     string
+	socket  string
+	addr    string
+	log     *syncBuffer
+	cmd     *exec.Cmd
+	done    chan error
+	stopped bool
+}
+
+// startDaemon builds critlined and critlinectl and starts critlined on the sim
+// board; it returns once the daemon has logged that it is ready.
+func startDaemon(t *testing.T) *daemonProc {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "critlined")
-	build := exec.Command("go", "build", "-o", bin, "github.com/critline/critline/cmd/critlined")
+	build := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/critline/critline/cmd/critlined", "github.com/critline/critline/cmd/critlinectl")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/critlined: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/critlined ./cmd/critlinectl: %v\n%s", err, out)
 	}
-	cfg := simConfig(t, dir)
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, "--config", cfg, "--control-socket", filepath.Join(dir, "control.sock"),
+	d := &daemonProc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(filepath.Join(dir, "critlined"), "--config", simConfig(t, dir), "--control-socket", d.socket,
 		"--state-dir", filepath.Join(dir, "state"), "--metrics-listen", "127.0.0.1:0")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
+	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-done
+		if !d.stopped {
+			_ = d.cmd.Process.Kill()
+			<-d.done
 		}
 		if t.Failed() {
-			t.Logf("critlined log:\n%s", log.String())
+			t.Logf("critlined log:\n%s", d.log.String())
 		}
 	})
-
-	var addr string
 	deadline := time.After(30 * time.Second)
-	for addr == "" {
-		if m := reReady.FindStringSubmatch(log.String()); m != nil {
-			addr = m[1]
-			break
+	for {
+		if m := reReady.FindStringSubmatch(d.log.String()); m != nil {
+			d.addr = m[1]
+			return d
 		}
 		select {
-		case err := <-done:
-			stopped = true
+		case err := <-d.done:
+			d.stopped = true
 			t.Fatalf("critlined exited before it was ready: %v", err)
 		case <-deadline:
 			t.Fatal("critlined did not log `critlined ready ... metrics=127.0.0.1:PORT` within 30 s")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
 
+// scrape GETs /metrics in the text format (what `promtool check metrics` reads).
+func (d *daemonProc) scrape() []byte {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.addr+"/metrics", nil)
 	if err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
-	// The text format is what `promtool check metrics` reads.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
+		d.t.Fatalf("GET /metrics: %v", err)
 	}
+	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Errorf("critlined did not exit cleanly on SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("critlined did not stop within 15 s of SIGTERM")
+		d.t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
 	}
 	return body
+}
+
+// families scrapes and parses /metrics.
+func (d *daemonProc) families() map[string]*dto.MetricFamily {
+	d.t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(d.scrape()))
+	if err != nil {
+		d.t.Fatalf("parsing the scrape: %v", err)
+	}
+	return fams
+}
+
+// ctl runs critlinectl against the daemon; it must succeed.
+func (d *daemonProc) ctl(args ...string) {
+	d.t.Helper()
+	cmd := exec.Command(filepath.Join(d.dir, "critlinectl"), append([]string{"--socket", d.socket}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		d.t.Fatalf("critlinectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (d *daemonProc) stop() {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		d.t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.stopped = true
+		if err != nil {
+			d.t.Errorf("critlined did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		d.t.Error("critlined did not stop within 15 s of SIGTERM")
+	}
 }
 
 // TestLiveScrape lints a live scrape of critlined with `promtool check
@@ -168,7 +202,9 @@ func scrapeDaemon(t *testing.T) []byte {
 // a missing one fails the test.
 func TestLiveScrape(t *testing.T) {
 	pt := promtool(t)
-	body := scrapeDaemon(t)
+	d := startDaemon(t)
+	body := d.scrape()
+	d.stop()
 
 	lint := exec.Command(pt, "check", "metrics")
 	lint.Stdin = bytes.NewReader(body)
