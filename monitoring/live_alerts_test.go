@@ -153,7 +153,8 @@ func samples(name string, m *dto.Metric) []sample {
 }
 
 // TestAlertsOnLiveDaemon drives the sim board through a bad day (PBX
-// unreachable, mains lost, LAN cut, weak signal, modem unplugged, battery low)
+// unreachable, a handset left off-hook, mains lost, LAN cut, weak signal,
+// modem unplugged, battery low)
 // and, at each step, runs alerts.yml with promtool over the daemon's real
 // /metrics held steady for 20 minutes: exactly the alerts for that state must
 // fire. This checks the rules against the names, labels and values the daemon
@@ -178,11 +179,19 @@ func TestAlertsOnLiveDaemon(t *testing.T) {
 		},
 		want: []string{"CritlineSurvivableMode", "CritlineRegistrarDown"},
 	}, {
-		name: "mains lost, LAN cut, signal -107 dBm",
-		ctl:  [][]string{{"sim", "power", "battery"}, {"sim", "link", "down"}, {"sim", "trunk", "signal", "-107"}},
+		name: "port 1's handset left off-hook: parked (dialling timers shortened to 1 s)",
+		ctl:  [][]string{{"sim", "hook", "1", "off"}},
+		ready: func(f map[string]*dto.MetricFamily) bool {
+			return is(f, 1, "critline_port_offhook", "port", "1") && is(f, 1, "critline_port_parked", "port", "1")
+		},
+		want: []string{"CritlineSurvivableMode", "CritlineRegistrarDown", "CritlineLineParked"},
+	}, {
+		name: "handset back; mains lost, LAN cut, signal -107 dBm",
+		ctl: [][]string{{"sim", "hook", "1", "on"}, {"sim", "power", "battery"}, {"sim", "link", "down"},
+			{"sim", "trunk", "signal", "-107"}},
 		ready: func(f map[string]*dto.MetricFamily) bool {
 			return is(f, 0, "critline_power_mains") && is(f, 0, "critline_lan_up") &&
-				is(f, -107, "critline_trunk_signal_dbm", "trunk", "lte")
+				is(f, -107, "critline_trunk_signal_dbm", "trunk", "lte") && all(f, "critline_port_parked", 0)
 		},
 		want: []string{"CritlineSurvivableMode", "CritlineRegistrarDown", "CritlineOnBattery", "CritlineLANDown", "CritlineTrunkSignalWeak"},
 	}, {

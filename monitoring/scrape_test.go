@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,11 +44,17 @@ func (s *syncBuffer) String() string {
 }
 
 // simConfig copies examples/sim.toml with the SIP listener on a free port, so
-// this test can run beside other packages' tests that start a daemon too.
+// this test can run beside other packages' tests that start a daemon too, and
+// with the dialling timers shortened so that a handset left off-hook is parked
+// within seconds.
 func simConfig(t *testing.T, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile("../examples/sim.toml")
 	if err != nil {
+		t.Fatal(err)
+	}
+	override := filepath.Join(dir, "profile-override.toml")
+	if err := os.WriteFile(override, []byte("[dialling]\ndialtone_timeout = \"1s\"\ntone_timeout = \"1s\"\nunobtainable_timeout = \"1s\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -60,15 +67,22 @@ func simConfig(t *testing.T, dir string) string {
 				out = append(out, `listen = "127.0.0.1:0"`)
 				done = true
 			}
-			section = strings.Trim(trim, "[] ")
+			section = strings.TrimPrefix(trim, "[")
 			if i := strings.IndexAny(section, "]#"); i >= 0 {
 				section = strings.TrimSpace(section[:i])
+			}
+			if section == "board" {
+				out = append(out, line, "profile_file = "+strconv.Quote(override))
+				continue
 			}
 		}
 		if section == "sip" && reListen.MatchString(line) {
 			line, done = `listen = "127.0.0.1:0"  # the test's: any free port`, true
 		}
 		out = append(out, line)
+	}
+	if section == "sip" && !done {
+		out = append(out, `listen = "127.0.0.1:0"`)
 	}
 	path := filepath.Join(dir, "sim.toml")
 	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o644); err != nil {
