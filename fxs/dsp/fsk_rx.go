@@ -14,13 +14,16 @@ const fskWin = 7
 // plus a carrier detector. It works for V.23 and Bell 202 alike; only the
 // two frequencies differ.
 type fskDemod struct {
-	rotM, rotS complex128 // per-sample rotation of the local oscillators
-	oscM, oscS complex128
-	ringM      [fskWin]complex128
-	ringS      [fskWin]complex128
-	sumM, sumS complex128
-	pos        int
-	n          int
+	// The local oscillators, as a table: every caller-ID tone (1200, 1300,
+	// 2100, 2200 Hz) repeats exactly every 80 samples at 8 kHz. Each entry
+	// is cos and -sin of the mark, then of the space.
+	osc  [fskOscLen][4]float64
+	tpos int
+	// The last fskWin products of input and oscillators, and their sums.
+	ring [fskWin][4]float64
+	sum  [4]float64
+	pos  int
+	n    int
 
 	power      float64 // smoothed mean square
 	onPower    float64
@@ -46,6 +49,10 @@ const (
 	fskMaxErr     = 0.3 // locked: transitions further off are taken for noise
 )
 
+// fskOscLen is the oscillator table's length: 10 ms, a whole number of
+// cycles of every caller-ID tone.
+const fskOscLen = 80
+
 // FSK carrier detector thresholds (dBm0). spandsp's receivers work down to
 // -30 dBm0; these are lower so a weak line still decodes.
 const (
@@ -56,10 +63,11 @@ const (
 func newFSKDemod(std FSKStandard) fskDemod {
 	mark, space := std.Tones()
 	var d fskDemod
-	wm := 2 * math.Pi * mark / hal.SampleRate
-	ws := 2 * math.Pi * space / hal.SampleRate
-	d.rotM = complex(math.Cos(wm), -math.Sin(wm))
-	d.rotS = complex(math.Cos(ws), -math.Sin(ws))
+	for n := range fskOscLen {
+		sm, cm := math.Sincos(2 * math.Pi * mark * float64(n) / hal.SampleRate)
+		ss, cs := math.Sincos(2 * math.Pi * space * float64(n) / hal.SampleRate)
+		d.osc[n] = [4]float64{cm, -sm, cs, -ss}
+	}
 	a := DBm0ToAmplitude(fskCarrierOnDBm0)
 	d.onPower = a * a / 2
 	a = DBm0ToAmplitude(fskCarrierOffDBm0)
@@ -70,9 +78,9 @@ func newFSKDemod(std FSKStandard) fskDemod {
 }
 
 func (d *fskDemod) reset() {
-	d.oscM, d.oscS = 1, 1
-	d.ringM, d.ringS = [fskWin]complex128{}, [fskWin]complex128{}
-	d.sumM, d.sumS = 0, 0
+	d.tpos = 0
+	d.ring = [fskWin][4]float64{}
+	d.sum = [4]float64{}
 	d.pos, d.n = 0, 0
 	d.power = 0
 	d.carrier = false
@@ -90,28 +98,28 @@ func (d *fskDemod) resetClock() {
 // ok set; carrier reports whether a carrier is present (no bits without).
 func (d *fskDemod) push(s int16) (bit, ok, carrier bool) {
 	x := float64(s)
-	pm := complex(x, 0) * d.oscM
-	ps := complex(x, 0) * d.oscS
-	d.sumM += pm - d.ringM[d.pos]
-	d.sumS += ps - d.ringS[d.pos]
-	d.ringM[d.pos] = pm
-	d.ringS[d.pos] = ps
-	d.pos++
-	if d.pos == fskWin {
+	o := &d.osc[d.tpos]
+	r := &d.ring[d.pos]
+	p0, p1, p2, p3 := x*o[0], x*o[1], x*o[2], x*o[3]
+	d.sum[0] += p0 - r[0]
+	d.sum[1] += p1 - r[1]
+	d.sum[2] += p2 - r[2]
+	d.sum[3] += p3 - r[3]
+	*r = [4]float64{p0, p1, p2, p3}
+	if d.pos++; d.pos == fskWin {
 		d.pos = 0
 	}
-	d.oscM *= d.rotM
-	d.oscS *= d.rotS
-	d.n++
-	if d.n == 256 {
-		// Renormalise the oscillators and re-add the sums to stop drift.
+	if d.tpos++; d.tpos == fskOscLen {
+		d.tpos = 0
+	}
+	if d.n++; d.n == 256 {
+		// Re-add the sums so rounding cannot build up.
 		d.n = 0
-		d.oscM /= complex(abs(d.oscM), 0)
-		d.oscS /= complex(abs(d.oscS), 0)
-		d.sumM, d.sumS = 0, 0
-		for i := range fskWin {
-			d.sumM += d.ringM[i]
-			d.sumS += d.ringS[i]
+		d.sum = [4]float64{}
+		for i := range d.ring {
+			for k := range 4 {
+				d.sum[k] += d.ring[i][k]
+			}
 		}
 	}
 	d.power += (x*x - d.power) * d.powerAlpha
@@ -120,8 +128,8 @@ func (d *fskDemod) push(s int16) (bit, ok, carrier bool) {
 	} else {
 		d.carrier = d.power >= d.onPower
 	}
-	em := real(d.sumM)*real(d.sumM) + imag(d.sumM)*imag(d.sumM)
-	es := real(d.sumS)*real(d.sumS) + imag(d.sumS)*imag(d.sumS)
+	em := d.sum[0]*d.sum[0] + d.sum[1]*d.sum[1]
+	es := d.sum[2]*d.sum[2] + d.sum[3]*d.sum[3]
 	soft := em - es
 	if !d.carrier {
 		d.resetClock()
@@ -161,5 +169,3 @@ func (d *fskDemod) push(s int16) (bit, ok, carrier bool) {
 	}
 	return mark, false, true
 }
-
-func abs(c complex128) float64 { return math.Hypot(real(c), imag(c)) }

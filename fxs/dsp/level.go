@@ -47,7 +47,8 @@ func meanSquareToDBm0(ms float64) float64 {
 	return 10*math.Log10(ms*2/(fullScale*fullScale)) + maxSinePowerDBm0
 }
 
-// saturate rounds v to the nearest int16, clipping at the rails.
+// saturate rounds v to the nearest int16 (halves away from zero),
+// clipping at the rails.
 func saturate(v float64) int16 {
 	if v >= 32767 {
 		return 32767
@@ -55,5 +56,10 @@ func saturate(v float64) int16 {
 	if v <= -32768 {
 		return -32768
 	}
-	return int16(math.RoundToEven(v))
+	// Round half away from zero; truncation is a single instruction where
+	// math.Round is not (GOAMD64=v1, GOARM=6).
+	if v >= 0 {
+		return int16(v + 0.5)
+	}
+	return int16(v - 0.5)
 }

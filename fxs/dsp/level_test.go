@@ -54,7 +54,7 @@ func TestSaturate(t *testing.T) {
 	for _, c := range []struct {
 		in   float64
 		want int16
-	}{{0, 0}, {1.5, 2}, {2.5, 2}, {-1.5, -2}, {40000, 32767}, {-40000, -32768}, {32767.4, 32767}} {
+	}{{0, 0}, {1.5, 2}, {2.5, 3}, {-1.5, -2}, {-2.4, -2}, {0.49, 0}, {40000, 32767}, {-40000, -32768}, {32767.4, 32767}} {
 		if got := saturate(c.in); got != c.want {
 			t.Errorf("saturate(%g) = %d, want %d", c.in, got, c.want)
 		}
