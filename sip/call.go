@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -228,11 +229,15 @@ func (c *Call) Hangup() error {
 	defer cancel()
 	switch {
 	case c.State() == StateAnswered && c.srv != nil:
-		err := c.srv.Bye(ctx)
+		inv := c.srv.InviteRequest
+		bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
+		bye.SetTransport(inv.Transport())
+		c.u.fromListener(bye)
+		err := c.srv.WriteBye(ctx, bye)
 		c.end(nil, "local BYE")
 		return err
 	case c.State() == StateAnswered && c.cli != nil:
-		err := c.cli.Bye(ctx)
+		err := c.cli.WriteBye(ctx, c.u.inDialog(c, sip.BYE))
 		c.end(nil, "local BYE")
 		return err
 	case c.dir == Outbound:
@@ -681,15 +686,15 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 	}
 	if body := sess.InviteResponse.Body(); len(body) > 0 {
 		if err := c.applySDP(body); err != nil {
-			sess.Ack(context.Background())
+			sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK))
 			bctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			sess.Bye(bctx)
+			sess.WriteBye(bctx, u.inDialog(c, sip.BYE))
 			cancel()
 			c.end(fmt.Errorf("sip: answer SDP: %w", err), "bad answer")
 			return
 		}
 	}
-	if err := sess.Ack(context.Background()); err != nil {
+	if err := sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK)); err != nil {
 		c.end(fmt.Errorf("registrar %s: %w: ACK: %v", c.r.cfg.Name, ErrTransport, err), "ack failed")
 		return
 	}
@@ -711,4 +716,27 @@ func (u *UA) classifyInvite(err error, ctx context.Context, r *registrar) error 
 		return fmt.Errorf("registrar %s: %w", r.cfg.Name, ErrCanceled)
 	}
 	return classify(err, r)
+}
+
+// inDialog starts an ACK or BYE of an outbound call: to the peer's target,
+// from our listening socket (sipgo's dialog requests would otherwise leave
+// from a fresh ephemeral socket).
+func (u *UA) inDialog(c *Call, m sip.RequestMethod) *sip.Request {
+	target := c.cli.InviteRequest.Recipient
+	if res := c.cli.InviteResponse; res != nil && res.Contact() != nil {
+		target = res.Contact().Address
+	}
+	req := sip.NewRequest(m, target)
+	req.SetTransport(c.cli.InviteRequest.Transport())
+	u.fromListener(req)
+	return req
+}
+
+// fromListener makes a UDP request leave from the listening socket.
+func (u *UA) fromListener(req *sip.Request) {
+	if req.Transport() != "UDP" || u.pc == nil {
+		return
+	}
+	a := u.pc.LocalAddr().(*net.UDPAddr)
+	req.Laddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
 }

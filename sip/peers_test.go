@@ -123,6 +123,7 @@ request_route {
 		consume_credentials();
 	}
 	if (is_method("INVITE")) { record_route(); }
+	if ($rU == "5030") { sl_send_reply("503", "Service Unavailable"); exit; }
 {{ROUTES}}
 	if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
 	t_relay();

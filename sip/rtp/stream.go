@@ -110,6 +110,7 @@ type Stream struct {
 	rxStarted bool
 	lastEvTS  uint32
 	haveEvTS  bool
+	evEnded   bool
 	rx        Stats
 
 	txmu     sync.Mutex // send side
@@ -375,10 +376,13 @@ func (s *Stream) handle(h *rtp.Header, b []byte, from netip.AddrPort, arrival ti
 			s.rx.Malformed++
 			return
 		}
-		if s.haveEvTS && h.Timestamp == s.lastEvTS {
+		// One report per event: a new timestamp, or a fresh start after the
+		// previous event ended (replayed captures reuse timestamps).
+		if s.haveEvTS && h.Timestamp == s.lastEvTS && !(s.evEnded && !ep.end) {
+			s.evEnded = s.evEnded || ep.end
 			return // a continuation or end packet of the event already reported
 		}
-		s.haveEvTS, s.lastEvTS = true, h.Timestamp
+		s.haveEvTS, s.lastEvTS, s.evEnded = true, h.Timestamp, ep.end
 		s.rx.EventsReceived++
 		select {
 		case s.events <- Event{Code: ep.code, TS: h.Timestamp}:

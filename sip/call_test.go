@@ -1,0 +1,218 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/sip/rtp"
+)
+
+// TestInboundCall: sipp calls line 270001 through kamailio; the router
+// rings, answers; the caller's tone and RFC 4733 digits (sipp's shipped
+// captures) reach the line; the call clears from either side.
+func TestInboundCall(t *testing.T) {
+	for _, who := range []string{"CALLER", "LINE"} {
+		t.Run("hangup by "+strings.ToLower(who), func(t *testing.T) {
+			k := startKamailio(t, kamOpts{Users: testUsers()})
+			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+			waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+			scen := scenario(t, "uac_call.xml", who, "{{TONE}}", writeAlawWav(t, 697, 1.2))
+			s := startSipp(t, k.Addr, "-sf", scen, "-s", "270001", "-m", "1")
+
+			var ic *IncomingCall
+			select {
+			case ic = <-u.incoming:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no inbound call; sipp: %s", s.errors())
+			}
+			if ic.Port != 1 || ic.From != "07700900123" || ic.FromName != "Lodge Caller" || !ic.PeerEvents() {
+				t.Errorf("incoming call %+v", ic)
+			}
+			if err := ic.Ring(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond) // the porter picks up
+			c, err := ic.Answer()
+			if err != nil {
+				t.Fatalf("answer: %v; sipp: %s", err, s.errors())
+			}
+			if err := c.Flash(); err != nil {
+				t.Errorf("flash on a call whose peer offered telephone-event: %v", err)
+			}
+			var digits strings.Builder
+			stop := make(chan struct{})
+			audio := make(chan []int16)
+			go func() { audio <- pump(c, 400, stop) }()
+			deadline := time.After(15 * time.Second)
+		collect:
+			for digits.Len() < 3 {
+				select {
+				case e := <-c.Media().Events():
+					digits.WriteRune(e.Digit())
+				case <-c.Done():
+					break collect
+				case <-deadline:
+					break collect
+				}
+			}
+			if who == "LINE" {
+				time.Sleep(100 * time.Millisecond)
+				if err := c.Hangup(); err != nil {
+					t.Errorf("hangup: %v", err)
+				}
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("call did not clear")
+			}
+			close(stop)
+			got := <-audio
+			if err := s.wait(t, 15*time.Second); err != nil {
+				t.Errorf("sipp failed: %v\n%s", err, s.errors())
+			}
+			if digits.String() != "12#" {
+				t.Errorf("digits %q, want \"12#\" (from dtmf_2833_1, _2, _pound)", digits.String())
+			}
+			if hz := toneHz(got); math.Abs(hz-697) > 10 {
+				t.Errorf("the line heard %.1f Hz, the caller played 697 Hz", hz)
+			}
+			st := c.Stats()
+			t.Logf("caller tone at the line: %.1f Hz; digits %q; rtp %+v", toneHz(got), digits.String(), st)
+			if c.Err() != nil {
+				t.Errorf("normal clear reported %v", c.Err())
+			}
+			if !allRegistered(u.UA, "pbx") {
+				t.Error("line lost its registration")
+			}
+		})
+	}
+}
+
+// TestOutboundCall: a line calls 9000, which kamailio routes to sipp's UAS
+// with RTP echo: the tone the line sends comes back at its frequency, so
+// it reached the far end; the line hangs up.
+func TestOutboundCall(t *testing.T) {
+	s := startSippUAS(t)
+	k := startKamailio(t, kamOpts{Users: testUsers(), Routes: map[string]string{"9000": fmt.Sprintf("127.0.0.3:%d", s.Port)}})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+
+	start := time.Now()
+	c, err := u.Dial(context.Background(), 2, "9000", DialOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v; sipp: %s", err, s.errors())
+	}
+	select {
+	case <-c.Answered():
+	case <-c.Done():
+		t.Fatalf("call failed: %v", c.Err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("not answered")
+	}
+	t.Logf("dial to answer: %v", time.Since(start))
+	if err := c.Flash(); !errors.Is(err, rtp.ErrNoEvents) {
+		t.Errorf("flash towards a peer without telephone-event: %v, want rtp.ErrNoEvents", err)
+	}
+	stop := make(chan struct{})
+	time.AfterFunc(1500*time.Millisecond, func() { close(stop) })
+	got := pump(c, 1004, stop)
+	if err := c.Hangup(); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
+	if hz := toneHz(got); math.Abs(hz-1004) > 10 {
+		t.Errorf("echo from the far end is %.1f Hz, the line sent 1004 Hz", hz)
+	}
+	t.Logf("line tone echoed by sipp: %.1f Hz; rtp %+v", toneHz(got), c.Stats())
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp uas: %v\n%s", err, s.errors())
+	}
+}
+
+func startSippUAS(t testing.TB) *sippRun {
+	return startSipp(t, "-sf", scenario(t, "uas_echo.xml", ""), "-rtp_echo", "-m", "1")
+}
+
+// TestOutboundFailuresAreTyped: 404, 503 and silence come back as distinct
+// errors, the silence one within the first-response deadline.
+func TestOutboundFailuresAreTyped(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	dead := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t, "127.0.0.1"))
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}, {Name: "dead", Address: dead}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	ctx := context.Background()
+
+	_, err := u.Dial(ctx, 1, "4040", DialOptions{})
+	var se *StatusError
+	if !errors.Is(err, ErrRejected) || !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("unknown number: %v, want a 404 StatusError matching ErrRejected", err)
+	}
+	_, err = u.Dial(ctx, 1, "5030", DialOptions{})
+	if !errors.Is(err, ErrServerFailure) || errors.Is(err, ErrRejected) {
+		t.Errorf("503: %v, want ErrServerFailure", err)
+	}
+	start := time.Now()
+	_, err = u.Dial(ctx, 1, "9000", DialOptions{Registrar: "dead", FirstResponse: 300 * time.Millisecond})
+	took := time.Since(start)
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("dead registrar: %v, want ErrTimeout", err)
+	}
+	t.Logf("dead registrar reported after %v: %v", took, err)
+	_, err = u.Dial(ctx, 9, "9000", DialOptions{})
+	if !errors.Is(err, ErrUnknownPort) {
+		t.Errorf("unknown port: %v", err)
+	}
+	// Nothing left behind.
+	waitFor(t, 5*time.Second, "no calls tracked", func() bool {
+		u.callMu.Lock()
+		defer u.callMu.Unlock()
+		return len(u.calls) == 0
+	})
+	if n := u.rtp.InUse(); n != 0 {
+		t.Errorf("%d RTP ports still open", n)
+	}
+}
+
+// TestInviteToRingLatency: many INVITEs from sipp; the router rejects each
+// at once. Prints p50/p99 of INVITE arrival -> router asked to ring.
+func TestInviteToRingLatency(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+	)
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, func(c *Config) {
+		c.OnIncoming = func(ic *IncomingCall) {
+			d := time.Since(ic.Received)
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+			go ic.Reject(486, "Busy Here")
+		}
+	})
+	_ = u
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	calls := 200
+	if testing.Short() {
+		calls = 50
+	}
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", ""), "-s", "270001", "-m", fmt.Sprint(calls), "-r", "50", "-l", "10")
+	if err := s.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.errors())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) < calls {
+		t.Fatalf("router saw %d of %d calls", len(lat), calls)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("FIGURE INVITE received -> router ring request over %d calls: p50 %v p99 %v max %v",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
