@@ -2,10 +2,10 @@ package sip
 
 import (
 	"context"
-	"net"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"

@@ -18,16 +18,15 @@ type line struct {
 	cfg  Line
 	wake chan struct{}
 
-	mu         sync.Mutex
-	active     int // registrar index registered with, -1 for none
-	lastErr    error
-	callID     []string
-	cseq       []uint32
-	authUntil  []time.Time // credentials refused: no retry before
-	authWait   []time.Duration
-	skipUntil  []time.Time // no answer / transport error: skip for a while
-	calls      int
-	regCounter int
+	mu        sync.Mutex
+	active    int // registrar index registered with, -1 for none
+	lastErr   error
+	callID    []string
+	cseq      []uint32
+	authUntil []time.Time // credentials refused: no retry before
+	authWait  []time.Duration
+	skipUntil []time.Time // no answer / transport error: skip for a while
+	calls     int
 }
 
 func newLine(cfg Line, nRegs int) *line {

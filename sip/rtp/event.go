@@ -90,14 +90,13 @@ const eventQueueLen = 32
 
 // eventSender turns queued events into packets, one per WriteFrame.
 type eventSender struct {
-	q          [eventQueueLen]pendingEvent
-	head, n    int
-	active     bool
-	cur        pendingEvent
-	startTS    uint32
-	sent       int // samples covered so far
-	gap        int // frames of audio to send before the next event
-	endRepeats int
+	q       [eventQueueLen]pendingEvent
+	head, n int
+	active  bool
+	cur     pendingEvent
+	startTS uint32
+	sent    int // samples covered so far
+	gap     int // frames of audio to send before the next event
 }
 
 func (s *eventSender) push(code uint8, d time.Duration) bool {
