@@ -3,6 +3,7 @@
 package modem
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -470,5 +471,30 @@ func TestCloseEndsEverything(t *testing.T) {
 	var f hal.Frame
 	if err := r.tr.Audio().ReadFrame(&f); !errors.Is(err, hal.ErrClosed) {
 		t.Fatalf("read after close: %v", err)
+	}
+}
+
+// Close never waits on a modem that does not answer.
+func TestCloseWhileWedged(t *testing.T) {
+	r := newRig(t, SIMCom, withConfig(func(c *Config) { c.CommandTimeout = 5 * time.Second; c.ProbeInterval = time.Hour }))
+	r.ctl("wedge")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.tr.Command(context.Background(), "AT+CSQ")
+		errc <- err
+	}()
+	eventually(t, "command in flight", func() bool {
+		c := r.sim.Commands()
+		return len(c) > 0 && c[len(c)-1] == "AT+CSQ"
+	})
+	done := make(chan struct{})
+	go func() { r.tr.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(4 * time.Second): // a hang guard: far beyond any close
+		t.Fatal("Close blocked on a wedged modem")
+	}
+	if err := <-errc; !errors.Is(err, ErrPortClosed) {
+		t.Fatalf("command in flight ended with %v", err)
 	}
 }

@@ -107,9 +107,9 @@ func TestRingCallAndVoice(t *testing.T) {
 	c.until("RING") // repeats
 	c.cmd("ATA", "OK\r\n")
 	c.until("VOICE CALL: BEGIN")
+	s.Play(Tone(1000, 8000, 100*time.Millisecond))
 	c.cmd("AT+CPCMREG=1", "OK\r\n")
 	v := dial(t, s.PCMPath())
-	s.Play(Tone(1000, 8000, 100*time.Millisecond))
 	b := make([]byte, 4096)
 	var got []byte
 	for deadline := time.Now().Add(5 * time.Second); len(got) < 1600 && time.Now().Before(deadline); {
@@ -119,12 +119,28 @@ func TestRingCallAndVoice(t *testing.T) {
 	if len(got) < 1600 || bytes.Equal(got[:320], make([]byte, 320)) {
 		t.Fatalf("voice: %d bytes", len(got))
 	}
-	if _, err := v.p.Write(make([]byte, 640)); err != nil {
-		t.Fatal(err)
+	type heard struct {
+		s   []int16
+		err error
 	}
-	samples, err := s.Listen(ctxT(t), 100)
-	if err != nil || len(samples) != 100 {
-		t.Fatalf("listen: %d %v", len(samples), err)
+	hc := make(chan heard, 1)
+	go func() {
+		x, err := s.Listen(ctxT(t), 100)
+		hc <- heard{x, err}
+	}()
+	var h heard
+	for got := false; !got; {
+		if _, err := v.p.Write([]byte{1, 0, 2, 0}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case h = <-hc:
+			got = true
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if h.err != nil || len(h.s) != 100 || h.s[0] != 1 || h.s[1] != 2 {
+		t.Fatalf("listen: %v %v", h.s, h.err)
 	}
 	if _, err := s.Control([]string{"hangup"}); err != nil {
 		t.Fatal(err)
