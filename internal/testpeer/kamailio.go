@@ -142,7 +142,9 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	if o.Algorithm == "" {
 		o.Algorithm = "MD5"
 	}
-	if o.Port == 0 {
+	if o.Port == 0 && o.NetNS != "" {
+		o.Port = FreeUDPPort(t, "127.0.0.1") // any port is free in a fresh namespace
+	} else if o.Port == 0 {
 		o.Port = FreeUDPPort(t, o.IP)
 	}
 	k := &Kamailio{t: t, o: o, bin: bin, dir: t.TempDir(), Addr: net.JoinHostPort(o.IP, fmt.Sprint(o.Port))}

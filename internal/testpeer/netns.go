@@ -1,0 +1,65 @@
+package testpeer
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/critline/critline/internal/testenv"
+)
+
+// NetNS is a test host: a network namespace joined to this one by a veth
+// pair, so a test can run a peer "across the LAN" and cut the cable.
+// Addresses come from TEST-NET-2 (198.51.100.0/30); an unreachable route
+// for them stays behind the cable, so with the cable cut nothing leaks
+// towards the default route.
+type NetNS struct {
+	t      testing.TB
+	Name   string
+	HostIf string
+	HostIP string // this side of the cable
+	PeerIP string // the namespace's side
+}
+
+// NewNetNS creates the namespace and its cable; both vanish when the test
+// ends. It needs root and the ip command (iproute2).
+func NewNetNS(t testing.TB) *NetNS {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.LookTool(t, "ip", "iproute2")
+	id := os.Getpid() % 100000
+	n := &NetNS{t: t, Name: fmt.Sprintf("critline-t%d", id), HostIf: fmt.Sprintf("clh%d", id),
+		HostIP: "198.51.100.1", PeerIP: "198.51.100.2"}
+	peerIf := fmt.Sprintf("clp%d", id)
+	n.run("ip", "netns", "add", n.Name)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", n.HostIf).Run()
+		exec.Command("ip", "netns", "del", n.Name).Run()
+		exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
+	})
+	exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
+	n.run("ip", "route", "add", "unreachable", "198.51.100.0/30", "metric", "4000")
+	n.run("ip", "link", "add", n.HostIf, "type", "veth", "peer", "name", peerIf)
+	n.run("ip", "link", "set", peerIf, "netns", n.Name)
+	n.run("ip", "addr", "add", n.HostIP+"/30", "dev", n.HostIf)
+	n.run("ip", "link", "set", n.HostIf, "up")
+	n.run("ip", "netns", "exec", n.Name, "ip", "addr", "add", n.PeerIP+"/30", "dev", peerIf)
+	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", peerIf, "up")
+	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", "lo", "up")
+	return n
+}
+
+func (n *NetNS) run(args ...string) {
+	n.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Cut unplugs the cable (link down on this side).
+func (n *NetNS) Cut() { n.run("ip", "link", "set", n.HostIf, "down") }
+
+// Mend plugs it back.
+func (n *NetNS) Mend() { n.run("ip", "link", "set", n.HostIf, "up") }
