@@ -228,7 +228,9 @@ func (d *DTMFDetector) window() {
 		} else {
 			d.cand, d.run = hit, 1
 		}
-		d.record(hit)
+		if hit != d.digit { // a recognised digit needs no more checking
+			d.record(hit)
+		}
 	} else {
 		d.cand, d.run = -1, 0
 	}
