@@ -3,16 +3,20 @@
 package modem
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/sim/modemsim"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // gather reads one gauge of the rig's trunk.
@@ -496,5 +500,38 @@ func TestCloseWhileWedged(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, ErrPortClosed) {
 		t.Fatalf("command in flight ended with %v", err)
+	}
+}
+
+// The trunk's metrics pass promtool's lint (names, help, units).
+func TestMetricsLint(t *testing.T) {
+	promtool := testenv.LookTool(t, "promtool", "prometheus")
+	r := newRig(t, SIMCom)
+	r.ctl("ondial", "busy")
+	m := r.mark()
+	if err := r.tr.Dial(ctx(t), "123"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkEnded)
+	var buf bytes.Buffer
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{`critline_trunk_up{trunk="lte"} 1`, `critline_trunk_signal_dbm{trunk="lte"} -73`,
+		`critline_trunk_calls_total{direction="out",result="busy",trunk="lte"} 1`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = &buf
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool: %v\n%s", err, out)
 	}
 }
