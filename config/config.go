@@ -18,6 +18,7 @@ type Config struct {
 	Control       Control       `toml:"control"`
 	Log           Log           `toml:"log"`
 	State         State         `toml:"state"`
+	Firmware      Firmware      `toml:"firmware"`
 
 	// Path is the file the configuration was read from ("" when parsed
 	// from memory).
@@ -126,6 +127,29 @@ type Log struct {
 type State struct {
 	Dir string `toml:"dir"`
 }
+
+// Firmware is the A/B update set-up (firmware.Config; see docs/firmware.md).
+type Firmware struct {
+	Board          string   `toml:"board"`
+	SlotA          string   `toml:"slot_a"`
+	SlotB          string   `toml:"slot_b"`
+	StateFile      string   `toml:"state_file"`
+	TrustedKeys    string   `toml:"trusted_keys"`
+	TrialTries     int      `toml:"trial_tries"`
+	HealthTimeout  Duration `toml:"health_timeout"`
+	HealthRetry    Duration `toml:"health_retry"`
+	RebootCommand  []string `toml:"reboot_command"`
+	Cmdline        string   `toml:"cmdline"`
+	Method         string   `toml:"method"` // bootcount | tryboot
+	Autoboot       string   `toml:"autoboot"`
+	PartitionA     int      `toml:"partition_a"`
+	PartitionB     int      `toml:"partition_b"`
+	DeviceTree     string   `toml:"device_tree"`
+	TrybootCommand []string `toml:"tryboot_command"`
+}
+
+// Enabled reports whether A/B updates are set up (both slots given).
+func (f Firmware) Enabled() bool { return f.SlotA != "" && f.SlotB != "" }
 
 // Duration is a time.Duration written as a Go duration string ("250ms").
 type Duration struct{ time.Duration }

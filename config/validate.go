@@ -232,6 +232,19 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	if !filepath.IsAbs(c.State.Dir) {
 		bad("state.dir", "%q is not an absolute path: use e.g. %s", c.State.Dir, DefaultStateDir)
 	}
+	if f := c.Firmware; f.SlotA != "" || f.SlotB != "" {
+		if f.SlotA == "" || f.SlotB == "" {
+			bad("firmware.slot_a", "give both slot_a and slot_b (the two root filesystems), or neither")
+		} else if f.SlotA == f.SlotB {
+			bad("firmware.slot_b", "slot_b is the same as slot_a: A/B needs two slots")
+		}
+		if f.Method != "" && f.Method != "bootcount" && f.Method != "tryboot" {
+			bad("firmware.method", "%q: use bootcount or tryboot", f.Method)
+		}
+		if f.TrialTries < 0 {
+			bad("firmware.trial_tries", "must not be negative")
+		}
+	}
 	if !oneOf(c.Log.Level, logLevels) {
 		bad("log.level", "%q is not a log level: use one of %s", c.Log.Level, choices(logLevels))
 	}

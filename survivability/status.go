@@ -1,10 +1,14 @@
 package survivability
 
 import (
+	"errors"
+	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/fxs"
 )
 
 // Status is the appliance's status for the control API.
@@ -87,4 +91,32 @@ func (a *Appliance) Version() control.Version {
 		goVer = bi.GoVersion
 	}
 	return control.Version{Version: a.o.Version, Board: a.o.Board.Kind(), Go: goVer}
+}
+
+// Healthy says whether the appliance does its job, for confirming a trial
+// firmware boot: every port's engine runs and its relay answers, and at
+// least one way out (a registrar or a trunk) works. The error says what is
+// missing.
+func (a *Appliance) Healthy() error {
+	var missing []string
+	for _, id := range a.order {
+		p := a.ports[id]
+		sn := p.fx.Snapshot()
+		if sn.State == fxs.StateStopped {
+			missing = append(missing, fmt.Sprintf("port %d not running", id))
+		}
+		if sn.Counters.LineErrors > 0 {
+			missing = append(missing, fmt.Sprintf("port %d: %d line output errors", id, sn.Counters.LineErrors))
+		}
+	}
+	a.mu.Lock()
+	h := a.healthLocked(time.Now())
+	a.mu.Unlock()
+	if len(upNames(h.Registrars)) == 0 && len(upNames(h.Trunks)) == 0 {
+		missing = append(missing, "no registrar or trunk reachable")
+	}
+	if len(missing) > 0 {
+		return errors.New(strings.Join(missing, "; "))
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/critline/critline/config"
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/firmware"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability"
@@ -137,6 +138,16 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		"control", cfg.Control.Socket, "metrics", mln.Addr().String(),
 		"startup_ms", time.Since(start).Milliseconds())
 	go d.watchdog(runCtx, app)
+	if cfg.Firmware.Enabled() {
+		// After a trial boot into a new slot, confirm it only once the
+		// appliance does its job; otherwise the firmware package reboots
+		// into the old slot.
+		go func() {
+			if err := firmware.ConfirmWhenHealthy(runCtx, firmwareConfig(cfg, d.log), func(context.Context) error { return app.Healthy() }); err != nil {
+				d.log.Error("firmware trial boot", "err", err)
+			}
+		}()
+	}
 
 	var runErr error
 loop:

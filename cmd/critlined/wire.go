@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/critline/critline/config"
+	"github.com/critline/critline/firmware"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/sip"
@@ -71,4 +72,16 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})
 	}
 	return sc
+}
+
+// firmwareConfig maps [firmware] onto the firmware package's settings.
+func firmwareConfig(cfg *config.Config, log *slog.Logger) firmware.Config {
+	f := cfg.Firmware
+	return firmware.Config{
+		Board: f.Board, SlotA: f.SlotA, SlotB: f.SlotB, StateFile: f.StateFile, TrustedKeys: f.TrustedKeys,
+		TrialTries: f.TrialTries, HealthTimeout: f.HealthTimeout.Duration, HealthRetry: f.HealthRetry.Duration,
+		RebootCommand: f.RebootCommand, Cmdline: f.Cmdline, Method: f.Method, Autoboot: f.Autoboot,
+		PartitionA: f.PartitionA, PartitionB: f.PartitionB, DeviceTree: f.DeviceTree, TrybootCommand: f.TrybootCommand,
+		Logger: log.With("component", "firmware"),
+	}
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/guard"
 )
 
 const callerA = "+447700900001"
@@ -485,9 +488,11 @@ func TestSessionArmsTimers(t *testing.T) {
 }
 
 func BenchmarkDialogueDigit(b *testing.B) {
-	e := newEnv(&testing.T{})
-	g := e.guard
-	m, err := New(Config{Remote: true, Ports: []Port{{ID: 1, PINHash: fastHash(b, pin1)}}}, Options{Guard: g, Clock: e.clock})
+	g, err := guard.New(guard.Config{}, guard.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(Config{Remote: true, Ports: []Port{{ID: 1, PINHash: fastHash(b, pin1)}}}, Options{Guard: g, Clock: hal.NewManualClock(0)})
 	if err != nil {
 		b.Fatal(err)
 	}

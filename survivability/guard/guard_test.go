@@ -385,3 +385,15 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCheck(b *testing.B) {
+	g, err := New(testConfig(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		g.Check("lte", "270001")
+		g.Check("fxo", "09001234567")
+	}
+}

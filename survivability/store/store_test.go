@@ -271,3 +271,33 @@ func ExampleFile() {
 	fmt.Println(st.Number)
 	// Output: 07700900123
 }
+
+func BenchmarkSave(b *testing.B) {
+	f, err := Open(b.TempDir(), "forwarding", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := state{Seq: 1, Ports: map[string]string{"1": "07700900123", "2": "01865270999"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		st.Seq++
+		if err := f.Save(st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLoad(b *testing.B) {
+	f, err := Open(b.TempDir(), "forwarding", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Save(state{Seq: 1, Ports: map[string]string{"1": "07700900123", "2": "01865270999"}})
+	b.ReportAllocs()
+	for b.Loop() {
+		var st state
+		if err := f.Load(&st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
