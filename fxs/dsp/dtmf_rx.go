@@ -163,14 +163,17 @@ func (d *DTMFDetector) Process(samples []int16) {
 	}
 }
 
-// subBlock measures the energy of the sub-block just filled and then judges
+// subBlock measures the AC energy of the sub-block just filled and then judges
 // the window that ends with it.
 func (d *DTMFDetector) subBlock() {
-	var e int64
+	// The energy of the signal about its mean: a DC offset from the codec
+	// is no part of any tone and must not count against the tones' share.
+	var e, sum int64
 	for _, s := range &d.sub[d.cur] {
 		e += int64(s) * int64(s)
+		sum += int64(s)
 	}
-	d.energy[d.cur] = float32(e)
+	d.energy[d.cur] = float32(float64(e) - float64(sum)*float64(sum)/dtmfSub)
 	d.zValid[d.cur] = [2]bool{}
 	if d.nsub < 3 {
 		d.nsub++

@@ -157,6 +157,8 @@ func TestDTMFTwist(t *testing.T) {
 		{-16, -10, false}, // reverse 6 dB
 		{-6, -18, false},
 		{-20, -14, false},
+		{-5.5, -15, false},  // normal 9.5 dB
+		{-15.5, -10, false}, // reverse 5.5 dB
 	}
 	for _, c := range cases {
 		for _, digit := range allDigits {
@@ -415,6 +417,24 @@ func TestDTMFOverDialToneEcho(t *testing.T) {
 	}
 }
 
+func TestDTMFWithDCOffset(t *testing.T) {
+	// A codec's DC offset (here a tenth of full scale) changes nothing.
+	for _, dc := range []float64{-3300, 3300} {
+		buf := make([]float64, 800+len(allDigits)*ms(90)+800)
+		at := 800
+		for _, digit := range allDigits {
+			addTone2(buf, at, burst(t, digit, ms(40)))
+			at += ms(90)
+		}
+		for i := range buf {
+			buf[i] += dc
+		}
+		if got := detectAll(toInt16(buf)); got != allDigits {
+			t.Errorf("DC offset %g: got %q, want %q", dc, got, allDigits)
+		}
+	}
+}
+
 func FuzzDTMFDetector(f *testing.F) {
 	sig, _ := AppendDTMF(nil, "159#", 45*time.Millisecond, 45*time.Millisecond, -10)
 	b := make([]byte, 2*len(sig))
@@ -442,4 +462,45 @@ func FuzzDTMFDetector(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDTMFLimitBoundaries finds where acceptance actually stops (every
+// alignment of a 60 ms '5' recognised, swept in fine steps) and checks each
+// edge lies in the gap the standard leaves between must-accept and
+// must-reject. The edges are logged for the record.
+func TestDTMFLimitBoundaries(t *testing.T) {
+	edge := func(from, step, to float64, apply func(*tone2, float64)) float64 {
+		for v := from; (step > 0 && v <= to) || (step < 0 && v >= to); v += step {
+			ok, runs, _ := countOver(t, '5', ms(60), "5", func(tb *tone2, _ []float64, _ int) { apply(tb, v) })
+			if ok != runs {
+				return v
+			}
+		}
+		return math.NaN()
+	}
+	cases := []struct {
+		name       string
+		from, step float64
+		lo, hi     float64 // the edge must lie in (lo, hi]
+		apply      func(*tone2, float64)
+	}{
+		{"normal twist (dB)", 8, 0.1, 8, 10, func(tb *tone2, v float64) { tb.l1, tb.l2 = -8, -8-v }},
+		{"reverse twist (dB)", 4, 0.1, 4, 6, func(tb *tone2, v float64) { tb.l1, tb.l2 = -12-v, -12 }},
+		{"low tone +error (%)", 1.5, 0.05, 1.5, 3.5, func(tb *tone2, v float64) { tb.f1 *= 1 + v/100 }},
+		{"low tone -error (%)", 1.5, 0.05, 1.5, 3.5, func(tb *tone2, v float64) { tb.f1 *= 1 - v/100 }},
+		{"high tone +error (%)", 1.5, 0.05, 1.5, 3.5, func(tb *tone2, v float64) { tb.f2 *= 1 + v/100 }},
+		{"high tone -error (%)", 1.5, 0.05, 1.5, 3.5, func(tb *tone2, v float64) { tb.f2 *= 1 - v/100 }},
+		{"level per tone (dBm0)", -36, -0.5, -46, -36, func(tb *tone2, v float64) { tb.l1, tb.l2 = v, v }},
+	}
+	for _, c := range cases {
+		to := c.hi + 2*math.Abs(c.step)
+		if c.step < 0 {
+			to = c.lo - 2*math.Abs(c.step)
+		}
+		e := edge(c.from+c.step, c.step, to, c.apply)
+		t.Logf("%s: first value not always recognised: %.2f", c.name, e)
+		if math.IsNaN(e) || e <= math.Min(c.lo, c.hi) || e > math.Max(c.lo, c.hi) {
+			t.Errorf("%s: acceptance ends at %.2f, want within (%g, %g]", c.name, e, c.lo, c.hi)
+		}
+	}
 }
