@@ -52,11 +52,30 @@ const (
 	EventCallWaiting                      // call-waiting tone in the call: On
 )
 
-var eventNames = [...]string{"", "state", "hook", "digit", "recall", "ring", "polarity", "callerid", "condition", "hook-error", "line-error", "call-waiting"}
-
 func (k EventKind) String() string {
-	if k > 0 && int(k) < len(eventNames) {
-		return eventNames[k]
+	switch k {
+	case EventState:
+		return "state"
+	case EventHook:
+		return "hook"
+	case EventDigit:
+		return "digit"
+	case EventRecall:
+		return "recall"
+	case EventRing:
+		return "ring"
+	case EventPolarity:
+		return "polarity"
+	case EventCallerID:
+		return "callerid"
+	case EventCondition:
+		return "condition"
+	case EventHookError:
+		return "hook-error"
+	case EventLineError:
+		return "line-error"
+	case EventCallWaiting:
+		return "call-waiting"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
