@@ -152,12 +152,27 @@ func New(o Options) (*Appliance, error) {
 		a.order = append(a.order, hw.ID)
 		m.relayBypass.WithLabelValues(portLabel(hw.ID)).Set(b2f(hw.Relay.Bypass()))
 		m.offhook.WithLabelValues(portLabel(hw.ID)).Set(0)
+		m.parked.WithLabelValues(portLabel(hw.ID)).Set(0)
+		m.divertActive.WithLabelValues(portLabel(hw.ID)).Set(0)
 	}
 	for _, t := range o.Trunks {
 		if t.Trunk == nil {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name()})
+	}
+	// Every route's series exist from the start, so rates and alerts work
+	// before the first call.
+	routes := []string{}
+	for _, r := range o.Registrars {
+		routes = append(routes, r.Name)
+	}
+	for _, tl := range a.trunks {
+		routes = append(routes, tl.nm)
+	}
+	for _, r := range routes {
+		m.emergency.WithLabelValues(r)
+		m.setup.WithLabelValues(r)
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
 	return a, nil

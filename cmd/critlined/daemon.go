@@ -294,6 +294,12 @@ func listenControl(path, group string) (net.Listener, error) {
 			return nil, fmt.Errorf("control socket group %q: %v: create the group or change [control] group", group, err)
 		}
 		gid, _ := strconv.Atoi(g.Gid)
+		// Under systemd the socket is usually born with the right group
+		// (the unit's Group=); the unit's syscall filter forbids chown.
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err == nil && int(st.Gid) == gid {
+			return ln, nil
+		}
 		if err := os.Chown(path, -1, gid); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("control socket %s: giving it to group %s: %w", path, group, err)
