@@ -154,6 +154,18 @@ func TestOnSimBoard(t *testing.T) {
 	board.Hook(1, false)
 	waitState(fxs.StateIdle)
 
+	// The fast corner: 13 pps at 72 % break (21 ms makes).
+	board.Hook(1, true)
+	waitState(fxs.StateDialTone)
+	if _, err := board.Pulse(1, "999", sim.PulseTiming{PPS: 13, BreakRatio: 0.72, InterDigit: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRoute(3); r.Number != "999" {
+		t.Errorf("fast pulsed call routed %+v", r)
+	}
+	board.Hook(1, false)
+	waitState(fxs.StateIdle)
+
 	// Inbound: polarity reversal, caller ID, then ringing.
 	watch := board.Watch()
 	defer watch.Close()
