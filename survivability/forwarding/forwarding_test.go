@@ -75,7 +75,25 @@ func (e *env) advance(d time.Duration) {
 type mgr struct {
 	*Manager
 	reg *prometheus.Registry
-	log *bytes.Buffer
+	log *syncBuffer
+}
+
+// syncBuffer is a log sink safe for the mirror goroutine to write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (e *env) manager(cfg Config) mgr {
@@ -85,14 +103,14 @@ func (e *env) manager(cfg Config) mgr {
 		e.t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	var logbuf bytes.Buffer
+	logbuf := &syncBuffer{}
 	m, err := New(cfg, Options{Guard: e.guard, Store: st, Clock: e.clock, Now: e.Now,
-		Log: slog.New(slog.NewTextHandler(&logbuf, nil)), Registerer: reg, Network: e.net})
+		Log: slog.New(slog.NewTextHandler(logbuf, nil)), Registerer: reg, Network: e.net})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(m.Close)
-	return mgr{m, reg, &logbuf}
+	return mgr{m, reg, logbuf}
 }
 
 func (m mgr) metric(t *testing.T, name string, labels ...string) float64 {
