@@ -38,7 +38,12 @@ import (
 //     9 dB normal and 5 dB reverse (accept 8 and 4; the extra dB is the
 //     measurement's spread at 15 dB S/N);
 //   - the two tones hold at least 90 % of the signal power (15 dB S/N gives
-//     about 97 %).
+//     about 97 %);
+//   - and, since voiced speech that scrapes past each of these limits does
+//     so on all of them at once, the sum of how far share, coherence, drift
+//     and frequency error (beyond 1.5 %) have gone toward their limits is
+//     at most 2.5 (real digits at 15 dB S/N with 8 dB twist and 1.5 %
+//     error reach about 1.7).
 //
 // A recognised digit ends after dtmfMissesToEnd windows in a row without
 // it (about 38 ms), so a dropout under 20 ms never splits a digit and a gap
@@ -61,6 +66,7 @@ const (
 	dtmfTwistN       = 9.0 // dB
 	dtmfTwistR       = 5.0 // dB
 	dtmfShare        = 0.9
+	dtmfMaxDoubt     = 2.5
 )
 
 // dtmfWindowHit is what the exact check keeps of one candidate window.
@@ -381,7 +387,20 @@ func (d *DTMFDetector) verify() bool {
 			return false
 		}
 	}
-	return m.twistDB <= dtmfTwistN && -m.twistDB <= dtmfTwistR && m.share >= dtmfShare
+	return m.twistDB <= dtmfTwistN && -m.twistDB <= dtmfTwistR && m.share >= dtmfShare && m.doubt() <= dtmfMaxDoubt
+}
+
+// doubt sums how far each tone-quality measure has gone from a clean
+// tone's value toward its limit (0 clean, 1 at the limit): share, the worse
+// coherence, the worse drift, and the worse frequency error beyond the
+// 1.5 % that must be accepted. Noise moves them all a little; voiced speech
+// that happens to pass each limit singly sits near all of them at once.
+func (m dtmfMeasure) doubt() float64 {
+	fe := max(math.Abs(m.freqErr[0]), math.Abs(m.freqErr[1]))
+	return (1-m.share)/(1-dtmfShare) +
+		(1-min(m.coherence[0], m.coherence[1]))/(1-dtmfCoherence) +
+		max(math.Abs(m.chirp[0]), math.Abs(m.chirp[1]))/dtmfMaxChirp +
+		max(0, fe-0.015)/(dtmfMaxFreqError-0.015)
 }
 
 // measure measures the candidate's two tones over the kept windows.
