@@ -127,10 +127,11 @@ func (r *CallerIDReceiver) byteDone(b byte) {
 }
 
 // knownMessageType reports whether b starts an ETSI or Bellcore data
-// message.
+// message: SDMF caller ID (0x04) and message waiting (0x06); call set-up /
+// MDMF (0x80), message waiting (0x82), advice of charge (0x86), SMS (0x89).
 func knownMessageType(b byte) bool {
 	switch b {
-	case 0x04, 0x06, 0x0b, 0x80, 0x82, 0x86, 0x89:
+	case 0x04, 0x06, 0x80, 0x82, 0x86, 0x89:
 		return true
 	}
 	return false
