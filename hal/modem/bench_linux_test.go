@@ -93,3 +93,39 @@ func BenchmarkUnplugReplug(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWedge is the time from a modem going silent to trunk down, and
+// from it answering again to trunk up and usable. With the production
+// defaults (fast=false) detection is bounded by ProbeInterval + WedgeAfter x
+// CommandTimeout; run it with -benchtime 1x.
+func BenchmarkWedge(b *testing.B) {
+	for _, fast := range []bool{true, false} {
+		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
+			r := newRig(b, SIMCom, withConfig(func(c *Config) {
+				if !fast {
+					d := Config{}
+					d.setDefaults()
+					c.AbsentPoll, c.ReopenMin, c.ReopenMax, c.ProbeInterval, c.CommandTimeout = d.AbsentPoll, d.ReopenMin, d.ReopenMax, d.ProbeInterval, d.CommandTimeout
+				}
+			}))
+			c := ctx(b)
+			var down, up []time.Duration
+			for b.Loop() {
+				m := r.mark()
+				start := time.Now()
+				r.ctl("wedge")
+				_, m = r.waitStatus(m, "down", func(s hal.TrunkStatus) bool { return !s.Up })
+				down = append(down, time.Since(start))
+				start = time.Now()
+				r.ctl("unwedge")
+				r.waitStatus(m, "up", func(s hal.TrunkStatus) bool { return s.Up })
+				if _, err := r.tr.Command(c, "AT"); err != nil {
+					b.Fatal(err)
+				}
+				up = append(up, time.Since(start))
+			}
+			b.ReportMetric(ms(median(down)), "ms-to-down")
+			b.ReportMetric(ms(median(up)), "ms-to-usable")
+		})
+	}
+}

@@ -47,7 +47,7 @@ type Config struct {
 	SMSTimeout     time.Duration // one SMS; default 60s
 	WedgeAfter     int           // consecutive failed probes before reopening; default 2
 	ReopenMin      time.Duration // first backoff after a failed open or init; default 500ms
-	ReopenMax      time.Duration // backoff cap; default 30s
+	ReopenMax      time.Duration // backoff cap; default 5s
 	AbsentPoll     time.Duration // how often to look for a missing device; default 250ms
 	CallPoll       time.Duration // +CLCC poll while a call exists; default 1s
 	ClipWait       time.Duration // how long after RING to wait for +CLIP; default 500ms
@@ -82,7 +82,7 @@ func (c *Config) setDefaults() {
 	d(&c.NetworkTimeout, 30*time.Second)
 	d(&c.SMSTimeout, 60*time.Second)
 	d(&c.ReopenMin, 500*time.Millisecond)
-	d(&c.ReopenMax, 30*time.Second)
+	d(&c.ReopenMax, 5*time.Second)
 	d(&c.AbsentPoll, 250*time.Millisecond)
 	d(&c.CallPoll, time.Second)
 	d(&c.ClipWait, 500*time.Millisecond)

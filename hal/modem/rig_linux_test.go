@@ -135,8 +135,8 @@ func (r *rig) mark() int {
 // timeout only stops a hung test.
 func (r *rig) waitFor(from int, what string, match func(hal.TrunkEvent) bool) (hal.TrunkEvent, int) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	timer := time.AfterFunc(10*time.Second, func() {
+	deadline := time.Now().Add(30 * time.Second)
+	timer := time.AfterFunc(30*time.Second, func() {
 		r.mu.Lock()
 		r.cond.Broadcast()
 		r.mu.Unlock()
@@ -205,7 +205,7 @@ func describe(e hal.TrunkEvent) string {
 }
 
 func ctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
