@@ -258,7 +258,7 @@ func (d *Dialogue) toMenu(t Tone) Action {
 func (d *Dialogue) menu(c rune) Action {
 	switch c {
 	case '1', '2', '3':
-		d.kind = map[rune]Kind{'1': Unconditional, '2': Busy, '3': NoAnswer}[c]
+		d.kind = Kinds()[c-'1'] // Unconditional, Busy, NoAnswer
 		d.stage = StageNumber
 		return d.wait(TonePrompt)
 	case '0':

@@ -26,7 +26,9 @@ const (
 )
 
 // Reasons lists every block reason.
-var reasons = []Reason{ReasonPremium, ReasonInternational, ReasonDenied, ReasonCap, ReasonInvalid}
+func Reasons() []Reason {
+	return []Reason{ReasonPremium, ReasonInternational, ReasonDenied, ReasonCap, ReasonInvalid}
+}
 
 // Decision is the guard's answer for one number on one route.
 type Decision struct {
@@ -113,7 +115,7 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		Name: "critline_guard_minutes_today",
 		Help: "Call minutes used today (local day) per guarded route, against its daily cap.",
 	}, []string{"route"})
-	for _, r := range reasons {
+	for _, r := range Reasons() {
 		g.blocked.WithLabelValues(string(r))
 	}
 	if opts.Registerer != nil {
