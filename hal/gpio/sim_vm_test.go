@@ -1,6 +1,6 @@
 //go:build linux && vmtest
 
-package gpio
+package gpio_test
 
 import (
 	"os"
