@@ -255,9 +255,9 @@ func (c *Call) Hangup() error {
 		}
 		return nil
 	case c.srv != nil:
-		err := c.srv.Respond(480, "Temporarily Unavailable", nil)
 		c.end(ErrCanceled, "local hangup before answer")
-		return err
+		c.u.finalResponse(c, func() error { return c.srv.Respond(480, "Temporarily Unavailable", nil) })
+		return nil
 	}
 	return nil
 }
@@ -377,10 +377,20 @@ func (ic *IncomingCall) Reject(code int, reason string) error {
 	if reason == "" {
 		reason = "Rejected"
 	}
-	err := ic.call.srv.Respond(code, reason, nil)
 	ic.call.u.m.requestsRejected.WithLabelValues(strconv.Itoa(code)).Inc()
 	ic.call.end(&StatusError{Code: code, Reason: reason, Registrar: ic.Registrar}, "rejected")
-	return err
+	ic.call.u.finalResponse(ic.call, func() error { return ic.call.srv.Respond(code, reason, nil) })
+	return nil
+}
+
+// finalResponse sends a non-2xx final response without waiting for its ACK
+// (sipgo waits up to Timer H for it; the router must not).
+func (u *UA) finalResponse(c *Call, send func() error) {
+	go func() {
+		if err := send(); err != nil {
+			u.log.Debug("final response", "call", c.CallID, "err", err)
+		}
+	}()
 }
 
 // Redirect answers 302 with target as the new destination: a number
@@ -397,9 +407,10 @@ func (ic *IncomingCall) Redirect(target string) error {
 	c := ic.call
 	res := sip.NewResponseFromRequest(c.srv.InviteRequest, 302, "Moved Temporarily", nil)
 	res.AppendHeader(&sip.ContactHeader{Address: uri, Params: sip.NewParams()})
-	err = c.srv.WriteResponse(res)
 	c.end(&StatusError{Code: 302, Reason: "Moved Temporarily", Registrar: ic.Registrar}, "redirected to "+target)
-	return err
+	u := c.u
+	u.finalResponse(c, func() error { return c.srv.WriteResponse(res) })
+	return nil
 }
 
 func targetURI(target, domain string) (sip.Uri, error) {

@@ -382,15 +382,10 @@ func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// lineFor maps a request to a line: Request-URI user, else To user.
+// lineFor maps a request to a line by its Request-URI user: our Contact
+// carries the extension, so a registrar's INVITE does too.
 func (u *UA) lineFor(req *sip.Request) *line {
-	if l := u.byExt[req.Recipient.User]; l != nil {
-		return l
-	}
-	if to := req.To(); to != nil {
-		return u.byExt[to.Address.User]
-	}
-	return nil
+	return u.byExt[req.Recipient.User]
 }
 
 func (u *UA) lookupCall(req *sip.Request) *Call {
