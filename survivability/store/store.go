@@ -97,8 +97,13 @@ func Open(dir, name string, log *slog.Logger) (*File, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: state directory %s: %w%s", dir, err, hint(err, dir))
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new directory's entry must itself be durable.
+		_ = syncDir(filepath.Dir(filepath.Clean(dir)))
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
