@@ -289,16 +289,3 @@ func FuzzCallerIDReceiver(f *testing.F) {
 		r.Process(s)
 	})
 }
-
-func TestFSKOscillatorTableIsExact(t *testing.T) {
-	// The receiver's oscillator table repeats every fskOscLen samples; that
-	// is only exact when each tone makes whole cycles in it.
-	for _, std := range []FSKStandard{V23, Bell202} {
-		m, s := std.Tones()
-		for _, f := range []float64{m, s} {
-			if c := f * fskOscLen / hal.SampleRate; c != math.Trunc(c) {
-				t.Errorf("%v: %g Hz makes %g cycles in %d samples", std, f, c, fskOscLen)
-			}
-		}
-	}
-}
