@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ func ExampleOpen() {
 		PCM:        sim.PCMPath(), // dir/lte-pcm
 		Variant:    modem.SIMCom,
 		Registerer: prometheus.NewRegistry(),
+		Logger:     slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		log.Fatal(err) // only for a bad Config or a metrics clash

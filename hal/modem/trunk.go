@@ -222,6 +222,9 @@ func (t *Trunk) run() {
 			continue
 		}
 		backoff = t.cfg.ReopenMin
+		if t.voice != nil {
+			t.attachVoice() // before up: a call may start the moment we are up
+		}
 		t.setUp(eng)
 		reason, label := t.serve(eng)
 		eng.Close()
@@ -368,9 +371,6 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 	defer probe.Stop()
 	poll := time.NewTicker(t.cfg.CallPoll)
 	defer poll.Stop()
-	if t.voice != nil {
-		t.attachVoice()
-	}
 	// Drop a timeout signal left from init.
 	select {
 	case <-t.probeNow:

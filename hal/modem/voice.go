@@ -150,10 +150,13 @@ func (v *voice) writer() {
 			v.mu.Lock()
 			p := v.p
 			v.mu.Unlock()
-			if p != nil {
-				if _, err := p.Write(buf); err != nil {
-					v.log.Debug("modem: voice write failed", "err", err)
-				}
+			if p == nil {
+				v.m.dropped.Inc() // no port (the modem is away)
+				continue
+			}
+			if _, err := p.Write(buf); err != nil {
+				v.m.dropped.Inc()
+				v.log.Debug("modem: voice write failed", "err", err)
 			}
 		case <-v.closing:
 			return
