@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/critline/critline/fxs/digitmap"
 	"github.com/critline/critline/hal"
 )
 
@@ -120,6 +121,11 @@ func (c *Config) validate(errs *Errors, loc locator) {
 			bad(k+".extension", "extension %s is already used by %s", p.Extension, exts[p.Extension])
 		default:
 			exts[p.Extension] = k
+		}
+		if p.DialPlan != "" {
+			if _, err := digitmap.Parse(p.DialPlan); err != nil {
+				bad(k+".dial_plan", "%v", err)
+			}
 		}
 		if !oneOf(p.RingDrive, ringDrives) {
 			bad(k+".ring_drive", "%q is not a ring drive: use enable (SLIC ring-enable input) or toggle (forward/reverse toggled at the ring frequency)", p.RingDrive)

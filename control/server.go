@@ -20,6 +20,12 @@ type Daemon interface {
 	Version() Version
 }
 
+// Lifeliner is implemented by a daemon whose operator can put a port on the
+// PSTN line by hand.
+type Lifeliner interface {
+	SetLifeline(port int, on bool) error
+}
+
 // Sim is what the simulated board answers; nil on real hardware.
 type Sim interface {
 	Hook(port int, off bool) error
@@ -58,6 +64,9 @@ func NewHandler(d Daemon, sim Sim, log *slog.Logger) *Handler {
 	h := &Handler{d: d, sim: sim, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, h.d.Status()) })
 	h.mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, h.d.Version()) })
+	if l, ok := d.(Lifeliner); ok {
+		h.mux.HandleFunc("POST /v1/lifeline", func(w http.ResponseWriter, r *http.Request) { h.lifeline(w, r, l) })
+	}
 	h.mux.HandleFunc("POST /v1/sim/hook", h.simHook)
 	h.mux.HandleFunc("POST /v1/sim/power", h.simPower)
 	h.mux.HandleFunc("POST /v1/sim/link", h.simLink)
@@ -177,6 +186,27 @@ func (h *Handler) answer(w http.ResponseWriter, what string, d time.Duration, er
 	}
 	h.log.Info("control", "action", what)
 	writeJSON(w, 200, Result{OK: true, Message: what, Seconds: d.Seconds()})
+}
+
+func (h *Handler) lifeline(w http.ResponseWriter, r *http.Request, l Lifeliner) {
+	req, err := Decode[LifelineRequest](r.Body)
+	if err != nil {
+		writeError(w, 400, err.Error())
+		return
+	}
+	if req.State != "on" && req.State != "off" {
+		writeError(w, 400, fmt.Sprintf("lifeline state %q: use on (handset to the PSTN line) or off (automatic)", req.State))
+		return
+	}
+	if err := l.SetLifeline(req.Port, req.State == "on"); err != nil {
+		writeError(w, 404, fmt.Sprintf("port %d: %v", req.Port, err))
+		return
+	}
+	msg := fmt.Sprintf("port %d lifeline %s", req.Port, req.State)
+	if req.State == "on" {
+		msg += " (the relay moves as soon as no call can be cut)"
+	}
+	h.answer(w, msg, 0, nil)
 }
 
 func (h *Handler) simHook(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,17 @@ type Status struct {
 	Registrars []Registrar `json:"registrars"`
 	Trunks     []Trunk     `json:"trunks"`
 	Ports      []Port      `json:"ports"`
+	// RecentModes are the last mode changes, oldest first (the full history
+	// is kept in the state directory).
+	RecentModes []ModeChange `json:"recent_modes"`
+}
+
+// ModeChange is one change of the appliance's mode.
+type ModeChange struct {
+	At     time.Time `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
 }
 
 // Power is the supply.
@@ -70,6 +81,7 @@ type Port struct {
 	Divert     string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
 	Relay      string `json:"relay"`            // bypass | board
 	Mode       string `json:"mode"`
+	Lifeline   bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
 }
 
 // Version is the daemon's build.
@@ -123,4 +135,10 @@ type Result struct {
 // Error is the body of every 4xx/5xx answer.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// LifelineRequest puts a port on the PSTN line or gives it back.
+type LifelineRequest struct {
+	Port  int    `json:"port"`
+	State string `json:"state"` // on | off
 }

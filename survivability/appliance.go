@@ -8,9 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,7 +47,10 @@ type Options struct {
 	// failure before idle ports go back to it.
 	FailbackAfter time.Duration
 	// Policy guards against toll fraud; nil allows everything.
-	Policy     Policy
+	Policy Policy
+	// StateDir keeps the mode history and operator choices across restarts;
+	// empty keeps nothing.
+	StateDir   string
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Clock      hal.Clock
@@ -76,6 +81,8 @@ type Appliance struct {
 	modeSince  time.Time
 	failback   hal.Timer
 	running    bool
+	history    []control.ModeChange
+	store      *store.File
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -100,6 +107,7 @@ type port struct {
 	mode   Mode
 	bypass bool // what the relay should be
 	forced bool // an operator put it in bypass
+	sos    bool // an emergency call found no route: handset sent to the PSTN line
 	reg    string
 	regOK  bool
 	route  string // where the current call goes (registrar or trunk name)
@@ -175,6 +183,12 @@ func New(o Options) (*Appliance, error) {
 		m.setup.WithLabelValues(r)
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
+	if o.StateDir != "" {
+		if a.store, err = store.Open(o.StateDir, "appliance", o.Logger); err != nil {
+			return nil, err
+		}
+		a.loadState()
+	}
 	return a, nil
 }
 
@@ -273,6 +287,10 @@ func (a *Appliance) Run(ctx context.Context) error {
 		wg.Go(func() { a.sipEvents(portCtx) })
 	}
 	a.reevaluate("start")
+	// Some things change without an event: a PSTN call in bypass ending
+	// (line-in-use), a fail-back period running out.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 
 	for {
 		select {
@@ -293,6 +311,8 @@ func (a *Appliance) Run(ctx context.Context) error {
 		case ls := <-a.o.Board.Link().Events():
 			a.applyLink(ls)
 			a.reevaluate("link")
+		case <-tick.C:
+			a.reevaluate("tick")
 		}
 	}
 }
@@ -379,6 +399,7 @@ func (a *Appliance) reevaluate(cause string) {
 	prev := a.mode
 	if changed {
 		a.mode, a.modeSince = mode, now
+		a.recordModeLocked(now, prev, mode, reason)
 	}
 	a.modeReason = reason
 	a.scheduleFailbackLocked(now)
@@ -403,7 +424,10 @@ func (a *Appliance) reevaluate(cause string) {
 			}
 			p.mode = pm
 		}
-		want := p.forced || p.mode == Lifeline || h.BatteryLow
+		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
+			p.sos = false // the emergency call on the PSTN line is over
+		}
+		want := p.forced || p.sos || p.mode == Lifeline || h.BatteryLow
 		if want != p.bypass {
 			p.bypass = want
 		}
@@ -445,6 +469,17 @@ func (a *Appliance) scheduleFailbackLocked(now time.Time) {
 	}
 }
 
+// lineInUse reports a handset off-hook on the PSTN side of a relay that can
+// tell; a relay that cannot is taken as not in use.
+func lineInUse(r hal.Relay) bool {
+	s, ok := r.(hal.LineInUse)
+	if !ok {
+		return false
+	}
+	inUse, err := s.LineInUse()
+	return err == nil && inUse
+}
+
 func worse(a, b Mode) bool { return rank(a) > rank(b) }
 
 func rank(m Mode) int {
@@ -472,7 +507,7 @@ func (a *Appliance) moveRelay(p *port, bypass bool, reason string) {
 	if !bypass {
 		if s, ok := p.hw.Relay.(hal.LineInUse); ok {
 			if inUse, err := s.LineInUse(); err == nil && inUse {
-				a.log.Info("relay stays in bypass: a call is up on the PSTN line", "port", p.opt.ID)
+				a.log.Debug("relay stays in bypass: a call is up on the PSTN line", "port", p.opt.ID)
 				return
 			}
 		}

@@ -115,7 +115,7 @@ func (a *Appliance) noRoute(portID int, number string, emergency bool, why strin
 		return
 	}
 	a.mu.Lock()
-	p.forced = true
+	p.sos = true
 	a.mu.Unlock()
 	a.setRelayNow(p, true, "emergency call with no route: handset to the PSTN line")
 }

@@ -170,8 +170,11 @@ func (c *sipCall) Flash() error           { return c.call.Flash() }
 func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) }
 
 // OnIncoming takes an inbound SIP call for a port: it rings the port with
-// caller ID, or answers busy.
-func (a *Appliance) OnIncoming(ic *sip.IncomingCall) {
+// caller ID, diverts it, or answers busy. The UA wants it not to block, so
+// the decision is taken on its own goroutine.
+func (a *Appliance) OnIncoming(ic *sip.IncomingCall) { go a.incoming(ic) }
+
+func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")

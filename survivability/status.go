@@ -71,11 +71,15 @@ func (a *Appliance) Status() control.Status {
 		}
 		s.Registrars = append(s.Registrars, cr)
 	}
+	if n := len(a.history); n > 0 {
+		s.RecentModes = append([]control.ModeChange(nil), a.history[max(0, n-10):]...)
+	}
 	for _, id := range a.order {
 		p := a.ports[id]
 		cp := snaps[id]
 		cp.Mode = string(p.mode)
 		cp.Route = p.route
+		cp.Lifeline = p.forced
 		if p.regOK {
 			cp.Registered = p.reg
 		}

@@ -44,10 +44,11 @@ type verb struct {
 
 func verbs() map[string]verb {
 	v := map[string]verb{
-		"status":  {"status [--json]", "mode, power, LAN, registrars, trunks, ports and relays at a glance", runStatus},
-		"sim":     {"sim VERB ...", "drive the simulated board (sim help lists the verbs)", runSim},
-		"version": {"version", "this tool's and the daemon's versions", runVersion},
-		"config":  {"config check FILE", "validate a configuration file offline", runConfig},
+		"status":   {"status [--json]", "mode, power, LAN, registrars, trunks, ports and relays at a glance", runStatus},
+		"sim":      {"sim VERB ...", "drive the simulated board (sim help lists the verbs)", runSim},
+		"version":  {"version", "this tool's and the daemon's versions", runVersion},
+		"config":   {"config check FILE", "validate a configuration file offline", runConfig},
+		"lifeline": {"lifeline PORT on|off", "put a port's handset on the PSTN line by hand (on), or back to automatic (off)", runLifeline},
 	}
 	for name, x := range extraVerbs() {
 		v[name] = x
@@ -156,4 +157,15 @@ func runConfig(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
 		args[1], cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
 	return exitOK
+}
+
+func runLifeline(e *env, args []string) int {
+	if len(args) != 2 || (args[1] != "on" && args[1] != "off") {
+		return usageErr(e, "usage: lifeline PORT on|off")
+	}
+	p, ok := port(e, args[0])
+	if !ok {
+		return exitUsage
+	}
+	return posted(e, "/v1/lifeline", control.LifelineRequest{Port: p, State: args[1]})
 }

@@ -65,7 +65,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	app, err := survivability.New(applianceOptions(cfg, b, prof, reg, d.log))
+	ao := applianceOptions(cfg, b, prof, reg, d.log)
+	ao.StateDir = cfg.State.Dir
+	app, err := survivability.New(ao)
 	if err != nil {
 		return err
 	}

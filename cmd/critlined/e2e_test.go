@@ -91,8 +91,14 @@ var reMetricsAddr = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
 // startDaemon runs critlined on cfgPath and waits until it says ready.
 func startDaemon(t testing.TB, cfgPath string, extraEnv ...string) *proc {
 	t.Helper()
+	return startDaemonIn(t, cfgPath, t.TempDir(), extraEnv...)
+}
+
+// startDaemonIn runs critlined with its socket and state in dir, so a test
+// can restart it on the same state.
+func startDaemonIn(t testing.TB, cfgPath, dir string, extraEnv ...string) *proc {
+	t.Helper()
 	bin := buildBinaries(t)
-	dir := t.TempDir()
 	p := &proc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1), bin: bin}
 	p.cmd = exec.Command(filepath.Join(bin, "critlined"), "--config", cfgPath,
 		"--control-socket", p.socket, "--state-dir", filepath.Join(dir, "state"),

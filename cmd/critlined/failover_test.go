@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,4 +230,40 @@ func TestFirstCallDuringUndetectedOutage(t *testing.T) {
 	if v := p.metric(`critline_calls_total{direction="out",port="1",result="failed",route="pbx1"}`); v != "1" {
 		t.Errorf("the failed registrar rung was not counted: %q", v)
 	}
+}
+
+// An operator puts a port on the PSTN line; the choice and the mode
+// history survive a restart.
+func TestOperatorLifelineSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := startDaemonIn(t, "../../examples/sim.toml", dir)
+	eventually(t, "survivable, handsets on the board", func() bool {
+		st := p.status()
+		return st.Mode == "survivable" && portState(st, 1).Relay == "board"
+	})
+	p.mustCtl("lifeline", "1", "on")
+	eventually(t, "port 1 on the PSTN line", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.Relay == "bypass" && pt.Lifeline
+	})
+	if pt := portState(p.status(), 2); pt.Relay != "board" {
+		t.Fatalf("port 2 moved too: %+v", pt)
+	}
+	if _, code := p.ctl("lifeline", "9", "on"); code != 1 {
+		t.Fatalf("unknown port: exit %d", code)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+
+	q := startDaemonIn(t, "../../examples/sim.toml", dir)
+	eventually(t, "survivable again", func() bool { return q.status().Mode == "survivable" })
+	st := q.status()
+	if pt := portState(st, 1); pt.Relay != "bypass" || !pt.Lifeline {
+		t.Fatalf("operator lifeline lost over a restart: %+v", pt)
+	}
+	if len(st.RecentModes) < 2 {
+		t.Fatalf("mode history lost over a restart: %+v", st.RecentModes)
+	}
+	q.mustCtl("lifeline", "1", "off")
+	eventually(t, "port 1 back on the board", func() bool { return portState(q.status(), 1).Relay == "board" })
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/critline/critline/config"
 	"github.com/critline/critline/firmware"
@@ -16,15 +14,7 @@ import (
 
 // loadProfile reads the country profile and its optional override file.
 func loadProfile(cfg *config.Config) (*profile.Profile, error) {
-	var override []byte
-	if cfg.Board.ProfileFile != "" {
-		b, err := os.ReadFile(cfg.Board.ProfileFile)
-		if err != nil {
-			return nil, fmt.Errorf("board.profile_file: %w: fix the path or remove the key", err)
-		}
-		override = b
-	}
-	return profile.Load(cfg.Board.Profile, override)
+	return profile.LoadFile(cfg.Board.Profile, cfg.Board.ProfileFile)
 }
 
 func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg prometheus.Registerer, log *slog.Logger) survivability.Options {
