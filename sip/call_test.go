@@ -18,10 +18,11 @@ import (
 // rings, answers; the caller's tone and RFC 4733 digits (sipp's shipped
 // captures) reach the line; the call clears from either side.
 func TestInboundCall(t *testing.T) {
-	for _, who := range []string{"CALLER", "LINE"} {
-		t.Run("hangup by "+strings.ToLower(who), func(t *testing.T) {
+	for _, tc := range []struct{ who, transport string }{{"CALLER", "udp"}, {"LINE", "udp"}, {"CALLER", "tcp"}} {
+		who := tc.who
+		t.Run("hangup by "+strings.ToLower(who)+" line on "+tc.transport, func(t *testing.T) {
 			k := startKamailio(t, kamOpts{Users: testUsers()})
-			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr, Transport: tc.transport}}, testLines, nil)
 			waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
 			scen := scenario(t, "uac_call.xml", who, "{{TONE}}", writeAlawWav(t, 697, 1.2))
 			s := startSipp(t, k.Addr, "-sf", scen, "-s", "270001", "-m", "1")

@@ -72,3 +72,10 @@ func TestWrongPasswordReportedNotLooped(t *testing.T) {
 		t.Error("line with a wrong password reports registered")
 	}
 }
+
+func TestRegisterTCP(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr, Transport: "tcp"}}, testLines, nil)
+	waitFor(t, 10*time.Second, "every line registered over TCP", func() bool { return allRegistered(u.UA, "pbx") })
+	waitFor(t, 5*time.Second, "registrar up over TCP", func() bool { return u.Registrars()[0].Up })
+}
