@@ -28,7 +28,7 @@ const (
 )
 
 // Variants lists the valid variants, for error messages and config checks.
-var Variants = []Variant{Generic, SIMCom, Quectel}
+func Variants() []Variant { return []Variant{Generic, SIMCom, Quectel} }
 
 // Config describes one modem trunk. Name, Device and Variant come from the
 // [[trunk]] section (name, device, pcm, variant, baud); the durations have
@@ -119,7 +119,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("modem trunk %q: pcm is the AT port %s: give the module's voice port, or leave pcm empty", c.Name, c.PCM)
 	}
 	ok := c.Variant == ""
-	for _, v := range Variants {
+	for _, v := range Variants() {
 		ok = ok || c.Variant == v
 	}
 	if !ok {

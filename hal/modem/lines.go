@@ -65,7 +65,8 @@ func cleanLine(b []byte) string {
 	return resync(strings.TrimSpace(sb.String()))
 }
 
-// bareWords are results and reports that make up a whole line.
+// bareWords are results and reports that make up a whole line (a
+// read-only table, like every package-level slice and map here).
 var bareWords = []string{
 	"OK", "ERROR", "RING", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE", "NO DIAL TONE",
 	"CONNECT", "VOICE CALL: BEGIN",

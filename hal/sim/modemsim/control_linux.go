@@ -584,7 +584,7 @@ func (s *Sim) cTone(args []string) (string, error) {
 	return fmt.Sprintf("queued %.0f Hz for %.1f s", hz, secs), nil
 }
 
-// Tone returns a sine at hz, -10 dBFS, for d at 8 kHz.
+// Tone returns a sine of hz at peak amplitude amp (of 32767), lasting d, at 8 kHz.
 func Tone(hz float64, amp float64, d time.Duration) []int16 {
 	n := int(d.Seconds() * 8000)
 	out := make([]int16, n)
