@@ -336,3 +336,34 @@ func FuzzParseReports(f *testing.F) {
 			parseQINDCSQ(line)
 		})
 }
+
+// FuzzRouting feeds arbitrary modem output through the line reader and the
+// engine's router with a command in flight: nothing panics, reports reach
+// the report handler only when they are reports, and the command gets at
+// most one final result.
+func FuzzRouting(f *testing.F) {
+	for _, s := range []string{
+		"\r\n+CSQ: 20,99\r\n\r\nOK\r\n",
+		"AT+CSQ\r\r\nRING\r\n+CSQ: 1,1\r\n+CLIP: \"1\",129\r\nERROR\r\n",
+		"\r\nNO CARRIER\r\n\r\nBUSY\r\n> \x00\xff",
+		"+CME ERROR: 10\r\nOK\r\nOK\r\n",
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, call bool) {
+		var reports []string
+		e := &engine{log: quietLog(), wq: make(chan []byte, 16), onURC: func(l string) { reports = append(reports, l) }}
+		r := &request{cmd: "AT+CSQ", call: call, prefixes: []string{"+CSQ:"}, done: make(chan Response, 2)}
+		e.cur = r
+		var lr lineReader
+		lr.Feed(b, e.line)
+		for _, l := range reports {
+			if !isURC(l) && !isCallFinal(l) {
+				t.Fatalf("%q routed as a report", l)
+			}
+		}
+		if len(r.done) > 1 {
+			t.Fatal("two final results for one command")
+		}
+	})
+}

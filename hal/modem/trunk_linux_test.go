@@ -71,7 +71,13 @@ func TestInitOnEchoingModem(t *testing.T) {
 }
 
 func TestDialAnswerDTMFHangup(t *testing.T) {
-	r := newRig(t, SIMCom)
+	for _, v := range []Variant{SIMCom, Quectel, Generic} {
+		t.Run(string(v), func(t *testing.T) { dialAnswerDTMFHangup(t, v) })
+	}
+}
+
+func dialAnswerDTMFHangup(t *testing.T, v Variant) {
+	r := newRig(t, v)
 	m := r.mark()
 	if err := r.tr.Dial(ctx(t), "+447700900123"); err != nil {
 		t.Fatal(err)
