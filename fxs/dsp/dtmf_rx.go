@@ -92,6 +92,10 @@ type DTMFDetector struct {
 	hre, him        [8][dtmfWin]float32
 	hopRot          [8]complex128 // e^{-j w S}, for the phase advance
 	hann            [dtmfWin]float64
+	hannSum         float64
+	ign             int // tones to leave out (IgnoreTones)
+	ignFreq         [maxIgnored]float64
+	ignRe, ignIm    [maxIgnored][dtmfWin]float32
 	minPower        float32
 	minEnergy       float32           // of a window holding two tones at the minimum level
 	sub             [3][dtmfSub]int16 // ring of sub-blocks
@@ -133,6 +137,7 @@ func NewDTMFDetector(onDigit func(digit rune)) *DTMFDetector {
 	for n := range dtmfWin {
 		s := math.Sin(math.Pi * (float64(n) + 0.5) / dtmfWin)
 		d.hann[n] = s * s
+		d.hannSum += s * s
 	}
 	a := DBm0ToAmplitude(dtmfMinLevelDBm0) * dtmfWin / 2
 	d.minPower = float32(a * a)
@@ -366,6 +371,65 @@ func (d *DTMFDetector) record(digit int) {
 	h.energy = d.energy[0] + d.energy[1] + d.energy[2]
 }
 
+// maxIgnored is how many tones IgnoreTones takes.
+const maxIgnored = 4
+
+// IgnoreTones names tones (Hz, below 650 Hz: dial tones such as 350+440 or
+// 425) that the port itself is playing while digits may be keyed. Their
+// echo from the line hybrid is then left out of the energy the DTMF tones
+// must dominate, so digits keyed over dial tone are not lost on a line with
+// poor echo return loss. At most four tones, each at least 60 Hz from the
+// others (a closer one is taken as the same tone); others are ignored. Call
+// with none to clear. It does not allocate.
+func (d *DTMFDetector) IgnoreTones(freqs ...float64) {
+	d.ign = 0
+next:
+	for _, f := range freqs {
+		if !(f > 0 && f < 650) || d.ign == maxIgnored {
+			continue
+		}
+		for _, g := range d.ignFreq[:d.ign] {
+			if math.Abs(f-g) < 60 {
+				continue next
+			}
+		}
+		w := 2 * math.Pi * f / 8000
+		for n := range dtmfWin {
+			d.ignRe[d.ign][n] = float32(d.hann[n] * math.Cos(w*float64(n)))
+			d.ignIm[d.ign][n] = float32(-d.hann[n] * math.Sin(w*float64(n)))
+		}
+		d.ignFreq[d.ign] = f
+		d.ign++
+	}
+}
+
+// ignoredPower estimates the mean power of the ignored tones in the current
+// window from Hann-windowed DFTs at their frequencies.
+func (d *DTMFDetector) ignoredPower() float64 {
+	var p float64
+	for k := range d.ign {
+		var re, im float32
+		for b := range 3 {
+			slot := d.cur + 1 + b
+			if slot >= 3 {
+				slot -= 3
+			}
+			x := &d.sub[slot]
+			off := b * dtmfSub
+			cre, cim := d.ignRe[k][off:off+dtmfSub], d.ignIm[k][off:off+dtmfSub]
+			for i, s := range x {
+				v := float32(s)
+				re += v * cre[i]
+				im += v * cim[i]
+			}
+		}
+		// A sine of peak A gives |H| = A sum(w) / 2 and power A^2 / 2.
+		a := 2 * math.Hypot(float64(re), float64(im)) / d.hannSum
+		p += a * a / 2
+	}
+	return p
+}
+
 // dtmfMeasure is what the exact check measures over the kept windows.
 type dtmfMeasure struct {
 	freqErr   [2]float64 // relative frequency error of the row and column tone
@@ -463,8 +527,14 @@ func (d *DTMFDetector) measure() dtmfMeasure {
 	for i := range dtmfHitsToStart {
 		e += float64(d.hist[i].energy)
 	}
-	if e > 0 {
-		m.share = (amp2[0] + amp2[1]) / 2 / (e / (dtmfHitsToStart * dtmfWin))
+	// Mean signal power, less that of the tones the port is playing itself
+	// (their echo is not the caller's).
+	power := e/(dtmfHitsToStart*dtmfWin) - d.ignoredPower()
+	if tones := (amp2[0] + amp2[1]) / 2; power < tones {
+		power = tones
+	}
+	if power > 0 {
+		m.share = (amp2[0] + amp2[1]) / 2 / power
 	}
 	return m
 }

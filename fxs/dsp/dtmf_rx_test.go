@@ -417,6 +417,62 @@ func TestDTMFOverDialToneEcho(t *testing.T) {
 	}
 }
 
+func TestDTMFIgnoreTones(t *testing.T) {
+	// Dial tone echo only 3 dB below the digits (a badly balanced hybrid):
+	// digits are masked unless the detector is told the port is playing
+	// dial tone.
+	digitsOverEcho := func(dial []float64, echo float64) []int16 {
+		rng := rand.New(rand.NewPCG(12, 12))
+		at := 800
+		buf := make([]float64, 800+len(allDigits)*ms(100)+800)
+		for _, digit := range allDigits {
+			tb := burst(t, digit, ms(45))
+			tb.l1, tb.l2 = -12, -10
+			addTone2(buf, at+rng.IntN(dtmfSub), tb)
+			at += ms(100)
+		}
+		if len(dial) == 2 {
+			addTone2(buf, 0, tone2{f1: dial[0], f2: dial[1], l1: echo, l2: echo, n: len(buf)})
+		} else {
+			addTone2(buf, 0, tone2{f1: dial[0], f2: 1, l1: echo, l2: -200, n: len(buf)})
+		}
+		return toInt16(buf)
+	}
+	for _, c := range []struct {
+		dial []float64
+		echo float64
+	}{{[]float64{350, 440}, -17}, {[]float64{425}, -14}} {
+		sig := digitsOverEcho(c.dial, c.echo)
+		if got := detectAll(sig); got == allDigits {
+			t.Errorf("dial tone %v at %g dBm0: all digits found without IgnoreTones; the test no longer shows the need", c.dial, c.echo)
+		}
+		var got []rune
+		d := NewDTMFDetector(func(r rune) { got = append(got, r) })
+		d.IgnoreTones(c.dial...)
+		d.Process(sig)
+		if string(got) != allDigits {
+			t.Errorf("dial tone %v at %g dBm0 with IgnoreTones: got %q, want %q", c.dial, c.echo, string(got), allDigits)
+		}
+	}
+	// Ignoring tones does not open the door to talk-off.
+	rng := rand.New(rand.NewPCG(13, 13))
+	sp := speechLike(8000*60, rng, -15)
+	var got []rune
+	d := NewDTMFDetector(func(r rune) { got = append(got, r) })
+	d.IgnoreTones(350, 440, 425, 900, 360) // 425 and 360 are too close, 900 too high
+	if d.ign != 2 {
+		t.Errorf("IgnoreTones kept %d tones (%v), want 2", d.ign, d.ignFreq[:d.ign])
+	}
+	d.Process(toInt16(sp))
+	if len(got) != 0 {
+		t.Errorf("60 s of speech with dial tone ignored gave %q", string(got))
+	}
+	d.IgnoreTones()
+	if d.ign != 0 {
+		t.Error("IgnoreTones() did not clear")
+	}
+}
+
 func TestDTMFWithDCOffset(t *testing.T) {
 	// A codec's DC offset (here a tenth of full scale) changes nothing.
 	for _, dc := range []float64{-3300, 3300} {
