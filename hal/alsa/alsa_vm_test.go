@@ -327,14 +327,14 @@ func TestVMStreamingNoDrift(t *testing.T) {
 	frames := secs * 50
 	var f hal.Frame
 	minD, maxD := time.Hour, time.Duration(0)
-	var start, last, maxGap time.Duration
+	var start, last, maxGap, backlog0 time.Duration
 	for i := 0; i < frames; i++ {
 		if err := a.ReadFrame(&f); err != nil {
 			t.Fatal(err)
 		}
 		now := hal.SystemClock{}.Now()
-		if i == 1 {
-			start = now // from the end of the first frame
+		if i == 1 { // from the end of the first frame, counting what the device already holds
+			start, backlog0 = clockAndBacklog(t, a)
 		}
 		if i > 0 {
 			maxGap = max(maxGap, now-last)
@@ -351,9 +351,11 @@ func TestVMStreamingNoDrift(t *testing.T) {
 			minD, maxD = min(minD, d), max(maxD, d)
 		}
 	}
-	elapsed := hal.SystemClock{}.Now() - start
+	end, backlog1 := clockAndBacklog(t, a)
+	elapsed := end - start
 	st, bs := a.Stats(), b.Stats()
-	media := time.Duration(frames-1) * hal.FrameDuration
+	// Audio the device clock produced over the measured span.
+	media := time.Duration(frames-2)*hal.FrameDuration + backlog1 - backlog0
 	fmt.Printf("FIGURE alsa streaming %v of audio (%d frames) in %v monotonic: %+.0f ppm; playback delay %v..%v; longest wait between frames %v; a %+v, far end %+v\n",
 		media, frames, elapsed.Round(time.Millisecond), (float64(elapsed)/float64(media)-1)*1e6, minD, maxD, maxGap, st, bs)
 	if st.Read != uint64(frames) {
@@ -375,5 +377,27 @@ func TestVMStreamingNoDrift(t *testing.T) {
 	buf := time.Duration(a.Config().BufferFrames) * time.Second / time.Duration(a.Config().Rate)
 	if minD <= 0 || maxD >= buf {
 		t.Fatalf("playback delay wandered over %v..%v (buffer %v): the writer drifted from the device clock", minD, maxD, buf)
+	}
+	// The frames counted (plus what the device holds) match the time the
+	// device clock ran, within a few periods.
+	if d := (elapsed - media).Abs(); d > 5*hal.FrameDuration {
+		t.Fatalf("over %v the frame count and the monotonic clock differ by %v", elapsed, d)
+	}
+}
+
+// clockAndBacklog reads the monotonic clock and the capture backlog at
+// (nearly) the same moment.
+func clockAndBacklog(t *testing.T, p *PCM) (time.Duration, time.Duration) {
+	t.Helper()
+	for {
+		t0 := hal.SystemClock{}.Now()
+		d, err := p.CaptureDelay()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t1 := hal.SystemClock{}.Now()
+		if t1-t0 < 2*time.Millisecond {
+			return t1, d
+		}
 	}
 }

@@ -302,6 +302,16 @@ func (p *PCM) Delay() (time.Duration, error) {
 	return time.Duration(n) * time.Second / time.Duration(p.cfg.Rate), nil
 }
 
+// CaptureDelay is how much audio the device has captured that ReadFrame has
+// not yet returned, by the device's own count.
+func (p *PCM) CaptureDelay() (time.Duration, error) {
+	var n int
+	if err := ioctl(p.cap.fd, ioctlDelay, unsafe.Pointer(&n)); err != nil {
+		return 0, fmt.Errorf("alsa: delay %s: %w", p.cap.name, err)
+	}
+	return time.Duration(n) * time.Second / time.Duration(p.cfg.Rate), nil
+}
+
 func (p *PCM) startCapture() error {
 	if err := p.cap.do(ioctlPrepare, "prepare"); err != nil {
 		return err
