@@ -19,8 +19,8 @@ const (
 	// the final results; no vendor commands.
 	Generic Variant = "generic"
 	// SIMCom (SIM7600 class): +CLCC reports (AT+CLCC=1), "VOICE CALL:
-	// BEGIN/END", +RXDTMF, and PCM over USB switched per call with
-	// AT+CPCMREG=1/0.
+	// BEGIN/END", +RXDTMF (AT+DDET=1), 8 kHz PCM (AT+CPCMFRM=0) over USB
+	// switched per call with AT+CPCMREG=1/0.
 	SIMCom Variant = "simcom"
 	// Quectel (EC25 class): ^DSCI call reports, +QTONEDET DTMF, +QIND
 	// signal reports, and PCM over USB enabled once with AT+QPCMV=1,0.
@@ -153,6 +153,7 @@ func profileFor(v Variant) profile {
 			clccURC:    true,
 			pcmCallOn:  "AT+CPCMREG=1",
 			pcmCallOff: "AT+CPCMREG=0",
+			pcmInit:    "AT+CPCMFRM=0", // 8 kHz PCM frames
 		}
 	case Quectel:
 		return profile{

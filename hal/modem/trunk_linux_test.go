@@ -58,6 +58,12 @@ func TestInitOnEchoingModem(t *testing.T) {
 	if !st.Up || !st.Registered || st.Operator != "critline sim" || st.SignalDBm != -73 {
 		t.Fatalf("status after init: %+v", st)
 	}
+	sent := strings.Join(r.sim.Commands(), "|")
+	for _, want := range []string{"ATE0", "AT+CLIP=1", "AT+CREG=2", "AT+CLCC=1", "AT+DDET=1", "AT+CPCMFRM=0"} {
+		if !strings.Contains("|"+sent+"|", "|"+want+"|") {
+			t.Errorf("init did not send %s: %s", want, sent)
+		}
+	}
 	// Echo is on by default in the simulator, as on a real module: init
 	// succeeded through it. Now force echo back on and keep working.
 	r.ctl("echo", "stuck")
@@ -405,6 +411,12 @@ func TestNetworkDropDuringCall(t *testing.T) {
 
 func TestSignalAndMetrics(t *testing.T) {
 	r := newRig(t, Quectel)
+	sent := "|" + strings.Join(r.sim.Commands(), "|") + "|"
+	for _, want := range []string{"AT^DSCI=1", "AT+QTONEDET=1", `AT+QINDCFG="csq",1`, "AT+QPCMV=1,0"} {
+		if !strings.Contains(sent, "|"+want+"|") {
+			t.Errorf("quectel init did not send %s: %s", want, sent)
+		}
+	}
 	r.ctl("signal", "-91")
 	eventually(t, "signal -91", func() bool { return r.tr.Status().SignalDBm == -91 })
 	got := gather(t, r, "critline_trunk_signal_dbm")

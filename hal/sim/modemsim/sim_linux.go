@@ -594,6 +594,11 @@ func (s *Sim) execLocked(line string) (info []string, final string) {
 			return nil, s.errLocked(3, "operation not allowed")
 		}
 		return setBool(arg, &s.st.pcmOn)
+	case name == "+CPCMFRM" && s.o.Variant == SIMCom:
+		if arg != "0" {
+			return nil, s.errLocked(4, "operation not supported") // the simulator carries 8 kHz only
+		}
+		return ok()
 	case name == "+QPCMV" && s.o.Variant == Quectel:
 		return setBool(strings.SplitN(arg, ",", 2)[0], &s.st.pcmOn)
 	case strings.HasPrefix(cmd, "D") && strings.HasSuffix(cmd, ";"):
