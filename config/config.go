@@ -61,6 +61,11 @@ type Port struct {
 	Relay     *Pin   `toml:"relay"`     // output: asserted = on the board (not bypass)
 	RingDrive string `toml:"ring_drive"`
 	Audio     string `toml:"audio"` // PCM device; empty on the sim board
+	// PIN authorises remote activation of this port's forwarding (6+
+	// digits); PINHash is the same, hashed (critlinectl forward pin-hash).
+	PIN           string `toml:"pin"`
+	PINHash       string `toml:"pin_hash"`
+	ForwardMirror bool   `toml:"forward_mirror"` // mirror forwarding into the mobile network (one port at most)
 	// DivertTo overrides [survivability] divert_to for this port.
 	DivertTo string `toml:"divert_to"`
 	// DivertAfter overrides [survivability] divert_after for this port.
@@ -104,6 +109,15 @@ type Survivability struct {
 	DivertTo string `toml:"divert_to"`
 	// DivertAfter diverts calls still ringing after this long (0: never).
 	DivertAfter Duration `toml:"divert_after"`
+	// RemoteTrunk names the trunk whose inbound calls reach the
+	// remote-activation dialogue (a service number) instead of the ports.
+	RemoteTrunk string `toml:"remote_trunk"`
+	// Guard is the toll-fraud guard ([survivability.guard], see
+	// survivability/guard.Config).
+	Guard Raw `toml:"guard"`
+	// Forwarding is call forwarding and remote activation
+	// ([survivability.forwarding], see survivability/forwarding.Config).
+	Forwarding Raw `toml:"forwarding"`
 }
 
 // Metrics is the Prometheus endpoint.

@@ -278,6 +278,10 @@ func (d *decoder) value(x any, v reflect.Value, key string) {
 			d.fail(key, "expected a table, found %s", tomlType(x))
 			return
 		}
+		if v.Type() == reflect.TypeFor[Raw]() {
+			v.Set(reflect.ValueOf(Raw(m)))
+			return
+		}
 		out := reflect.MakeMapWithSize(v.Type(), len(m))
 		for k, e := range m {
 			ev := reflect.New(v.Type().Elem()).Elem()

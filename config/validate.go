@@ -225,6 +225,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	if d := c.Survivability.DivertTo; d != "" && !reDialable.MatchString(d) && !strings.HasPrefix(d, "sip:") {
 		bad("survivability.divert_to", "%q is neither a number nor a sip: URI", d)
 	}
+	if rt := c.Survivability.RemoteTrunk; rt != "" && trunks[rt] == "" {
+		bad("survivability.remote_trunk", "%q is not a configured trunk: name one of the [[trunk]] sections", rt)
+	}
 	if c.Survivability.FailbackAfter.Duration < 0 {
 		bad("survivability.failback_after", "must not be negative")
 	}

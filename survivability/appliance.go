@@ -12,6 +12,8 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/forwarding"
+	"github.com/critline/critline/survivability/guard"
 	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -46,8 +48,14 @@ type Options struct {
 	// FailbackAfter is how long a registrar must stay healthy after a
 	// failure before idle ports go back to it.
 	FailbackAfter time.Duration
-	// Policy guards against toll fraud; nil allows everything.
-	Policy Policy
+	// Guard screens numbers leaving by a trunk (toll fraud, rewriting,
+	// duration caps); nil allows everything.
+	Guard *guard.Guard
+	// Forwarding holds call forwarding and remote activation; nil: none.
+	Forwarding *forwarding.Manager
+	// RemoteTrunk names the trunk whose inbound calls reach the
+	// remote-activation dialogue instead of the ports.
+	RemoteTrunk string
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
 	StateDir   string
@@ -64,7 +72,8 @@ type Appliance struct {
 	m       *metrics
 	started time.Time
 	sip     sipLines // nil until AttachSIP
-	policy  Policy
+	guard   *guard.Guard
+	fwd     *forwarding.Manager
 
 	ports  map[int]*port
 	order  []int
@@ -134,7 +143,7 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
-	a := &Appliance{o: o, log: o.Logger, m: m, started: time.Now(), policy: o.Policy, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
+	a := &Appliance{o: o, log: o.Logger, m: m, started: time.Now(), guard: o.Guard, fwd: o.Forwarding, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
 	for _, r := range o.Registrars {
 		a.regs[r.Name] = &regHealth{opt: r}
 	}
@@ -447,7 +456,24 @@ func (a *Appliance) reevaluate(cause string) {
 		a.moveRelay(mv.p, mv.bypass, reason)
 	}
 	a.m.routes.Set(float64(len(upNames(h.Registrars)) + len(upNames(h.Trunks))))
+	a.syncForwarding()
 }
+
+// syncForwarding makes each port's dial tone say whether its calls are
+// forwarded (the special dial tone).
+func (a *Appliance) syncForwarding() {
+	if a.fwd == nil {
+		return
+	}
+	for _, id := range a.order {
+		if st, err := a.fwd.Get(id); err == nil {
+			a.ports[id].fx.SetForwarding(st.Active())
+		}
+	}
+}
+
+// Forwarding returns the forwarding manager (nil when not configured).
+func (a *Appliance) Forwarding() *forwarding.Manager { return a.fwd }
 
 // scheduleFailbackLocked re-evaluates when a recovering registrar becomes
 // trusted again.

@@ -1,9 +1,11 @@
 package survivability
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
+	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
 )
@@ -85,20 +87,53 @@ func (a *Appliance) lanUpNow() bool {
 	return a.lanUp
 }
 
-// numberFor rewrites a dialled number for the rung it leaves by.
-func (a *Appliance) numberFor(rg rung, number string, emergency bool) string {
-	if emergency || rg.kind() != RungTrunk || a.policy == nil {
-		return number
+// screen applies the toll-fraud guard to a call leaving by a trunk: it
+// rewrites internal numbers to PSTN ones and refuses premium, international
+// or capped calls. Emergency numbers are never screened; calls to a
+// registrar are the PBX's to police.
+func (a *Appliance) screen(rg rung, number string, emergency bool) (string, time.Duration, error) {
+	if emergency || rg.kind() != RungTrunk || a.guard == nil {
+		return number, 0, nil
 	}
-	return a.policy.Rewrite(number)
+	d, err := a.guard.Check(rg.name(), number)
+	if err != nil {
+		return "", 0, err
+	}
+	if !d.Allowed {
+		return "", 0, fmt.Errorf("%s to %s blocked: %s", d.Number, rg.name(), d.Reason)
+	}
+	return d.Number, d.MaxDuration, nil
 }
 
-// allowed applies the toll-fraud guard; emergency numbers are never blocked.
-func (a *Appliance) allowed(rg rung, number string, emergency bool) error {
-	if emergency || a.policy == nil {
-		return nil
+// callStarted counts a trunk call's minutes from its answer and arms its
+// duration cap.
+func (a *Appliance) callStarted(at *attempt) {
+	if !at.trunk || a.guard == nil {
+		return
 	}
-	return a.policy.Allow(rg.name(), number)
+	a.guard.CallStarted(at.rungName)
+	if at.maxDur > 0 {
+		lc := at.lc
+		at.cap = time.AfterFunc(at.maxDur, func() {
+			a.log.Warn("call reached its maximum duration; clearing it", "port", lc.port, "route", at.rungName, "max", at.maxDur)
+			_ = lc.Hangup()
+			lc.progress.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "maximum call duration reached"})
+		})
+	}
+}
+
+// callFinished books a trunk call's minutes.
+func (a *Appliance) callFinished(at *attempt) {
+	if !at.trunk || a.guard == nil {
+		return
+	}
+	at.mu.Lock()
+	answeredAt := at.answeredAt
+	if at.cap != nil {
+		at.cap.Stop()
+	}
+	at.mu.Unlock()
+	a.guard.CallEnded(at.rungName, time.Since(answeredAt))
 }
 
 // noRoute is called when a call found no way out. For an emergency call

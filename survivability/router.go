@@ -34,10 +34,15 @@ type attempt struct {
 	rungName string
 	started  time.Time
 
-	mu       sync.Mutex
-	alerted  bool // the far end rang or answered: no more retries
-	answered bool
-	over     bool
+	maxDur time.Duration // cut the call after this (toll-fraud guard); 0: no limit
+	trunk  bool          // the rung is a trunk: its minutes count
+
+	mu         sync.Mutex
+	alerted    bool // the far end rang or answered: no more retries
+	answered   bool
+	answeredAt time.Time
+	over       bool
+	cap        *time.Timer
 }
 
 // update forwards a progress report; rungs call it.
@@ -52,12 +57,19 @@ func (at *attempt) update(u fxs.CallUpdate) {
 	case fxs.CallAlerting, fxs.CallEarlyMedia:
 		at.alerted = true
 	case fxs.CallAnswered:
+		if !at.answered {
+			at.answeredAt = time.Now()
+			at.lc.r.a.callStarted(at)
+		}
 		at.alerted, at.answered = true, true
 	case fxs.CallEnded, fxs.CallFailed:
 		at.over = true
 	}
 	answered := at.answered
 	at.mu.Unlock()
+	if u.State == fxs.CallEnded && answered {
+		at.lc.r.a.callFinished(at)
+	}
 	if first && (u.State == fxs.CallAlerting || u.State == fxs.CallEarlyMedia || u.State == fxs.CallAnswered) {
 		at.lc.setup(at.rungName, time.Since(at.started))
 	}
@@ -171,17 +183,18 @@ func (lc *ladderCall) tryNext() error {
 		}
 		rg := lc.rungs[lc.next]
 		lc.next++
-		at := &attempt{lc: lc, rungName: rg.name(), started: time.Now()}
+		at := &attempt{lc: lc, rungName: rg.name(), started: time.Now(), trunk: rg.kind() == RungTrunk}
 		lc.cur = at
 		lc.tried = append(lc.tried, rg.name())
 		lc.mu.Unlock()
 
-		number := lc.r.a.numberFor(rg, lc.number, lc.emerg)
-		if err := lc.r.a.allowed(rg, number, lc.emerg); err != nil {
-			lc.r.a.log.Warn("call refused by policy", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+		number, maxDur, err := lc.r.a.screen(rg, lc.number, lc.emerg)
+		if err != nil {
+			lc.r.a.log.Warn("call refused by the toll-fraud guard", "port", lc.port, "route", rg.name(), "number", lc.number, "err", err)
 			last = &fxs.CallError{Reason: fxs.FailUnobtainable, Err: err}
 			continue
 		}
+		at.maxDur = maxDur
 		lc.r.a.setRoute(lc.port, rg.name())
 		call, err := rg.place(lc.ctx, lc.port, number, at)
 		if err != nil {
@@ -302,9 +315,12 @@ func (lc *ladderCall) Hangup() error {
 	}
 	if at != nil {
 		at.mu.Lock()
-		answered := at.answered
+		answered, wasOver := at.answered, at.over
 		at.over = true
 		at.mu.Unlock()
+		if answered && !wasOver {
+			lc.r.a.callFinished(at)
+		}
 		result := "abandoned"
 		if answered {
 			result = "answered"
@@ -334,13 +350,4 @@ func (lc *ladderCall) SendDigit(d rune) error {
 		return s.SendDigit(d)
 	}
 	return nil
-}
-
-// Policy is the toll-fraud guard and number rewriting applied to calls that
-// leave by a trunk or registrar; emergency numbers bypass it.
-type Policy interface {
-	// Rewrite turns a dialled number into what a trunk should dial.
-	Rewrite(number string) string
-	// Allow says whether number may be called on route.
-	Allow(route, number string) error
 }

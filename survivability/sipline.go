@@ -9,6 +9,7 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/sip"
+	"github.com/critline/critline/survivability/forwarding"
 )
 
 // sipLines is what the appliance needs of the SIP user agent.
@@ -180,6 +181,11 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 		_ = ic.Reject(404, "Not Found")
 		return
 	}
+	fwd := a.forwardingOf(p.opt.ID)
+	if fwd.Unconditional != "" {
+		a.divert(ic, p, fwd.Unconditional, "forward-unconditional")
+		return
+	}
 	if target, why := a.divertTarget(p); target != "" {
 		a.divert(ic, p, target, why)
 		return
@@ -190,6 +196,10 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	}
 	in := &sipInbound{a: a, ic: ic, port: ic.Port}
 	pr, err := p.fx.Offer(in, cid)
+	if err != nil && fwd.Busy != "" {
+		a.divert(ic, p, fwd.Busy, "forward-busy")
+		return
+	}
 	if err != nil {
 		a.log.Info("inbound SIP call: port cannot ring", "port", ic.Port, "err", err)
 		_ = ic.Reject(486, "Busy Here")
@@ -202,13 +212,28 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 		return
 	}
 	go in.follow(pr)
-	if after := a.divertAfter(p); after > 0 {
-		go in.divertIfUnanswered(pr, after)
+	switch {
+	case fwd.NoAnswer != "":
+		go in.divertIfUnanswered(pr, fwd.NoAnswerAfter, fwd.NoAnswer, "forward-no-answer")
+	case a.divertAfter(p) > 0:
+		go in.divertIfUnanswered(pr, a.divertAfter(p), p.opt.DivertTo, "no-answer")
 	}
 }
 
-// divertIfUnanswered redirects a call still ringing after d.
-func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration) {
+// forwardingOf returns a port's forwarding (none when not configured).
+func (a *Appliance) forwardingOf(id int) forwarding.Settings {
+	if a.fwd == nil {
+		return forwarding.Settings{}
+	}
+	st, err := a.fwd.Get(id)
+	if err != nil {
+		return forwarding.Settings{}
+	}
+	return st
+}
+
+// divertIfUnanswered redirects a call still ringing after d to target.
+func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration, target, why string) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -222,17 +247,12 @@ func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration) {
 	if answered {
 		return
 	}
-	p := s.a.ports[s.port]
-	target := p.opt.DivertTo
-	if target == "" {
-		return
-	}
 	if err := s.ic.Redirect(target); err != nil {
 		return // answered or gone meanwhile
 	}
 	pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "diverted: no answer"})
-	s.a.m.diverts.WithLabelValues(portLabel(s.port), "no-answer").Inc()
-	s.a.log.Info("call diverted", "port", s.port, "to", target, "reason", "no answer", "after", d)
+	s.a.m.diverts.WithLabelValues(portLabel(s.port), why).Inc()
+	s.a.log.Info("call diverted", "port", s.port, "to", target, "reason", why, "after", d)
 }
 
 // divert sends an inbound call elsewhere with a 302.

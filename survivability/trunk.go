@@ -165,6 +165,14 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	c := &trunkCall{tl: tl, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
 	tl.cur = c
 	tl.mu.Unlock()
+	if tl.a.fwd != nil && tl.a.o.RemoteTrunk == tl.nm {
+		caller := ev.CallerID
+		if ev.Presentation != hal.PresentationAllowed {
+			caller = ""
+		}
+		go tl.a.remoteActivation(c, caller)
+		return
+	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ev.CallerID, Name: ev.CallerName}
 	switch ev.Presentation {
 	case hal.PresentationWithheld:
@@ -193,6 +201,7 @@ type trunkCall struct {
 	port   int
 	at     *attempt             // outbound
 	offers map[int]fxs.Progress // inbound: port -> its progress
+	remote *remoteCall          // inbound on the service trunk: the remote-activation dialogue
 	answer bool
 	over   bool
 }
@@ -217,6 +226,13 @@ func (c *trunkCall) answered() {
 }
 
 func (c *trunkCall) digit(d rune) {
+	c.mu.Lock()
+	remote := c.remote
+	c.mu.Unlock()
+	if remote != nil {
+		remote.digit(d)
+		return
+	}
 	c.tl.a.trunkDigit(c, d)
 }
 
@@ -231,8 +247,13 @@ func (c *trunkCall) end(reason error) {
 	answered := c.answer
 	offers := c.offers
 	c.offers = nil
+	remote := c.remote
 	c.mu.Unlock()
 	c.tl.release(c)
+	if remote != nil {
+		remote.stop()
+		return
+	}
 	if c.at != nil {
 		if answered {
 			c.at.update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "trunk " + c.tl.nm + ": far end cleared"})

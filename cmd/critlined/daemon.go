@@ -23,6 +23,7 @@ import (
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability"
+	"github.com/critline/critline/survivability/forwarding"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -65,8 +66,18 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	var mirror forwarding.NetworkForwarder
+	if mt := mirrorTrunk(b); mt != nil {
+		mirror = networkForwarder{t: mt, noReply: 20 * time.Second}
+	}
+	grd, fwd, err := openPolicies(cfg, b.clock, reg, d.log, mirror)
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
 	ao := applianceOptions(cfg, b, prof, reg, d.log)
 	ao.StateDir = cfg.State.Dir
+	ao.Guard, ao.Forwarding, ao.RemoteTrunk = grd, fwd, cfg.Survivability.RemoteTrunk
 	app, err := survivability.New(ao)
 	if err != nil {
 		return err

@@ -106,6 +106,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", f.config, err)
 			return exitConfig
 		}
+		if _, _, err := policyConfigs(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitConfig
+		}
 		fmt.Fprintf(stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
 			f.config, cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
 		return exitOK

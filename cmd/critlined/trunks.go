@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/critline/critline/config"
 	"github.com/critline/critline/hal"
@@ -53,3 +55,49 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 }
 
 var _ hal.Trunk = (*modem.Trunk)(nil)
+
+// networkForwarder mirrors a port's forwarding into the mobile network
+// (AT+CCFC), so it holds while the appliance is down.
+type networkForwarder struct {
+	t       *modem.Trunk
+	noReply time.Duration
+}
+
+func forwardReason(kind string) (modem.ForwardReason, error) {
+	switch kind {
+	case "unconditional":
+		return modem.ForwardUnconditional, nil
+	case "busy":
+		return modem.ForwardBusy, nil
+	case "no-answer":
+		return modem.ForwardNoReply, nil
+	}
+	return 0, fmt.Errorf("no network forwarding reason for %q", kind)
+}
+
+func (n networkForwarder) SetForwarding(ctx context.Context, kind, number string) error {
+	r, err := forwardReason(kind)
+	if err != nil {
+		return err
+	}
+	return n.t.SetForwarding(ctx, r, number, n.noReply)
+}
+
+func (n networkForwarder) ClearForwarding(ctx context.Context, kind string) error {
+	r, err := forwardReason(kind)
+	if err != nil {
+		return err
+	}
+	return n.t.ClearForwarding(ctx, r)
+}
+
+// mirrorTrunk is the first modem trunk, which carries the appliance's
+// mobile number; nil when there is none.
+func mirrorTrunk(b *board) *modem.Trunk {
+	for _, t := range b.trunks {
+		if mt, ok := t.Trunk.(*modem.Trunk); ok {
+			return mt
+		}
+	}
+	return nil
+}
