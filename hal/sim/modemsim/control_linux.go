@@ -156,7 +156,7 @@ func (s *Sim) cStatus(args []string) (string, error) {
 		faults = append(faults, "slow "+s.st.slow.String())
 	}
 	if s.st.echo {
-		faults = append(faults, "echo on")
+		faults = append(faults, "echo on (a module's default until ATE0)")
 	}
 	if s.st.jitter > 1 {
 		faults = append(faults, fmt.Sprintf("voice in bursts of %d", s.st.jitter))
