@@ -187,3 +187,26 @@ func BenchmarkSpandspDTMFRx(b *testing.B) {
 		}
 	}
 }
+
+// TestTalkOffTTSVsSpandsp runs the text-to-speech talk-off material through
+// both detectors: ours must give no more digits than spandsp's dtmf_rx.
+func TestTalkOffTTSVsSpandsp(t *testing.T) {
+	var ours, theirs int
+	minutes := 0.0
+	for _, speech := range ttsSpeech(t) {
+		for _, gain := range []float64{1, 2} {
+			buf := make([]float64, len(speech))
+			for i, v := range speech {
+				buf[i] = v * gain
+			}
+			sig := toInt16(buf)
+			ours += len(detectAll(sig))
+			theirs += len(spandspDigits(sig))
+			minutes += float64(len(sig)) / 8000 / 60
+		}
+	}
+	t.Logf("talk-off on %.1f minutes of text-to-speech: ours %d digits, spandsp %d", minutes, ours, theirs)
+	if ours > theirs {
+		t.Errorf("our detector found %d digits in speech, spandsp %d", ours, theirs)
+	}
+}

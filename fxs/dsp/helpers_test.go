@@ -1,6 +1,9 @@
 package dsp
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -236,4 +239,93 @@ func musicLike(n int, rng *rand.Rand, levelDBm0 float64) []float64 {
 		}
 	}
 	return out
+}
+
+// readWAV decodes a 16-bit mono PCM WAV file's samples and rate.
+func readWAV(b []byte) ([]int16, int, error) {
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return nil, 0, errors.New("not a RIFF/WAVE file")
+	}
+	rate, bits, chans := 0, 0, 0
+	for p := 12; p+8 <= len(b); {
+		id, n := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
+		body := b[p+8 : min(len(b), p+8+n)]
+		switch id {
+		case "fmt ":
+			if len(body) < 16 {
+				return nil, 0, errors.New("short fmt chunk")
+			}
+			chans = int(binary.LittleEndian.Uint16(body[2:]))
+			rate = int(binary.LittleEndian.Uint32(body[4:]))
+			bits = int(binary.LittleEndian.Uint16(body[14:]))
+		case "data":
+			if bits != 16 || chans != 1 {
+				return nil, 0, fmt.Errorf("want 16-bit mono, have %d-bit %d channels", bits, chans)
+			}
+			s := make([]int16, len(body)/2)
+			for i := range s {
+				s[i] = int16(binary.LittleEndian.Uint16(body[2*i:]))
+			}
+			return s, rate, nil
+		}
+		p += 8 + n + n%2
+	}
+	return nil, 0, errors.New("no data chunk")
+}
+
+// resampleTo8k converts s from rate to 8 kHz with a windowed-sinc
+// interpolator cut off at 3.6 kHz (kernel tabulated at 1/256 sample).
+func resampleTo8k(s []int16, rate int) []float64 {
+	if rate == 8000 {
+		out := make([]float64, len(s))
+		for i, v := range s {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	const half, phases = 24, 256 // taps either side at the input rate
+	fc := 3600.0 / float64(rate)
+	var kern [phases][2 * half]float64
+	for p := range phases {
+		frac := float64(p) / phases
+		for j := range 2 * half {
+			x := frac + float64(half-1-j) // distance from tap k0-half+1+j
+			w := 0.5 + 0.5*math.Cos(math.Pi*x/half)
+			h := 2 * fc
+			if x != 0 {
+				h = math.Sin(2*math.Pi*fc*x) / (math.Pi * x)
+			}
+			kern[p][j] = h * w
+		}
+	}
+	step := float64(rate) / 8000
+	out := make([]float64, int(float64(len(s))/step))
+	for n := range out {
+		t := float64(n) * step
+		k0 := int(t)
+		kr := &kern[int((t-float64(k0))*phases)]
+		var acc float64
+		for j := range 2 * half {
+			if k := k0 - half + 1 + j; k >= 0 && k < len(s) {
+				acc += float64(s[k]) * kr[j]
+			}
+		}
+		out[n] = acc
+	}
+	return out
+}
+
+// ttsTexts is varied English for the text-to-speech talk-off material:
+// numbers, names, questions, lists and long vowels.
+func ttsTexts() []string {
+	return []string{
+		"Good evening, porters lodge. The master asked me to remind everyone that the main gate closes at eleven tonight, and the back gate on Trinity Lane stays locked until seven in the morning.",
+		"Could you put me through to extension two seven zero zero one, please? If nobody answers, try the bursary on four four five nine, or leave a message with the duty porter.",
+		"One, two, three, four, five, six, seven, eight, nine, ten. Nine nine nine. One one two. Zero one two two three, five five five, one two three.",
+		"Ooh, aah, eee, ooo, mmm. Hello? Hello! Can you hear me? The line is terrible this morning, it keeps crackling and dropping out every few seconds.",
+		"A delivery for Doctor Abernathy-Smythe arrived at quarter past three: two boxes of books, a crate of glassware for the chemistry laboratory, and an unusually heavy parcel addressed to the choir.",
+		"Fire alarm testing will take place on Wednesday between ten and twelve. Please do not call the emergency services. Staff should sign in at the lodge as usual and collect their visitor badges.",
+		"Singing softly, the choristers rehearsed the evening anthem again and again, holding the final note for what seemed like a very, very long time before the organ came back in.",
+		"Right then, let me just check the book. Mister Patel, room fourteen, staircase C. Miss Okonkwo, room nine, staircase A. And the visiting professor from Oslo is in the guest suite.",
+	}
 }
