@@ -70,6 +70,7 @@ type Call struct {
 	local  rtp.Local
 	srv    *sipgo.DialogServerSession
 	cli    *sipgo.DialogClientSession
+	ic     *IncomingCall // inbound calls: the decision
 
 	mu           sync.Mutex
 	state        CallState
@@ -254,9 +255,10 @@ func (c *Call) Hangup() error {
 		case <-ctx.Done():
 		}
 		return nil
-	case c.srv != nil:
-		c.end(ErrCanceled, "local hangup before answer")
-		c.u.finalResponse(c, func() error { return c.srv.Respond(480, "Temporarily Unavailable", nil) })
+	case c.ic != nil:
+		if err := c.ic.Reject(480, "Temporarily Unavailable"); err != nil && !errors.Is(err, ErrDecided) {
+			return err
+		}
 		return nil
 	}
 	return nil
@@ -292,6 +294,7 @@ type IncomingCall struct {
 	offer   rtp.Media
 	mu      sync.Mutex
 	decided bool
+	pending func() error // the non-2xx final response, sent by the INVITE's goroutine
 	final   chan struct{}
 }
 
@@ -378,19 +381,29 @@ func (ic *IncomingCall) Reject(code int, reason string) error {
 		reason = "Rejected"
 	}
 	ic.call.u.m.requestsRejected.WithLabelValues(strconv.Itoa(code)).Inc()
+	ic.setPending(func() error { return ic.call.srv.Respond(code, reason, nil) })
 	ic.call.end(&StatusError{Code: code, Reason: reason, Registrar: ic.Registrar}, "rejected")
-	ic.call.u.finalResponse(ic.call, func() error { return ic.call.srv.Respond(code, reason, nil) })
 	return nil
 }
 
-// finalResponse sends a non-2xx final response without waiting for its ACK
-// (sipgo waits up to Timer H for it; the router must not).
-func (u *UA) finalResponse(c *Call, send func() error) {
-	go func() {
-		if err := send(); err != nil {
-			u.log.Debug("final response", "call", c.CallID, "err", err)
+// setPending hands a non-2xx final response to the INVITE's goroutine,
+// which sends it and waits for the ACK, so the router never blocks on it.
+func (ic *IncomingCall) setPending(f func() error) {
+	ic.mu.Lock()
+	ic.pending = f
+	ic.mu.Unlock()
+}
+
+func (ic *IncomingCall) sendPending() {
+	ic.mu.Lock()
+	f := ic.pending
+	ic.pending = nil
+	ic.mu.Unlock()
+	if f != nil {
+		if err := f(); err != nil {
+			ic.call.u.log.Debug("final response", "call", ic.CallID, "err", err)
 		}
-	}()
+	}
 }
 
 // Redirect answers 302 with target as the new destination: a number
@@ -407,9 +420,8 @@ func (ic *IncomingCall) Redirect(target string) error {
 	c := ic.call
 	res := sip.NewResponseFromRequest(c.srv.InviteRequest, 302, "Moved Temporarily", nil)
 	res.AppendHeader(&sip.ContactHeader{Address: uri, Params: sip.NewParams()})
+	ic.setPending(func() error { return c.srv.WriteResponse(res) })
 	c.end(&StatusError{Code: 302, Reason: "Moved Temporarily", Registrar: ic.Registrar}, "redirected to "+target)
-	u := c.u
-	u.finalResponse(c, func() error { return c.srv.WriteResponse(res) })
 	return nil
 }
 
@@ -478,6 +490,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.track(c)
 	ic := &IncomingCall{Port: l.cfg.Port, Extension: l.cfg.Extension, From: c.Peer, FromName: c.PeerName,
 		Registrar: r.cfg.Name, Received: received, CallID: c.CallID, call: c, offer: offer, final: make(chan struct{})}
+	c.ic = ic
 	u.m.inviteToRing.Observe(time.Since(received).Seconds())
 	u.cfg.OnIncoming(ic)
 
@@ -501,6 +514,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case <-u.ctx.Done():
 		ic.Reject(503, "Service Unavailable")
 	}
+	ic.sendPending()
 	if c.State() == StateAnswered {
 		select {
 		case <-sess.Context().Done():

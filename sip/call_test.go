@@ -204,7 +204,7 @@ func TestInviteToRingLatency(t *testing.T) {
 	if testing.Short() {
 		calls = 50
 	}
-	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", ""), "-s", "270001", "-m", fmt.Sprint(calls), "-r", "50", "-l", "10")
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", "", "{{CODE}}", "486"), "-s", "270001", "-m", fmt.Sprint(calls), "-r", "50", "-l", "10")
 	if err := s.wait(t, 60*time.Second); err != nil {
 		t.Fatalf("sipp: %v\n%s", err, s.errors())
 	}
@@ -216,4 +216,85 @@ func TestInviteToRingLatency(t *testing.T) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("FIGURE INVITE received -> router ring request over %d calls: p50 %v p99 %v max %v",
 		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
+
+// TestInboundRejectRedirectCancel: the router's other answers, and a caller
+// who gives up while the line rings.
+func TestInboundRejectRedirectCancel(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	next := func(s *sippRun) *IncomingCall {
+		select {
+		case ic := <-u.incoming:
+			return ic
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no inbound call; sipp: %s", s.errors())
+			return nil
+		}
+	}
+
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", "", "{{CODE}}", "486"), "-s", "270002", "-m", "1")
+	if err := next(s).Reject(486, "Busy Here"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("reject: sipp %v\n%s", err, s.errors())
+	}
+
+	s = startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", "REDIRECT", "{{CODE}}", "302", "{{TARGET}}", "07700900999"), "-s", "270002", "-m", "1")
+	if err := next(s).Redirect("07700900999"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("redirect: sipp %v\n%s", err, s.errors())
+	}
+
+	s = startSipp(t, k.Addr, "-sf", scenario(t, "uac_cancel.xml", ""), "-s", "270001", "-m", "1")
+	ic := next(s)
+	if err := ic.Ring(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ic.Canceled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's CANCEL did not stop the ringing")
+	}
+	if _, err := ic.Answer(); !errors.Is(err, ErrCanceled) {
+		t.Errorf("answering a canceled call: %v, want ErrCanceled", err)
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("cancel: sipp %v\n%s", err, s.errors())
+	}
+	if n := u.rtp.InUse(); n != 0 {
+		t.Errorf("%d RTP ports open after the calls", n)
+	}
+}
+
+// TestOutboundCancel: the line hangs up while the far end rings: CANCEL.
+func TestOutboundCancel(t *testing.T) {
+	s := startSipp(t, "-sf", scenario(t, "uas_ring.xml", ""), "-m", "1")
+	k := startKamailio(t, kamOpts{Users: testUsers(), Routes: map[string]string{"9000": fmt.Sprintf("127.0.0.3:%d", s.Port)}})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	c, err := u.Dial(context.Background(), 1, "9000", DialOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v; sipp: %s", err, s.errors())
+	}
+	if c.State() != StateRinging {
+		t.Errorf("state %v after 180, want ringing", c.State())
+	}
+	time.Sleep(200 * time.Millisecond)
+	c.Hangup()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("call did not end after CANCEL; sipp: %s", s.errors())
+	}
+	if !errors.Is(c.Err(), ErrCanceled) {
+		t.Errorf("call ended with %v, want ErrCanceled", c.Err())
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
 }

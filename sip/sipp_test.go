@@ -34,7 +34,7 @@ func startSipp(t testing.TB, args ...string) *sippRun {
 	bin := testenv.LookTool(t, "sipp", "sip-tester")
 	s := &sippRun{out: &syncBuf{}, done: make(chan struct{}), Port: freeUDPPort(t, "127.0.0.3")}
 	base := []string{"-i", "127.0.0.3", "-p", fmt.Sprint(s.Port), "-mi", "127.0.0.3", "-mp", fmt.Sprint(freeUDPPort(t, "127.0.0.3")),
-		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "err.log")}
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg", "-error_file", filepath.Join(t.TempDir(), "err.log")}
 	s.cmd = exec.Command(bin, append(base, args...)...)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -69,6 +69,13 @@ func (s *sippRun) wait(t testing.TB, d time.Duration) error {
 
 func (s *sippRun) errors() string {
 	b, _ := os.ReadFile(filepath.Join(s.cmd.Dir, "err.log"))
+	if logs, _ := filepath.Glob(filepath.Join(s.cmd.Dir, "*_messages.log")); len(logs) > 0 {
+		m, _ := os.ReadFile(logs[0])
+		if len(m) > 6000 {
+			m = m[len(m)-6000:]
+		}
+		b = append(b, m...)
+	}
 	out := s.out.String()
 	if len(out) > 3000 {
 		out = out[len(out)-3000:]
@@ -77,7 +84,7 @@ func (s *sippRun) errors() string {
 }
 
 // scenario writes testdata/name with the {{..}} replacements and keeps one
-// of the <!--CALLER--> / <!--LINE--> blocks.
+// of the <!--CALLER--> / <!--LINE--> / <!--REDIRECT--> blocks.
 func scenario(t testing.TB, name, keep string, repl ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -85,7 +92,7 @@ func scenario(t testing.TB, name, keep string, repl ...string) string {
 		t.Fatal(err)
 	}
 	s := strings.NewReplacer(repl...).Replace(string(b))
-	for _, blk := range []string{"CALLER", "LINE"} {
+	for _, blk := range []string{"CALLER", "LINE", "REDIRECT"} {
 		re := regexp.MustCompile(`(?s)<!--` + blk + `-->.*?<!--/` + blk + `-->`)
 		if blk != keep {
 			s = re.ReplaceAllString(s, "")
