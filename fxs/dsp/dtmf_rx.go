@@ -3,6 +3,9 @@ package dsp
 import (
 	"math"
 	"math/cmplx"
+	"time"
+
+	"github.com/critline/critline/hal"
 )
 
 // DTMF receiver design.
@@ -103,11 +106,17 @@ type DTMFDetector struct {
 	zValid          [3][2]bool // per slot: low, high group done
 	energy          [3]float32
 	cur, fill, nsub int
+	blocks          int64 // sub-blocks completed since Reset
 
 	cand, run int
-	hist      [dtmfHitsToStart]dtmfWindowHit
-	digit     int
-	misses    int
+	runFirst  int64 // first sub-block of the run's first window
+	// The recognised digit's tone: its first sub-block and the end (in
+	// sub-blocks) of its last window.
+	digitFirst, digitLast int64
+	onEnd                 func(rune, time.Duration)
+	hist                  [dtmfHitsToStart]dtmfWindowHit
+	digit                 int
+	misses                int
 
 	trace func(event string, args ...any) // tests only
 }
@@ -151,8 +160,35 @@ func NewDTMFDetector(onDigit func(digit rune)) *DTMFDetector {
 // without being reported again).
 func (d *DTMFDetector) Reset() {
 	d.cur, d.fill, d.nsub = 0, 0, 0
+	d.blocks = 0
 	d.cand, d.run = -1, 0
 	d.digit, d.misses = -1, 0
+}
+
+// SetEndFunc sets a function called, from within Process, when a
+// recognised digit ends (after the pause that ends it: about 40 ms of no
+// tone, or at once when another digit is recognised), with how long its
+// tone lasted, to within about 5 ms. RFC 4733 senders need it; nil stops
+// the calls.
+func (d *DTMFDetector) SetEndFunc(onEnd func(digit rune, tone time.Duration)) {
+	d.onEnd = onEnd
+}
+
+// Current returns the digit whose tone is being received now, or 0.
+func (d *DTMFDetector) Current() rune {
+	if d.digit < 0 {
+		return 0
+	}
+	return rune(dtmfKeys[d.digit])
+}
+
+// end finishes the recognised digit.
+func (d *DTMFDetector) end() {
+	if d.onEnd != nil && d.digit >= 0 {
+		n := (d.digitLast - d.digitFirst) * dtmfSub
+		d.onEnd(rune(dtmfKeys[d.digit]), time.Duration(n)*time.Second/hal.SampleRate)
+	}
+	d.digit = -1
 }
 
 // Process consumes samples of any length.
@@ -185,6 +221,7 @@ func (d *DTMFDetector) subBlock() {
 		sum += int64(s)
 	}
 	d.energy[d.cur] = float32(float64(e) - float64(sum)*float64(sum)/dtmfSub)
+	d.blocks++
 	d.zValid[d.cur] = [2]bool{}
 	if d.nsub < 3 {
 		d.nsub++
@@ -241,6 +278,7 @@ func (d *DTMFDetector) window() {
 			d.run++
 		} else {
 			d.cand, d.run = hit, 1
+			d.runFirst = d.blocks - 3
 		}
 		if hit != d.digit { // a recognised digit needs no more checking
 			d.record(hit)
@@ -252,15 +290,18 @@ func (d *DTMFDetector) window() {
 	if d.digit >= 0 {
 		if hit == d.digit {
 			d.misses = 0
+			d.digitLast = d.blocks
 		} else {
 			d.misses++
 			if d.misses >= dtmfMissesToEnd {
-				d.digit = -1
+				d.end()
 			}
 		}
 	}
 	if d.run >= dtmfHitsToStart && d.cand != d.digit && d.verify() {
+		d.end()
 		d.digit, d.misses = d.cand, 0
+		d.digitFirst, d.digitLast = d.runFirst, d.blocks
 		if d.onDigit != nil {
 			d.onDigit(rune(dtmfKeys[d.cand]))
 		}

@@ -560,3 +560,48 @@ func TestDTMFLimitBoundaries(t *testing.T) {
 		}
 	}
 }
+
+func TestDTMFEndAndDuration(t *testing.T) {
+	for _, dur := range []float64{40, 60, 100, 250, 1000} {
+		for _, digit := range []rune{'1', '5', '#', 'D'} {
+			for off := 0; off < dtmfSub; off += 7 {
+				buf := make([]float64, 400+off+ms(dur)+ms(100))
+				tb := burst(t, digit, ms(dur))
+				tb.ph1, tb.ph2 = float64(off), 1
+				addTone2(buf, 400+off, tb)
+				var ends []rune
+				var got time.Duration
+				d := NewDTMFDetector(func(rune) {})
+				d.SetEndFunc(func(r rune, tone time.Duration) { ends = append(ends, r); got = tone })
+				sig := toInt16(buf)
+				cur := rune(0)
+				for i := 0; i < len(sig); i += 160 {
+					d.Process(sig[i:min(i+160, len(sig))])
+					if c := d.Current(); c != 0 {
+						cur = c
+					}
+				}
+				if len(ends) != 1 || ends[0] != digit || cur != digit {
+					t.Errorf("%q %g ms at offset %d: ends %q, Current saw %q", digit, dur, off, string(ends), cur)
+					continue
+				}
+				if diff := got - time.Duration(dur*float64(time.Millisecond)); diff < -5*time.Millisecond || diff > 5*time.Millisecond {
+					t.Errorf("%q %g ms at offset %d: duration %v", digit, dur, off, got)
+				}
+				if d.Current() != 0 {
+					t.Errorf("%q: Current = %q after the tone ended", digit, d.Current())
+				}
+			}
+		}
+	}
+	// A digit followed at once by another ends when the other is recognised.
+	sig, _ := AppendDTMF(nil, "1", 60*time.Millisecond, 0, -10)
+	sig, _ = AppendDTMF(sig, "2", 60*time.Millisecond, 100*time.Millisecond, -10)
+	var ends string
+	d := NewDTMFDetector(func(rune) {})
+	d.SetEndFunc(func(r rune, _ time.Duration) { ends += string(r) })
+	d.Process(sig)
+	if ends != "12" {
+		t.Errorf("back-to-back digits ended %q, want \"12\"", ends)
+	}
+}
