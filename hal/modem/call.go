@@ -34,6 +34,9 @@ type callInfo struct {
 	lastRing  time.Time
 	voiceOn   bool // the per-call PCM command was sent
 	ending    bool // the call ended without a result; waiting for one
+	answered  time.Time
+	rxAtStart uint64 // voice frames received before the call connected
+	voiceOK   bool   // audio from the module has been seen (or checked)
 }
 
 // ---- unsolicited reports ----
@@ -176,6 +179,9 @@ func (t *Trunk) pollCall(eng *engine) {
 	if st == callIdle {
 		return
 	}
+	if st == callActive {
+		t.checkVoice(eng)
+	}
 	resp, err := eng.exec(t.ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
 	if err != nil {
 		var ae *ATError
@@ -206,14 +212,52 @@ func (t *Trunk) pollCall(eng *engine) {
 	}
 }
 
+// checkVoice catches one-way audio, the commonest complaint about modem
+// trunks: a connected call whose module has sent no audio for VoiceStall
+// gets its voice command sent again (once per call), and a warning.
+func (t *Trunk) checkVoice(eng *engine) {
+	if t.voice == nil {
+		return
+	}
+	t.mu.Lock()
+	c := t.call
+	if c.state != callActive || c.voiceOK {
+		t.mu.Unlock()
+		return
+	}
+	if t.voice.received() > c.rxAtStart {
+		t.call.voiceOK = true
+		t.mu.Unlock()
+		return
+	}
+	if time.Since(c.answered) < t.cfg.VoiceStall {
+		t.mu.Unlock()
+		return
+	}
+	t.call.voiceOK = true
+	t.mu.Unlock()
+	t.m.voiceStalls.Inc()
+	t.log.Warn("modem: connected call but no audio from the module; re-enabling voice", "pcm", t.cfg.PCM, "attached", t.voice.attached())
+	if !t.voice.attached() {
+		t.attachVoice()
+	}
+	if cmd := t.prof.pcmCallOn; cmd != "" {
+		t.voiceCmd(eng, cmd)
+	} else if cmd := t.prof.pcmInit; cmd != "" {
+		t.voiceCmd(eng, cmd)
+	}
+}
+
 func (t *Trunk) setActiveLocked() {
 	if t.call.state == callActive {
 		return
 	}
 	t.call.state = callActive
+	t.call.answered = time.Now()
 	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAnswered, At: time.Now()})
 	if t.voice != nil {
 		t.voice.reset()
+		t.call.rxAtStart = t.voice.received()
 		if t.prof.pcmCallOn != "" && !t.call.voiceOn {
 			t.call.voiceOn = true
 			cmd := t.prof.pcmCallOn

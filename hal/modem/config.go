@@ -52,6 +52,7 @@ type Config struct {
 	CallPoll       time.Duration // +CLCC poll while a call exists; default 1s
 	ClipWait       time.Duration // how long after RING to wait for +CLIP; default 500ms
 	RingTimeout    time.Duration // no RING for this long ends an unanswered call; default 10s
+	VoiceStall     time.Duration // a connected call with no audio from the module this long gets voice re-enabled; default 2s
 	JitterFrames   int           // voice frames buffered before playout starts; default 2
 	MaxJitter      int           // voice frames buffered at most (older dropped); default 10
 
@@ -87,6 +88,7 @@ func (c *Config) setDefaults() {
 	d(&c.CallPoll, time.Second)
 	d(&c.ClipWait, 500*time.Millisecond)
 	d(&c.RingTimeout, 10*time.Second)
+	d(&c.VoiceStall, 2*time.Second)
 	if c.WedgeAfter <= 0 {
 		c.WedgeAfter = 2
 	}

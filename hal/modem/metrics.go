@@ -10,18 +10,19 @@ import (
 // register on the same registry: the second registration of a vector reuses
 // the first.
 type metrics struct {
-	up         prometheus.Gauge
-	registered prometheus.Gauge
-	signal     prometheus.Gauge
-	atOK       prometheus.Counter
-	atError    prometheus.Counter
-	atTimeout  prometheus.Counter
-	atSeconds  prometheus.Observer
-	reopens    *prometheus.CounterVec // by reason, curried with trunk
-	stray      prometheus.Counter
-	underruns  prometheus.Counter
-	dropped    prometheus.Counter
-	calls      *prometheus.CounterVec // by direction and result
+	up          prometheus.Gauge
+	registered  prometheus.Gauge
+	signal      prometheus.Gauge
+	atOK        prometheus.Counter
+	atError     prometheus.Counter
+	atTimeout   prometheus.Counter
+	atSeconds   prometheus.Observer
+	reopens     *prometheus.CounterVec // by reason, curried with trunk
+	stray       prometheus.Counter
+	underruns   prometheus.Counter
+	dropped     prometheus.Counter
+	calls       *prometheus.CounterVec // by direction and result
+	voiceStalls prometheus.Counter
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
@@ -72,6 +73,8 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 	must(err)
 	drop, err := counter("critline_trunk_voice_dropped_total", "Voice frames dropped because a buffer was full (either direction).")
 	must(err)
+	stalls, err := counter("critline_trunk_voice_stalls_total", "Connected calls on which the module sent no audio in time (voice was re-enabled).")
+	must(err)
 	calls, err := counter("critline_trunk_calls_total", "Calls on the trunk by direction (in, out) and result (answered, busy, no-answer, failed, missed).", "direction", "result")
 	must(err)
 	if err := errors.Join(errs...); err != nil {
@@ -83,6 +86,7 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 		atSeconds: hist.WithLabelValues(trunk),
 		reopens:   reopen.MustCurryWith(prometheus.Labels{"trunk": trunk}),
 		stray:     stray.WithLabelValues(trunk), underruns: under.WithLabelValues(trunk), dropped: drop.WithLabelValues(trunk),
-		calls: calls.MustCurryWith(prometheus.Labels{"trunk": trunk}),
+		calls:       calls.MustCurryWith(prometheus.Labels{"trunk": trunk}),
+		voiceStalls: stalls.WithLabelValues(trunk),
 	}, nil
 }

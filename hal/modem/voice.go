@@ -37,6 +37,14 @@ type voice struct {
 	closed  bool
 	closing chan struct{}
 	wq      chan hal.Frame
+	rx      uint64 // frames received from the module, ever
+}
+
+// received is the number of frames the module has sent so far.
+func (v *voice) received() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.rx
 }
 
 func newVoice(cfg Config, m *metrics, log *slog.Logger) *voice {
@@ -119,6 +127,7 @@ func (v *voice) reader(p io.ReadWriteCloser, gen uint64) {
 					f[i] = int16(binary.LittleEndian.Uint16(v.partial[2*i:]))
 				}
 				v.partial = v.partial[:0]
+				v.rx++
 				if len(v.q) >= v.maxDepth {
 					v.q = v.q[1:]
 					v.m.dropped.Inc()

@@ -172,3 +172,36 @@ func TestNoAudioWithoutPCMPort(t *testing.T) {
 	}
 	connect(t, r)
 }
+
+// One-way audio: the module sends nothing on a connected call; the trunk
+// notices and switches the module's voice on again.
+func TestVoiceStallReenables(t *testing.T) {
+	r := newRig(t, SIMCom, withConfig(func(c *Config) { c.VoiceStall = 300 * time.Millisecond }))
+	r.ctl("gap", "3s")
+	connect(t, r)
+	eventually(t, "voice stall noticed", func() bool { return counter(t, r, "critline_trunk_voice_stalls_total") == 1 })
+	n := 0
+	for _, c := range r.sim.Commands() {
+		if c == "AT+CPCMREG=1" {
+			n++
+		}
+	}
+	if n < 2 {
+		t.Fatalf("voice enabled %d times, want a second try", n)
+	}
+	// Once audio flows, a call is not flagged.
+	r.tr.Hangup(ctx(t))
+	m := r.mark()
+	r.ctl("gap", "1ms")
+	if err := r.tr.Dial(ctx(t), "1"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	var f hal.Frame
+	for range 30 {
+		r.tr.Audio().ReadFrame(&f)
+	}
+	if got := counter(t, r, "critline_trunk_voice_stalls_total"); got != 1 {
+		t.Fatalf("%v stalls after a call with audio", got)
+	}
+}
