@@ -68,7 +68,9 @@ func (r *CallerIDReceiver) Process(samples []int16) {
 func (r *CallerIDReceiver) bit(mark bool) {
 	if !r.inByte {
 		if mark {
-			r.marks++
+			if r.marks <= rxMaxIdleBits { // saturate: only comparisons matter
+				r.marks++
+			}
 			if r.inMsg && r.marks > rxMaxIdleBits {
 				r.inMsg = false
 			}

@@ -108,8 +108,9 @@ type DTMFDetector struct {
 	cur, fill, nsub int
 	blocks          int64 // sub-blocks completed since Reset
 
-	cand, run int
-	runFirst  int64 // first sub-block of the run's first window
+	cand     int
+	run      int64 // consecutive candidate windows (64 bits: no wrap on 32-bit ARM)
+	runFirst int64 // first sub-block of the run's first window
 	// The recognised digit's tone: its first sub-block and the end (in
 	// sub-blocks) of its last window.
 	digitFirst, digitLast int64
@@ -511,7 +512,7 @@ func (m dtmfMeasure) doubt() float64 {
 // measure measures the candidate's two tones over the kept windows.
 func (d *DTMFDetector) measure() dtmfMeasure {
 	var m dtmfMeasure
-	first := d.run - dtmfHitsToStart // index of the oldest window kept
+	first := int((d.run - dtmfHitsToStart) % dtmfHitsToStart) // ring slot of the oldest window kept
 	var amp2 [2]float64
 	for t := range 2 {
 		k := d.cand / 4

@@ -161,7 +161,9 @@ func (d *fskDemod) push(s int16) (bit, ok, carrier bool) {
 		d.run = 0
 	}
 	d.lastSoft = soft
-	d.run++
+	if d.run < fskHardSync { // saturate: only the comparison matters
+		d.run++
+	}
 	d.phase += fskStep
 	if d.phase >= 1 {
 		d.phase -= 1
