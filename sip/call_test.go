@@ -298,3 +298,38 @@ func TestOutboundCancel(t *testing.T) {
 		t.Errorf("sipp: %v\n%s", err, s.errors())
 	}
 }
+
+// TestOutboundEarlyMedia: 183 with SDP: Dial returns in early media and the
+// stream already carries audio both ways (sipp echoes it) before the 200.
+func TestOutboundEarlyMedia(t *testing.T) {
+	s := startSipp(t, "-sf", scenario(t, "uas_early.xml", ""), "-rtp_echo", "-m", "1")
+	k := startKamailio(t, kamOpts{Users: testUsers(), Routes: map[string]string{"9000": fmt.Sprintf("127.0.0.3:%d", s.Port)}})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	c, err := u.Dial(context.Background(), 1, "9000", DialOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v; sipp: %s", err, s.errors())
+	}
+	if c.State() != StateEarlyMedia {
+		t.Fatalf("state %v after 183 with SDP, want early-media", c.State())
+	}
+	stop := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(stop) })
+	early := pump(c, 850, stop)
+	if c.State() == StateAnswered {
+		t.Fatal("answered too soon for an early-media check")
+	}
+	if hz := toneHz(early); math.Abs(hz-850) > 10 {
+		t.Errorf("early media echo %.1f Hz, sent 850 Hz", hz)
+	}
+	select {
+	case <-c.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no answer after early media: %v", c.Err())
+	}
+	c.Hangup()
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+	t.Logf("early media echo at %.1f Hz before the answer", toneHz(early))
+}
