@@ -79,6 +79,19 @@ func TestDTMFDuration(t *testing.T) {
 			}
 		}
 	}
+	// Noise (15 dB S/N) does not stretch a short tone into a digit.
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range 400 {
+		digit := rune(allDigits[i%16])
+		buf := make([]float64, 400+ms(19.875)+400)
+		tb := burst(t, digit, ms(19.875))
+		tb.ph1, tb.ph2 = rng.Float64()*6, rng.Float64()*6
+		addTone2(buf, 400+rng.IntN(dtmfSub), tb)
+		addNoise(buf, -10+3.01-15, rng)
+		if got := detectAll(toInt16(buf)); got != "" {
+			t.Errorf("%q for 19.9 ms in 15 dB S/N noise recognised as %q", digit, got)
+		}
+	}
 	// The "may" band, for the record.
 	for _, d := range []float64{20, 25, 30, 35} {
 		ok, runs, _ := countOver(t, '5', ms(d), "5", nil)
