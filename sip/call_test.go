@@ -333,3 +333,35 @@ func TestOutboundEarlyMedia(t *testing.T) {
 	}
 	t.Logf("early media echo at %.1f Hz before the answer", toneHz(early))
 }
+
+// TestInboundReinviteHold: the far end holds the call with a re-INVITE; the
+// line answers recvonly and stops sending; the call then clears normally.
+func TestInboundReinviteHold(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_reinvite.xml", ""), "-s", "270001", "-m", "1")
+	var ic *IncomingCall
+	select {
+	case ic = <-u.incoming:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no inbound call; sipp: %s", s.errors())
+	}
+	ic.Ring()
+	c, err := ic.Answer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pump(c, 400, nil)
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("call did not clear")
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+	if m, _ := c.Media().Media(); m.Direction != rtp.SendOnly {
+		t.Errorf("media direction after hold %v, want sendonly (the peer's)", m.Direction)
+	}
+}
