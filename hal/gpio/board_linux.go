@@ -263,7 +263,7 @@ func (b *Board) requestInput(r request, pl *portLine) (*input, error) {
 		gpiocdev.AsInput,
 		gpiocdev.WithBothEdges,
 		gpiocdev.WithMonotonicEventClock,
-		gpiocdev.WithEventBufferSize(b.o.buffer),
+		gpiocdev.WithEventBufferSize(min(b.o.buffer, 1024)), // the kernel's limit for one line
 		gpiocdev.WithEventHandler(in.handle),
 	}
 	switch r.pin.Bias {
