@@ -6,7 +6,9 @@
 // outbound calls are attempts with a short first-response deadline whose
 // failures are typed so the router can move to the next route at once. Only
 // the configured registrars may talk to it: anything else is dropped in the
-// transport read filter and counted.
+// transport read filter and counted. So the PBX must stay in the dialog
+// path (record-route, or be a back-to-back UA, as PBXs are): a far end's
+// BYE sent straight to the appliance is dropped like any other stranger's.
 //
 // Media lives in sip/rtp; a Call hands out its rtp.Stream, a hal.PCM the FXS
 // port pumps. This package knows nothing about ports' hardware (GPIO,

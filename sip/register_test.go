@@ -79,3 +79,23 @@ func TestRegisterTCP(t *testing.T) {
 	waitFor(t, 10*time.Second, "every line registered over TCP", func() bool { return allRegistered(u.UA, "pbx") })
 	waitFor(t, 5*time.Second, "registrar up over TCP", func() bool { return u.Registrars()[0].Up })
 }
+
+// TestRefreshKeepsBinding: with a 2 s expiry, the binding must still be at
+// the registrar after several expiries (refreshed in time, new Via each
+// time): a call through kamailio still reaches the line.
+func TestRefreshKeepsBinding(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, func(c *Config) { c.RegisterExpiry = 2 * time.Second })
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	time.Sleep(5 * time.Second)
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_busy.xml", "", "{{CODE}}", "486"), "-s", "270002", "-m", "1")
+	select {
+	case ic := <-u.incoming:
+		ic.Reject(486, "Busy Here")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the binding expired: no call reached the line; sipp: %s", s.errors())
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+}
