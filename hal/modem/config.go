@@ -56,8 +56,9 @@ type Config struct {
 	JitterFrames   int           // voice frames buffered before playout starts; default 2
 	MaxJitter      int           // voice frames buffered at most (older dropped); default 10
 
-	// Reset, when set, is called after the modem is found wedged and before
-	// the port is reopened: e.g. pulse the module's reset or power GPIO.
+	// Reset, when set, is called after the modem is found wedged (before
+	// the port is reopened) and after every third init in a row that got
+	// no answer: e.g. pulse the module's reset or power GPIO.
 	Reset func(ctx context.Context) error
 
 	Logger     *slog.Logger          // default slog.Default()

@@ -191,6 +191,18 @@ func (t *Trunk) run() {
 		}
 	}
 	absentLogged := false
+	lastErr, initFails := "", 0
+	reset := func() {
+		if t.cfg.Reset == nil {
+			return
+		}
+		t.log.Warn("modem: resetting the module")
+		rctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
+		if err := t.cfg.Reset(rctx); err != nil {
+			t.log.Error("modem: reset failed", "err", err)
+		}
+		cancel()
+	}
 	for t.ctx.Err() == nil {
 		if _, err := os.Stat(t.cfg.Device); err != nil {
 			t.setDown("device missing: " + err.Error())
@@ -214,14 +226,22 @@ func (t *Trunk) run() {
 		if err != nil {
 			t.setDown(err.Error())
 			t.m.reopens.WithLabelValues("init").Inc()
-			t.log.Warn("modem: not usable; retrying", "err", err, "in", backoff)
+			if err.Error() != lastErr { // the same failure over and over is logged once
+				t.log.Warn("modem: not usable; retrying", "err", err, "in", backoff)
+				lastErr = err.Error()
+			} else {
+				t.log.Debug("modem: still not usable", "err", err)
+			}
+			if initFails++; initFails%3 == 0 && errors.Is(err, ErrTimeout) {
+				reset() // a module that never answers needs more than a reopen
+			}
 			if !sleep(backoff) {
 				break
 			}
 			backoff = min(2*backoff, t.cfg.ReopenMax)
 			continue
 		}
-		backoff = t.cfg.ReopenMin
+		backoff, lastErr, initFails = t.cfg.ReopenMin, "", 0
 		if t.voice != nil {
 			t.attachVoice() // before up: a call may start the moment we are up
 		}
@@ -237,12 +257,8 @@ func (t *Trunk) run() {
 		}
 		t.m.reopens.WithLabelValues(label).Inc()
 		t.log.Warn("modem: down; reopening", "reason", reason)
-		if label == "wedged" && t.cfg.Reset != nil {
-			rctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
-			if err := t.cfg.Reset(rctx); err != nil {
-				t.log.Error("modem: reset failed", "err", err)
-			}
-			cancel()
+		if label == "wedged" {
+			reset()
 		}
 	}
 	t.setDown("closed")

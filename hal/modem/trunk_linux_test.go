@@ -88,8 +88,10 @@ func dialAnswerDTMFHangup(t *testing.T, v Variant) {
 	if err := r.tr.Dial(ctx(t), "+447700900123"); err != nil {
 		t.Fatal(err)
 	}
-	_, m2 := r.waitKind(m, hal.TrunkAlerting)
-	_, m3 := r.waitKind(m2, hal.TrunkAnswered)
+	if v != Generic { // a generic module is polled, and may be seen answered before ringing
+		r.waitKind(m, hal.TrunkAlerting)
+	}
+	_, m3 := r.waitKind(m, hal.TrunkAnswered)
 	if !r.tr.Status().InCall {
 		t.Fatal("not in call after answer")
 	}
@@ -551,5 +553,36 @@ func TestMetricsLint(t *testing.T) {
 	cmd.Stdin = &buf
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool: %v\n%s", err, out)
+	}
+}
+
+// A module wedged from the start gets the Reset hook (a power GPIO on a
+// real board); here the reset wakes the simulator.
+func TestResetHookWakesWedgedModule(t *testing.T) {
+	dir := t.TempDir()
+	sim, err := modemsim.New(modemsim.Options{Dir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.Control([]string{"wedge"})
+	cfg := fastConfig("lte", sim.ATPath(), "", SIMCom)
+	cfg.Logger = quiet()
+	resets := make(chan struct{}, 10)
+	cfg.Reset = func(context.Context) error {
+		resets <- struct{}{}
+		_, err := sim.Control([]string{"unwedge"})
+		return err
+	}
+	tr, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.WaitUp(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if len(resets) != 1 {
+		t.Fatalf("%d resets", len(resets))
 	}
 }
