@@ -584,16 +584,6 @@ func (s *Sim) cTone(args []string) (string, error) {
 	return fmt.Sprintf("queued %.0f Hz for %.1f s", hz, secs), nil
 }
 
-// Tone returns a sine of hz at peak amplitude amp (of 32767), lasting d, at 8 kHz.
-func Tone(hz float64, amp float64, d time.Duration) []int16 {
-	n := int(d.Seconds() * 8000)
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(amp * math.Sin(2*math.Pi*hz*float64(i)/8000))
-	}
-	return out
-}
-
 func (s *Sim) cHeard(args []string) (string, error) {
 	recent, total := s.Heard()
 	last := recent[max(0, len(recent)-8000):]
