@@ -47,11 +47,19 @@ func DTMFFreqs(digit rune) (low, high float64, ok bool) {
 // phase. A digit outside 0-9 * # A-D is an error that names it and its
 // position; dst is then returned unchanged.
 func AppendDTMF(dst []int16, digits string, on, off time.Duration, levelDBm0 float64) ([]int16, error) {
+	return AppendDTMFTwist(dst, digits, on, off, levelDBm0, levelDBm0)
+}
+
+// AppendDTMFTwist is AppendDTMF with separate levels for the low (row) and
+// high (column) tones, as real telephones send them (BT SIN 351: the high
+// group 1-4 dB louder).
+func AppendDTMFTwist(dst []int16, digits string, on, off time.Duration, lowDBm0, highDBm0 float64) ([]int16, error) {
 	if on <= 0 || off < 0 {
 		return dst, fmt.Errorf("dtmf: tone on %v / off %v: on must be positive and off not negative", on, off)
 	}
-	if levelDBm0 > maxSinePowerDBm0-6.02 || math.IsNaN(levelDBm0) {
-		return dst, fmt.Errorf("dtmf: level %g dBm0 per tone would clip; use at most %.2f dBm0", levelDBm0, maxSinePowerDBm0-6.02)
+	a1, a2 := DBm0ToAmplitude(lowDBm0), DBm0ToAmplitude(highDBm0)
+	if !(a1+a2 <= fullScale) { // also catches NaN
+		return dst, fmt.Errorf("dtmf: levels %g and %g dBm0 would clip together; the two peaks must sum to at most full scale (e.g. %.2f dBm0 each)", lowDBm0, highDBm0, maxSinePowerDBm0-6.02)
 	}
 	for i, d := range digits {
 		if _, _, ok := dtmfPosition(d); !ok {
@@ -60,7 +68,6 @@ func AppendDTMF(dst []int16, digits string, on, off time.Duration, levelDBm0 flo
 	}
 	nOn := int(math.Round(on.Seconds() * hal.SampleRate))
 	nOff := int(math.Round(off.Seconds() * hal.SampleRate))
-	amp := DBm0ToAmplitude(levelDBm0)
 	dst = grow(dst, len(digits)*(nOn+nOff))
 	for _, d := range digits {
 		lo, hi, _ := DTMFFreqs(d)
@@ -69,7 +76,7 @@ func AppendDTMF(dst []int16, digits string, on, off time.Duration, levelDBm0 flo
 		// Rotating phasors: (x, y) = (cos, sin) of each tone's phase.
 		x1, y1, x2, y2 := 1.0, 0.0, 1.0, 0.0
 		for range nOn {
-			dst = append(dst, saturate(amp*(y1+y2)))
+			dst = append(dst, saturate(a1*y1+a2*y2))
 			x1, y1 = x1*c1-y1*s1, y1*c1+x1*s1
 			x2, y2 = x2*c2-y2*s2, y2*c2+x2*s2
 		}

@@ -74,6 +74,22 @@ func TestAppendDTMFErrors(t *testing.T) {
 	}
 }
 
+func TestAppendDTMFTwist(t *testing.T) {
+	sig, err := AppendDTMFTwist(nil, "8", 100*time.Millisecond, 0, -11, -8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi := ToneLevelDBm0(sig, 852), ToneLevelDBm0(sig, 1336); math.Abs(lo+11) > 0.05 || math.Abs(hi+8) > 0.05 {
+		t.Errorf("levels %.2f / %.2f dBm0, want -11 / -8", lo, hi)
+	}
+	if got := detectAll(sig); got != "8" {
+		t.Errorf("detected %q", got)
+	}
+	if _, err := AppendDTMFTwist(nil, "8", 100*time.Millisecond, 0, -2, -3); err == nil {
+		t.Error("levels that clip together accepted")
+	}
+}
+
 func TestDTMFFreqs(t *testing.T) {
 	lo, hi, ok := DTMFFreqs('*')
 	if !ok || lo != 941 || hi != 1209 {
