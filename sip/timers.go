@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -21,4 +22,13 @@ func SetTimers(t1, t2, t4 time.Duration) {
 		t4 = 5 * time.Second
 	}
 	sip.SetTimers(t1, t2, t4)
+}
+
+// SetLibraryLogger routes sipgo's own process-wide log output (transport
+// and transaction layer messages that are not tied to a UA) to l. Like
+// SetTimers it is process-wide: the daemon calls it once at start-up.
+func SetLibraryLogger(l *slog.Logger) {
+	if l != nil {
+		sip.SetDefaultLogger(l)
+	}
 }
