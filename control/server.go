@@ -26,6 +26,12 @@ type Lifeliner interface {
 	SetLifeline(port int, on bool) error
 }
 
+// Forwarder is implemented by a daemon with call forwarding.
+type Forwarder interface {
+	Forward(req ForwardRequest) (string, error)
+	Unlock(req UnlockRequest) (string, error)
+}
+
 // Sim is what the simulated board answers; nil on real hardware.
 type Sim interface {
 	Hook(port int, off bool) error
@@ -66,6 +72,26 @@ func NewHandler(d Daemon, sim Sim, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, h.d.Version()) })
 	if l, ok := d.(Lifeliner); ok {
 		h.mux.HandleFunc("POST /v1/lifeline", func(w http.ResponseWriter, r *http.Request) { h.lifeline(w, r, l) })
+	}
+	if f, ok := d.(Forwarder); ok {
+		h.mux.HandleFunc("POST /v1/forward", func(w http.ResponseWriter, r *http.Request) {
+			req, err := Decode[ForwardRequest](r.Body)
+			if err != nil {
+				writeError(w, 400, err.Error())
+				return
+			}
+			msg, err := f.Forward(req)
+			h.answer(w, msg, 0, err)
+		})
+		h.mux.HandleFunc("POST /v1/forward/unlock", func(w http.ResponseWriter, r *http.Request) {
+			req, err := Decode[UnlockRequest](r.Body)
+			if err != nil {
+				writeError(w, 400, err.Error())
+				return
+			}
+			msg, err := f.Unlock(req)
+			h.answer(w, msg, 0, err)
+		})
 	}
 	h.mux.HandleFunc("POST /v1/sim/hook", h.simHook)
 	h.mux.HandleFunc("POST /v1/sim/power", h.simPower)

@@ -20,6 +20,8 @@ type Status struct {
 	// RecentModes are the last mode changes, oldest first (the full history
 	// is kept in the state directory).
 	RecentModes []ModeChange `json:"recent_modes"`
+	// Lockouts are callers and ports locked out of remote activation.
+	Lockouts []Lockout `json:"lockouts,omitempty"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -141,4 +143,25 @@ type Error struct {
 type LifelineRequest struct {
 	Port  int    `json:"port"`
 	State string `json:"state"` // on | off
+}
+
+// ForwardRequest sets or clears a port's call forwarding.
+type ForwardRequest struct {
+	Port   int    `json:"port"`
+	Kind   string `json:"kind"`             // unconditional | busy | no-answer | all (clear only)
+	Number string `json:"number,omitempty"` // empty clears
+	After  string `json:"after,omitempty"`  // no-answer ring time, e.g. "20s"
+}
+
+// UnlockRequest lifts remote-activation lockouts.
+type UnlockRequest struct {
+	Kind string `json:"kind,omitempty"` // caller | port | "" for all
+	Key  string `json:"key,omitempty"`  // the caller's number or the port id; "" for all of the kind
+}
+
+// Lockout is a caller or a port locked out of remote activation.
+type Lockout struct {
+	Kind      string  `json:"kind"`
+	Key       string  `json:"key"`
+	Remaining float64 `json:"remaining_seconds"`
 }

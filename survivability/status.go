@@ -29,7 +29,14 @@ func (a *Appliance) Status() control.Status {
 			cp.Relay = "bypass"
 		}
 		cp.Divert, _ = a.divertTarget(p)
+		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
 		snaps[id] = cp
+	}
+	var lockouts []control.Lockout
+	if a.fwd != nil {
+		for _, l := range a.fwd.Lockouts() {
+			lockouts = append(lockouts, control.Lockout{Kind: string(l.Kind), Key: l.Key, Remaining: l.Remaining.Seconds()})
+		}
 	}
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
@@ -44,10 +51,11 @@ func (a *Appliance) Status() control.Status {
 	s := control.Status{
 		Version: a.o.Version, Board: a.o.Board.Kind(), Profile: a.o.Profile.Name,
 		Mode: string(a.mode), ModeSince: a.modeSince, ModeReason: a.modeReason,
-		Uptime: time.Since(a.started).Seconds(),
-		Power:  control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains"},
-		LAN:    control.LAN{Up: a.lanUp},
-		Trunks: trunks,
+		Uptime:   time.Since(a.started).Seconds(),
+		Power:    control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains"},
+		LAN:      control.LAN{Up: a.lanUp},
+		Trunks:   trunks,
+		Lockouts: lockouts,
 	}
 	if !a.mains {
 		s.Power.Source = "battery"

@@ -48,6 +48,7 @@ func verbs() map[string]verb {
 		"sim":      {"sim VERB ...", "drive the simulated board (sim help lists the verbs)", runSim},
 		"version":  {"version", "this tool's and the daemon's versions", runVersion},
 		"config":   {"config check FILE", "validate a configuration file offline", runConfig},
+		"forward":  {"forward PORT KIND NUMBER | PORT clear | unlock", "call forwarding and remote-activation lockouts (forward help)", runForward},
 		"lifeline": {"lifeline PORT on|off", "put a port's handset on the PSTN line by hand (on), or back to automatic (off)", runLifeline},
 	}
 	for name, x := range extraVerbs() {

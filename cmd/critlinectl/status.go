@@ -127,4 +127,11 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
 	}
 	tw.Flush()
+	if len(st.Lockouts) > 0 {
+		fmt.Fprintln(w)
+		for _, l := range st.Lockouts {
+			fmt.Fprintf(w, "LOCKED OUT of remote activation: %s %s for %s more (critlinectl forward unlock %s %s)\n",
+				l.Kind, l.Key, (time.Duration(l.Remaining) * time.Second).Round(time.Second), l.Kind, l.Key)
+		}
+	}
 }

@@ -69,7 +69,7 @@ func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer
 	if err != nil {
 		return nil, nil, err
 	}
-	fo := forwarding.Options{Guard: g, Store: fs, Clock: clock, Log: log.With("component", "forwarding"), Registerer: reg}
+	fo := forwarding.Options{Guard: g, Store: fs, Clock: clock, Log: log, Registerer: reg}
 	if mirror != nil {
 		fo.Network = mirror
 	}
