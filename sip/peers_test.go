@@ -39,13 +39,14 @@ func freeUDPPort(t testing.TB, ip string) int {
 
 // kamailio is a registrar/proxy the test runs on loopback.
 type kamailio struct {
-	t     testing.TB
-	Port  int
-	cmd   *exec.Cmd
-	out   *syncBuf
-	done  chan struct{}
-	Addr  string
-	users map[string]string
+	t       testing.TB
+	Port    int
+	cmd     *exec.Cmd
+	out     *syncBuf
+	done    chan struct{}
+	Addr    string
+	TLSAddr string
+	users   map[string]string
 }
 
 type syncBuf struct {
@@ -66,6 +67,7 @@ func (s *syncBuf) String() string {
 }
 
 type kamOpts struct {
+	TLSDir    string            // with cert.pem and key.pem: also listen TLS on Port+1
 	Algorithm string            // MD5 (default) or SHA-256
 	Users     map[string]string // auth user -> password
 	Routes    map[string]string // dialled user -> host:port to relay to
@@ -79,6 +81,7 @@ tcp_children=1
 auto_aliases=no
 listen=udp:127.0.0.1:{{PORT}}
 listen=tcp:127.0.0.1:{{PORT}}
+{{TLSLISTEN}}
 mpath="{{MPATH}}"
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -93,6 +96,7 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "auth.so"
+{{TLSMOD}}
 modparam("auth", "algorithm", "{{ALG}}")
 modparam("auth", "nonce_expire", 600)
 modparam("usrloc", "db_mode", 0)
@@ -162,7 +166,16 @@ func startKamailioOnPort(t testing.TB, o kamOpts, port int) *kamailio {
 	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tm.so"); len(m) > 0 {
 		mpath = filepath.Dir(m[0]) + "/"
 	}
-	cfg := strings.NewReplacer("{{PORT}}", fmt.Sprint(k.Port), "{{MPATH}}", mpath, "{{ALG}}", o.Algorithm,
+	tlsListen, tlsMod := "", ""
+	if o.TLSDir != "" {
+		k.TLSAddr = fmt.Sprintf("127.0.0.1:%d", k.Port+1)
+		tlsListen = "enable_tls=yes\nlisten=tls:" + k.TLSAddr
+		tlsCfg := filepath.Join(o.TLSDir, "tls.cfg")
+		os.WriteFile(tlsCfg, []byte(fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = %s\ncertificate = %s\n\n[client:default]\nverify_certificate = no\nrequire_certificate = no\n",
+			filepath.Join(o.TLSDir, "key.pem"), filepath.Join(o.TLSDir, "cert.pem"))), 0o644)
+		tlsMod = "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"" + tlsCfg + "\")"
+	}
+	cfg := strings.NewReplacer("{{PORT}}", fmt.Sprint(k.Port), "{{TLSLISTEN}}", tlsListen, "{{TLSMOD}}", tlsMod, "{{MPATH}}", mpath, "{{ALG}}", o.Algorithm,
 		"{{USERS}}", users.String(), "{{ROUTES}}", routes.String()).Replace(kamCfg)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "kamailio.cfg")

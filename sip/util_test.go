@@ -2,6 +2,9 @@ package sip
 
 import (
 	"strconv"
+	"testing"
+
+	"github.com/critline/critline/internal/testenv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -22,4 +25,9 @@ func value(m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return -1
+}
+
+func missing(t testing.TB, why string) {
+	t.Helper()
+	testenv.Missing(t, why)
 }

@@ -1,0 +1,62 @@
+package sip
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// selfSigned writes cert.pem/key.pem for 127.0.0.1 into a new directory and
+// returns it with a client config trusting the certificate.
+func selfSigned(t testing.TB) (string, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pbx.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"pbx.test"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return dir, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// TestRegisterTLS: registration and OPTIONS probing over TLS with a
+// certificate the UA verifies.
+func TestRegisterTLS(t *testing.T) {
+	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tls.so"); len(m) == 0 {
+		missing(t, "kamailio's tls module: install it with 'apt-get install kamailio-tls-modules'")
+	}
+	dir, conf := selfSigned(t)
+	k := startKamailio(t, kamOpts{Users: testUsers(), TLSDir: dir})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.TLSAddr, Transport: "tls"}}, testLines, func(c *Config) { c.TLS = conf })
+	waitFor(t, 10*time.Second, "every line registered over TLS", func() bool { return allRegistered(u.UA, "pbx") })
+	waitFor(t, 5*time.Second, "registrar up over TLS", func() bool { return u.Registrars()[0].Up })
+}
