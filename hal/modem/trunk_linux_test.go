@@ -181,6 +181,17 @@ func TestDialWhileBusyAndWhileDown(t *testing.T) {
 	if err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrRejected) {
 		t.Fatalf("dial without network: %v", err)
 	}
+	// The trunk never refuses a call for want of registration itself:
+	// emergency calls work in limited service.
+	r.ctl("ondial", "answer")
+	m = r.mark()
+	if err := r.tr.Dial(ctx(t), "999"); err != nil {
+		t.Fatalf("emergency call without registration: %v", err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	if err := r.tr.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
 	r.ctl("network", "up")
 	r.waitStatus(m, "registered", func(s hal.TrunkStatus) bool { return s.Registered })
 }

@@ -700,7 +700,8 @@ func (s *Sim) dialLocked(number string) ([]string, string) {
 	if number == "" || strings.Trim(number, "+0123456789*#") != "" {
 		return nil, s.errLocked(50, "incorrect parameters")
 	}
-	if !s.st.registered {
+	if !s.st.registered && number != "112" && number != "999" && number != "911" {
+		// Emergency numbers go through on any network in reach (limited service).
 		return nil, s.errLocked(30, "no network service")
 	}
 	c := &simCall{number: number, stat: 2, started: time.Now()}
