@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -59,4 +62,38 @@ func TestRegisterTLS(t *testing.T) {
 	u := startUA(t, []Registrar{{Name: "pbx", Address: k.TLSAddr, Transport: "tls"}}, testLines, func(c *Config) { c.TLS = conf })
 	waitFor(t, 10*time.Second, "every line registered over TLS", func() bool { return allRegistered(u.UA, "pbx") })
 	waitFor(t, 5*time.Second, "registrar up over TLS", func() bool { return u.Registrars()[0].Up })
+}
+
+// TestOutboundCallTLS: a call placed over the TLS registration; kamailio
+// relays it to sipp, which answers and echoes.
+func TestOutboundCallTLS(t *testing.T) {
+	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tls.so"); len(m) == 0 {
+		missing(t, "kamailio's tls module: install it with 'apt-get install kamailio-tls-modules'")
+	}
+	dir, conf := selfSigned(t)
+	s := startSippUAS(t)
+	k := startKamailio(t, kamOpts{Users: testUsers(), TLSDir: dir, Routes: map[string]string{"9000": fmt.Sprintf("127.0.0.3:%d", s.Port)}})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.TLSAddr, Transport: "tls"}}, testLines, func(c *Config) { c.TLS = conf })
+	waitFor(t, 10*time.Second, "registered over TLS", func() bool { return allRegistered(u.UA, "pbx") })
+	c, err := u.Dial(context.Background(), 1, "9000", DialOptions{})
+	if err != nil {
+		t.Fatalf("dial over TLS: %v; sipp: %s", err, s.errors())
+	}
+	select {
+	case <-c.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not answered: %v", c.Err())
+	}
+	stop := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(stop) })
+	got := pump(c, 1004, stop)
+	if err := c.Hangup(); err != nil {
+		t.Errorf("hangup over TLS: %v", err)
+	}
+	if hz := toneHz(got); math.Abs(hz-1004) > 10 {
+		t.Errorf("echo %.1f Hz, sent 1004 Hz", hz)
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
 }
