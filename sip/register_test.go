@@ -2,6 +2,8 @@ package sip
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -78,6 +80,21 @@ func TestRegisterTCP(t *testing.T) {
 	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr, Transport: "tcp"}}, testLines, nil)
 	waitFor(t, 10*time.Second, "every line registered over TCP", func() bool { return allRegistered(u.UA, "pbx") })
 	waitFor(t, 5*time.Second, "registrar up over TCP", func() bool { return u.Registrars()[0].Up })
+
+	// A stranger's TCP connection is closed unanswered and counted.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	conn, err := d.Dial("tcp", u.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	before := value(u.m.untrustedDropped)
+	fmt.Fprintf(conn, "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:5060;branch=z9hG4bK-t\r\nFrom: <sip:x@127.0.0.2>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := conn.Read(make([]byte, 1000)); err == nil {
+		t.Errorf("untrusted TCP peer got %d bytes back", n)
+	}
+	waitFor(t, 2*time.Second, "the TCP packet counted", func() bool { return value(u.m.untrustedDropped) > before })
 }
 
 // TestRefreshKeepsBinding: with a 2 s expiry, the binding must still be at
