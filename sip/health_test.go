@@ -1,0 +1,67 @@
+package sip
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestHealthHysteresis(t *testing.T) {
+	r := &registrar{}
+	step := func(ok bool) (changed, up bool) {
+		c := r.record(ok, 0, 2, 3)
+		return c, r.up
+	}
+	// unknown: the first answer is enough to be up
+	if c, up := step(true); !c || !up {
+		t.Fatalf("first answer: changed %v up %v", c, up)
+	}
+	if c, up := step(false); c || !up {
+		t.Fatalf("one miss must not take it down")
+	}
+	step(true) // a success resets the misses
+	step(false)
+	if c, up := step(false); !c || up {
+		t.Fatalf("two misses in a row: changed %v up %v", c, up)
+	}
+	step(true)
+	step(true)
+	if r.up {
+		t.Fatal("came up after 2 of 3 successes")
+	}
+	if c, up := step(true); !c || !up {
+		t.Fatal("3 successes must bring it up")
+	}
+	h := r.health()
+	if h.Loss <= 0 || h.Loss >= 1 || !h.Known {
+		t.Fatalf("loss window: %+v", h)
+	}
+	// unknown and silent from the start: down after DownAfter misses
+	r2 := &registrar{}
+	r2.record(false, 0, 2, 3)
+	if r2.known {
+		t.Fatal("a verdict after one miss")
+	}
+	if !r2.record(false, 0, 2, 3) || r2.up || !r2.known {
+		t.Fatal("no down verdict after two misses")
+	}
+}
+
+func TestConfigErrorsNameTheFix(t *testing.T) {
+	_, err := New(Config{
+		Listen: "nowhere", Advertise: "pbx.example", RTPPortMin: 5000, RTPPortMax: 4000,
+		Registrars: []Registrar{{Name: "a", Address: "10.0.0.1:5060", Transport: "sctp"}, {Name: "a", Address: ""}},
+		Lines:      []Line{{Port: 1, Extension: "270001"}, {Port: 1, Extension: "bad user"}},
+		Registerer: prometheus.NewRegistry(),
+	})
+	if err == nil {
+		t.Fatal("accepted a broken config")
+	}
+	for _, want := range []string{"listen \"nowhere\"", "advertise", "rtp port range", "transport \"sctp\"", "name used twice",
+		"missing address", "port 1: configured twice", "not a SIP user", "OnIncoming is nil"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
