@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ type line struct {
 	authUntil []time.Time // credentials refused: no retry before
 	authWait  []time.Duration
 	skipUntil []time.Time // no answer / transport error: skip for a while
+	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
 	calls     int
 }
 
@@ -33,7 +35,7 @@ func newLine(cfg Line, nRegs int) *line {
 	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1,
 		callID: make([]string, nRegs), cseq: make([]uint32, nRegs),
 		authUntil: make([]time.Time, nRegs), authWait: make([]time.Duration, nRegs),
-		skipUntil: make([]time.Time, nRegs)}
+		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs)}
 	for i := range l.callID {
 		l.callID[i] = uuid.NewString()
 		l.cseq[i] = 1
@@ -111,6 +113,12 @@ func (u *UA) better(l *line, act int) int {
 	return -1
 }
 
+func (l *line) bound(i int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.boundPort[i]
+}
+
 func refreshIn(granted time.Duration) time.Duration {
 	if granted > 120*time.Second {
 		return granted - 60*time.Second
@@ -145,6 +153,8 @@ func (u *UA) lineLoop(l *line) {
 			target = u.better(l, act)
 		case !now.Before(refreshAt):
 			target = act
+		case u.regs[act].tp == "TLS" && u.connPort(u.regs[act]) != l.bound(act):
+			target = act // the connection was re-opened: re-bind to the new one at once
 		}
 		if target >= 0 {
 			r := u.regs[target]
@@ -226,7 +236,7 @@ func (u *UA) lineLoop(l *line) {
 		l.mu.Unlock()
 		if registered {
 			wait = time.Until(refreshAt)
-			if act > 0 {
+			if act > 0 || u.regs[max(act, 0)].tp == "TLS" {
 				wait = min(wait, time.Second)
 			}
 		} else {
@@ -250,6 +260,9 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	if !u.resolve(r) {
 		return 0, fmt.Errorf("registrar %s: %w: %s does not resolve", r.cfg.Name, ErrTransport, r.host)
 	}
+	if r.tp == "TLS" && u.connPort(r) == 0 {
+		u.sendProbe(r) // opens the connection our Contact will name
+	}
 	dest, adv, _ := r.destination()
 	l.mu.Lock()
 	callID := l.callID[r.idx]
@@ -266,7 +279,8 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	req.AppendHeader(u.contact(l, r, adv))
+	contact := u.contact(l, r, adv)
+	req.AppendHeader(contact)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.REGISTER})
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
@@ -295,6 +309,9 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	if expires == 0 {
 		return 0, nil
 	}
+	l.mu.Lock()
+	l.boundPort[r.idx] = contact.Address.Port
+	l.mu.Unlock()
 	return grantedExpiry(res, l.cfg.Extension, expires), nil
 }
 
@@ -319,13 +336,40 @@ func grantedExpiry(res *sip.Response, user string, asked time.Duration) time.Dur
 	return asked
 }
 
-// contact is the line's Contact towards registrar r.
+// contact is the line's Contact towards registrar r. Over TLS (we have no
+// TLS listener: the appliance holds no server certificate) it names the
+// local end of the connection to the registrar, so the registrar reaches
+// the line over that same connection.
 func (u *UA) contact(l *line, r *registrar, adv interface{ String() string }) *sip.ContactHeader {
-	uri := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: adv.String(), Port: u.listenPort, UriParams: sip.NewParams()}
+	port := u.listenPort
+	if r.tp == "TLS" {
+		if p := u.connPort(r); p > 0 {
+			port = p
+		}
+	}
+	uri := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: adv.String(), Port: port, UriParams: sip.NewParams()}
 	if r.tp != "UDP" {
 		uri.UriParams.Add("transport", lower(r.tp))
 	}
 	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
+}
+
+// connPort is the local port of the live connection to r, 0 for none.
+func (u *UA) connPort(r *registrar) int {
+	dest, _, ok := r.destination()
+	if !ok || u.ua == nil {
+		return 0
+	}
+	c, err := u.ua.TransportLayer().GetConnection(lower(r.tp), dest)
+	if err != nil || c == nil {
+		return 0
+	}
+	if a, ok := c.LocalAddr().(interface{ String() string }); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return int(ap.Port())
+		}
+	}
+	return 0
 }
 
 func lower(s string) string {

@@ -97,3 +97,34 @@ func TestOutboundCallTLS(t *testing.T) {
 		t.Errorf("sipp: %v\n%s", err, s.errors())
 	}
 }
+
+// TestInboundCallTLS: kamailio reaches a line registered over TLS through
+// the registration's own connection (the Contact names its local port).
+func TestInboundCallTLS(t *testing.T) {
+	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tls.so"); len(m) == 0 {
+		missing(t, "kamailio's tls module: install it with 'apt-get install kamailio-tls-modules'")
+	}
+	dir, conf := selfSigned(t)
+	k := startKamailio(t, kamOpts{Users: testUsers(), TLSDir: dir})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.TLSAddr, Transport: "tls"}}, testLines, func(c *Config) { c.TLS = conf })
+	waitFor(t, 10*time.Second, "registered over TLS", func() bool { return allRegistered(u.UA, "pbx") })
+	s := startSipp(t, k.Addr, "-sf", scenario(t, "uac_call.xml", "CALLER", "{{TONE}}", writeAlawWav(t, 697, 1.2)), "-s", "270001", "-m", "1")
+	var ic *IncomingCall
+	select {
+	case ic = <-u.incoming:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no inbound call over TLS; sipp: %s", s.errors())
+	}
+	ic.Ring()
+	c, err := ic.Answer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pump(c, 400, nil)
+	if err := s.wait(t, 15*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+	if hz := toneHz(got); math.Abs(hz-697) > 10 {
+		t.Errorf("line heard %.1f Hz, caller played 697 Hz", hz)
+	}
+}
