@@ -31,7 +31,7 @@ type Board struct {
 	Profile     string         `toml:"profile"`      // uk | etsi | us
 	ProfileFile string         `toml:"profile_file"` // optional country-profile override file
 	Chip        string         `toml:"chip"`         // default GPIO chip for pins that name none
-	Debounce    Duration       `toml:"debounce"`     // default input debounce
+	Debounce    *Duration      `toml:"debounce"`     // default input debounce (kernel); "0ms" = none, fxs debounces from exact timestamps
 	Mains       *Pin           `toml:"mains"`        // input: asserted = mains present
 	BatteryLow  *Pin           `toml:"battery_low"`  // input: asserted = battery low
 	LED         map[string]Pin `toml:"led"`          // outputs by function
@@ -44,7 +44,7 @@ type Pin struct {
 	Line      *int     `toml:"line"`
 	ActiveLow bool     `toml:"active_low"`
 	Bias      string   `toml:"bias"`     // as-is | pull-up | pull-down | disabled
-	Debounce  Duration `toml:"debounce"` // inputs only
+	Debounce  *Duration `toml:"debounce"` // inputs only; absent = the board's
 }
 
 // Port is one FXS port and the SIP line it carries.
@@ -204,8 +204,8 @@ func (c *Config) applyDefaults() {
 	def(&c.Board.Kind, "sim")
 	def(&c.Board.Profile, "uk")
 	def(&c.Board.Chip, DefaultChip)
-	if c.Board.Debounce.Duration == 0 {
-		c.Board.Debounce.Duration = DefaultDebounce
+	if c.Board.Debounce == nil {
+		c.Board.Debounce = &Duration{DefaultDebounce}
 	}
 	def(&c.SIP.Listen, DefaultSIPListen)
 	def(&c.SIP.RTPPorts, DefaultRTPPorts)

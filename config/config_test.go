@@ -36,13 +36,13 @@ func TestPiHatProfile(t *testing.T) {
 		t.Fatalf("ports %d", len(bp.Ports))
 	}
 	p := bp.Ports[0]
-	if p.Hook != (hal.Pin{Chip: "gpiochip0", Line: 17, ActiveLow: true, Bias: hal.BiasPullUp, Debounce: 5e6}) {
+	if p.Hook != (hal.Pin{Chip: "gpiochip0", Line: 17, ActiveLow: true, Bias: hal.BiasPullUp, Debounce: 0}) {
 		t.Errorf("hook pin %+v", p.Hook)
 	}
 	if p.Relay.Line != 13 || p.Ring.Line != 27 || p.Polarity.Line != 5 || p.Audio != "hw:1,0" {
 		t.Errorf("port 1 %+v", p)
 	}
-	if bp.Mains == nil || bp.Mains.Line != 24 || bp.Mains.Debounce != 5e6 {
+	if bp.Mains == nil || bp.Mains.Line != 24 || bp.Mains.Debounce != 0 {
 		t.Errorf("mains %+v", bp.Mains)
 	}
 	if bp.BatteryLow == nil || !bp.BatteryLow.ActiveLow {
@@ -53,6 +53,19 @@ func TestPiHatProfile(t *testing.T) {
 	}
 	if c.Trunks[0].Device != "/dev/ttyUSB2" || c.Trunks[0].PCM != "/dev/ttyUSB4" {
 		t.Errorf("trunk %+v", c.Trunks[0])
+	}
+}
+
+// A pin's own debounce wins over the board's, and "0ms" means none.
+func TestDebounceOverride(t *testing.T) {
+	c, err := Parse("d.toml", []byte("[board]\nkind = \"gpio\"\ndebounce = \"10ms\"\nmains = { line = 3, debounce = \"0ms\" }\nbattery_low = { line = 4 }\n"+
+		"[[port]]\nid = 1\nextension = \"201\"\naudio = \"hw:1,0\"\nhook = { line = 17 }\nring = { line = 27 }\npolarity = { line = 5 }\nrelay = { line = 13 }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := c.BoardProfile()
+	if bp.Mains.Debounce != 0 || bp.BatteryLow.Debounce != 10e6 || bp.Ports[0].Hook.Debounce != 10e6 {
+		t.Fatalf("debounce: mains %v battery %v hook %v", bp.Mains.Debounce, bp.BatteryLow.Debounce, bp.Ports[0].Hook.Debounce)
 	}
 }
 

@@ -10,7 +10,10 @@ func (c *Config) BoardProfile() hal.BoardProfile {
 			return nil
 		}
 		b, _ := hal.ParseBias(p.Bias) // validated
-		hp := hal.Pin{Chip: p.Chip, Line: *p.Line, ActiveLow: p.ActiveLow, Bias: b, Debounce: p.Debounce.Duration}
+		hp := hal.Pin{Chip: p.Chip, Line: *p.Line, ActiveLow: p.ActiveLow, Bias: b, Debounce: c.Board.Debounce.Duration}
+		if p.Debounce != nil {
+			hp.Debounce = p.Debounce.Duration
+		}
 		if hp.Chip == "" {
 			hp.Chip = c.Board.Chip
 		}
@@ -27,11 +30,6 @@ func (c *Config) BoardProfile() hal.BoardProfile {
 		BatteryLow: pin(c.Board.BatteryLow),
 		Link:       c.Board.Link,
 	}
-	for _, in := range []*hal.Pin{bp.Mains, bp.BatteryLow} {
-		if in != nil && in.Debounce == 0 {
-			in.Debounce = c.Board.Debounce.Duration
-		}
-	}
 	if len(c.Board.LED) > 0 {
 		bp.LEDs = map[string]hal.Pin{}
 		for name, p := range c.Board.LED {
@@ -46,9 +44,6 @@ func (c *Config) BoardProfile() hal.BoardProfile {
 			Polarity: val(p.Polarity),
 			Relay:    val(p.Relay),
 			Audio:    p.Audio,
-		}
-		if pp.Hook.Debounce == 0 {
-			pp.Hook.Debounce = c.Board.Debounce.Duration
 		}
 		if p.RingDrive == "toggle" {
 			pp.RingDrive = hal.RingToggle

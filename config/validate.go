@@ -71,10 +71,10 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		} else if p.Bias != "" && !input {
 			bad(key+".bias", "bias applies to inputs only: remove it from this output")
 		}
-		if p.Debounce.Duration != 0 && !input {
+		if p.Debounce != nil && !input {
 			bad(key+".debounce", "debounce applies to inputs only: remove it from this output")
 		}
-		if p.Debounce.Duration < 0 {
+		if p.Debounce != nil && p.Debounce.Duration < 0 {
 			bad(key+".debounce", "must not be negative")
 		}
 		chip := p.Chip
