@@ -273,10 +273,8 @@ type sipInbound struct {
 	ic   *sip.IncomingCall
 	port int
 
-	mu       sync.Mutex
-	call     *sip.Call
-	answered chan struct{}
-	once     sync.Once
+	mu   sync.Mutex
+	call *sip.Call
 }
 
 func (s *sipInbound) follow(pr fxs.Progress) {
