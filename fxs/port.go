@@ -105,18 +105,19 @@ type Port struct {
 	stateSlt timerSlot
 
 	// audio
-	src     source
-	tones   [numTones]*dsp.ToneGen
-	tone    *dsp.ToneGen
-	dtmf    *dsp.DTMFDetector
-	dtmfOn  bool
-	dtmfBuf [8]rune
-	dtmfN   int
-	media   Media
-	cwOn    bool      // call-waiting tone mixed into the call's audio
-	cwFrame hal.Frame // the pump's scratch for it
-	cidBuf  []int16
-	cidPos  int
+	src      source
+	tones    [numTones]*dsp.ToneGen
+	toneFreq [numTones][]float64 // each tone's frequencies
+	tone     *dsp.ToneGen
+	dtmf     *dsp.DTMFDetector
+	dtmfOn   bool
+	dtmfBuf  [8]rune
+	dtmfN    int
+	media    Media
+	cwOn     bool      // call-waiting tone mixed into the call's audio
+	cwFrame  hal.Frame // the pump's scratch for it
+	cidBuf   []int16
+	cidPos   int
 
 	// the current call
 	callGen   uint64
@@ -189,7 +190,7 @@ func New(cfg Config) (*Port, error) {
 	if err := p.win.Validate(); err != nil {
 		return nil, fmt.Errorf("fxs: profile %s hook windows: %w", cfg.Profile.Name, err)
 	}
-	if p.tones, err = buildTones(cfg.Profile); err != nil {
+	if p.tones, p.toneFreq, err = buildTones(cfg.Profile); err != nil {
 		return nil, fmt.Errorf("fxs: %w", err)
 	}
 	if err := p.ring.init(cfg.Profile); err != nil {
@@ -538,6 +539,14 @@ func (p *Port) setCondLocked(c Condition) {
 
 // playLocked starts a tone from its beginning (toneNone = silence).
 func (p *Port) playLocked(t toneID) {
+	// Dial tone leaks back into the microphone through a poor hybrid
+	// balance; the detector ignores its frequencies while it plays, so
+	// the first digit is not masked.
+	if t == toneDial || t == toneSpecialDial {
+		p.dtmf.IgnoreTones(p.toneFreq[t]...)
+	} else {
+		p.dtmf.IgnoreTones()
+	}
 	if t == toneNone {
 		p.src, p.tone = srcSilence, nil
 		return

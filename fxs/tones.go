@@ -37,9 +37,23 @@ func dspTone(t profile.Tone) dsp.Tone {
 	return out
 }
 
-// buildTones makes one generator per call-progress tone of the profile.
-func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, error) {
+// toneFreqs lists the frequencies a tone plays, so the DTMF detector can
+// ignore their echo from the line while the tone plays.
+func toneFreqs(t dsp.Tone) []float64 {
+	var out []float64
+	for _, s := range t.Segments {
+		for _, c := range s.Components {
+			out = append(out, c.Freq)
+		}
+	}
+	return out
+}
+
+// buildTones makes one generator per call-progress tone of the profile,
+// and the frequencies of each.
+func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, [numTones][]float64, error) {
 	var gens [numTones]*dsp.ToneGen
+	var freqs [numTones][]float64
 	for _, t := range []struct {
 		id   toneID
 		name string
@@ -55,15 +69,16 @@ func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, error) {
 	} {
 		pt, err := t.spec.Parse(t.name)
 		if err != nil {
-			return gens, fmt.Errorf("profile %s: tones.%s: %w", p.Name, t.name, err)
+			return gens, freqs, fmt.Errorf("profile %s: tones.%s: %w", p.Name, t.name, err)
 		}
 		dt := dspTone(pt)
 		if err := dt.Validate(); err != nil {
-			return gens, fmt.Errorf("profile %s: %w", p.Name, err)
+			return gens, freqs, fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 		gens[t.id] = dsp.NewToneGen(dt)
+		freqs[t.id] = toneFreqs(dt)
 	}
-	return gens, nil
+	return gens, freqs, nil
 }
 
 // toneLength is the playing time of a non-repeating tone's finite segments.
