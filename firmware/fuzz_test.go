@@ -3,7 +3,6 @@ package firmware
 import (
 	"bytes"
 	"errors"
-	"io"
 	"testing"
 )
 
@@ -91,11 +90,3 @@ func FuzzStateFile(f *testing.F) {
 }
 
 // FuzzCallStatus checks the daemon status reader.
-func FuzzCallStatus(f *testing.F) {
-	f.Add([]byte(`{"ports":[{"id":1,"state":"idle"},{"id":2,"state":"connected"}]}`))
-	f.Add([]byte(`{"ports":[]}`))
-	f.Add([]byte(`nope`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _, _ = parseCallStatus(io.LimitReader(bytes.NewReader(data), 1<<20))
-	})
-}
