@@ -16,7 +16,9 @@ import (
 	"github.com/critline/critline/internal/testenv"
 )
 
-// KamailioOptions configure the PBX.
+// KamailioOptions configure the PBX. Besides the registered users and the
+// routes given, a call to user 5030 is always answered 503 (for tests of a
+// PBX in trouble).
 type KamailioOptions struct {
 	IP        string            // listen address; default 127.0.0.1
 	Port      int               // default: a free UDP port
@@ -24,6 +26,9 @@ type KamailioOptions struct {
 	Users     map[string]string // auth user -> password
 	Routes    map[string]string // dialled user -> host:port to relay to (a trunk-side gateway, sipp, ...)
 	NetNS     string            // run inside this network namespace (ip netns exec)
+	// TLSDir, holding cert.pem and key.pem, makes it also listen for TLS on
+	// Port+1 (needs Debian's kamailio-tls-modules).
+	TLSDir string
 }
 
 // Kamailio is a running (or stopped) PBX.
@@ -31,8 +36,10 @@ type Kamailio struct {
 	t    testing.TB
 	o    KamailioOptions
 	bin  string
-	dir  string
-	Addr string // ip:port
+	dir     string
+	Addr    string // ip:port (UDP and TCP)
+	Port    int
+	TLSAddr string // ip:port+1 when TLS is on
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -65,6 +72,7 @@ tcp_children=1
 auto_aliases=no
 listen=udp:{{IP}}:{{PORT}}
 listen=tcp:{{IP}}:{{PORT}}
+{{TLSLISTEN}}
 mpath="{{MPATH}}"
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -79,6 +87,7 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "auth.so"
+{{TLSMOD}}
 modparam("auth", "algorithm", "{{ALG}}")
 modparam("auth", "nonce_expire", 600)
 modparam("usrloc", "db_mode", 0)
@@ -109,6 +118,7 @@ request_route {
 		consume_credentials();
 	}
 	if (is_method("INVITE")) { record_route(); }
+	if ($rU == "5030") { sl_send_reply("503", "Service Unavailable"); exit; }
 {{ROUTES}}
 	if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
 	t_relay();
@@ -120,15 +130,23 @@ route[PW] {
 }
 `
 
-// FreeUDPPort finds a free UDP port on ip.
+// FreeUDPPort finds a UDP port free on ip whose TCP twin is free too.
 func FreeUDPPort(t testing.TB, ip string) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 50 {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if l, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port))); err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
 
 // StartKamailio starts the PBX and waits until it answers OPTIONS. It is
@@ -147,7 +165,7 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	} else if o.Port == 0 {
 		o.Port = FreeUDPPort(t, o.IP)
 	}
-	k := &Kamailio{t: t, o: o, bin: bin, dir: t.TempDir(), Addr: net.JoinHostPort(o.IP, fmt.Sprint(o.Port))}
+	k := &Kamailio{t: t, o: o, bin: bin, dir: t.TempDir(), Addr: net.JoinHostPort(o.IP, fmt.Sprint(o.Port)), Port: o.Port}
 	var users, routes strings.Builder
 	for u, p := range o.Users {
 		fmt.Fprintf(&users, "\tif ($au == \"%s\") { $avp(pw) = \"%s\"; }\n", u, p)
@@ -159,7 +177,19 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tm.so"); len(m) > 0 {
 		mpath = filepath.Dir(m[0]) + "/"
 	}
-	cfg := strings.NewReplacer("{{IP}}", o.IP, "{{PORT}}", fmt.Sprint(o.Port), "{{MPATH}}", mpath, "{{ALG}}", o.Algorithm,
+	tlsListen, tlsMod := "", ""
+	if o.TLSDir != "" {
+		k.TLSAddr = net.JoinHostPort(o.IP, fmt.Sprint(o.Port+1))
+		tlsListen = "enable_tls=yes\nlisten=tls:" + k.TLSAddr
+		tlsCfg := filepath.Join(o.TLSDir, "tls.cfg")
+		tc := fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = %s\ncertificate = %s\n\n[client:default]\nverify_certificate = no\nrequire_certificate = no\n",
+			filepath.Join(o.TLSDir, "key.pem"), filepath.Join(o.TLSDir, "cert.pem"))
+		if err := os.WriteFile(tlsCfg, []byte(tc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tlsMod = "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"" + tlsCfg + "\")"
+	}
+	cfg := strings.NewReplacer("{{IP}}", o.IP, "{{PORT}}", fmt.Sprint(o.Port), "{{TLSLISTEN}}", tlsListen, "{{TLSMOD}}", tlsMod, "{{MPATH}}", mpath, "{{ALG}}", o.Algorithm,
 		"{{USERS}}", users.String(), "{{ROUTES}}", routes.String()).Replace(kamCfg)
 	if err := os.WriteFile(filepath.Join(k.dir, "kamailio.cfg"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
