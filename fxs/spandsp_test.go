@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/fxs/internal/referee"
+	"github.com/critline/critline/internal/spandsp"
 )
 
 // TestRefereeCallerID feeds spandsp's adsi_rx the exact earpiece audio a
@@ -20,9 +20,9 @@ func TestRefereeCallerID(t *testing.T) {
 		standard int
 		frames   int
 	}{
-		{"uk", referee.CLIP, 150},
-		{"etsi", referee.CLIP, 150},
-		{"us", referee.CLASS, 300},
+		{"uk", spandsp.StandardCLIP, 150},
+		{"etsi", spandsp.StandardCLIP, 150},
+		{"us", spandsp.StandardCLASS, 300},
 	} {
 		t.Run(c.country, func(t *testing.T) {
 			h := newHarness(t, c.country)
@@ -37,11 +37,14 @@ func TestRefereeCallerID(t *testing.T) {
 				t.Fatal(err)
 			}
 			// adsi_rx checks the checksum and delivers the message without it.
-			msgs := referee.CallerIDMessages(c.standard, audio)
+			rx := spandsp.NewADSIRx(c.standard)
+			rx.Process(audio)
+			msgs := rx.Messages()
+			rx.Close()
 			if len(msgs) != 1 || !bytes.Equal(msgs[0], want[:len(want)-1]) {
 				t.Fatalf("spandsp decoded %x, want exactly %x", msgs, want[:len(want)-1])
 			}
-			if _, ok := decodeCID(t, map[int]dsp.FSKStandard{referee.CLIP: dsp.V23, referee.CLASS: dsp.Bell202}[c.standard], audio); !ok {
+			if _, ok := decodeCID(t, map[int]dsp.FSKStandard{spandsp.StandardCLIP: dsp.V23, spandsp.StandardCLASS: dsp.Bell202}[c.standard], audio); !ok {
 				t.Error("our own receiver disagrees")
 			}
 		})
@@ -55,7 +58,7 @@ func TestRefereeDTMFIntoPort(t *testing.T) {
 		h := newHarness(t, "uk", withPlan("0[1-9]xxxxxxxxx"))
 		h.offHook()
 		h.waitState(StateDialTone)
-		h.speak(referee.DTMF("01223334455", -10, timing.on, timing.off))
+		h.speak(spandsp.DTMFTx("01223334455", -10, 0, timing.on, timing.off))
 		h.frames(5)
 		r := h.route()
 		if r.req.Number != "01223334455" {

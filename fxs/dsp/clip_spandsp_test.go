@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/critline/critline/fxs/dsp/internal/spandsp"
+	"github.com/critline/critline/internal/spandsp"
 )
 
 // callerIDCases are the messages the referee tests send both ways.

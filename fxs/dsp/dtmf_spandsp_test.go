@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/critline/critline/fxs/dsp/internal/spandsp"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/internal/spandsp"
 )
 
 // spandspDigits runs spandsp's dtmf_rx over samples in 20 ms frames.

@@ -33,9 +33,9 @@ type KamailioOptions struct {
 
 // Kamailio is a running (or stopped) PBX.
 type Kamailio struct {
-	t    testing.TB
-	o    KamailioOptions
-	bin  string
+	t       testing.TB
+	o       KamailioOptions
+	bin     string
 	dir     string
 	Addr    string // ip:port (UDP and TCP)
 	Port    int

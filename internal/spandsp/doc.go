@@ -1,5 +1,5 @@
 // Package spandsp wraps the few parts of Debian's libspandsp (0.0.6) that
-// fxs/dsp's tests use as a referee: dtmf_rx, dtmf_tx, adsi_rx and adsi_tx.
+// the fxs and fxs/dsp tests use as a referee: dtmf_rx, dtmf_tx, adsi_rx and adsi_tx.
 //
 // It is test support only. Its cgo code builds only with the "spandsp" build
 // tag (go test -tags spandsp, after apt-get install libspandsp-dev
