@@ -88,6 +88,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var ua *sip.UA
 	if len(cfg.SIP.Registrars) > 0 {
 		sip.SetTimers(0, 0, 0) // RFC 3261 defaults, set once for the process
+		sip.SetLibraryLogger(d.log.With("component", "sipgo"))
 		ua, err = sip.New(sipConfig(cfg, app, b.clock, reg, d.log))
 		if err != nil {
 			return fmt.Errorf("sip: %w", err)
