@@ -28,7 +28,7 @@ func BenchmarkStartToReady(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(filepath.Join(bin, "critlined"), "--config", "../../examples/sim.toml",
+		cmd := exec.Command(filepath.Join(bin, "critlined"), "--config", simConfig(b),
 			"--control-socket", filepath.Join(dir, "c.sock"), "--state-dir", filepath.Join(dir, "state"),
 			"--metrics-listen", "127.0.0.1:0", "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)

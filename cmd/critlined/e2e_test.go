@@ -86,6 +86,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// simConfig copies examples/sim.toml with the SIP listener on a free port,
+// so the daemon can run beside other packages' tests that start one too.
+func simConfig(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/sim.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `listen = "127.0.0.1:5060"`, `listen = "127.0.0.1:0"`, 1)
+	if s == string(b) {
+		t.Fatal("examples/sim.toml has no [sip] listen to move")
+	}
+	path := filepath.Join(t.TempDir(), "sim.toml")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 var reMetricsAddr = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
 
 // startDaemon runs critlined on cfgPath and waits until it says ready.
@@ -228,7 +247,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestDaemonOnSimBoard(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 
 	st := p.status()
 	if st.Board != "sim" || len(st.Ports) != 2 {
@@ -284,7 +303,7 @@ func TestDaemonOnSimBoard(t *testing.T) {
 }
 
 func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -348,7 +367,7 @@ func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
 
 func TestSIGHUPKeepsRunningConfigWhenNewOneIsBad(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "c.toml")
-	good, _ := os.ReadFile("../../examples/sim.toml")
+	good, _ := os.ReadFile(simConfig(t))
 	os.WriteFile(cfg, good, 0o644)
 	p := startDaemon(t, cfg)
 	os.WriteFile(cfg, []byte("[[port]]\nid = 1\n"), 0o644)
@@ -390,7 +409,7 @@ func TestNotifiesSystemdReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p := startDaemon(t, "../../examples/sim.toml", "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
+	p := startDaemon(t, simConfig(t), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
 	_ = p
 	got := map[string]bool{}
 	buf := make([]byte, 4096)

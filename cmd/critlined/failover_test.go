@@ -148,7 +148,7 @@ func TestPBXFailoverAndFailback(t *testing.T) {
 
 // An emergency call on a single busy trunk pre-empts the call on it.
 func TestEmergencyPreemptsTrunkCall(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "hook", "1", "off")
 	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
@@ -169,7 +169,7 @@ func TestEmergencyPreemptsTrunkCall(t *testing.T) {
 // The trunk vanishing while the PBX is unreachable leaves no route: the
 // appliance goes to lifeline and idle handsets go to the PSTN line.
 func TestTrunkVanishesToLifeline(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "trunk", "vanish")
 	eventually(t, "lifeline", func() bool {
@@ -189,7 +189,7 @@ func TestTrunkVanishesToLifeline(t *testing.T) {
 // Mains off is survivable business as usual; battery low sends idle ports
 // to the PSTN line.
 func TestBatteryLowGoesToLifeline(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "power", "battery")
 	eventually(t, "on battery", func() bool { return p.metric("critline_power_mains") == "0" })
@@ -235,8 +235,8 @@ func TestFirstCallDuringUndetectedOutage(t *testing.T) {
 // An operator puts a port on the PSTN line; the choice and the mode
 // history survive a restart.
 func TestOperatorLifelineSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	p := startDaemonIn(t, "../../examples/sim.toml", dir)
+	dir, cfg := t.TempDir(), simConfig(t)
+	p := startDaemonIn(t, cfg, dir)
 	eventually(t, "survivable, handsets on the board", func() bool {
 		st := p.status()
 		return st.Mode == "survivable" && portState(st, 1).Relay == "board"
@@ -255,7 +255,7 @@ func TestOperatorLifelineSurvivesRestart(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 
-	q := startDaemonIn(t, "../../examples/sim.toml", dir)
+	q := startDaemonIn(t, cfg, dir)
 	eventually(t, "survivable again", func() bool { return q.status().Mode == "survivable" })
 	st := q.status()
 	if pt := portState(st, 1); pt.Relay != "bypass" || !pt.Lifeline {

@@ -71,7 +71,7 @@ func TestForwardingFromTheFieldTool(t *testing.T) {
 // wrong PINs lock out the caller and the port; after the lockout the right
 // PIN works.
 func TestRemoteActivationLockout(t *testing.T) {
-	p := startDaemon(t, forwardConfig(t, "../../examples/sim.toml"))
+	p := startDaemon(t, forwardConfig(t, simConfig(t)))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	inCall := func() bool { return p.status().Trunks[0].InCall }
 	call := func(digits ...string) {
@@ -115,7 +115,7 @@ func TestRemoteActivationLockout(t *testing.T) {
 // The toll-fraud guard refuses premium-rate numbers on the trunk by
 // default; the porter hears number unobtainable and the NOC sees why.
 func TestTollFraudGuardOnTrunk(t *testing.T) {
-	p := startDaemon(t, "../../examples/sim.toml")
+	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "hook", "1", "off")
 	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
