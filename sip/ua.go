@@ -172,7 +172,8 @@ func (u *UA) Start(ctx context.Context) error {
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
-			if err := u.srv.ServeTCP(u.tcpLn); err != nil && !u.closed.Load() {
+			err := u.srv.ServeTCP(u.tcpLn) // never nil: it returns when the listener closes
+			if !u.closed.Load() {
 				u.log.Error("sip tcp listener stopped", "err", err)
 			}
 		}()
