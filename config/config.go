@@ -40,10 +40,10 @@ type Board struct {
 
 // Pin is one GPIO line.
 type Pin struct {
-	Chip      string   `toml:"chip"`
-	Line      *int     `toml:"line"`
-	ActiveLow bool     `toml:"active_low"`
-	Bias      string   `toml:"bias"`     // as-is | pull-up | pull-down | disabled
+	Chip      string    `toml:"chip"`
+	Line      *int      `toml:"line"`
+	ActiveLow bool      `toml:"active_low"`
+	Bias      string    `toml:"bias"`     // as-is | pull-up | pull-down | disabled
 	Debounce  *Duration `toml:"debounce"` // inputs only; absent = the board's
 }
 

@@ -1,9 +1,8 @@
 package sip
 
 import (
-	"bytes"
 	"context"
-	"sync"
+	"github.com/critline/critline/internal/testenv"
 	"testing"
 	"time"
 
@@ -27,22 +26,7 @@ func startKamailioOnPort(t testing.TB, o kamOpts, port int) *kamailio {
 	return testpeer.StartKamailio(t, o)
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testenv.Buffer
 
 // testUA builds and starts a UA against the given registrars.
 type testUA struct {

@@ -1,6 +1,5 @@
 //go:build !linux
 
-// Command critline-modemsim runs the simulated modem; it needs Linux ptys.
 package main
 
 import (

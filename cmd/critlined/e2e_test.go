@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/critline/critline/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -69,22 +70,7 @@ type proc struct {
 	bin     string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.Buffer
 
 // simConfig copies examples/sim.toml with the SIP listener on a free port,
 // so the daemon can run beside other packages' tests that start one too.

@@ -43,25 +43,8 @@ type Kamailio struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	out  *syncBuf
+	out  *testenv.Buffer
 	done chan struct{}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const kamCfg = `#!KAMAILIO
@@ -208,7 +191,7 @@ func (k *Kamailio) Start() {
 		args = append([]string{"ip", "netns", "exec", k.o.NetNS}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -1,9 +1,9 @@
 package forwarding
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/critline/critline/internal/testenv"
 	"log/slog"
 	"os"
 	"strings"
@@ -78,23 +78,7 @@ type mgr struct {
 	log *syncBuffer
 }
 
-// syncBuffer is a log sink safe for the mirror goroutine to write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.Buffer
 
 func (e *env) manager(cfg Config) mgr {
 	e.t.Helper()
