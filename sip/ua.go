@@ -86,6 +86,7 @@ func New(cfg Config) (*UA, error) {
 		r := &registrar{cfg: rc, idx: i, host: host, port: port, domain: dom, tp: strings.ToUpper(rc.Transport)}
 		u.regs = append(u.regs, r)
 		m.registrarUp.WithLabelValues(rc.Name).Set(0)
+		m.registrarRTT.WithLabelValues(rc.Name) // the series exists before the first answer
 	}
 	for _, lc := range cfg.Lines {
 		l := newLine(lc, len(u.regs))
