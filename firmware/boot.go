@@ -35,15 +35,11 @@ func onTrial(st *State, running string) bool {
 // on, and raises the minimum accepted security version to its own.
 func Confirm(cfg Config, why string) error {
 	cfg = cfg.withDefaults()
-	lock, err := acquireLock(cfg.StateFile + ".lock")
+	st, release, err := lockState(cfg)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
-	st, err := loadState(cfg)
-	if err != nil {
-		return err
-	}
+	defer release()
 	running := runningSlot(cfg, st)
 	if !onTrial(st, running) {
 		return fmt.Errorf("%w: the running slot %s is not on trial (active slot %s, trial %q)", ErrNothingToDo, running, st.Active, st.Trial)
@@ -123,27 +119,18 @@ func ConfirmWhenHealthy(ctx context.Context, cfg Config, check func(context.Cont
 }
 
 func spendTrial(cfg Config) error {
-	lock, err := acquireLock(cfg.StateFile + ".lock")
+	st, release, err := lockState(cfg)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
-	st, err := loadState(cfg)
-	if err != nil {
-		return err
-	}
+	defer release()
 	st.TriesLeft = 0
 	return SaveState(cfg.StateFile, st)
 }
 
 func rollBackTrial(cfg Config, slot string, cause error) error {
-	lock, err := acquireLock(cfg.StateFile + ".lock")
+	st, release, err := lockState(cfg)
 	if err != nil {
-		return err
-	}
-	st, err := loadState(cfg)
-	if err != nil {
-		lock.release()
 		return err
 	}
 	si := st.Slot(slot)
@@ -152,7 +139,7 @@ func rollBackTrial(cfg Config, slot string, cause error) error {
 	st.LastResult = fmt.Sprintf("%s rolled back: slot %s (%s) failed its health checks within %s: %v; rebooting into slot %s",
 		stamp(), slot, si.Version, cfg.HealthTimeout, cause, st.Active)
 	err = SaveState(cfg.StateFile, st)
-	lock.release()
+	release()
 	if err != nil {
 		return err
 	}
@@ -167,15 +154,11 @@ func rollBackTrial(cfg Config, slot string, cause error) error {
 // back to the active slot without the trial slot being confirmed (it did not
 // come up, or crashed before its health checks passed).
 func recordFailedTrial(cfg Config) error {
-	lock, err := acquireLock(cfg.StateFile + ".lock")
+	st, release, err := lockState(cfg)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
-	st, err := loadState(cfg)
-	if err != nil {
-		return err
-	}
+	defer release()
 	if st.Trial == "" {
 		return nil
 	}
@@ -202,15 +185,11 @@ type RollbackResult struct {
 // security version needs allowDowngrade, which is logged.
 func Rollback(cfg Config, allowDowngrade bool) (*RollbackResult, error) {
 	cfg = cfg.withDefaults()
-	lock, err := acquireLock(cfg.StateFile + ".lock")
+	st, release, err := lockState(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release()
-	st, err := loadState(cfg)
-	if err != nil {
-		return nil, err
-	}
+	defer release()
 	running := runningSlot(cfg, st)
 	res := &RollbackResult{}
 	switch {
@@ -367,4 +346,18 @@ func (s *Status) String() string {
 		row("last result", "%s", s.LastResult)
 	}
 	return b.String()
+}
+
+// lockState takes the state file's lock and reads the state; release gives
+// the lock back.
+func lockState(cfg Config) (st *State, release func(), err error) {
+	lock, err := acquireLock(cfg.StateFile + ".lock")
+	if err != nil {
+		return nil, nil, err
+	}
+	if st, err = loadState(cfg); err != nil {
+		lock.release()
+		return nil, nil, err
+	}
+	return st, lock.release, nil
 }
