@@ -74,24 +74,8 @@ func NewHandler(d Daemon, sim Sim, log *slog.Logger) *Handler {
 		h.mux.HandleFunc("POST /v1/lifeline", func(w http.ResponseWriter, r *http.Request) { h.lifeline(w, r, l) })
 	}
 	if f, ok := d.(Forwarder); ok {
-		h.mux.HandleFunc("POST /v1/forward", func(w http.ResponseWriter, r *http.Request) {
-			req, err := Decode[ForwardRequest](r.Body)
-			if err != nil {
-				writeError(w, 400, err.Error())
-				return
-			}
-			msg, err := f.Forward(req)
-			h.answer(w, msg, 0, err)
-		})
-		h.mux.HandleFunc("POST /v1/forward/unlock", func(w http.ResponseWriter, r *http.Request) {
-			req, err := Decode[UnlockRequest](r.Body)
-			if err != nil {
-				writeError(w, 400, err.Error())
-				return
-			}
-			msg, err := f.Unlock(req)
-			h.answer(w, msg, 0, err)
-		})
+		h.mux.HandleFunc("POST /v1/forward", action(h, f.Forward))
+		h.mux.HandleFunc("POST /v1/forward/unlock", action(h, f.Unlock))
 	}
 	h.mux.HandleFunc("POST /v1/sim/hook", h.simHook)
 	h.mux.HandleFunc("POST /v1/sim/power", h.simPower)
@@ -176,6 +160,19 @@ func Decode[T any](body io.Reader) (T, error) {
 		return v, errors.New("bad JSON: trailing data after the object")
 	}
 	return v, nil
+}
+
+// action serves a verb that decodes a T and answers with do's message.
+func action[T any](h *Handler, do func(T) (string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, err := Decode[T](r.Body)
+		if err != nil {
+			writeError(w, 400, err.Error())
+			return
+		}
+		msg, err := do(req)
+		h.answer(w, msg, 0, err)
+	}
 }
 
 func (h *Handler) needSim(w http.ResponseWriter) bool {

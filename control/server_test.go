@@ -212,3 +212,42 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// fwdDaemon also takes forwarding verbs.
+type fwdDaemon struct {
+	fakeDaemon
+	got []ForwardRequest
+}
+
+func (d *fwdDaemon) Forward(r ForwardRequest) (string, error) {
+	if r.Port != 1 {
+		return "", fmt.Errorf("no port %d: %w", r.Port, ErrNotFound)
+	}
+	d.got = append(d.got, r)
+	return "forwarded", nil
+}
+func (d *fwdDaemon) Unlock(UnlockRequest) (string, error) { return "1 lockout(s) lifted", nil }
+
+func TestForwardVerbs(t *testing.T) {
+	d := &fwdDaemon{}
+	h := NewHandler(d, nil, slog.New(slog.DiscardHandler))
+	for _, c := range []struct {
+		path, body string
+		code       int
+	}{
+		{"/v1/forward", `{"port":1,"kind":"busy","number":"07700900555"}`, 200},
+		{"/v1/forward", `{"port":7,"kind":"busy","number":"07700900555"}`, 404},
+		{"/v1/forward", `{"port":1,"kind":"busy","nmber":"1"}`, 400},
+		{"/v1/forward/unlock", `{}`, 200},
+		{"/v1/forward/unlock", `{"kind":1}`, 400},
+	} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("POST", c.path, strings.NewReader(c.body)))
+		if rr.Code != c.code {
+			t.Errorf("%s %s: %d %s, want %d", c.path, c.body, rr.Code, rr.Body, c.code)
+		}
+	}
+	if len(d.got) != 1 || d.got[0].Number != "07700900555" {
+		t.Fatalf("forward requests reaching the daemon: %+v", d.got)
+	}
+}
