@@ -32,7 +32,6 @@ type rung interface {
 type attempt struct {
 	lc       *ladderCall
 	rungName string
-	started  time.Time
 
 	maxDur time.Duration // cut the call after this (toll-fraud guard); 0: no limit
 	trunk  bool          // the rung is a trunk: its minutes count
@@ -71,7 +70,7 @@ func (at *attempt) update(u fxs.CallUpdate) {
 		at.lc.r.a.callFinished(at)
 	}
 	if first && (u.State == fxs.CallAlerting || u.State == fxs.CallEarlyMedia || u.State == fxs.CallAnswered) {
-		at.lc.setup(at.rungName, time.Since(at.started))
+		at.lc.setup(at.rungName)
 	}
 	if u.State == fxs.CallFailed {
 		at.lc.attemptFailed(at, false, u.Reason, u.Detail)
@@ -183,7 +182,7 @@ func (lc *ladderCall) tryNext() error {
 		}
 		rg := lc.rungs[lc.next]
 		lc.next++
-		at := &attempt{lc: lc, rungName: rg.name(), started: time.Now(), trunk: rg.kind() == RungTrunk}
+		at := &attempt{lc: lc, rungName: rg.name(), trunk: rg.kind() == RungTrunk}
 		lc.cur = at
 		lc.tried = append(lc.tried, rg.name())
 		lc.mu.Unlock()
@@ -232,7 +231,9 @@ func (lc *ladderCall) forward(at *attempt, u fxs.CallUpdate) {
 	}
 }
 
-func (lc *ladderCall) setup(route string, d time.Duration) {
+// setup records, once per call, how long it took from the last digit to
+// the first rung that rang or answered.
+func (lc *ladderCall) setup(route string) {
 	lc.mu.Lock()
 	first := !lc.setupOK
 	lc.setupOK = true

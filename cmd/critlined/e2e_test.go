@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/critline/critline/internal/testenv"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,7 +21,7 @@ import (
 	"github.com/critline/critline/control"
 )
 
-// binDir holds critlined and critlinectl built once for the package's tests.
+// buildBinaries builds critlined and critlinectl once for the package's tests.
 func buildBinaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -294,20 +293,16 @@ func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var lines []string
-	watching := make(chan struct{})
 	watchDone := make(chan error, 1)
 	go func() {
 		c := control.NewClient(p.socket)
-		once := sync.Once{}
 		watchDone <- c.Watch(ctx, 0, func(l []byte) error {
 			mu.Lock()
 			lines = append(lines, string(l))
 			mu.Unlock()
 			return nil
 		})
-		once.Do(func() {})
 	}()
-	close(watching)
 	// With the PBX unreachable and the simulated modem up, the appliance is
 	// survivable and the handsets are on the board: relays energised.
 	eventually(t, "relays energised (survivable on the sim trunk)", func() bool {
@@ -410,5 +405,3 @@ func TestNotifiesSystemdReady(t *testing.T) {
 		}
 	}
 }
-
-var _ = io.Discard
