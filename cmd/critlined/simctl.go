@@ -162,10 +162,30 @@ func (s *simControl) Watch(ctx context.Context, p int, emit func(any) error) err
 			}()
 		}
 	}
+	board := func(c sim.Change) error {
+		if p != 0 && c.Port != 0 && c.Port != p {
+			return nil
+		}
+		return emit(watchLine{Change: c, Seconds: c.At.Seconds()})
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			// The stream ends at shutdown right after the relays moved to
+			// bypass: hand over the board changes already queued.
+			for {
+				select {
+				case c, ok := <-sub.C:
+					if !ok {
+						return nil
+					}
+					if err := board(c); err != nil {
+						return err
+					}
+				default:
+					return nil
+				}
+			}
 		case ev := <-merged:
 			switch ev.Kind {
 			case fxs.EventHook, fxs.EventRing, fxs.EventPolarity:
@@ -178,10 +198,7 @@ func (s *simControl) Watch(ctx context.Context, p int, emit func(any) error) err
 			if !ok {
 				return nil
 			}
-			if p != 0 && c.Port != 0 && c.Port != p {
-				continue
-			}
-			if err := emit(watchLine{Change: c, Seconds: c.At.Seconds()}); err != nil {
+			if err := board(c); err != nil {
 				return err
 			}
 		}
