@@ -16,9 +16,11 @@ import (
 	"github.com/critline/critline/internal/testenv"
 )
 
-// KamailioOptions configure the PBX. Besides the registered users and the
-// routes given, a call to user 5030 is always answered 503 (for tests of a
-// PBX in trouble).
+// KamailioOptions configure the PBX. It runs one UDP worker, so it relays
+// messages in the order they came (with two, a 200 could overtake its 180
+// and a BYE its ACK, which made sipp scenarios flaky). Besides the
+// registered users and the routes given, a call to user 5030 is always
+// answered 503 (for tests of a PBX in trouble).
 type KamailioOptions struct {
 	IP        string            // listen address; default 127.0.0.1
 	Port      int               // default: a free UDP port
@@ -50,7 +52,7 @@ type Kamailio struct {
 const kamCfg = `#!KAMAILIO
 debug=2
 log_stderror=yes
-children=2
+children=1
 tcp_children=1
 auto_aliases=no
 listen=udp:{{IP}}:{{PORT}}
