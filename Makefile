@@ -10,7 +10,7 @@ TEST_TAGS   ?= spandsp
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-.PHONY: all build run test test-go test-vm test-cross deps cross lint bench bench-failover deb clean
+.PHONY: all build run test check test-go test-vm test-cross deps cross lint bench bench-failover deb clean
 
 all: build
 
@@ -37,16 +37,15 @@ run: build
 		--state-dir $(RUNDIR)/state \
 		--metrics-listen 127.0.0.1:9469
 
-# Everything: Debian packages the tests need, vet, the Go tests (with the
+# Everything: Debian packages the tests need, the static checks, the Go tests (with the
 # spandsp referee), the kernel tests in a VM and the cross-built binaries
 # under qemu-user.
-test: deps test-go test-vm test-cross
+test: deps check test-go test-vm test-cross
 
 deps:
 	@scripts/test-deps
 
 test-go:
-	$(GO) vet ./...
 	$(GO) test -tags '$(TEST_TAGS)' -count=1 -timeout 20m ./...
 
 test-vm:
@@ -62,10 +61,12 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/linux-armv7/ ./cmd/...
 	@ls -l dist/*/critlined
 
-lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+# Tree hygiene, gofmt, go mod tidy, vet of every tag set and target OS,
+# staticcheck (scripts/check says what to run to fix each failure).
+check:
+	@GO=$(GO) STATICCHECK=$(STATICCHECK) scripts/check
+
+lint: check
 
 # Figures: start-to-ready time and memory of the daemon, then the packages' benchmarks.
 bench: build
