@@ -2,9 +2,10 @@ package sip
 
 import (
 	"context"
-	"github.com/critline/critline/internal/testenv"
 	"testing"
 	"time"
+
+	"github.com/critline/critline/internal/testenv"
 
 	"github.com/critline/critline/internal/testpeer"
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,0 +1,227 @@
+package sip
+
+// Outbound calls: the INVITE to a registrar, its responses, ACK and the
+// in-dialog requests of a call we placed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/critline/critline/sip/rtp"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// DialOptions tunes one outbound attempt.
+type DialOptions struct {
+	// Registrar names the registrar to route through; empty means the one
+	// the line is registered with (or the first usable one).
+	Registrar string
+	// FirstResponse overrides Config.FirstResponse for this attempt.
+	FirstResponse time.Duration
+}
+
+// Dial places a call from port to number (digits, or a sip: URI) through a
+// registrar. It returns when the far end rings (180), sends early media
+// (183) or answers; the Call's Media carries early media at once. It fails
+// fast with an error matching ErrTimeout (no response at all within the
+// first-response deadline), ErrServerFailure (5xx), ErrRejected (4xx/6xx,
+// a *StatusError) or ErrTransport, so the caller can try the next route.
+// ctx bounds only the attempt; Hangup ends the call.
+func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions) (*Call, error) {
+	if !u.started.Load() || u.closed.Load() {
+		return nil, errors.New("sip: UA not running")
+	}
+	l := u.byPort[port]
+	if l == nil {
+		return nil, fmt.Errorf("port %d: %w", port, ErrUnknownPort)
+	}
+	r, err := u.dialRegistrar(l, opt.Registrar)
+	if err != nil {
+		return nil, err
+	}
+	if !u.resolve(r) {
+		return nil, fmt.Errorf("registrar %s: %w: %s does not resolve", r.cfg.Name, ErrTransport, r.host)
+	}
+	uri, err := targetURI(number, r.domain)
+	if err != nil {
+		return nil, err
+	}
+	dest, adv, _ := r.destination()
+	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
+	if err != nil {
+		return nil, err
+	}
+	local := rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport(r.tp)
+	req.SetDestination(dest)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: r.domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
+	req.AppendHeader(u.contact(l, r, adv))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	req.SetBody(local.Offer())
+
+	callCtx, cancel := context.WithCancelCause(u.ctx)
+	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
+	sess, err := dua.WriteInvite(callCtx, req)
+	if err != nil {
+		cancel(nil)
+		s.Close()
+		return nil, fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrTransport, err)
+	}
+	c := u.newCall(l, r, Outbound, req.CallID().Value())
+	c.cli, c.stream, c.local, c.Peer, c.cancelInvite = sess, s, local, number, cancel
+	u.track(c)
+	first := make(chan struct{})
+	go u.runOutbound(c, callCtx, first)
+
+	deadline := opt.FirstResponse
+	if deadline <= 0 {
+		deadline = u.cfg.FirstResponse
+	}
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	select {
+	case <-first:
+	case <-timer.C:
+		cancel(sipgo.WaitAnswerForceCancelErr)
+		<-c.done
+		return nil, fmt.Errorf("registrar %s: %w: no response to INVITE within %s", r.cfg.Name, ErrTimeout, deadline)
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		c.Hangup()
+		return nil, ctx.Err()
+	}
+	select {
+	case <-c.alerting:
+		return c, nil
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		c.Hangup()
+		return nil, ctx.Err()
+	}
+}
+
+func (u *UA) dialRegistrar(l *line, name string) (*registrar, error) {
+	if name != "" {
+		for _, r := range u.regs {
+			if r.cfg.Name == name {
+				return r, nil
+			}
+		}
+		return nil, fmt.Errorf("%q: %w", name, ErrUnknownRegistrar)
+	}
+	l.mu.Lock()
+	act := l.active
+	l.mu.Unlock()
+	if act < 0 {
+		act = u.pick(l, -1)
+	}
+	if act < 0 {
+		return nil, ErrNoRegistrar
+	}
+	return u.regs[act], nil
+}
+
+func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
+	var firstOnce sync.Once
+	sess := c.cli
+	err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password,
+		OnResponse: func(res *sip.Response) error {
+			firstOnce.Do(func() { close(first) })
+			if res.StatusCode > 100 && res.StatusCode < 200 {
+				c.mu.Lock()
+				c.gotProvis = true
+				c.mu.Unlock()
+				if body := res.Body(); len(body) > 0 {
+					if err := c.applySDP(body); err != nil {
+						u.log.Warn("early media SDP refused", "port", c.l.cfg.Port, "err", err)
+					} else {
+						c.setState(StateEarlyMedia)
+						return nil
+					}
+				}
+				c.setState(StateRinging)
+			} else if res.StatusCode == 100 {
+				c.mu.Lock()
+				c.gotProvis = true
+				c.mu.Unlock()
+			}
+			return nil
+		},
+	})
+	firstOnce.Do(func() { close(first) })
+	if err != nil {
+		c.end(u.classifyInvite(err, ctx, c.r), "invite failed")
+		return
+	}
+	if body := sess.InviteResponse.Body(); len(body) > 0 {
+		if err := c.applySDP(body); err != nil {
+			sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK))
+			bctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			sess.WriteBye(bctx, u.inDialog(c, sip.BYE))
+			cancel()
+			c.end(fmt.Errorf("sip: answer SDP: %w", err), "bad answer")
+			return
+		}
+	}
+	if err := sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK)); err != nil {
+		c.end(fmt.Errorf("registrar %s: %w: ACK: %v", c.r.cfg.Name, ErrTransport, err), "ack failed")
+		return
+	}
+	c.setState(StateAnswered)
+	select {
+	case <-sess.Context().Done():
+		c.end(nil, "dialog ended")
+	case <-c.done:
+	case <-u.ctx.Done():
+	}
+}
+
+func (u *UA) classifyInvite(err error, ctx context.Context, r *registrar) error {
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) && dr.Res != nil {
+		return &StatusError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason, Registrar: r.cfg.Name}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("registrar %s: %w", r.cfg.Name, ErrCanceled)
+	}
+	return classify(err, r)
+}
+
+// inDialog starts an ACK or BYE of an outbound call: to the peer's target,
+// from our listening socket (sipgo's dialog requests would otherwise leave
+// from a fresh ephemeral socket).
+func (u *UA) inDialog(c *Call, m sip.RequestMethod) *sip.Request {
+	target := c.cli.InviteRequest.Recipient
+	if res := c.cli.InviteResponse; res != nil && res.Contact() != nil {
+		target = res.Contact().Address
+	}
+	req := sip.NewRequest(m, target)
+	req.SetTransport(c.cli.InviteRequest.Transport())
+	u.fromListener(req)
+	return req
+}
+
+// fromListener makes a UDP request leave from the listening socket.
+func (u *UA) fromListener(req *sip.Request) {
+	if req.Transport() != "UDP" || u.pc == nil {
+		return
+	}
+	a := u.pc.LocalAddr().(*net.UDPAddr)
+	req.Laddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+}
