@@ -84,7 +84,6 @@ func idleRun(b *testing.B, baresip string, idle, sysWin time.Duration, counter s
 
 	// critlined as it runs in the field: info logging, default probe
 	// interval, its own process.
-	bin := buildBinaries(b)
 	dir := b.TempDir()
 	socket := filepath.Join(dir, "control.sock")
 	logf, err := os.Create(filepath.Join(dir, "critlined.log"))
@@ -92,7 +91,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin time.Duration, counter s
 		b.Fatal(err)
 	}
 	defer logf.Close()
-	cl := exec.Command(filepath.Join(bin, "critlined"), "--config", pbxConfig(b, pbx.Addr),
+	cl := exec.Command(shippedDaemon(b), "--config", pbxConfig(b, pbx.Addr),
 		"--control-socket", socket, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-listen", "127.0.0.1:0", "--log-level", "info")
 	cl.Stdout, cl.Stderr = logf, logf
@@ -159,6 +158,39 @@ func idleRun(b *testing.B, baresip string, idle, sysWin time.Duration, counter s
 	}
 	return r
 }
+
+// shippedDaemon builds critlined as make cross ships it (CGO_ENABLED=0,
+// stripped), once; CRITLINED_BIN names another binary to measure instead
+// (an older build, for a before/after comparison in one run).
+func shippedDaemon(b *testing.B) string {
+	if p := os.Getenv("CRITLINED_BIN"); p != "" {
+		return p
+	}
+	shippedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "critline-shipped-")
+		if err != nil {
+			shippedErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "github.com/critline/critline/cmd/critlined")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			shippedErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		shippedPath = filepath.Join(dir, "critlined")
+	})
+	if shippedErr != nil {
+		b.Fatal(shippedErr)
+	}
+	return shippedPath
+}
+
+var (
+	shippedOnce sync.Once
+	shippedPath string
+	shippedErr  error
+)
 
 func stopProc(c *exec.Cmd) {
 	_ = c.Process.Signal(syscall.SIGTERM)
