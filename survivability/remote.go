@@ -72,6 +72,10 @@ func (rc *remoteCall) act(x forwarding.Action) {
 	if x.Tone != "" {
 		rc.tone = dsp.NewToneGen(remoteTone(x.Tone))
 	}
+	if x.Tone == forwarding.ToneConfirm || x.Hangup {
+		// Forwarding changed: the porters' dial tone says so at once.
+		go rc.a.syncForwarding()
+	}
 	if x.Hangup {
 		rc.hangup = true
 	}
