@@ -58,11 +58,14 @@ type Options struct {
 	RemoteTrunk string
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
-	StateDir   string
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
-	Clock      hal.Clock
-	Version    string
+	StateDir string
+	// PortStallAfter is how long one call step of a port may take before
+	// the port is declared wedged (fxs.Config.StallAfter; 0: its default).
+	PortStallAfter time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
+	Clock          hal.Clock
+	Version        string
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -160,7 +163,7 @@ func New(o Options) (*Appliance, error) {
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
 			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
-			Logger: o.Logger.With("port", hw.ID),
+			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -192,6 +195,9 @@ func New(o Options) (*Appliance, error) {
 		m.setup.WithLabelValues(r)
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
+	if err := a.registerEngine(o.Registerer); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
 	if o.StateDir != "" {
 		if a.store, err = store.Open(o.StateDir, "appliance", o.Logger); err != nil {
 			return nil, err
