@@ -95,6 +95,7 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
+	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -123,6 +124,7 @@ type port struct {
 	reg    string
 	regOK  bool
 	route  string // where the current call goes (registrar or trunk name)
+	wait   bool   // a relay move is waiting for on-hook (logged once, not every tick)
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -531,9 +533,13 @@ func rank(m Mode) int {
 func (a *Appliance) moveRelay(p *port, bypass bool, reason string) {
 	a.mu.Lock()
 	hook := p.hook
+	first := hook && !p.wait
+	p.wait = hook
 	a.mu.Unlock()
 	if hook {
-		a.log.Info("relay move waits for on-hook", "port", p.opt.ID, "bypass", bypass)
+		if first {
+			a.log.Info("relay move waits for on-hook", "port", p.opt.ID, "bypass", bypass)
+		}
 		return
 	}
 	if !bypass {
