@@ -43,6 +43,7 @@ type BadPBX struct {
 	waiting  map[string]chan *Msg    // Call-ID+method of our own requests -> their responses
 	mute     bool                    // drop everything (a PBX that hangs)
 	stubborn map[string]bool         // Call-IDs whose Plan ignores CANCEL
+	seen     map[string]bool         // INVITEs (Call-ID and CSeq) already taken
 }
 
 // Plan is what the PBX does with one INVITE.
@@ -185,7 +186,7 @@ func token() string {
 func StartBadPBX(t testing.TB, ip, netns string) *BadPBX {
 	t.Helper()
 	p := &BadPBX{t: t, IP: ip, ns: netns, contacts: map[string]*net.UDPAddr{}, acked: map[string]bool{},
-		finals: map[string]bool{}, waiting: map[string]chan *Msg{}, stubborn: map[string]bool{}}
+		finals: map[string]bool{}, waiting: map[string]chan *Msg{}, stubborn: map[string]bool{}, seen: map[string]bool{}}
 	p.listen(0)
 	t.Cleanup(p.Kill)
 	return p
@@ -380,6 +381,14 @@ func (p *BadPBX) request(m *Msg) {
 		if Tag(m.Get("to")) != "" {
 			p.send(m.Src, Reply(m, 200, "OK", ""))
 			return
+		}
+		key := m.CallID() + " " + m.Get("cseq")
+		p.mu.Lock()
+		again := p.seen[key]
+		p.seen[key] = true
+		p.mu.Unlock()
+		if again {
+			return // a retransmission: the plan is already under way
 		}
 		go p.invite(m)
 	case "ACK":
