@@ -24,6 +24,7 @@ type rigOpts struct {
 	stall    string // [survivability] port_stall
 	idle     string // [control] idle_timeout
 	extra    string // more TOML at the end
+	dir      string // socket and state here ("" = a fresh temporary folder)
 }
 
 // rig is the daemon, its PBX and, with netns, the cable between them.
@@ -109,7 +110,10 @@ func startRig(t *testing.T, o rigOpts) *rig {
 		r.pbx = testpeer.StartBadPBX(t, "127.0.0.1", "")
 	}
 	r.cfg = badRigConfig(t, ip, r.pbx.Addr, o)
-	r.p = startDaemon(t, r.cfg)
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	r.p = startDaemonIn(t, r.cfg, o.dir)
 	r.waitPBXTrusted()
 	r.p.mustCtl("sim", "trunk", "ondial", "ring")
 	return r
