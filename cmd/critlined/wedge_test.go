@@ -385,3 +385,20 @@ func TestWatchdogStarvedWhilePortWedged(t *testing.T) {
 	eventually(t, "999 connects after the recovery", func() bool { return portState(p.status(), 1).State == "connected" })
 	t.Logf("watchdog: longest gap between pings after the stall %v; pings resumed after unwedge", gap.Round(time.Millisecond))
 }
+
+// SIGTERM while a call is stuck behind a PBX that said 100 Trying and went
+// silent: the daemon stops at once (it used to hang for over a minute).
+func TestSIGTERMWithCallInSetup(t *testing.T) {
+	r := startRig(t, rigOpts{progress: "60s"})
+	r.pbx.OnInvite(func(*testpeer.Msg) testpeer.Plan { return testpeer.Plan{Trying: true} })
+	r.offHook(1)
+	r.p.mustCtl("sim", "dial", "1", "7001")
+	eventually(t, "the INVITE at the PBX", func() bool { return len(r.pbx.Requests("INVITE")) == 1 })
+	start := time.Now()
+	r.p.stop()
+	took := time.Since(start)
+	t.Logf("stopped %v after SIGTERM with a call in set-up", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Errorf("SIGTERM took %v", took)
+	}
+}
