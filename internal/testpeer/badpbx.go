@@ -7,15 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // BadPBX is a tiny SIP registrar and PBX over UDP that misbehaves on
@@ -212,35 +208,6 @@ func (p *BadPBX) listen(port int) {
 	stopped := p.stopped
 	p.mu.Unlock()
 	go p.serve(c, stopped)
-}
-
-// listenInNetNS opens a UDP socket inside a network namespace: the socket
-// stays there whichever thread uses it later.
-func listenInNetNS(ns string, addr *net.UDPAddr) (*net.UDPConn, error) {
-	type result struct {
-		c   *net.UDPConn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// The thread is left in the namespace: never unlocked, so it ends
-		// with this goroutine.
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
-			return
-		}
-		c, err := net.ListenUDP("udp", addr)
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
 }
 
 // OnInvite sets what the PBX does with each INVITE from the appliance from
