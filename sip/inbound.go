@@ -252,10 +252,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.remoteTag, _ = req.From().Params.Get("tag")
 	from := req.From()
 	c.Peer, c.PeerName = from.Address.User, from.DisplayName
-	u.track(c)
 	ic := &IncomingCall{Port: l.cfg.Port, Extension: l.cfg.Extension, From: c.Peer, FromName: c.PeerName,
 		Registrar: r.cfg.Name, Received: received, CallID: c.CallID, call: c, offer: offer, final: make(chan struct{})}
 	c.ic = ic
+	u.track(c) // visible to Close and in-dialog requests only once complete
 	u.m.inviteToRing.Observe(time.Since(received).Seconds())
 	u.cfg.OnIncoming(ic)
 
