@@ -387,10 +387,8 @@ func (lc *ladderCall) Hangup() error {
 	call, at := lc.call, lc.cur
 	lc.mu.Unlock()
 	lc.cancel()
-	var err error
-	if call != nil {
-		err = call.Hangup()
-	}
+	// Book the call first: the route's own hang-up (a modem command) may
+	// take a moment.
 	if at != nil {
 		at.mu.Lock()
 		answered, wasOver := at.answered, at.over
@@ -405,7 +403,10 @@ func (lc *ladderCall) Hangup() error {
 		}
 		lc.r.a.callResult(lc.port, "out", at.rungName, result, lc.emerg)
 	}
-	return err
+	if call != nil {
+		return call.Hangup()
+	}
+	return nil
 }
 
 // Flash implements fxs.Flasher when the current attempt takes recalls.
