@@ -322,7 +322,7 @@ func testGroups(t *testing.T, file string) (string, []string) {
 func TestPrometheusExampleConfig(t *testing.T) {
 	pt := promtool(t)
 	out, err := runTool(".", pt, "check", "config", "prometheus.example.yml")
-	if err != nil || !strings.Contains(out, "SUCCESS: 16 rules found") {
+	if err != nil || !strings.Contains(out, "SUCCESS: 18 rules found") {
 		t.Fatalf("promtool check config prometheus.example.yml: %v\n%s", err, out)
 	}
 }

@@ -2,7 +2,6 @@ package forwarding
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -262,8 +261,8 @@ func (d *Dialogue) menu(c rune) Action {
 		d.stage = StageNumber
 		return d.wait(TonePrompt)
 	case '0':
-		err := d.m.Clear(context.Background(), d.port, "", ViaRemote, d.caller)
-		if err != nil && !errors.Is(err, ErrNotSaved) {
+		// A change that cannot be saved is not made: the caller hears so.
+		if err := d.m.Clear(context.Background(), d.port, "", ViaRemote, d.caller); err != nil {
 			return d.finish(ToneError, "cancel failed: "+err.Error())
 		}
 		return d.finish(ToneConfirm, "forwarding cancelled")
@@ -278,8 +277,7 @@ func (d *Dialogue) submitNumber() Action {
 	if len(number) > 20 {
 		return d.toMenu(ToneError)
 	}
-	err := d.m.Set(context.Background(), d.port, d.kind, number, 0, ViaRemote, d.caller)
-	if err != nil && !errors.Is(err, ErrNotSaved) {
+	if err := d.m.Set(context.Background(), d.port, d.kind, number, 0, ViaRemote, d.caller); err != nil {
 		return d.toMenu(ToneError)
 	}
 	return d.finish(ToneConfirm, "forwarding set")

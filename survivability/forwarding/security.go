@@ -2,6 +2,7 @@ package forwarding
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -152,7 +153,9 @@ func (m *Manager) Lockouts() []Lockout {
 // Unlock lifts lockouts and forgets failures: kind LockCaller or LockPort
 // ("" = both), key a caller's number or a port id ("" = all of the kind).
 // who names the engineer, for the log. It returns how many lockouts it
-// lifted.
+// lifted. Like a forwarding change it is saved first: when it cannot be,
+// nothing is lifted (an error wrapping ErrNotSaved), since a restart would
+// bring the lockouts back.
 func (m *Manager) Unlock(kind, key, who string) (int, error) {
 	if kind == LockCaller && key != "" {
 		key = callerKey(key)
@@ -160,20 +163,38 @@ func (m *Manager) Unlock(kind, key, who string) (int, error) {
 	m.mu.Lock()
 	n := 0
 	match := func(k markKey) bool { return (kind == "" || k.kind == kind) && (key == "" || k.key == key) }
-	for k := range m.sec.lockouts {
+	locks, fails := map[markKey]time.Duration{}, map[markKey]failures{}
+	for k, until := range m.sec.lockouts {
 		if match(k) {
+			locks[k] = until
 			delete(m.sec.lockouts, k)
 			n++
 		}
 	}
-	for k := range m.sec.failures {
+	for k, f := range m.sec.failures {
 		if match(k) {
+			fails[k] = f
 			delete(m.sec.failures, k)
 		}
 	}
 	m.mu.Unlock()
+	if err := m.save(); err != nil {
+		m.mu.Lock()
+		for k, until := range locks {
+			if _, ok := m.sec.lockouts[k]; !ok {
+				m.sec.lockouts[k] = until
+			}
+		}
+		for k, f := range fails {
+			if _, ok := m.sec.failures[k]; !ok {
+				m.sec.failures[k] = f
+			}
+		}
+		m.mu.Unlock()
+		return 0, fmt.Errorf("forwarding: lockouts NOT lifted, nothing changed: %w", err)
+	}
 	m.log.Info("remote-activation lockouts lifted", "kind", kind, "key", key, "lifted", n, "who", who)
-	return n, m.save()
+	return n, nil
 }
 
 // normalizeCaller reduces a caller ID to digits with an optional leading
