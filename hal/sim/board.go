@@ -16,7 +16,7 @@ type Options struct {
 	// Copper: ports with a live copper PSTN line wired behind their relay
 	// (the others have nothing there).
 	Copper map[int]bool
-	Clock     hal.Clock             // default hal.SystemClock
+	Clock  hal.Clock // default hal.SystemClock
 }
 
 // Board is the simulated board. Its control methods (Hook, Pulse, Flash,
