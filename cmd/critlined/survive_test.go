@@ -387,6 +387,12 @@ func TestTrunkWithoutNetwork(t *testing.T) {
 	if v := p.metric(`critline_trunk_emergency_up{trunk="lte"}`); v != "1" {
 		t.Fatalf("critline_trunk_emergency_up = %q in limited service", v)
 	}
+	table := p.mustCtl("status")
+	for _, w := range []string{"limited: 999 only", "ordinary calls NO, emergency calls yes (pbx-first)", "board (no copper)"} {
+		if !strings.Contains(table, w) {
+			t.Errorf("status table lacks %q:\n%s", w, table)
+		}
+	}
 	eventually(t, "port 2 idle", func() bool { return portState(p.status(), 2).State == "idle" })
 	p.mustCtl("sim", "hook", "2", "off")
 	eventually(t, "dial tone on 2", func() bool { return portState(p.status(), 2).State == "dialtone" })
