@@ -576,3 +576,29 @@ func TestEmergencyRoute(t *testing.T) {
 		return q.metric(`critline_emergency_calls_total{route="pbx1"}`) == "2"
 	})
 }
+
+// An emergency call that finds no working route hands the handset to the
+// copper line where the port has one (the porter redials on the exchange's
+// dial tone), and only there; the relay comes back once that call is over.
+func TestFailedEmergencyCallUsesCopperOnlyWhereThereIsSome(t *testing.T) {
+	p := startDaemon(t, survCfg{copper: [2]bool{true, false}}.write(t))
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	p.mustCtl("sim", "trunk", "ondial", "reject") // the network refuses every call
+	for _, port := range []string{"1", "2"} {
+		p.mustCtl("sim", "hook", port, "off")
+		eventually(t, "dial tone on "+port, func() bool { return portState(p.status(), atoi(port)).State == "dialtone" })
+		p.mustCtl("sim", "dial", port, "999")
+	}
+	eventually(t, "both failures counted", func() bool {
+		return p.metric(`critline_emergency_calls_failed_total{reason="every-route-failed"}`) == "2"
+	})
+	eventually(t, "port 1 on its copper line, port 2 on the board hearing congestion", func() bool {
+		st := p.status()
+		return portState(st, 1).Relay == "bypass" && portState(st, 2).Relay == "board" && portState(st, 2).State == "congestion"
+	})
+	p.mustCtl("sim", "hook", "1", "on") // the call on the copper line is over
+	p.mustCtl("sim", "hook", "2", "on")
+	eventually(t, "port 1 back on the board", func() bool { return portState(p.status(), 1).Relay == "board" })
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
