@@ -197,7 +197,7 @@ func New(o Options) (*Appliance, error) {
 		if t.Trunk == nil {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
-		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name()})
+		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.
