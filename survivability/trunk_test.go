@@ -37,6 +37,11 @@ func (f *fakeTrunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, e
 	f.dialled = append(f.dialled, number)
 	return f.next, nil
 }
+func (f *fakeTrunk) dialledCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.dialled)
+}
 func (f *fakeTrunk) Answer(context.Context, hal.TrunkCallID) error { return nil }
 func (f *fakeTrunk) Hangup(_ context.Context, id hal.TrunkCallID) error {
 	f.mu.Lock()
@@ -116,6 +121,8 @@ func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
 	if _, err := (&router{a: a, port: 2}).Route(ctx, fxs.RouteRequest{Port: 2, Number: "07700900123"}, ordinary); err != nil {
 		t.Fatal(err)
 	}
+	// Route returns at once and works the ladder on its own goroutine.
+	waitUntil(t, "ordinary call dialled", func() bool { return ft.dialledCount() == 1 })
 	ft.events <- hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: 1}
 	waitUntil(t, "ordinary call answered", func() bool { return ordinary.has(fxs.CallAnswered) })
 
@@ -124,6 +131,7 @@ func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
 	if _, err := (&router{a: a, port: 1}).Route(ctx, fxs.RouteRequest{Port: 1, Number: "999", Emergency: true}, emergency); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, "999 dialled", func() bool { return ft.dialledCount() == 2 })
 	ft.mu.Lock()
 	hungUp, dialled := append([]hal.TrunkCallID(nil), ft.hungUp...), append([]string(nil), ft.dialled...)
 	ft.mu.Unlock()
@@ -168,6 +176,7 @@ func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
 	if err := <-routed; err != nil {
 		t.Fatalf("the waiting emergency call did not get the trunk: %v", err)
 	}
+	waitUntil(t, "the waiting emergency call dialled", func() bool { return ft.dialledCount() == 3 })
 	ft.events <- hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: 3}
 	waitUntil(t, "the waiting emergency call answered", func() bool { return third.has(fxs.CallAnswered) })
 	ft.mu.Lock()
