@@ -41,8 +41,13 @@ type Trunk struct {
 	creg   Registration
 	cereg  Registration
 	upCh   chan struct{} // closed while up
-	call   callInfo
-	gen    uint64 // call generation, so stale timers do nothing
+	calls  [2]callInfo   // the call in the foreground and a waiting or held one
+	nextID uint64        // the last call identity given out
+	pcmOn  bool          // the per-call voice command was sent
+	// changed is closed (and replaced) whenever a call changes.
+	changed chan struct{}
+	svc     services
+	probing bool // a service probe is queued
 }
 
 var _ hal.Trunk = (*Trunk)(nil)
@@ -73,8 +78,10 @@ func Open(cfg Config) (*Trunk, error) {
 		actions:  make(chan func(*engine), 16),
 		probeNow: make(chan struct{}, 1),
 		upCh:     make(chan struct{}),
+		changed:  make(chan struct{}),
 		status:   hal.TrunkStatus{Detail: "starting"},
 	}
+	t.svc.init(m, "trunk down")
 	if cfg.PCM != "" {
 		t.voice = newVoice(cfg, m, t.log)
 	}
@@ -93,7 +100,7 @@ func (t *Trunk) Status() hal.TrunkStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.status
-	s.InCall = t.call.state != callIdle
+	s.InCall = t.inCallLocked()
 	return s
 }
 
@@ -168,12 +175,14 @@ func (t *Trunk) engine() (*engine, error) {
 
 // act runs f on the supervisor goroutine with the current engine, soon. It
 // never blocks; a full queue drops f (the next poll repairs what it would
-// have done).
-func (t *Trunk) act(f func(*engine)) {
+// have done) and reports false.
+func (t *Trunk) act(f func(*engine)) bool {
 	select {
 	case t.actions <- f:
+		return true
 	default:
 		t.log.Debug("modem: action queue full")
+		return false
 	}
 }
 
@@ -451,6 +460,7 @@ func (t *Trunk) setUp(eng *engine) {
 	t.status.Up = true
 	t.status.Detail = ""
 	close(t.upCh)
+	t.probeSoonLocked()
 	t.m.up.Set(1)
 	t.log.Info("modem: up", "registered", t.status.Registered, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
 	t.stateEventLocked()
@@ -473,7 +483,8 @@ func (t *Trunk) setDown(detail string) {
 	t.m.up.Set(0)
 	t.m.registered.Set(0)
 	t.m.signal.Set(0)
-	t.endCallLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
+	t.endAllLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
+	t.svc.setAllLocked(hal.ServiceUnknown, "trunk down: "+detail)
 	t.emitStateLocked()
 }
 
@@ -512,6 +523,9 @@ func (t *Trunk) regLine(l string) {
 		}
 		t.log.Info("modem: registration changed", "registered", reg)
 		t.stateEventLocked()
+		if t.status.Up {
+			t.probeSoonLocked() // a new network may offer other services
+		}
 	}
 }
 
@@ -527,7 +541,7 @@ func (t *Trunk) stateEventLocked() {
 
 func (t *Trunk) emitStateLocked() {
 	s := t.status
-	s.InCall = t.call.state != callIdle
+	s.InCall = t.inCallLocked()
 	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkState, Status: s, At: time.Now()})
 }
 
