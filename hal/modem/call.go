@@ -192,6 +192,7 @@ func (t *Trunk) onURC(l string) {
 			return
 		}
 		t.mu.Lock()
+		t.clccSeen = true
 		t.applyEntryLocked(e)
 		t.mu.Unlock()
 	case l == "VOICE CALL: BEGIN":
@@ -201,11 +202,14 @@ func (t *Trunk) onURC(l string) {
 		}
 		t.mu.Unlock()
 	case strings.HasPrefix(l, "VOICE CALL: END"), strings.HasPrefix(l, "MISSED_CALL:"):
+		// Which call ended: a module that reports calls (+CLCC, ^DSCI) has
+		// said so already; with one call it is that one; with two the
+		// listing says.
 		t.mu.Lock()
-		if t.callsLocked() == 1 {
+		if t.callsLocked() == 1 && !t.clccSeen {
 			t.endByNetworkLocked(t.foregroundLocked(), "")
 		} else {
-			t.pollSoonLocked() // which of two calls ended: the listing says
+			t.pollSoonLocked()
 		}
 		t.mu.Unlock()
 	case isCallFinal(l):
@@ -213,7 +217,7 @@ func (t *Trunk) onURC(l string) {
 		switch c := t.findLocked(callDialing, callAlerting); {
 		case c != nil:
 			t.endByNetworkLocked(c, l)
-		case t.callsLocked() == 1:
+		case t.callsLocked() == 1 && !t.clccSeen:
 			t.endByNetworkLocked(t.foregroundLocked(), l)
 		default:
 			t.pollSoonLocked()
@@ -506,10 +510,14 @@ func (t *Trunk) pollCall(eng *engine) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Calls no longer listed end first, so a call waiting behind one of
+	// them is offered as an ordinary call after that one's end.
 	listed := map[uint64]bool{}
 	for _, e := range entries {
-		if c := t.applyEntryLocked(e); c != nil {
-			listed[c.id] = true
+		if e.Mode == 0 {
+			if c := t.matchLocked(e); c != nil {
+				listed[c.id] = true
+			}
 		}
 	}
 	for _, b := range before {
@@ -520,6 +528,9 @@ func (t *Trunk) pollCall(eng *engine) {
 		if b.state != callDialing || b.since > 2*t.cfg.CallPoll+time.Second {
 			t.endByNetworkLocked(c, "")
 		}
+	}
+	for _, e := range entries {
+		t.applyEntryLocked(e)
 	}
 }
 
@@ -669,7 +680,9 @@ func (t *Trunk) afterEndLocked() {
 		}
 		t.pcmOn = false
 	case 1:
-		if c := t.findLocked(callWaiting); c != nil {
+		// Not while a hold operation is under way: it decides what becomes
+		// of the waiting call (AT+CHLD=1 connects it).
+		if c := t.findLocked(callWaiting); c != nil && t.holding == 0 {
 			t.waitingToRingingLocked(c)
 		}
 	}

@@ -326,10 +326,19 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 	if known && !has {
 		return fmt.Errorf("trunk %q: %s: %w: the module's AT+CHLD does not list %d", t.cfg.Name, op, hal.ErrServiceUnsupported, int(op))
 	}
-	if _, err := eng.exec(ctx, &request{cmd: fmt.Sprintf("AT+CHLD=%d", int(op))}, t.cfg.NetworkTimeout); err != nil {
+	t.mu.Lock()
+	t.holding++
+	t.mu.Unlock()
+	_, err = eng.exec(ctx, &request{cmd: fmt.Sprintf("AT+CHLD=%d", int(op))}, t.cfg.NetworkTimeout)
+	t.mu.Lock()
+	t.holding--
+	if err != nil {
+		if w := t.findLocked(callWaiting); w != nil && t.callsLocked() == 1 {
+			t.waitingToRingingLocked(w) // its call ended meanwhile
+		}
+		t.mu.Unlock()
 		return t.serviceErr(svc, op.String(), err)
 	}
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	if op != hal.HoldReleaseOther {
 		t.svc.workedLocked(svc)

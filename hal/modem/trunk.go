@@ -48,6 +48,10 @@ type Trunk struct {
 	changed chan struct{}
 	svc     services
 	probing bool // a service probe is queued
+	holding int  // AT+CHLD operations under way
+	// clccSeen: the module reports calls by +CLCC or ^DSCI, which say
+	// which call ended; VOICE CALL: END and NO CARRIER then add nothing.
+	clccSeen bool
 }
 
 var _ hal.Trunk = (*Trunk)(nil)
@@ -479,6 +483,7 @@ func (t *Trunk) setDown(detail string) {
 	t.status.Registered = false
 	t.status.SignalDBm = 0
 	t.creg, t.cereg = Registration{}, Registration{}
+	t.clccSeen = false
 	t.upCh = make(chan struct{})
 	t.m.up.Set(0)
 	t.m.registered.Set(0)

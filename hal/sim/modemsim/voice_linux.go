@@ -25,8 +25,8 @@ func (s *Sim) voiceClock() {
 			return
 		}
 		s.mu.Lock()
-		c := s.st.call
-		on := c != nil && c.stat == 0 && s.att != nil && s.att.pcm != nil &&
+		c := s.findLocked(0)
+		on := c != nil && s.att != nil && s.att.pcm != nil &&
 			(s.st.pcmOn || s.o.Variant == Generic)
 		if !on {
 			pending = pending[:0]
