@@ -31,8 +31,9 @@ func (p *Port) pump() {
 			p.dtmfN = 0
 		}
 		src, m, cw := p.src, p.media, p.cwOn
+		mute := false
 		if cw {
-			p.tones[toneCallWaiting].Fill(&p.cwFrame)
+			mute = p.waitingFrameLocked(&p.cwFrame)
 		}
 		switch src {
 		case srcTone:
@@ -49,6 +50,9 @@ func (p *Port) pump() {
 		}
 		p.mu.Unlock()
 		if src == srcPeer && m != nil {
+			if mute {
+				clear(in[:]) // caller ID on call waiting: the far end hears nothing of it
+			}
 			if err := m.WriteFrame(&in); err != nil {
 				p.audioError("sending audio to the call", err)
 			}
@@ -57,7 +61,10 @@ func (p *Port) pump() {
 				p.audioError("receiving audio from the call", err)
 			}
 		}
-		if cw && src == srcPeer {
+		switch {
+		case cw && src == srcPeer && mute:
+			out = p.cwFrame
+		case cw && src == srcPeer:
 			for i, v := range p.cwFrame {
 				out[i] = sat16(int32(out[i]) + int32(v))
 			}
