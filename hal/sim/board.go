@@ -225,6 +225,31 @@ func (b *Board) Listen(port int, n int) (<-chan []int16, error) {
 	return p.tap(n), nil
 }
 
+// SetCallerDisplay makes a port's telephone one that answers caller ID on
+// call waiting (the default) or an older one that does not.
+func (b *Board) SetCallerDisplay(port int, on bool) error {
+	p, ok := b.pcms[port]
+	if !ok {
+		return fmt.Errorf("no port %d on this board: ports are %v", port, b.portIDs())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phone.noCIDCW = !on
+	return nil
+}
+
+// CallerDisplayAcks counts the acknowledgements a port's telephone sent to
+// caller ID on call waiting.
+func (b *Board) CallerDisplayAcks(port int) int {
+	p, ok := b.pcms[port]
+	if !ok {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.phone.acks
+}
+
 // Watch streams every change of the board's outputs and inputs until
 // unsubscribed. Slow watchers lose events (counted in Dropped) rather than
 // slowing the board.

@@ -18,6 +18,7 @@ type PCM struct {
 	mu      sync.Mutex
 	next    time.Duration // when the next captured frame is due
 	mic     []int16
+	phone   handset
 	taps    []*tap
 	closed  bool
 	closing chan struct{}
@@ -76,6 +77,9 @@ func (p *PCM) WriteFrame(f *hal.Frame) error {
 	defer p.mu.Unlock()
 	if p.closed {
 		return hal.ErrClosed
+	}
+	if ack := p.phone.earpiece(f[:]); ack != nil {
+		p.mic = append(p.mic, ack...)
 	}
 	if len(p.taps) == 0 {
 		return nil
