@@ -22,6 +22,15 @@ type Status struct {
 	RecentModes []ModeChange `json:"recent_modes"`
 	// Lockouts are callers and ports locked out of remote activation.
 	Lockouts []Lockout `json:"lockouts,omitempty"`
+	// RouteAvailable: some route can carry an ordinary call now (a usable
+	// registrar, or a trunk that can call).
+	RouteAvailable bool `json:"route_available"`
+	// EmergencyRouteAvailable: some route can carry an emergency call now
+	// (a usable registrar, or a trunk registered or in limited service).
+	EmergencyRouteAvailable bool `json:"emergency_route_available"`
+	// EmergencyRoute is the order emergency calls try: pbx-first or
+	// trunk-first.
+	EmergencyRoute string `json:"emergency_route"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -37,6 +46,10 @@ type Power struct {
 	Source     string `json:"source"` // mains | battery
 	Mains      bool   `json:"mains"`
 	BatteryLow bool   `json:"battery_low"`
+	// Shedding: the battery is low and the appliance keeps serving calls on
+	// the board (ports without a copper line), shedding what calls do not
+	// need.
+	Shedding bool `json:"shedding,omitempty"`
 }
 
 // LAN is the local network.
@@ -50,7 +63,7 @@ type Registrar struct {
 	Address   string  `json:"address"`
 	Transport string  `json:"transport"`
 	Up        bool    `json:"up"`
-	Active    bool    `json:"active"` // the one lines register with now
+	Active    bool    `json:"active"` // some line is registered with it now
 	RTTMillis float64 `json:"rtt_ms"`
 	Loss      float64 `json:"loss"` // fraction of recent probes lost
 	Detail    string  `json:"detail,omitempty"`
@@ -58,14 +71,24 @@ type Registrar struct {
 
 // Trunk is one PSTN trunk's health.
 type Trunk struct {
-	Name       string  `json:"name"`
-	Kind       string  `json:"kind"`
-	Up         bool    `json:"up"`
-	Registered bool    `json:"registered"`
-	Operator   string  `json:"operator,omitempty"`
-	SignalDBm  float64 `json:"signal_dbm"`
-	InCall     bool    `json:"in_call"`
-	Detail     string  `json:"detail,omitempty"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Up: the trunk can place an ordinary call (modem answering and
+	// registered on a network), as critline_trunk_up.
+	Up bool `json:"up"`
+	// ModemUp: the modem answers, whatever the network.
+	ModemUp bool `json:"modem_up"`
+	// Service is what the network lets the trunk do: full (any call),
+	// limited (emergency calls only) or none.
+	Service string `json:"service"`
+	// EmergencyCalls: the trunk can place an emergency call (full or
+	// limited service).
+	EmergencyCalls bool    `json:"emergency_calls"`
+	Registered     bool    `json:"registered"`
+	Operator       string  `json:"operator,omitempty"`
+	SignalDBm      float64 `json:"signal_dbm"`
+	InCall         bool    `json:"in_call"`
+	Detail         string  `json:"detail,omitempty"`
 }
 
 // Port is one FXS port.
@@ -77,13 +100,26 @@ type Port struct {
 	State      string `json:"state"`
 	Condition  string `json:"condition,omitempty"` // e.g. parked, line-fault
 	Digits     string `json:"digits"`
-	Route      string `json:"route,omitempty"` // where the current call goes: registrar or trunk name
-	Registered string `json:"registered,omitempty"`
-	Forwarding string `json:"forwarding,omitempty"`
-	Divert     string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
-	Relay      string `json:"relay"`            // bypass | board
-	Mode       string `json:"mode"`
-	Lifeline   bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
+	Route      string `json:"route,omitempty"`      // where the current call goes: registrar or trunk name
+	Registered string `json:"registered,omitempty"` // the most preferred registrar the line is registered with
+	// Registrations is the line's registration with each registrar, in
+	// order of preference.
+	Registrations []LineRegistration `json:"registrations,omitempty"`
+	// BehindRelay is what the lifeline relay puts the handset on in
+	// bypass: "copper" (a live PSTN line) or "none".
+	BehindRelay string `json:"behind_relay"`
+	Forwarding  string `json:"forwarding,omitempty"`
+	Divert      string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
+	Relay       string `json:"relay"`            // bypass | board
+	Mode        string `json:"mode"`
+	Lifeline    bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
+}
+
+// LineRegistration is a port's line registration with one registrar.
+type LineRegistration struct {
+	Registrar  string `json:"registrar"`
+	Registered bool   `json:"registered"`
+	Error      string `json:"error,omitempty"` // the last failure
 }
 
 // Version is the daemon's build.

@@ -36,37 +36,39 @@ func TrunkServiceNames() []TrunkService {
 	return []TrunkService{ServiceDeflection, ServiceHold, ServiceTransfer, ServiceCallWaiting}
 }
 
-// ServiceState is how far a service is known to work.
-type ServiceState string
+// ServiceSupport is how far a supplementary service is known to work.
+type ServiceSupport string
 
-// Service states.
+// Support of a service.
 const (
-	// ServiceUnknown: not found out yet (the trunk is down or starting).
-	ServiceUnknown ServiceState = "unknown"
-	// ServiceUnsupported: the module does not have the command.
-	ServiceUnsupported ServiceState = "unsupported"
-	// ServiceAvailable: the module has it and the network has not refused
+	// SupportUnknown: not found out yet (the trunk is down or starting).
+	SupportUnknown ServiceSupport = "unknown"
+	// SupportAbsent: the module does not have the command.
+	SupportAbsent ServiceSupport = "unsupported"
+	// SupportAvailable: the module has it and the network has not refused
 	// it since the last registration change. Whether the network carries
 	// it is known only once it has been used (27.007 has no query for it).
-	ServiceAvailable ServiceState = "available"
-	// ServiceWorking: the network carried it since the last registration
+	SupportAvailable ServiceSupport = "available"
+	// SupportWorking: the network carried it since the last registration
 	// change.
-	ServiceWorking ServiceState = "working"
-	// ServiceRefused: the network refused it (Detail has the error); it is
+	SupportWorking ServiceSupport = "working"
+	// SupportRefused: the network refused it (Detail has the error); it is
 	// tried again after the next registration change.
-	ServiceRefused ServiceState = "refused"
+	SupportRefused ServiceSupport = "refused"
 )
 
 // ServiceStatus is one service's state.
 type ServiceStatus struct {
 	Service TrunkService
-	State   ServiceState
-	Detail  string    // the refusal as the module gave it, or why the state is unknown
-	Since   time.Time // when State was reached
+	Support ServiceSupport
+	Detail  string    // the refusal as the module gave it, or why support is unknown
+	Since   time.Time // when Support was last changed
 }
 
 // Usable reports whether the service is worth trying.
-func (s ServiceStatus) Usable() bool { return s.State == ServiceAvailable || s.State == ServiceWorking }
+func (s ServiceStatus) Usable() bool {
+	return s.Support == SupportAvailable || s.Support == SupportWorking
+}
 
 // Errors of supplementary services, wrapped by TrunkServices methods.
 var (
@@ -74,9 +76,9 @@ var (
 	// "operation not allowed", 257 "network rejected request", 262
 	// "service not available", ...). The service is marked refused.
 	ErrServiceRefused = errors.New("service refused by the network")
-	// ErrServiceUnsupported: the module has no such command, or the
+	// ErrSupportAbsent: the module has no such command, or the
 	// service was refused before and not yet found again.
-	ErrServiceUnsupported = errors.New("service not offered on this trunk")
+	ErrSupportAbsent = errors.New("service not offered on this trunk")
 	// ErrBadTarget: the network refused the number to deflect or transfer
 	// to (+CME ERROR 259 "invalid deflected to number", 260 "deflected to
 	// own number", or a failed call to it); the service itself works.
@@ -136,14 +138,14 @@ type TrunkServices interface {
 	Services() []ServiceStatus
 	// Deflect sends the ringing or waiting call to number without
 	// answering it.
-	Deflect(ctx context.Context, call uint64, number string) error
+	Deflect(ctx context.Context, call TrunkCallID, number string) error
 	// Hold applies a call-hold operation to the trunk's calls.
 	Hold(ctx context.Context, op HoldOp) error
 	// Release clears one call, leaving the other.
-	Release(ctx context.Context, call uint64) error
+	Release(ctx context.Context, call TrunkCallID) error
 	// Transfer hands the connected call to number: it is held, number is
 	// dialled, and once that call rings or answers the two are joined and
 	// the trunk leaves both. If number cannot be reached the call is
 	// connected again and the error says why.
-	Transfer(ctx context.Context, call uint64, number string) error
+	Transfer(ctx context.Context, call TrunkCallID, number string) error
 }

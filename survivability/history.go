@@ -2,6 +2,7 @@ package survivability
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -76,6 +77,9 @@ func (a *Appliance) SetLifeline(id int, on bool) error {
 	p := a.ports[id]
 	if p == nil {
 		return errors.New("no such port")
+	}
+	if on && !p.copper {
+		return fmt.Errorf("no copper line behind its relay (behind_relay = \"none\"): bypass would leave the handset on nothing; if a live PSTN line is wired there, set behind_relay = \"copper\" and restart")
 	}
 	a.mu.Lock()
 	p.forced = on

@@ -55,7 +55,7 @@ func (a *Appliance) remoteActivation(c *trunkCall, callerID string) {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.tl.t.Answer(ctx); err != nil {
+	if err := c.tl.t.Answer(ctx, c.callID()); err != nil {
 		a.log.Warn("remote activation: answering failed", "trunk", c.tl.nm, "err", err)
 		c.end(err)
 		return

@@ -92,7 +92,9 @@ func (at *attempt) fail(retry bool, reason fxs.FailReason, detail string) {
 		return
 	}
 	at.over = true
-	retry = retry && !at.alerted
+	// An emergency call moves on whatever the failure: it never gives up
+	// while a rung is left.
+	retry = (retry && !at.alerted) || at.lc.emerg
 	at.mu.Unlock()
 	at.lc.attemptFailed(at, retry, reason, detail)
 }
@@ -176,7 +178,7 @@ func (lc *ladderCall) tryNext() error {
 				reason = ce.Reason
 			}
 			if lc.emerg {
-				lc.r.a.noRoute(lc.port, lc.number, true, fmt.Sprintf("every route failed (%v)", tried))
+				lc.r.a.emergencyFailed(lc.port, lc.number, EmergencyEveryRouteFailed, fmt.Sprintf("every route failed (%v): %v", tried, last))
 			}
 			return &fxs.CallError{Reason: reason, Err: fmt.Errorf("tried %v: %w", tried, last)}
 		}
@@ -201,8 +203,9 @@ func (lc *ladderCall) tryNext() error {
 			lc.r.a.callResult(lc.port, "out", rg.name(), "failed", lc.emerg)
 			last = err
 			var ce *fxs.CallError
-			if errors.As(err, &ce) && ce.Reason != fxs.FailCongestion {
-				// Busy or unobtainable is the number's answer, not the route's.
+			if errors.As(err, &ce) && ce.Reason != fxs.FailCongestion && !lc.emerg {
+				// Busy or unobtainable is the number's answer, not the
+				// route's (an emergency call tries every route all the same).
 				lc.mu.Lock()
 				lc.next = len(lc.rungs)
 				lc.mu.Unlock()
@@ -251,15 +254,15 @@ func (lc *ladderCall) attemptFailed(at *attempt, retry bool, reason fxs.FailReas
 		return
 	}
 	lc.call = nil
-	more := retry && lc.next < len(lc.rungs)
+	more := (retry || lc.emerg) && lc.next < len(lc.rungs)
 	if !more {
 		lc.done = true
 	}
 	lc.mu.Unlock()
 	lc.r.a.callResult(lc.port, "out", at.rungName, "failed", lc.emerg)
 	if !more {
-		if lc.emerg && reason == fxs.FailCongestion {
-			lc.r.a.noRoute(lc.port, lc.number, true, "every route failed: "+detail)
+		if lc.emerg {
+			lc.r.a.emergencyFailed(lc.port, lc.number, EmergencyEveryRouteFailed, at.rungName+": "+detail)
 		}
 		lc.cancel()
 		lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: at.rungName + ": " + detail})

@@ -35,8 +35,8 @@ func (s callState) String() string {
 
 // callInfo is one call slot.
 type callInfo struct {
-	id        uint64 // hal.TrunkEvent.Call; 0 = the slot is free
-	cid       int    // the network's call id (+CLCC <id1>), 0 until seen
+	id        hal.TrunkCallID // what its events carry; 0 = the slot is free
+	cid       int             // the network's call id (+CLCC <id1>), 0 until seen
 	state     callState
 	incoming  bool
 	internal  bool   // the second leg of a transfer: it makes no events
@@ -55,7 +55,7 @@ type callInfo struct {
 // ---- slots ----
 
 // slotLocked returns the call with that id, nil when there is none.
-func (t *Trunk) slotLocked(id uint64) *callInfo {
+func (t *Trunk) slotLocked(id hal.TrunkCallID) *callInfo {
 	if id == 0 {
 		return nil
 	}
@@ -121,9 +121,8 @@ func (t *Trunk) newCallLocked(st callState, incoming bool, number string) *callI
 		if c.id != 0 {
 			continue
 		}
-		t.nextID++
 		now := time.Now()
-		*c = callInfo{id: t.nextID, state: st, incoming: incoming, number: number, started: now, lastRing: now}
+		*c = callInfo{id: t.newCallIDLocked(), state: st, incoming: incoming, number: number, started: now, lastRing: now}
 		t.changedLocked()
 		return c
 	}
@@ -318,7 +317,7 @@ func (t *Trunk) waitingLocked(number string, w *Waiting) {
 
 // clipTimeout announces a ringing or waiting call whose caller ID never
 // came.
-func (t *Trunk) clipTimeout(id uint64) {
+func (t *Trunk) clipTimeout(id hal.TrunkCallID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.slotLocked(id)
@@ -463,7 +462,7 @@ func (t *Trunk) waitingToRingingLocked(c *callInfo) {
 // call hanging; it also ends an inbound call whose RINGs stopped.
 func (t *Trunk) pollCall(eng *engine) {
 	type snap struct {
-		id    uint64
+		id    hal.TrunkCallID
 		state callState
 		since time.Duration
 	}
@@ -478,7 +477,7 @@ func (t *Trunk) pollCall(eng *engine) {
 			}
 		}
 	}
-	ringID, lastRing := uint64(0), time.Time{}
+	ringID, lastRing := hal.TrunkCallID(0), time.Time{}
 	if ringing != nil {
 		ringID, lastRing = ringing.id, ringing.lastRing
 	}
@@ -512,7 +511,7 @@ func (t *Trunk) pollCall(eng *engine) {
 	defer t.mu.Unlock()
 	// Calls no longer listed end first, so a call waiting behind one of
 	// them is offered as an ordinary call after that one's end.
-	listed := map[uint64]bool{}
+	listed := map[hal.TrunkCallID]bool{}
 	for _, e := range entries {
 		if e.Mode == 0 {
 			if c := t.matchLocked(e); c != nil {
@@ -699,20 +698,28 @@ func (t *Trunk) endAllLocked(reason error, result string) {
 
 // ---- calls ----
 
-// Dial starts an outbound call. It returns once the module has accepted
-// the attempt (ATD...; answered OK); progress follows as TrunkAlerting,
-// TrunkAnswered and TrunkEnded events. A refused attempt returns an error
-// wrapping hal.ErrBusy, ErrNoAnswer, ErrNoCarrier or ErrNoDialtone (the
-// module's result), hal.ErrRejected (ERROR or +CME ERROR) or
-// hal.ErrTrunkDown (no answer, device gone), and no event follows it.
-func (t *Trunk) Dial(ctx context.Context, number string) error {
-	_, err := t.dial(ctx, number, false)
-	return err
+// Dial starts an outbound call and returns its identity. It returns once
+// the module has accepted the attempt (ATD...; answered OK); progress
+// follows as TrunkAlerting, TrunkAnswered and TrunkEnded events carrying
+// that identity. A refused attempt returns an error wrapping hal.ErrBusy,
+// ErrNoAnswer, ErrNoCarrier or ErrNoDialtone (the module's result),
+// hal.ErrRejected (ERROR or +CME ERROR) or hal.ErrTrunkDown (no answer,
+// device gone), and no event follows it. The trunk never refuses a call for
+// want of registration itself: an emergency number goes through in limited
+// service, and the network answers for everything else.
+func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error) {
+	return t.dial(ctx, number, false)
+}
+
+// newCallIDLocked gives the next call its identity.
+func (t *Trunk) newCallIDLocked() hal.TrunkCallID {
+	t.lastID++
+	return t.lastID
 }
 
 // dial places a call; internal marks the second leg of a transfer. A held
 // call may stay while it dials.
-func (t *Trunk) dial(ctx context.Context, number string, internal bool) (uint64, error) {
+func (t *Trunk) dial(ctx context.Context, number string, internal bool) (hal.TrunkCallID, error) {
 	if !validNumber(number, false) {
 		return 0, fmt.Errorf("trunk %q: dial %q: not a phone number: use digits, +, * and # only (at most 40)", t.cfg.Name, number)
 	}
@@ -739,13 +746,27 @@ func (t *Trunk) dial(ctx context.Context, number string, internal bool) (uint64,
 	if err == nil {
 		return id, nil
 	}
+	var ae *ATError
+	cleared := true
+	if !errors.As(err, &ae) {
+		// The caller gave up, or the module did not answer: the module may
+		// have the call all the same. Clear it on the module before the
+		// trunk counts as free, so neither this clearing nor a late report
+		// of this call can land on the next call. When the module does not
+		// confirm either, the call stays until a poll finds the module has
+		// no call (pollCall), and the trunk reports busy meanwhile.
+		cleared = t.clearDialling(eng) == nil
+	}
 	t.mu.Lock()
 	if c := t.slotLocked(id); c != nil {
-		*c = callInfo{}
-		t.changedLocked()
+		if cleared {
+			*c = callInfo{}
+			t.changedLocked()
+		} else {
+			c.ending = true
+		}
 	}
 	t.mu.Unlock()
-	var ae *ATError
 	switch {
 	case errors.As(err, &ae) && ae.Unwrap() != nil:
 		result := map[error]string{hal.ErrBusy: "busy", hal.ErrNoAnswer: "no-answer"}[ae.Unwrap()]
@@ -753,24 +774,21 @@ func (t *Trunk) dial(ctx context.Context, number string, internal bool) (uint64,
 			result = "failed"
 		}
 		t.m.calls.WithLabelValues("out", result).Inc()
-		return 0, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
 	case errors.As(err, &ae):
 		t.m.calls.WithLabelValues("out", "failed").Inc()
-		return 0, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrRejected, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrRejected, err)
 	case ctx.Err() != nil:
-		// The caller gave up; make sure the module does too.
-		t.act(func(eng *engine) { t.clearDialling(eng) })
-		return 0, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
 	default:
 		t.m.calls.WithLabelValues("out", "failed").Inc()
-		t.act(func(eng *engine) { t.clearDialling(eng) })
-		return 0, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrTrunkDown, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrTrunkDown, err)
 	}
 }
 
-// clearDialling makes sure an abandoned attempt is gone, without touching
-// a held call.
-func (t *Trunk) clearDialling(eng *engine) {
+// clearDialling makes sure an abandoned attempt is gone on the module,
+// without touching a held call, and reports whether the module confirmed.
+func (t *Trunk) clearDialling(eng *engine) error {
 	t.mu.Lock()
 	held := t.findLocked(callHeld) != nil
 	t.mu.Unlock()
@@ -778,26 +796,28 @@ func (t *Trunk) clearDialling(eng *engine) {
 	if held {
 		cmd = "AT+CHLD=1" // release the active (dialling) call only; the held one stays held
 	}
-	_, _ = eng.exec(t.ctx, &request{cmd: cmd}, t.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.CommandTimeout)
+	defer cancel()
+	_, err := eng.exec(ctx, &request{cmd: cmd}, t.cfg.CommandTimeout)
+	return err
 }
 
-// Answer picks up the ringing inbound call; TrunkAnswered follows.
-func (t *Trunk) Answer(ctx context.Context) error {
+// Answer picks up the ringing inbound call id; TrunkAnswered follows.
+func (t *Trunk) Answer(ctx context.Context, id hal.TrunkCallID) error {
 	eng, err := t.engine()
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
-	c := t.findLocked(callRinging)
-	if c == nil {
-		st := callIdle
-		if f := t.foregroundLocked(); f != nil {
-			st = f.state
+	c := t.slotLocked(id)
+	if c == nil || c.state != callRinging {
+		st := "over"
+		if c != nil {
+			st = c.state.String()
 		}
 		t.mu.Unlock()
-		return fmt.Errorf("trunk %q: answer: no inbound call is ringing (%s)", t.cfg.Name, st)
+		return fmt.Errorf("trunk %q: answer: call %d is not ringing (%s)", t.cfg.Name, id, st)
 	}
-	id := c.id
 	t.mu.Unlock()
 	_, err = eng.exec(ctx, &request{cmd: "ATA", call: true}, t.cfg.DialTimeout)
 	t.mu.Lock()
@@ -820,26 +840,18 @@ func (t *Trunk) Answer(ctx context.Context) error {
 	return nil
 }
 
-// Hangup clears the call in the foreground (connected, dialling or
-// ringing; failing that a held one) and leaves any other; TrunkEnded
-// (Reason nil) follows. With no call it does nothing. The call is over for
-// the trunk even when the module does not confirm (the error says so).
-func (t *Trunk) Hangup(ctx context.Context) error {
-	t.mu.Lock()
-	c := t.foregroundLocked()
-	var id uint64
-	if c != nil {
-		id = c.id
-	}
-	t.mu.Unlock()
-	if id == 0 {
-		return nil
-	}
+// Hangup clears call id (rejects it while it rings or waits) and leaves
+// any other call; TrunkEnded (Reason nil) follows. A call that is already
+// over is left alone: whatever the trunk carries now is another call. The
+// call is over for the trunk even when the module does not confirm (the
+// error says so).
+func (t *Trunk) Hangup(ctx context.Context, id hal.TrunkCallID) error {
 	return t.release(ctx, id)
 }
 
-// Release clears one call and leaves the other (hal.TrunkServices).
-func (t *Trunk) Release(ctx context.Context, call uint64) error {
+// Release clears one call and leaves the other (hal.TrunkServices); unlike
+// Hangup it says when the call is already over.
+func (t *Trunk) Release(ctx context.Context, call hal.TrunkCallID) error {
 	t.mu.Lock()
 	ok := t.slotLocked(call) != nil
 	t.mu.Unlock()
@@ -849,7 +861,7 @@ func (t *Trunk) Release(ctx context.Context, call uint64) error {
 	return t.release(ctx, call)
 }
 
-func (t *Trunk) release(ctx context.Context, id uint64) error {
+func (t *Trunk) release(ctx context.Context, id hal.TrunkCallID) error {
 	t.mu.Lock()
 	c := t.slotLocked(id)
 	if c == nil {
@@ -890,7 +902,7 @@ func (t *Trunk) release(ctx context.Context, id uint64) error {
 
 // releaseOne clears one of two calls: AT+CHLD=1<id> (27.007: release the
 // given call), or, for a waiting call, AT+CHLD=0 (user determined busy).
-func (t *Trunk) releaseOne(ctx context.Context, eng *engine, id uint64) error {
+func (t *Trunk) releaseOne(ctx context.Context, eng *engine, id hal.TrunkCallID) error {
 	t.mu.Lock()
 	c := t.slotLocked(id)
 	if c == nil {

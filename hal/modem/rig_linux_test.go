@@ -111,7 +111,7 @@ func newRig(t testing.TB, v Variant, opts ...rigOpt) *rig {
 func (r *rig) probed() bool {
 	for _, s := range r.tr.Services() {
 		if s.Service == hal.ServiceCallWaiting {
-			return s.State != hal.ServiceUnknown || s.Detail == "not registered on a network"
+			return s.Support != hal.SupportUnknown || s.Detail == "not registered on a network"
 		}
 	}
 	return false
@@ -234,3 +234,16 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 	t.Fatalf("never happened: %s", what)
 }
+
+// cur is the identity of the call in the trunk's foreground now (0 for
+// none).
+func (r *rig) cur() hal.TrunkCallID {
+	r.tr.mu.Lock()
+	defer r.tr.mu.Unlock()
+	if c := r.tr.foregroundLocked(); c != nil {
+		return c.id
+	}
+	return 0
+}
+
+func dialErr(_ hal.TrunkCallID, err error) error { return err }

@@ -38,19 +38,19 @@ func (s *services) init(m *metrics, detail string) {
 	s.st = map[hal.TrunkService]*hal.ServiceStatus{}
 	now := time.Now()
 	for _, n := range hal.TrunkServiceNames() {
-		s.st[n] = &hal.ServiceStatus{Service: n, State: hal.ServiceUnknown, Detail: detail, Since: now}
+		s.st[n] = &hal.ServiceStatus{Service: n, Support: hal.SupportUnknown, Detail: detail, Since: now}
 		m.svcSupported.WithLabelValues(string(n)).Set(0)
 		m.svcRefusals.WithLabelValues(string(n))
 	}
 }
 
-func (s *services) setLocked(n hal.TrunkService, st hal.ServiceState, detail string) {
+func (s *services) setLocked(n hal.TrunkService, st hal.ServiceSupport, detail string) {
 	cur := s.st[n]
-	if cur.State != st || cur.Detail != detail {
-		if cur.State != st {
+	if cur.Support != st || cur.Detail != detail {
+		if cur.Support != st {
 			cur.Since = time.Now()
 		}
-		cur.State, cur.Detail = st, detail
+		cur.Support, cur.Detail = st, detail
 	}
 	v := 0.0
 	if cur.Usable() {
@@ -59,7 +59,7 @@ func (s *services) setLocked(n hal.TrunkService, st hal.ServiceState, detail str
 	s.m.svcSupported.WithLabelValues(string(n)).Set(v)
 }
 
-func (s *services) setAllLocked(st hal.ServiceState, detail string) {
+func (s *services) setAllLocked(st hal.ServiceSupport, detail string) {
 	for _, n := range hal.TrunkServiceNames() {
 		s.setLocked(n, st, detail)
 	}
@@ -68,8 +68,8 @@ func (s *services) setAllLocked(st hal.ServiceState, detail string) {
 
 // workedLocked records that the network carried a service.
 func (s *services) workedLocked(n hal.TrunkService) {
-	if s.st[n].State != hal.ServiceWorking {
-		s.setLocked(n, hal.ServiceWorking, "")
+	if s.st[n].Support != hal.SupportWorking {
+		s.setLocked(n, hal.SupportWorking, "")
 	}
 }
 
@@ -101,7 +101,7 @@ func (t *Trunk) probeServices(eng *engine) {
 	t.probing = false
 	t.mu.Unlock()
 	ctx, to := t.ctx, t.cfg.CommandTimeout
-	set := func(n hal.TrunkService, st hal.ServiceState, detail string) {
+	set := func(n hal.TrunkService, st hal.ServiceSupport, detail string) {
 		t.mu.Lock()
 		t.svc.setLocked(n, st, detail)
 		t.mu.Unlock()
@@ -130,17 +130,17 @@ func (t *Trunk) probeServices(eng *engine) {
 		op string
 	}{{hal.ServiceHold, "2"}, {hal.ServiceTransfer, "4"}} {
 		if ops.has(s.op) {
-			set(s.n, hal.ServiceAvailable, "")
+			set(s.n, hal.SupportAvailable, "")
 		} else {
-			set(s.n, hal.ServiceUnsupported, "the module's AT+CHLD does not list operation "+s.op)
+			set(s.n, hal.SupportAbsent, "the module's AT+CHLD does not list operation "+s.op)
 		}
 	}
 	_, err = eng.exec(ctx, &request{cmd: "AT+CTFR=?"}, to)
 	switch {
 	case err == nil:
-		set(hal.ServiceDeflection, hal.ServiceAvailable, "")
+		set(hal.ServiceDeflection, hal.SupportAvailable, "")
 	case errors.As(err, &ae):
-		set(hal.ServiceDeflection, hal.ServiceUnsupported, "the module refuses AT+CTFR=?: "+ae.Final)
+		set(hal.ServiceDeflection, hal.SupportAbsent, "the module refuses AT+CTFR=?: "+ae.Final)
 	default:
 		t.log.Warn("modem: probing call deflection", "err", err)
 		return
@@ -152,17 +152,17 @@ func (t *Trunk) probeServices(eng *engine) {
 	reg := t.status.Registered
 	t.mu.Unlock()
 	if !reg {
-		set(hal.ServiceCallWaiting, hal.ServiceUnknown, "not registered on a network")
+		set(hal.ServiceCallWaiting, hal.SupportUnknown, "not registered on a network")
 		return
 	}
 	if _, err := eng.exec(ctx, &request{cmd: "AT+CCWA=1,1"}, t.cfg.NetworkTimeout); err != nil {
 		if !errors.As(err, &ae) {
-			set(hal.ServiceCallWaiting, hal.ServiceUnknown, "no answer to AT+CCWA=1,1: "+err.Error())
+			set(hal.ServiceCallWaiting, hal.SupportUnknown, "no answer to AT+CCWA=1,1: "+err.Error())
 			return
 		}
 		switch o, _, _ := classifyServiceFinal(ae.Final); o {
 		case outcomeTransient:
-			set(hal.ServiceCallWaiting, hal.ServiceUnknown, "the network did not answer: "+ae.Final)
+			set(hal.ServiceCallWaiting, hal.SupportUnknown, "the network did not answer: "+ae.Final)
 		default:
 			t.markRefused(hal.ServiceCallWaiting, ae)
 		}
@@ -171,7 +171,7 @@ func (t *Trunk) probeServices(eng *engine) {
 	}
 	resp, err = eng.exec(ctx, &request{cmd: "AT+CCWA=1,2", prefixes: []string{"+CCWA:"}}, t.cfg.NetworkTimeout)
 	if err != nil {
-		set(hal.ServiceCallWaiting, hal.ServiceAvailable, "switched on; the network did not confirm: "+err.Error())
+		set(hal.ServiceCallWaiting, hal.SupportAvailable, "switched on; the network did not confirm: "+err.Error())
 		return
 	}
 	active, answered := false, false
@@ -185,15 +185,15 @@ func (t *Trunk) probeServices(eng *engine) {
 	}
 	switch {
 	case active:
-		set(hal.ServiceCallWaiting, hal.ServiceWorking, "")
+		set(hal.ServiceCallWaiting, hal.SupportWorking, "")
 	case answered:
 		t.mu.Lock()
-		t.svc.setLocked(hal.ServiceCallWaiting, hal.ServiceRefused, "the network reports call waiting off for voice after AT+CCWA=1,1")
+		t.svc.setLocked(hal.ServiceCallWaiting, hal.SupportRefused, "the network reports call waiting off for voice after AT+CCWA=1,1")
 		t.m.svcRefusals.WithLabelValues(string(hal.ServiceCallWaiting)).Inc()
 		t.mu.Unlock()
 		t.log.Warn("modem: the network keeps call waiting off: a second caller gets busy")
 	default:
-		set(hal.ServiceCallWaiting, hal.ServiceAvailable, "switched on; the network gave no status")
+		set(hal.ServiceCallWaiting, hal.SupportAvailable, "switched on; the network gave no status")
 	}
 }
 
@@ -206,7 +206,7 @@ func (t *Trunk) markRefused(n hal.TrunkService, ae *ATError) {
 	if text != "" && !strings.Contains(detail, text) {
 		detail += " (" + text + ")"
 	}
-	t.svc.setLocked(n, hal.ServiceRefused, detail)
+	t.svc.setLocked(n, hal.SupportRefused, detail)
 	t.m.svcRefusals.WithLabelValues(string(n)).Inc()
 }
 
@@ -239,7 +239,7 @@ func (t *Trunk) serviceState(n hal.TrunkService) hal.ServiceStatus {
 
 // Deflect sends the ringing or waiting call to number without answering it
 // (AT+CTFR); the call ends (TrunkEnded, Reason nil).
-func (t *Trunk) Deflect(ctx context.Context, call uint64, number string) error {
+func (t *Trunk) Deflect(ctx context.Context, call hal.TrunkCallID, number string) error {
 	if !validNumber(number, false) || strings.ContainsAny(number, "*#") {
 		return fmt.Errorf("trunk %q: deflect to %q: not a phone number: use digits and a leading + only", t.cfg.Name, number)
 	}
@@ -247,8 +247,8 @@ func (t *Trunk) Deflect(ctx context.Context, call uint64, number string) error {
 	if err != nil {
 		return err
 	}
-	if st := t.serviceState(hal.ServiceDeflection); st.State == hal.ServiceUnsupported {
-		return fmt.Errorf("trunk %q: deflect: %w: %s", t.cfg.Name, hal.ErrServiceUnsupported, st.Detail)
+	if st := t.serviceState(hal.ServiceDeflection); st.Support == hal.SupportAbsent {
+		return fmt.Errorf("trunk %q: deflect: %w: %s", t.cfg.Name, hal.ErrSupportAbsent, st.Detail)
 	}
 	t.mu.Lock()
 	c := t.slotLocked(call)
@@ -278,7 +278,7 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 	case hal.HoldTransfer:
 		svc = hal.ServiceTransfer
 	default:
-		return fmt.Errorf("trunk %q: %s: %w: critline does not join calls in a conference", t.cfg.Name, op, hal.ErrServiceUnsupported)
+		return fmt.Errorf("trunk %q: %s: %w: critline does not join calls in a conference", t.cfg.Name, op, hal.ErrSupportAbsent)
 	}
 	eng, err := t.engine()
 	if err != nil {
@@ -287,7 +287,7 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 	t.mu.Lock()
 	act := t.findLocked(callActive)
 	other := t.findLocked(callWaiting, callHeld)
-	var actID, otherID uint64
+	var actID, otherID hal.TrunkCallID
 	var otherState callState
 	if act != nil {
 		actID = act.id
@@ -324,7 +324,7 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 		return fmt.Errorf("trunk %q: %s: %w: %s", t.cfg.Name, op, hal.ErrNoSuchCall, why)
 	}
 	if known && !has {
-		return fmt.Errorf("trunk %q: %s: %w: the module's AT+CHLD does not list %d", t.cfg.Name, op, hal.ErrServiceUnsupported, int(op))
+		return fmt.Errorf("trunk %q: %s: %w: the module's AT+CHLD does not list %d", t.cfg.Name, op, hal.ErrSupportAbsent, int(op))
 	}
 	t.mu.Lock()
 	t.holding++
@@ -381,15 +381,15 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 // network that joins only answered calls, answers) AT+CHLD=4 joins the two
 // and the trunk leaves both. If number cannot be reached, or the network
 // will not join the calls, the call is retrieved and the error says why.
-func (t *Trunk) Transfer(ctx context.Context, call uint64, number string) error {
+func (t *Trunk) Transfer(ctx context.Context, call hal.TrunkCallID, number string) error {
 	if !validNumber(number, false) || strings.ContainsAny(number, "*#") {
 		return fmt.Errorf("trunk %q: transfer to %q: not a phone number: use digits and a leading + only", t.cfg.Name, number)
 	}
 	if _, err := t.engine(); err != nil {
 		return err
 	}
-	if st := t.serviceState(hal.ServiceTransfer); st.State == hal.ServiceUnsupported {
-		return fmt.Errorf("trunk %q: transfer: %w: %s", t.cfg.Name, hal.ErrServiceUnsupported, st.Detail)
+	if st := t.serviceState(hal.ServiceTransfer); st.Support == hal.SupportAbsent {
+		return fmt.Errorf("trunk %q: transfer: %w: %s", t.cfg.Name, hal.ErrSupportAbsent, st.Detail)
 	}
 	t.mu.Lock()
 	c := t.slotLocked(call)
@@ -464,7 +464,7 @@ func (t *Trunk) Transfer(ctx context.Context, call uint64, number string) error 
 }
 
 // releaseLeg clears the second leg of a failed transfer.
-func (t *Trunk) releaseLeg(leg uint64) {
+func (t *Trunk) releaseLeg(leg hal.TrunkCallID) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.NetworkTimeout)
 	defer cancel()
 	eng, err := t.engine()

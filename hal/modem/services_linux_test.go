@@ -60,22 +60,22 @@ func (r *rig) reprobe() {
 	r.ctl("network", "down")
 	r.waitStatus(m, "unregistered", func(s hal.TrunkStatus) bool { return !s.Registered })
 	eventually(r.t, "call waiting unknown while unregistered", func() bool {
-		return r.service(hal.ServiceCallWaiting).State == hal.ServiceUnknown
+		return r.service(hal.ServiceCallWaiting).Support == hal.SupportUnknown
 	})
 	r.ctl("network", "up")
 	r.waitStatus(m, "registered", func(s hal.TrunkStatus) bool { return s.Registered })
 	eventually(r.t, "services probed again", func() bool {
-		return r.service(hal.ServiceCallWaiting).State != hal.ServiceUnknown
+		return r.service(hal.ServiceCallWaiting).Support != hal.SupportUnknown
 	})
 }
 
 // connected brings up one inbound call, answered.
-func (r *rig) connected(number string) (uint64, int) {
+func (r *rig) connected(number string) (hal.TrunkCallID, int) {
 	r.t.Helper()
 	m := r.mark()
 	r.ctl("ring", number)
 	ev, m := r.waitKind(m, hal.TrunkIncoming)
-	if err := r.tr.Answer(ctx(r.t)); err != nil {
+	if err := r.tr.Answer(ctx(r.t), ev.Call); err != nil {
 		r.t.Fatal(err)
 	}
 	_, m = r.waitFor(m, "answered", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == ev.Call })
@@ -86,13 +86,13 @@ func TestServicesFoundAtStart(t *testing.T) {
 	for _, v := range []Variant{SIMCom, Quectel, Generic} {
 		t.Run(string(v), func(t *testing.T) {
 			r := newRig(t, v)
-			want := map[hal.TrunkService]hal.ServiceState{
-				hal.ServiceDeflection: hal.ServiceAvailable, hal.ServiceHold: hal.ServiceAvailable,
-				hal.ServiceTransfer: hal.ServiceAvailable, hal.ServiceCallWaiting: hal.ServiceWorking,
+			want := map[hal.TrunkService]hal.ServiceSupport{
+				hal.ServiceDeflection: hal.SupportAvailable, hal.ServiceHold: hal.SupportAvailable,
+				hal.ServiceTransfer: hal.SupportAvailable, hal.ServiceCallWaiting: hal.SupportWorking,
 			}
 			for _, s := range r.tr.Services() {
-				if s.State != want[s.Service] {
-					t.Errorf("%s: %s (%s), want %s", s.Service, s.State, s.Detail, want[s.Service])
+				if s.Support != want[s.Service] {
+					t.Errorf("%s: %s (%s), want %s", s.Service, s.Support, s.Detail, want[s.Service])
 				}
 				if serviceMetric(t, r, s.Service) != 1 {
 					t.Errorf("%s: metric not 1", s.Service)
@@ -120,16 +120,16 @@ func TestServicesAbsentOrRefused(t *testing.T) {
 	r.ctl("service", "transfer", "absent")
 	r.ctl("service", "waiting", "refuse", "262")
 	r.reprobe()
-	for n, want := range map[hal.TrunkService]hal.ServiceState{
-		hal.ServiceDeflection: hal.ServiceUnsupported, hal.ServiceTransfer: hal.ServiceUnsupported,
-		hal.ServiceHold: hal.ServiceAvailable, hal.ServiceCallWaiting: hal.ServiceRefused,
+	for n, want := range map[hal.TrunkService]hal.ServiceSupport{
+		hal.ServiceDeflection: hal.SupportAbsent, hal.ServiceTransfer: hal.SupportAbsent,
+		hal.ServiceHold: hal.SupportAvailable, hal.ServiceCallWaiting: hal.SupportRefused,
 	} {
 		s := r.service(n)
-		if s.State != want {
-			t.Errorf("%s: %s (%s), want %s", n, s.State, s.Detail, want)
+		if s.Support != want {
+			t.Errorf("%s: %s (%s), want %s", n, s.Support, s.Detail, want)
 		}
 		if got := serviceMetric(t, r, n); (got == 1) != s.Usable() {
-			t.Errorf("%s: metric %v for %s", n, got, s.State)
+			t.Errorf("%s: metric %v for %s", n, got, s.Support)
 		}
 	}
 	if d := r.service(hal.ServiceCallWaiting).Detail; !strings.Contains(d, "service not available") {
@@ -141,7 +141,7 @@ func TestServicesAbsentOrRefused(t *testing.T) {
 	m := r.mark()
 	r.ctl("ring", "07700900111")
 	ev, _ := r.waitKind(m, hal.TrunkIncoming)
-	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); !errors.Is(err, hal.ErrServiceUnsupported) {
+	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); !errors.Is(err, hal.ErrSupportAbsent) {
 		t.Fatalf("deflect on a module without AT+CTFR: %v", err)
 	}
 	r.ctl("hangup")
@@ -149,7 +149,7 @@ func TestServicesAbsentOrRefused(t *testing.T) {
 	r.reprobe()
 	for _, s := range r.tr.Services() {
 		if !s.Usable() {
-			t.Errorf("%s still %s after the network came back", s.Service, s.State)
+			t.Errorf("%s still %s after the network came back", s.Service, s.Support)
 		}
 	}
 }
@@ -197,8 +197,8 @@ func TestDeflectRingingCall(t *testing.T) {
 			if len(rd) != 1 || rd[0].Kind != "deflection" || rd[0].From != "07700900111" || rd[0].To != "07700900555" {
 				t.Fatalf("network saw %+v", rd)
 			}
-			if s := r.service(hal.ServiceDeflection); s.State != hal.ServiceWorking {
-				t.Fatalf("deflection %s after it worked", s.State)
+			if s := r.service(hal.ServiceDeflection); s.Support != hal.SupportWorking {
+				t.Fatalf("deflection %s after it worked", s.Support)
 			}
 			if r.tr.Status().InCall {
 				t.Fatal("still in a call")
@@ -217,12 +217,12 @@ func TestDeflectRefused(t *testing.T) {
 
 	r.ctl("service", "deflection", "refuse", "260")
 	err := r.tr.Deflect(ctx(t), ev.Call, "07700900001")
-	if !errors.Is(err, hal.ErrBadTarget) || r.service(hal.ServiceDeflection).State != hal.ServiceAvailable {
-		t.Fatalf("own number: %v, service %s", err, r.service(hal.ServiceDeflection).State)
+	if !errors.Is(err, hal.ErrBadTarget) || r.service(hal.ServiceDeflection).Support != hal.SupportAvailable {
+		t.Fatalf("own number: %v, service %s", err, r.service(hal.ServiceDeflection).Support)
 	}
 	r.ctl("service", "deflection", "refuse", "30")
-	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); err == nil || errors.Is(err, hal.ErrServiceRefused) || r.service(hal.ServiceDeflection).State != hal.ServiceAvailable {
-		t.Fatalf("no network service: %v, service %s", err, r.service(hal.ServiceDeflection).State)
+	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); err == nil || errors.Is(err, hal.ErrServiceRefused) || r.service(hal.ServiceDeflection).Support != hal.SupportAvailable {
+		t.Fatalf("no network service: %v, service %s", err, r.service(hal.ServiceDeflection).Support)
 	}
 	r.ctl("service", "deflection", "refuse")
 	err = r.tr.Deflect(ctx(t), ev.Call, "07700900555")
@@ -230,13 +230,13 @@ func TestDeflectRefused(t *testing.T) {
 		t.Fatalf("refused deflection: %v", err)
 	}
 	s := r.service(hal.ServiceDeflection)
-	if s.State != hal.ServiceRefused || !strings.Contains(s.Detail, "operation not allowed") || serviceMetric(t, r, hal.ServiceDeflection) != 0 {
+	if s.Support != hal.SupportRefused || !strings.Contains(s.Detail, "operation not allowed") || serviceMetric(t, r, hal.ServiceDeflection) != 0 {
 		t.Fatalf("after a refusal: %+v", s)
 	}
 	if r.count(m2, hal.TrunkEnded) != 0 || !r.tr.Status().InCall {
 		t.Fatal("the refused call did not keep ringing")
 	}
-	if err := r.tr.Answer(ctx(t)); err != nil {
+	if err := r.tr.Answer(ctx(t), ev.Call); err != nil {
 		t.Fatalf("answering after a refused deflection: %v", err)
 	}
 	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); !errors.Is(err, hal.ErrNoSuchCall) {
@@ -272,7 +272,7 @@ func TestCallWaitingHoldSwapRelease(t *testing.T) {
 			wantCalls(t, r, "1: inbound from \"07700900111\", connected", "2: inbound from \"07700900222\", held")
 
 			// The porter hangs up on the first caller: the held one stays held.
-			if err := r.tr.Hangup(ctx(t)); err != nil {
+			if err := r.tr.Hangup(ctx(t), first); err != nil {
 				t.Fatal(err)
 			}
 			_, m = r.waitFor(m, "first ended", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkEnded && e.Call == first })
@@ -346,7 +346,7 @@ func TestWaitingCallRingsWhenTheOtherEnds(t *testing.T) {
 			if in.Call != w.Call || in.Presentation != hal.PresentationWithheld {
 				t.Fatalf("incoming %+v after waiting %+v", in, w)
 			}
-			if err := r.tr.Answer(ctx(t)); err != nil {
+			if err := r.tr.Answer(ctx(t), in.Call); err != nil {
 				t.Fatal(err)
 			}
 			r.waitFor(m, "answered", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == w.Call })
@@ -379,8 +379,8 @@ func TestTransfer(t *testing.T) {
 			if r.tr.Status().InCall {
 				t.Fatal("trunk still in a call")
 			}
-			if s := r.service(hal.ServiceTransfer); s.State != hal.ServiceWorking {
-				t.Fatalf("transfer %s", s.State)
+			if s := r.service(hal.ServiceTransfer); s.Support != hal.SupportWorking {
+				t.Fatalf("transfer %s", s.Support)
 			}
 		})
 	}
@@ -414,8 +414,8 @@ func TestTransferFailsAndRetrieves(t *testing.T) {
 			if len(r.sim.Redirects()) != 0 {
 				t.Fatalf("network transferred: %+v", r.sim.Redirects())
 			}
-			if tc.want == hal.ErrServiceRefused && r.service(hal.ServiceTransfer).State != hal.ServiceRefused {
-				t.Fatalf("transfer %s after a refusal", r.service(hal.ServiceTransfer).State)
+			if tc.want == hal.ErrServiceRefused && r.service(hal.ServiceTransfer).Support != hal.SupportRefused {
+				t.Fatalf("transfer %s after a refusal", r.service(hal.ServiceTransfer).Support)
 			}
 		})
 	}

@@ -207,7 +207,10 @@ func (s *Sim) dialLocked(number string) ([]string, string) {
 	if number == "" || strings.Trim(number, "+0123456789*#") != "" {
 		return nil, s.cmeLocked(50)
 	}
-	if !s.st.registered && number != "112" && number != "999" && number != "911" {
+	if !s.st.cell {
+		return nil, "NO CARRIER" // no network in reach at all
+	}
+	if !s.st.registered && !isEmergency(number) {
 		// Emergency numbers go through on any network in reach (limited service).
 		return nil, s.cmeLocked(30)
 	}
