@@ -177,12 +177,14 @@ func (p *Port) stopWaitingLocked() {
 // RecallAction is what a recall code asks for (see profile.RecallActions).
 type RecallAction string
 
-// Recaller is implemented by calls that act on the profile's recall codes
-// (a call on a mobile trunk: the network's call hold and waiting). The port
-// passes R followed by a digit (or R alone, where the profile gives it an
-// action) as the action; a call that does not implement it gets the bare
-// recall (Flasher).
+// Recaller is implemented by calls that may act on the profile's recall
+// codes (a call on a mobile trunk: the network's call hold and waiting).
+// When TakesRecallCodes says so, the port passes R followed by a digit (or
+// R alone, where the profile gives it an action) as the action; otherwise
+// the call gets the bare recall (Flasher). TakesRecallCodes is asked under
+// the port's lock: it must answer at once and not call the port.
 type Recaller interface {
+	TakesRecallCodes() bool
 	Recall(action RecallAction) error
 }
 
@@ -194,7 +196,7 @@ var ErrNoRecall = errors.New("fxs: nothing for the recall to act on")
 func (p *Port) recallCodesLocked() bool {
 	rc, ok := p.call.(Recaller)
 	r := p.prof.Recall
-	if !ok || (len(r.Codes) == 0 && r.Flash == "") {
+	if !ok || (len(r.Codes) == 0 && r.Flash == "") || !rc.TakesRecallCodes() {
 		return false
 	}
 	if len(r.Codes) == 0 {

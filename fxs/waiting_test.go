@@ -156,6 +156,8 @@ type recallCall struct {
 	actions []RecallAction
 }
 
+func (c *recallCall) TakesRecallCodes() bool { return true }
+
 func (c *recallCall) Recall(a RecallAction) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

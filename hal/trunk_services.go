@@ -76,9 +76,9 @@ var (
 	// "operation not allowed", 257 "network rejected request", 262
 	// "service not available", ...). The service is marked refused.
 	ErrServiceRefused = errors.New("service refused by the network")
-	// ErrSupportAbsent: the module has no such command, or the
+	// ErrServiceUnsupported: the module has no such command, or the
 	// service was refused before and not yet found again.
-	ErrSupportAbsent = errors.New("service not offered on this trunk")
+	ErrServiceUnsupported = errors.New("service not offered on this trunk")
 	// ErrBadTarget: the network refused the number to deflect or transfer
 	// to (+CME ERROR 259 "invalid deflected to number", 260 "deflected to
 	// own number", or a failed call to it); the service itself works.

@@ -277,6 +277,8 @@ func (a *Appliance) inboundEnded(c *trunkCall, answered bool) {
 	result := "cancelled"
 	if answered {
 		result = "answered"
+	} else {
+		a.inboundUnanswered(c)
 	}
 	a.callResult(port, "in", c.tl.nm, result, false)
 }

@@ -51,6 +51,7 @@ type trunkLine struct {
 	// events wait in early and are applied, in order, once it returns.
 	dialing bool
 	early   []hal.TrunkEvent
+	sv      *trunkSvc // the second call and the network's services (trunk_services.go)
 }
 
 func (tl *trunkLine) name() string   { return tl.nm }
@@ -134,7 +135,12 @@ func (tl *trunkLine) event(ev hal.TrunkEvent) {
 // dispatch applies a call event to the call it names.
 func (tl *trunkLine) dispatch(ev hal.TrunkEvent) {
 	if ev.Kind == hal.TrunkIncoming {
-		tl.incoming(ev)
+		if !tl.a.svcIncoming(tl, ev) {
+			tl.incoming(ev)
+		}
+		return
+	}
+	if tl.a.svcEvent(tl, ev) {
 		return
 	}
 	tl.mu.Lock()
@@ -246,6 +252,7 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 // It returns once the trunk is free (or the call gone).
 func (tl *trunkLine) preempt(c *trunkCall) {
 	tl.a.log.Warn("pre-empting a call for an emergency call", "trunk", tl.nm, "direction", c.dir, "port", c.portID(), "number", c.number)
+	tl.a.svcPreempt(tl)
 	c.mu.Lock()
 	c.preempted = true
 	c.mu.Unlock()
@@ -268,6 +275,7 @@ func (tl *trunkLine) release(c *trunkCall) {
 		tl.cur = nil
 	}
 	tl.mu.Unlock()
+	tl.a.svcReleased(tl, c)
 }
 
 // incoming offers an inbound trunk call to the ports that can ring.
@@ -303,10 +311,7 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	if cid.Number == "" && cid.NumberAbsence == 0 {
 		cid.NumberAbsence = dsp.Absence('O')
 	}
-	if !tl.a.offerInbound(c, tl.o.Ports, cid) {
-		tl.a.log.Warn("inbound trunk call: no port can ring; rejecting it", "trunk", tl.nm, "caller", ev.CallerID)
-		_ = c.Hangup()
-	}
+	tl.a.routeInbound(c, tl.o.Ports, cid) // divert, ring the ports, or refuse at once
 }
 
 // trunkCall is a call on a trunk, either direction. An inbound call is
@@ -331,6 +336,7 @@ type trunkCall struct {
 	answer    bool
 	over      bool
 	preempted bool
+	x         callExtra // the network's services (trunk_services.go)
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -417,6 +423,9 @@ func (c *trunkCall) clear(reason error) {
 
 // hangupTrunk clears this call, and only this call, on the trunk.
 func (c *trunkCall) hangupTrunk() error {
+	if done, err := c.tl.a.svcHangup(c); done {
+		return err
+	}
 	id := c.callID()
 	if id == 0 {
 		if c.cancelDial != nil {
@@ -431,6 +440,9 @@ func (c *trunkCall) hangupTrunk() error {
 
 // notify tells the call's listeners it is over.
 func (c *trunkCall) notify(reason error) {
+	if c.tl.a.svcNotify(c, reason) {
+		return
+	}
 	c.mu.Lock()
 	answered, offers, remote := c.answer, c.offers, c.remote
 	c.offers = nil
@@ -517,7 +529,7 @@ type portCall struct {
 // Answer implements fxs.InboundCall: the first port to answer takes the
 // call; the others stop ringing.
 func (pc *portCall) Answer() (fxs.Media, error) {
-	c := pc.c
+	c := pc.call()
 	c.mu.Lock()
 	if c.over || c.answer {
 		c.mu.Unlock()
@@ -536,9 +548,7 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	for _, pr := range others {
 		pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "answered on another port"})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.tl.t.Answer(ctx, c.callID()); err != nil {
+	if err := c.tl.a.svcAnswer(pc); err != nil {
 		c.end(err)
 		return nil, err
 	}
@@ -551,7 +561,7 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 
 // Hangup implements fxs.Call for the port that answered.
 func (pc *portCall) Hangup() error {
-	c := pc.c
+	c := pc.call()
 	c.mu.Lock()
 	mine := c.answer && c.port == pc.port
 	c.mu.Unlock()
@@ -566,4 +576,13 @@ func (pc *portCall) Hangup() error {
 }
 
 // SendDigit implements fxs.DigitSender.
-func (pc *portCall) SendDigit(d rune) error { return pc.c.SendDigit(d) }
+func (pc *portCall) SendDigit(d rune) error { return pc.call().SendDigit(d) }
+
+// call is the trunk call the port is in now (a porter's recall code may
+// move them to the other of two calls).
+func (pc *portCall) call() *trunkCall {
+	tl := pc.c.tl
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return pc.c
+}

@@ -248,7 +248,7 @@ func (t *Trunk) Deflect(ctx context.Context, call hal.TrunkCallID, number string
 		return err
 	}
 	if st := t.serviceState(hal.ServiceDeflection); st.Support == hal.SupportAbsent {
-		return fmt.Errorf("trunk %q: deflect: %w: %s", t.cfg.Name, hal.ErrSupportAbsent, st.Detail)
+		return fmt.Errorf("trunk %q: deflect: %w: %s", t.cfg.Name, hal.ErrServiceUnsupported, st.Detail)
 	}
 	t.mu.Lock()
 	c := t.slotLocked(call)
@@ -278,7 +278,7 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 	case hal.HoldTransfer:
 		svc = hal.ServiceTransfer
 	default:
-		return fmt.Errorf("trunk %q: %s: %w: critline does not join calls in a conference", t.cfg.Name, op, hal.ErrSupportAbsent)
+		return fmt.Errorf("trunk %q: %s: %w: critline does not join calls in a conference", t.cfg.Name, op, hal.ErrServiceUnsupported)
 	}
 	eng, err := t.engine()
 	if err != nil {
@@ -324,7 +324,7 @@ func (t *Trunk) Hold(ctx context.Context, op hal.HoldOp) error {
 		return fmt.Errorf("trunk %q: %s: %w: %s", t.cfg.Name, op, hal.ErrNoSuchCall, why)
 	}
 	if known && !has {
-		return fmt.Errorf("trunk %q: %s: %w: the module's AT+CHLD does not list %d", t.cfg.Name, op, hal.ErrSupportAbsent, int(op))
+		return fmt.Errorf("trunk %q: %s: %w: the module's AT+CHLD does not list %d", t.cfg.Name, op, hal.ErrServiceUnsupported, int(op))
 	}
 	t.mu.Lock()
 	t.holding++
@@ -389,7 +389,7 @@ func (t *Trunk) Transfer(ctx context.Context, call hal.TrunkCallID, number strin
 		return err
 	}
 	if st := t.serviceState(hal.ServiceTransfer); st.Support == hal.SupportAbsent {
-		return fmt.Errorf("trunk %q: transfer: %w: %s", t.cfg.Name, hal.ErrSupportAbsent, st.Detail)
+		return fmt.Errorf("trunk %q: transfer: %w: %s", t.cfg.Name, hal.ErrServiceUnsupported, st.Detail)
 	}
 	t.mu.Lock()
 	c := t.slotLocked(call)

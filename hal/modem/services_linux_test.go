@@ -141,7 +141,7 @@ func TestServicesAbsentOrRefused(t *testing.T) {
 	m := r.mark()
 	r.ctl("ring", "07700900111")
 	ev, _ := r.waitKind(m, hal.TrunkIncoming)
-	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); !errors.Is(err, hal.ErrSupportAbsent) {
+	if err := r.tr.Deflect(ctx(t), ev.Call, "07700900555"); !errors.Is(err, hal.ErrServiceUnsupported) {
 		t.Fatalf("deflect on a module without AT+CTFR: %v", err)
 	}
 	r.ctl("hangup")

@@ -21,6 +21,9 @@ type Redirect struct {
 	From string // the caller (deflection) or the held party (transfer)
 	To   string // the deflected-to number, or the other party of the transfer
 	At   time.Time
+	// After is how long the call had been ringing (deflection) or
+	// connected (transfer) when it was sent on.
+	After time.Duration
 }
 
 // Supplementary services the network can be told to refuse (verb
@@ -477,7 +480,7 @@ func (s *Sim) chldLocked(arg string) ([]string, string) {
 		if held == nil || second == nil {
 			return nil, s.cmeLocked(3)
 		}
-		s.redirects = append(s.redirects, Redirect{Kind: "transfer", From: held.number, To: second.number, At: time.Now()})
+		s.redirects = append(s.redirects, Redirect{Kind: "transfer", From: held.number, To: second.number, At: time.Now(), After: time.Since(held.started)})
 		s.endCallLocked(held, "")
 		s.endCallLocked(second, "")
 	default:
@@ -508,7 +511,7 @@ func (s *Sim) ctfrLocked(raw string) ([]string, string) {
 	if c.presentation != 0 {
 		from = "withheld"
 	}
-	s.redirects = append(s.redirects, Redirect{Kind: "deflection", From: from, To: num, At: time.Now()})
+	s.redirects = append(s.redirects, Redirect{Kind: "deflection", From: from, To: num, At: time.Now(), After: time.Since(c.started)})
 	s.endCallLocked(c, "")
 	return ok()
 }

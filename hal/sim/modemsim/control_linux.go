@@ -347,7 +347,7 @@ func (s *Sim) cRedirects(args []string) (string, error) {
 	}
 	var b strings.Builder
 	for _, x := range r {
-		fmt.Fprintf(&b, "%s %s: %s -> %s\n", x.At.Format(time.TimeOnly), x.Kind, x.From, x.To)
+		fmt.Fprintf(&b, "%s %s: %s -> %s after %s\n", x.At.Format(time.TimeOnly), x.Kind, x.From, x.To, x.After.Round(time.Millisecond))
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
 }
