@@ -98,6 +98,8 @@ var wantAlerts = []string{
 	"CritlinePINFailures", "CritlineFraudBlocked", "CritlineRelayBypassUnexpected", "CritlineLANDown",
 	// Issue 11: a trunk that cannot call, no way out for 999, a failed emergency call.
 	"CritlineTrunkCannotCall", "CritlineNoEmergencyRoute", "CritlineEmergencyCallFailed",
+	// Issue 11 points 5 and 6: callers on a trunk turned away, a network service not to be had.
+	"CritlineTrunkCallsTurnedAway", "CritlineTrunkServiceUnavailable",
 }
 
 func promtool(t *testing.T) string {
@@ -324,7 +326,7 @@ func testGroups(t *testing.T, file string) (string, []string) {
 func TestPrometheusExampleConfig(t *testing.T) {
 	pt := promtool(t)
 	out, err := runTool(".", pt, "check", "config", "prometheus.example.yml")
-	if err != nil || !strings.Contains(out, "SUCCESS: 19 rules found") {
+	if err != nil || !strings.Contains(out, "SUCCESS: 21 rules found") {
 		t.Fatalf("promtool check config prometheus.example.yml: %v\n%s", err, out)
 	}
 }
