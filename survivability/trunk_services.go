@@ -158,8 +158,18 @@ func (a *Appliance) missedCall(c *trunkCall, reason string) {
 	a.log.Warn("missed call on the trunk", "trunk", tl.nm, "caller", caller, "reason", reason)
 }
 
-// inboundUnanswered is told an inbound call ended unanswered.
-func (a *Appliance) inboundUnanswered(c *trunkCall) { a.missedCall(c, missedUnanswered) }
+// inboundOver is told an inbound trunk call is over: unanswered, it is a
+// missed call, unless the network sent it on (then it reports true: the
+// call was counted as diverted).
+func (a *Appliance) inboundOver(c *trunkCall, answered bool) (diverted bool) {
+	c.mu.Lock()
+	diverted = c.x.diverted
+	c.mu.Unlock()
+	if !diverted && !answered {
+		a.missedCall(c, missedUnanswered)
+	}
+	return diverted
+}
 
 // trunkServicesStatus adds the services and missed calls to a trunk's
 // status.
@@ -498,13 +508,27 @@ func (a *Appliance) svcIncoming(tl *trunkLine, ev hal.TrunkEvent) bool {
 		}
 	}
 	a.log.Info("the waiting call now rings as an ordinary call", "trunk", tl.nm, "caller", cid.Number)
-	if len(more) > 0 && a.offerInbound(w, more, cid) {
+	if len(more) > 0 && a.offerInbound(w, more, cid) || len(ringing) > 0 {
 		return true
 	}
-	if len(ringing) == 0 {
+	// The porter who was told of it has just hung up: their port is idle
+	// again within the clear time. Give the ports a moment before refusing.
+	go func() {
+		for range 20 {
+			time.Sleep(100 * time.Millisecond)
+			w.mu.Lock()
+			over := w.over
+			w.mu.Unlock()
+			if over {
+				return
+			}
+			if a.offerInbound(w, more, cid) {
+				return
+			}
+		}
 		a.missedCall(w, missedNoPort)
 		_ = w.Hangup()
-	}
+	}()
 	return true
 }
 

@@ -193,6 +193,20 @@ func TestTwoCallsOnOneVoiceChannel(t *testing.T) {
 		return r.calls() == `2: inbound from "07700900333", connected` && r.state(1) == fxs.StateConnected
 	})
 	r.hook(1, false)
+	r.until("clear", func() bool { return r.calls() == "none" && r.state(1) == fxs.StateIdle })
+
+	// The porter hangs up on their call while a caller waits: the waiting
+	// caller rings their port as an ordinary call.
+	r.answerFirst("07700900444")
+	r.ctl("ring", "07700900555")
+	r.until("announced", func() bool { return r.a.Status().Trunks[0].Waiting == "07700900555" })
+	r.hook(1, false)
+	r.until("port 1 rings with the waiting caller", func() bool {
+		return r.calls() == `2: inbound from "07700900555", ringing here` && r.state(1) == fxs.StateRinging
+	})
+	r.hook(1, true)
+	r.until("answered", func() bool { return r.calls() == `2: inbound from "07700900555", connected` })
+	r.hook(1, false)
 	r.until("clear", func() bool { return r.calls() == "none" })
 	if m := r.a.Status().Trunks[0].MissedCalls; m != 0 {
 		t.Fatalf("%d missed", m)
