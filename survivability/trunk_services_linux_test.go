@@ -174,7 +174,10 @@ func TestTwoCallsOnOneVoiceChannel(t *testing.T) {
 	r.hook(2, true)
 	r.until("port 2 off-hook", func() bool { return r.state(2) != fxs.StateIdle })
 	r.ctl("ring", "07700900333")
-	r.until("announced", func() bool { p, _ := r.a.Port(1); return p.Snapshot().State == fxs.StateConnected && r.a.Status().Trunks[0].Waiting == "07700900333" })
+	r.until("announced", func() bool {
+		p, _ := r.a.Port(1)
+		return p.Snapshot().State == fxs.StateConnected && r.a.Status().Trunks[0].Waiting == "07700900333"
+	})
 	r.recall(1, "2")
 	r.until("R2", func() bool {
 		return r.calls() == `1: inbound from "07700900111", held; 2: inbound from "07700900333", connected`
