@@ -103,7 +103,10 @@ func (r *svcRig) ctl(args ...string) string {
 
 func (r *svcRig) calls() string {
 	st, _ := r.msim.Control([]string{"status"})
-	_, rest, _ := strings.Cut(st, "calls: ")
+	_, rest, ok := strings.Cut(st, "calls: ")
+	if !ok {
+		return "none" // "call: none"
+	}
 	line, _, _ := strings.Cut(rest, "; voice")
 	return line
 }

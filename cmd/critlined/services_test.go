@@ -67,7 +67,10 @@ func serviceSupport(st control.Status, name string) string {
 func (p *proc) simCalls() string {
 	p.t.Helper()
 	out := p.mustCtl("sim", "trunk", "status")
-	_, rest, _ := strings.Cut(out, "calls: ")
+	_, rest, ok := strings.Cut(out, "calls: ")
+	if !ok {
+		return "none" // "call: none"
+	}
 	line, _, _ := strings.Cut(rest, "; voice")
 	return line
 }

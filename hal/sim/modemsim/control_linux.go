@@ -151,10 +151,11 @@ func (s *Sim) cStatus(args []string) (string, error) {
 		}
 		calls = append(calls, fmt.Sprintf("%d: %s %q, %s", c.id, dir, c.number, statName(c.stat)))
 	}
-	if len(calls) == 0 {
-		calls = []string{"none"}
+	list := "call: none" // the words scripts look for on an idle trunk
+	if len(calls) > 0 {
+		list = "calls: " + strings.Join(calls, "; ")
 	}
-	fmt.Fprintf(&b, "\ncalls: %s; voice %v; on dial: %s", strings.Join(calls, "; "), s.st.pcmOn || s.o.Variant == Generic, s.st.ondial)
+	fmt.Fprintf(&b, "\n%s; voice %v; on dial: %s", list, s.st.pcmOn || s.o.Variant == Generic, s.st.ondial)
 	cw := "off"
 	if s.st.cw {
 		cw = "on"
