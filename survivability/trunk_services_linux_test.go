@@ -25,14 +25,14 @@ import (
 // pty modem simulator: the real serial path, in process (so the race
 // detector sees the two-call flows).
 type svcRig struct {
-	t     *testing.T
+	t     testing.TB
 	a     *Appliance
 	board *sim.Board
 	msim  *modemsim.Sim
 	tr    *modem.Trunk
 }
 
-func newSvcRig(t *testing.T) *svcRig {
+func newSvcRig(t testing.TB, ports ...PortOptions) *svcRig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	board, err := sim.New(sim.Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Copper: map[int]bool{1: true}})
@@ -54,8 +54,11 @@ func newSvcRig(t *testing.T) *svcRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(ports) == 0 {
+		ports = []PortOptions{{ID: 1, Name: "desk", Copper: true}, {ID: 2, Name: "night"}}
+	}
 	a, err := New(Options{Board: board, Profile: prof, Emergency: []string{"999", "112"},
-		Ports:  []PortOptions{{ID: 1, Name: "desk", Copper: true}, {ID: 2, Name: "night"}},
+		Ports:  ports,
 		Trunks: []TrunkOptions{{Trunk: tr, Kind: "sim"}}, Registerer: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
