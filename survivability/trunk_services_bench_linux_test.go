@@ -53,7 +53,9 @@ func BenchmarkWaitingCallerRings(b *testing.B) {
 		}
 		lat = append(lat, time.Since(start))
 		r.ctl("hangup", "waiting")
-		r.until("port 2 idle", func() bool { return r.state(2) == fxs.StateIdle && r.calls() == `1: inbound from "07700900111", connected` })
+		r.until("port 2 idle", func() bool {
+			return r.state(2) == fxs.StateIdle && r.calls() == `1: inbound from "07700900111", connected`
+		})
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-waiting-to-ring")
