@@ -206,9 +206,7 @@ func (u *UA) lineLoop(l *line) {
 		}
 		if target >= 0 {
 			r := u.regs[target]
-			ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
-			granted, err := u.register(ctx, l, r)
-			cancel()
+			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
 			}
@@ -335,9 +333,7 @@ func (u *UA) bindLoop(l *line, i int) {
 			try = true // the connection was re-opened: re-bind to the new one at once
 		}
 		if try {
-			ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
-			granted, err := u.register(ctx, l, r)
-			cancel()
+			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
 			}
@@ -386,12 +382,15 @@ func (u *UA) bindLoop(l *line, i int) {
 
 // register binds the line with r for the configured expiry, or the
 // registrar's minimum when it asks for a longer one (423 Interval Too
-// Brief with Min-Expires).
-func (u *UA) register(ctx context.Context, l *line, r *registrar) (time.Duration, error) {
+// Brief with Min-Expires). Each REGISTER transaction (challenge included)
+// gets RegisterTimeout.
+func (u *UA) register(l *line, r *registrar) (time.Duration, error) {
 	l.mu.Lock()
 	exp := max(u.cfg.RegisterExpiry, l.minExp[r.idx])
 	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
 	granted, err := u.doRegister(ctx, l, r, exp)
+	cancel()
 	var brief *intervalTooBrief
 	if errors.As(err, &brief) && brief.min > exp {
 		u.log.Warn("registrar wants a longer registration expiry than [sip] register_expiry: using its minimum",
@@ -399,7 +398,9 @@ func (u *UA) register(ctx context.Context, l *line, r *registrar) (time.Duration
 		l.mu.Lock()
 		l.minExp[r.idx] = brief.min
 		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
 		granted, err = u.doRegister(ctx, l, r, brief.min)
+		cancel()
 	}
 	return granted, err
 }

@@ -216,7 +216,7 @@ func TestRegisterFirstOnly(t *testing.T) {
 func TestRegisterHonoursMinExpires(t *testing.T) {
 	k := startKamailio(t, kamOpts{Users: testUsers(), MinExpires: 90})
 	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, func(c *Config) { c.RegisterExpiry = 30 * time.Second })
-	waitFor(t, 10*time.Second, "registered despite the 423", func() bool { return allRegistered(u.UA, "pbx") })
+	waitFor(t, 30*time.Second, "registered despite the 423", func() bool { return allRegistered(u.UA, "pbx") })
 	for _, l := range u.lines {
 		l.mu.Lock()
 		got := l.minExp[0]

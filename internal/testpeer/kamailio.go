@@ -99,7 +99,7 @@ request_route {
 		route(PW);
 		if (!pv_www_authenticate("$fd", "$avp(pw)", "0")) { auth_challenge("$fd", "0"); exit; }
 		consume_credentials();
-		if (!save("location")) { sl_reply_error(); }
+		save("location"); # it answers by itself, errors included (423 Interval Too Brief...)
 		exit;
 	}
 	if (is_method("INVITE") && $fU =~ "^27") {
