@@ -1085,7 +1085,7 @@ func (a *Appliance) recall(c *trunkCall, act fxs.RecallAction) error {
 			other.x.waiting = oWaiting
 			other.mu.Unlock()
 		}
-		return fmt.Errorf("R %s: %w", act, err)
+		return fmt.Errorf("recall %s: %w", act, err)
 	}
 	if oCW != 0 {
 		a.stopWaitingTone(oCW)

@@ -103,17 +103,6 @@ func (t *Trunk) foregroundLocked() *callInfo {
 	return t.findLocked(callHeld)
 }
 
-// otherLocked returns the call that is not c, nil when there is none.
-func (t *Trunk) otherLocked(c *callInfo) *callInfo {
-	for i := range t.calls {
-		o := &t.calls[i]
-		if o != c && o.id != 0 {
-			return o
-		}
-	}
-	return nil
-}
-
 // newCallLocked takes a free slot for a new call; nil when both are used.
 func (t *Trunk) newCallLocked(st callState, incoming bool, number string) *callInfo {
 	for i := range t.calls {
