@@ -77,7 +77,10 @@ func TestRemoteActivationLockout(t *testing.T) {
 	call := func(digits ...string) {
 		t.Helper()
 		p.mustCtl("sim", "trunk", "ring", "07700900777")
-		eventually(t, "the service number answers", inCall)
+		// In a call is not yet answered: wait for the network to see it connected.
+		eventually(t, "the service number answers", func() bool {
+			return strings.Contains(p.mustCtl("sim", "trunk", "status"), `"07700900777", connected`)
+		})
 		for _, d := range digits {
 			if out, code := p.ctl("sim", "trunk", "dtmf", d); code != 0 {
 				t.Fatalf("the dialogue hung up before %q: %s", d, out)
