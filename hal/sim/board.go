@@ -59,6 +59,7 @@ func New(o Options) (*Board, error) {
 		l := newLine(id, o.RingDrive[id], o.Debounce, o.Clock, b.watch)
 		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch, line: l, copper: o.Copper[id]}
 		p := newPCM(id, o.Clock)
+		p.phone.offHook = l.drivenOffHook
 		b.lines[id], b.relays[id], b.pcms[id] = l, r, p
 		b.ports = append(b.ports, hal.Port{ID: id, Line: l, Relay: r, Audio: p})
 	}

@@ -8,10 +8,12 @@ import (
 )
 
 // The simulated handsets are caller-display telephones: like such a phone
-// they watch the earpiece for the CPE alerting signal of caller ID on call
-// waiting (2130+2750 Hz, GR-30 type 2, EN 300 659-2) and answer it with
-// DTMF D once it ends, so the exchange (here, the port) sends the data. It
-// is the only signal they know; everything else is the porter's doing.
+// they watch the earpiece, while off the hook, for the CPE alerting signal
+// of caller ID on call waiting (2130+2750 Hz, GR-30 type 2, EN 300 659-2)
+// and answer it with DTMF D once it ends, so the exchange (here, the port)
+// sends the data. On the hook the same dual tone is the alert of ordinary
+// caller ID, which is never answered. It is the only signal they know;
+// everything else is the porter's doing.
 
 const (
 	casLow, casHigh = 2130.0, 2750.0
@@ -22,7 +24,8 @@ const (
 
 // handset is one port's telephone; guarded by PCM.mu.
 type handset struct {
-	noCIDCW   bool // an older telephone without caller display on call waiting
+	offHook   func() bool // the porter has the handset off the hook
+	noCIDCW   bool        // an older telephone without caller display on call waiting
 	casFrames int  // consecutive earpiece frames carrying the alert
 	acks      int  // acknowledgements sent
 }
@@ -30,7 +33,8 @@ type handset struct {
 // earpiece looks at one frame for the alert and returns the
 // acknowledgement to put into the microphone when the alert has ended.
 func (h *handset) earpiece(f []int16) []int16 {
-	if h.noCIDCW {
+	if h.noCIDCW || h.offHook == nil || !h.offHook() {
+		h.casFrames = 0
 		return nil
 	}
 	if isCAS(f) {

@@ -331,6 +331,17 @@ func TestHandsetAcknowledgesCallerIDOnCallWaiting(t *testing.T) {
 	if len(p.mic) != 0 || b.CallerDisplayAcks(1) != 0 {
 		t.Fatal("the handset answered something that was not the alert")
 	}
+	// On the hook the dual tone is ordinary caller ID's alert: never answered.
+	for range 4 {
+		write(2130, 2750)
+	}
+	write()
+	if len(p.mic) != 0 {
+		t.Fatal("an on-hook handset answered the alert of ordinary caller ID")
+	}
+	if err := b.Hook(1, true); err != nil {
+		t.Fatal(err)
+	}
 	for range 4 {
 		write(2130, 2750)
 	}
