@@ -26,8 +26,8 @@ const (
 type handset struct {
 	offHook   func() bool // the porter has the handset off the hook
 	noCIDCW   bool        // an older telephone without caller display on call waiting
-	casFrames int  // consecutive earpiece frames carrying the alert
-	acks      int  // acknowledgements sent
+	casFrames int         // consecutive earpiece frames carrying the alert
+	acks      int         // acknowledgements sent
 }
 
 // earpiece looks at one frame for the alert and returns the
