@@ -198,7 +198,7 @@ func New(o Options) (*Appliance, error) {
 		if t.Trunk == nil {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
-		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name()})
+		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
 	}
 	if err := a.initServices(); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)

@@ -49,7 +49,8 @@ const (
 // registered ones), then recovering registrars, then busy trunks (their
 // ordinary call is pre-empted: only when nothing else is left), then
 // registrars known down and trunks reporting no network, which may still
-// get through.
+// get through, and last a trunk carrying another emergency call (waited for
+// a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
 	now := time.Now()
 	var trusted, recovering, downRegs []rung
@@ -71,14 +72,16 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 		}
 	}
 	a.mu.Unlock()
-	var free, freeLimited, busy, noNet []rung
+	var free, freeLimited, busy, noNet, waitFor []rung
 	nBusy := 0
 	for _, tl := range a.trunks {
 		st, cur := tl.status(), tl.current()
 		switch {
 		case cur != nil:
 			nBusy++
-			if st.CanCallEmergency() && !cur.emerg {
+			if cur.emerg {
+				waitFor = append(waitFor, tl) // another emergency call: never pre-empted, waited for
+			} else {
 				busy = append(busy, tl)
 			}
 		case st.CanCall():
@@ -99,7 +102,7 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 		out = append(append(append(append(out, trusted...), free...), freeLimited...), recovering...)
 	}
 	if emergency {
-		out = append(append(append(out, busy...), downRegs...), noNet...)
+		out = append(append(append(append(out, busy...), downRegs...), noNet...), waitFor...)
 	}
 	if len(out) > 0 {
 		return out, ""

@@ -26,6 +26,11 @@ type TrunkOptions struct {
 // How long a trunk may take to accept a dialled call.
 const trunkDialTimeout = 10 * time.Second
 
+// How long an emergency call waits for a trunk that carries another
+// emergency call (two porters dialling 999 at once): if the first attempt
+// fails, the second gets the trunk; if it connects, the second moves on.
+const trunkEmergencyWait = 8 * time.Second
+
 // errPreempted ends an ordinary call whose trunk an emergency call needs.
 var errPreempted = errors.New("pre-empted by an emergency call")
 
@@ -44,9 +49,12 @@ type trunkLine struct {
 	t  hal.Trunk
 	nm string
 
-	mu  sync.Mutex
-	st  hal.TrunkStatus
-	cur *trunkCall
+	emergWait time.Duration // trunkEmergencyWait; shorter in tests
+
+	mu   sync.Mutex
+	st   hal.TrunkStatus
+	cur  *trunkCall
+	free chan struct{} // closed while cur is nil (setCurLocked, release)
 	// dialing: the Dial of cur is in flight, so cur has no identity yet;
 	// events wait in early and are applied, in order, once it returns.
 	dialing bool
@@ -210,30 +218,47 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 		return nil, fmt.Errorf("trunk %s: %w: %s", tl.nm, hal.ErrTrunkDown, why)
 	}
 	if old := tl.cur; old != nil {
-		if !emerg || old.emerg {
+		switch {
+		case !emerg:
 			tl.mu.Unlock()
 			return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkBusy)
+		case old.emerg:
+			// Never pre-empt an emergency call: wait a moment for the trunk.
+			free := tl.free
+			tl.mu.Unlock()
+			t := time.NewTimer(tl.emergWait)
+			select {
+			case <-free:
+				t.Stop()
+			case <-t.C:
+				return nil, fmt.Errorf("trunk %s: %w with another emergency call", tl.nm, hal.ErrTrunkBusy)
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		default:
+			tl.mu.Unlock()
+			tl.preempt(old)
 		}
-		tl.mu.Unlock()
-		tl.preempt(old)
 		tl.mu.Lock()
 		if tl.cur != nil {
 			tl.mu.Unlock()
-			return nil, fmt.Errorf("trunk %s: %w (taken again while pre-empting)", tl.nm, hal.ErrTrunkBusy)
+			return nil, fmt.Errorf("trunk %s: %w (taken again meanwhile)", tl.nm, hal.ErrTrunkBusy)
 		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, trunkDialTimeout)
 	defer cancel()
 	c := &trunkCall{tl: tl, port: port, at: at, dir: "out", number: number, emerg: emerg,
 		cancelDial: cancel, dialed: make(chan struct{})}
-	tl.cur, tl.dialing, tl.early = c, true, nil
+	tl.setCurLocked(c)
+	tl.dialing, tl.early = true, nil
 	tl.mu.Unlock()
 
 	id, err := tl.t.Dial(dctx, number)
 	tl.mu.Lock()
 	c.id = id
 	if err != nil && tl.cur == c {
-		tl.cur = nil
+		tl.clearCurLocked()
 	}
 	tl.mu.Unlock()
 	tl.replay()
@@ -272,10 +297,27 @@ func (tl *trunkLine) preempt(c *trunkCall) {
 func (tl *trunkLine) release(c *trunkCall) {
 	tl.mu.Lock()
 	if tl.cur == c {
-		tl.cur = nil
+		tl.clearCurLocked()
 	}
 	tl.mu.Unlock()
 	tl.a.svcReleased(tl, c)
+}
+
+// setCurLocked makes c the trunk's call.
+func (tl *trunkLine) setCurLocked(c *trunkCall) {
+	if tl.cur == nil {
+		tl.free = make(chan struct{})
+	}
+	tl.cur = c
+}
+
+// clearCurLocked leaves the trunk free, and says so to whoever waits.
+func (tl *trunkLine) clearCurLocked() {
+	tl.cur = nil
+	if tl.free != nil {
+		close(tl.free)
+		tl.free = nil
+	}
 }
 
 // incoming offers an inbound trunk call to the ports that can ring.
@@ -291,7 +333,7 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 		return
 	}
 	c := &trunkCall{tl: tl, id: ev.Call, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
-	tl.cur = c
+	tl.setCurLocked(c)
 	tl.mu.Unlock()
 	if tl.a.fwd != nil && tl.a.o.RemoteTrunk == tl.nm {
 		caller := ev.CallerID

@@ -143,15 +143,37 @@ func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
 	if c := tl.current(); c == nil || c.callID() != 2 || !c.emerg {
 		t.Fatalf("the trunk's current call is %+v, want the emergency call 2", c)
 	}
-	// A second emergency call never pre-empts the first.
+	// A second emergency call never pre-empts the first: it waits a moment
+	// for the trunk, and moves on (here: fails) when it stays busy...
+	tl.emergWait = 50 * time.Millisecond
 	second := &updates{}
 	if _, err := (&router{a: a, port: 2}).Route(ctx, fxs.RouteRequest{Port: 2, Number: "999", Emergency: true}, second); err == nil {
 		waitUntil(t, "the second emergency call fails", func() bool { return second.has(fxs.CallFailed) })
 	}
 	ft.mu.Lock()
+	if len(ft.hungUp) != 1 || len(ft.dialled) != 2 {
+		t.Fatalf("an emergency call was pre-empted: hung up %v, dialled %v", ft.hungUp, ft.dialled)
+	}
+	ft.mu.Unlock()
+	// ...and takes the trunk when the first ends while it waits.
+	tl.emergWait = 5 * time.Second
+	third := &updates{}
+	routed := make(chan error, 1)
+	go func() {
+		_, err := (&router{a: a, port: 2}).Route(ctx, fxs.RouteRequest{Port: 2, Number: "999", Emergency: true}, third)
+		routed <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it start waiting; the outcome does not depend on it
+	ft.events <- hal.TrunkEvent{Kind: hal.TrunkEnded, Call: 2}
+	if err := <-routed; err != nil {
+		t.Fatalf("the waiting emergency call did not get the trunk: %v", err)
+	}
+	ft.events <- hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: 3}
+	waitUntil(t, "the waiting emergency call answered", func() bool { return third.has(fxs.CallAnswered) })
+	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	if len(ft.hungUp) != 1 {
-		t.Fatalf("an emergency call was pre-empted: hung up %v", ft.hungUp)
+	if len(ft.hungUp) != 1 || len(ft.dialled) != 3 || ft.dialled[2] != "999" {
+		t.Fatalf("hung up %v, dialled %v", ft.hungUp, ft.dialled)
 	}
 }
 
@@ -209,7 +231,7 @@ func TestLadderOrder(t *testing.T) {
 			tl := a.trunks[0]
 			tl.setStatus(c.trunk)
 			if c.busy {
-				tl.cur = &trunkCall{tl: tl, id: 7, dir: "in"}
+				tl.setCurLocked(&trunkCall{tl: tl, id: 7, dir: "in"})
 			}
 			rungs, _ := a.ladder(1, "x", c.emergency)
 			if got := strings.Join(rungNames(rungs), " "); got != c.want {

@@ -74,13 +74,16 @@ func TestRemoteActivationLockout(t *testing.T) {
 	p := startDaemon(t, forwardConfig(t, simConfig(t)))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	inCall := func() bool { return p.status().Trunks[0].InCall }
+	// The trunk is in a call from the first RING: wait for the service
+	// number to have answered before keying digits.
+	connected := func() bool {
+		out, _ := p.ctl("sim", "trunk", "status")
+		return strings.Contains(out, ", connected")
+	}
 	call := func(digits ...string) {
 		t.Helper()
 		p.mustCtl("sim", "trunk", "ring", "07700900777")
-		// In a call is not yet answered: wait for the network to see it connected.
-		eventually(t, "the service number answers", func() bool {
-			return strings.Contains(p.mustCtl("sim", "trunk", "status"), `"07700900777", connected`)
-		})
+		eventually(t, "the service number answers", connected)
 		for _, d := range digits {
 			if out, code := p.ctl("sim", "trunk", "dtmf", d); code != 0 {
 				t.Fatalf("the dialogue hung up before %q: %s", d, out)
