@@ -107,6 +107,7 @@ type Appliance struct {
 	store      *store.File
 	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
 	shedding   bool       // battery low with ports that have no copper: shed what calls do not need
+	sm         *svcMetrics
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -204,6 +205,9 @@ func New(o Options) (*Appliance, error) {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
+	}
+	if err := a.initServices(); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.

@@ -60,6 +60,7 @@ func (a *Appliance) Status() control.Status {
 		default:
 			ct.Detail = "no network"
 		}
+		a.trunkServicesStatus(tl, &ct)
 		trunks = append(trunks, ct)
 	}
 
