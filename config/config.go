@@ -23,6 +23,8 @@ type Config struct {
 	// Path is the file the configuration was read from ("" when parsed
 	// from memory).
 	Path string `toml:"-"`
+
+	loc locator // where each key is written, for later checks' messages
 }
 
 // Board says which hardware backend runs the ports and how.
@@ -276,6 +278,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	c.Path = name
+	c.loc = loc
 	return &c, nil
 }
 
