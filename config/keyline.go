@@ -7,7 +7,9 @@ package config
 // its line.
 func (c *Config) KeyLine(key string) int { return c.loc.line(key) }
 
-// Problemf adds a problem found by a later check; line 0 looks the key up.
+// Problemf adds a problem found by a check made outside this package,
+// reported on the line where key (or its nearest parent) is written in c's
+// file; with a nil c it carries no line.
 func (e *Errors) Problemf(c *Config, key, format string, args ...any) {
 	line := 0
 	if c != nil {
