@@ -29,6 +29,7 @@ type line struct {
 	skipUntil []time.Time // no answer / transport error: skip for a while
 	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
 	calls     int
+	failures  failureLog // logs a run of failures once, not every retry
 }
 
 func newLine(cfg Line, nRegs int) *line {
@@ -172,6 +173,7 @@ func (u *UA) lineLoop(l *line) {
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
+				l.failures.succeeded(u.log, l.cfg.Port, target, r.cfg.Name)
 				if old != target {
 					if old >= 0 {
 						u.m.lineRegistered.WithLabelValues(port, u.regs[old].cfg.Name).Set(0)
@@ -209,7 +211,7 @@ func (u *UA) lineLoop(l *line) {
 					"port", l.cfg.Port, "extension", l.cfg.Extension, "auth_user", l.cfg.AuthUser, "registrar", r.cfg.Name, "err", err, "next_try", w)
 			} else {
 				l.skipUntil[target] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
-				u.log.Warn("registration failed", "port", l.cfg.Port, "registrar", r.cfg.Name, "err", err)
+				l.failures.failed(u.log, l.cfg.Port, target, r.cfg.Name, err)
 			}
 			wasActive := l.active == target
 			if wasActive {

@@ -92,6 +92,9 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
+	runSince   time.Time // when Run began
+	decided    bool      // the first mode decision is made (start.go)
+	lineLog    lineLog
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -273,8 +276,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Error("reading link state", "err", err)
 	}
 	a.mu.Lock()
-	a.running = true
+	a.running, a.runSince = true, time.Now()
 	a.mu.Unlock()
+	a.m.setMode(Lifeline) // the relays are in bypass until the first decision
 
 	portCtx, stopPorts := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -402,6 +406,10 @@ func (a *Appliance) reevaluate(cause string) {
 		a.mu.Unlock()
 		return
 	}
+	if !a.readyToDecideLocked(now) {
+		a.mu.Unlock()
+		return
+	}
 	h := a.healthLocked(now)
 	mode, reason := decide(h)
 	changed := mode != a.mode
@@ -450,7 +458,7 @@ func (a *Appliance) reevaluate(cause string) {
 			a.m.modeChanges.Inc()
 		}
 		a.m.setMode(mode)
-		a.log.Warn("mode", "mode", mode, "was", prev, "reason", reason, "cause", cause)
+		a.log.Log(context.Background(), modeLevel(prev, mode), "mode", "mode", mode, "was", prev, "reason", reason, "cause", cause)
 	}
 	for _, mv := range moves {
 		a.moveRelay(mv.p, mv.bypass, reason)

@@ -60,6 +60,9 @@ func (a *Appliance) Status() control.Status {
 	if !a.mains {
 		s.Power.Source = "battery"
 	}
+	if a.mode == "" { // before the first decision (start.go): the relays are in bypass
+		s.Mode, s.ModeReason = string(Lifeline), startingReason
+	}
 	for _, ro := range a.o.Registrars {
 		r := a.regs[ro.Name]
 		cr := control.Registrar{Name: ro.Name, Address: ro.Address, Transport: ro.Transport,
@@ -73,7 +76,7 @@ func (a *Appliance) Status() control.Status {
 			cr.Detail = "recovering: back in use after the fail-back period"
 		}
 		for _, id := range a.order {
-			if p := a.ports[id]; p.regOK && p.reg == ro.Name {
+			if p := a.ports[id]; p.regOK && p.reg == ro.Name && r.up { // a dead registrar is no one's
 				cr.Active = true
 			}
 		}
@@ -86,6 +89,9 @@ func (a *Appliance) Status() control.Status {
 		p := a.ports[id]
 		cp := snaps[id]
 		cp.Mode = string(p.mode)
+		if p.mode == "" {
+			cp.Mode = string(Lifeline) // before the first decision
+		}
 		cp.Route = p.route
 		cp.Lifeline = p.forced
 		if p.regOK {
