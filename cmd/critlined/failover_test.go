@@ -107,7 +107,11 @@ func TestPBXFailoverAndFailback(t *testing.T) {
 	killed := time.Now()
 	pbx.Kill()
 	eventually(t, "mode survivable after the PBX died", func() bool { return p.status().Mode == "survivable" })
-	t.Logf("figure: PBX killed -> mode survivable in %v", time.Since(killed).Round(10*time.Millisecond))
+	toSurvivable := time.Since(killed)
+	t.Logf("figure: PBX killed -> mode survivable in %v", toSurvivable.Round(10*time.Millisecond))
+	if toSurvivable > 10*time.Second { // about 2 s at the default probe settings; the ceiling catches a large regression
+		t.Errorf("PBX killed -> survivable took %v, ceiling 10s", toSurvivable)
+	}
 	if st := p.status(); portState(st, 1).State != "connected" || portState(st, 2).State != "connected" {
 		t.Fatalf("the call in progress was cut: %+v", st.Ports)
 	}
@@ -131,7 +135,11 @@ func TestPBXFailoverAndFailback(t *testing.T) {
 	back := time.Now()
 	pbx.Start()
 	eventually(t, "appliance back to normal", func() bool { return p.status().Mode == "normal" })
-	t.Logf("figure: PBX back -> mode normal in %v (fail-back period 3s)", time.Since(back).Round(10*time.Millisecond))
+	toNormal := time.Since(back)
+	t.Logf("figure: PBX back -> mode normal in %v (fail-back period 3s)", toNormal.Round(10*time.Millisecond))
+	if toNormal > 15*time.Second { // the 3 s fail-back period plus the PBX's start-up
+		t.Errorf("PBX back -> normal took %v, ceiling 15s", toNormal)
+	}
 	st := p.status()
 	if pt := portState(st, 1); pt.State != "connected" || pt.Route != "lte" || pt.Mode != "survivable" {
 		t.Fatalf("port 1 in a trunk call must stay on it and survivable until idle: %+v", pt)

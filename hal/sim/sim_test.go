@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // newTestBoard returns a board with its relays energised (handsets on the
@@ -203,13 +204,14 @@ func TestPCMPacingPlayAndListen(t *testing.T) {
 }
 
 func TestReadFrameUnblocksOnClose(t *testing.T) {
-	b, _ := newTestBoard(t)
+	b, clk := newTestBoard(t)
 	done := make(chan error)
 	go func() {
 		var f hal.Frame
 		done <- b.Ports()[0].Audio.ReadFrame(&f)
 	}()
-	time.Sleep(10 * time.Millisecond)
+	// The read is blocked once it waits for its frame's time on the clock.
+	testenv.Eventually(t, 5*time.Second, "ReadFrame waiting for its frame", func() bool { return clk.Pending() > 0 })
 	b.Close()
 	if err := <-done; err != hal.ErrClosed {
 		t.Fatalf("got %v", err)

@@ -77,6 +77,7 @@ modparam("auth", "algorithm", "{{ALG}}")
 modparam("auth", "nonce_expire", 600)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
+modparam("registrar", "min_expires", 1)  # grant short expiries: refresh tests ask for 2 s
 modparam("rr", "append_fromtag", 1)
 
 request_route {
