@@ -68,15 +68,16 @@ var (
 	simSub = map[string]string{
 		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board.",
 		"dial": "dial PORT DIGITS [--pulse]\n\nKey DTMF digits (0-9 * # A-D) into the handset, or pulse-dial them as a rotary\n" +
-			"dial does with --pulse (loop-disconnect breaks on the hook line). Lift the handset first.",
-		"flash": "flash PORT\n\nA timed-break recall (register recall, R) on the hook line.",
+			"dial does with --pulse (loop-disconnect breaks on the hook line). Lift the handset first.\n" +
+			"Returns once the digits have been keyed.",
+		"flash": "flash PORT\n\nA timed-break recall (register recall, R) on the hook line; returns once it is done.",
 		"power": "power mains|battery|battery-low\n\nThe supply: mains present, on battery, or battery low (the appliance goes to lifeline).",
 		"link":  "link up|down\n\nPlug or unplug the simulated LAN cable.",
 		"trunk": "trunk [--trunk NAME] VERB ARGS\n\nDrive the simulated modem of a sim trunk (--trunk names it when there are several).\n" +
 			"'critlinectl sim trunk help' asks the running simulator for its verbs (ring NUMBER, busy,\n" +
 			"network off, vanish, dtmf DIGITS, ...).",
 		"play": "play PORT FILE\n\nAudio into the port, as if spoken into the handset: a WAV file (8 kHz mono 16-bit)\n" +
-			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample.",
+			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample. Returns once it has played.",
 		"listen": "listen PORT --seconds N --out FILE\n\nRecord what the handset's earpiece receives (tones, voice, caller-ID FSK) for N\n" +
 			"seconds; FILE is WAV when it ends in .wav, else raw s16le 8 kHz mono.",
 		"watch": "watch [PORT]\n\nStream the board's output changes (ring, polarity, relay), hook changes and each\n" +

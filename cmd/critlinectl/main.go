@@ -56,7 +56,7 @@ func verbs() map[string]verb {
 		"version": {usage: "version", help: "this tool's and the daemon's versions", run: runVersion},
 		"config": {usage: "config check FILE", help: "validate a configuration file offline, exactly as critlined --check-config does",
 			sub: configSub, run: runConfig},
-		"forward": {usage: "forward PORT KIND NUMBER | PORT clear | unlock | pin-hash PIN", help: "call forwarding and remote-activation lockouts (forward help)",
+		"forward": {usage: "forward PORT KIND NUMBER ...", help: "call forwarding, remote-activation lockouts, PIN hashes (forward --help)",
 			long: strings.TrimPrefix(forwardUsage, "usage: critlinectl forward ...\n"), sub: forwardSub, run: runForward},
 		"lifeline": {usage: "lifeline PORT on|off", help: "put a port's handset on the PSTN line by hand (on), or back to automatic (off)",
 			long: "on keeps the port's relay in bypass (the handset on the line behind the relay) until off;\nthe choice survives restarts.",

@@ -16,6 +16,7 @@ import (
 )
 
 const simUsage = `usage: critlinectl sim VERB ...
+(dial, flash and play return once the action has played out on the board)
   hook PORT off|on                 lift or replace the handset
   dial PORT DIGITS [--pulse]       key DTMF into the handset (or pulse-dial with --pulse)
   flash PORT                       a timed-break recall
@@ -45,7 +46,25 @@ func posted(e *env, path string, req any) int {
 	} else {
 		fmt.Fprintln(e.stdout, r.Message)
 	}
+	playOut(e, r)
 	return exitOK
+}
+
+// playOut waits while the action plays out on the board (digits keyed, a
+// recall, audio spoken), so that the next command of a script or of the
+// README's tour acts after it, as a person would: a recall sent while
+// 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
+// waiting, not the action.
+func playOut(e *env, r control.Result) {
+	if r.Seconds <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(r.Seconds * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-e.ctx.Done():
+	case <-t.C:
+	}
 }
 
 func runSim(e *env, args []string) int {
@@ -133,6 +152,7 @@ func runSim(e *env, args []string) int {
 			return fail(e, err)
 		}
 		fmt.Fprintln(e.stdout, r.Message)
+		playOut(e, r)
 		return exitOK
 	case "listen":
 		return simListen(e, args)
