@@ -93,7 +93,7 @@ type Appliance struct {
 	history    []control.ModeChange
 	store      *store.File
 	runSince   time.Time // when Run began
-	decided    bool      // the first mode decision is made (start.go)
+	settled    bool      // the first health reports are in (start.go)
 	lineLog    lineLog
 }
 
@@ -278,7 +278,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.running, a.runSince = true, time.Now()
 	a.mu.Unlock()
-	a.m.setMode(Lifeline) // the relays are in bypass until the first decision
+	a.m.setMode(Lifeline) // the relays are in bypass until the first evaluation
 
 	portCtx, stopPorts := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -406,17 +406,16 @@ func (a *Appliance) reevaluate(cause string) {
 		a.mu.Unlock()
 		return
 	}
-	if !a.readyToDecideLocked(now) {
-		a.mu.Unlock()
-		return
-	}
 	h := a.healthLocked(now)
 	mode, reason := decide(h)
 	changed := mode != a.mode
 	prev := a.mode
 	if changed {
 		a.mode, a.modeSince = mode, now
-		a.recordModeLocked(now, prev, mode, reason)
+	}
+	record, from, reason := a.settleLocked(now, prev, changed, reason) // start.go
+	if record {
+		a.recordModeLocked(now, from, mode, reason)
 	}
 	a.modeReason = reason
 	a.scheduleFailbackLocked(now)
@@ -436,7 +435,7 @@ func (a *Appliance) reevaluate(cause string) {
 		}
 		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
 		if worse(pm, p.mode) || idle || p.mode == "" {
-			if pm != p.mode && p.mode != "" {
+			if pm != p.mode && p.mode != "" && a.settled { // not while provisional (start.go)
 				a.log.Info("port mode", "port", id, "mode", pm, "was", p.mode)
 			}
 			p.mode = pm
@@ -454,11 +453,13 @@ func (a *Appliance) reevaluate(cause string) {
 	}
 	a.mu.Unlock()
 	if changed {
-		if prev != "" {
+		a.m.setMode(mode)
+	}
+	if record {
+		if from != "" {
 			a.m.modeChanges.Inc()
 		}
-		a.m.setMode(mode)
-		a.log.Log(context.Background(), modeLevel(prev, mode), "mode", "mode", mode, "was", prev, "reason", reason, "cause", cause)
+		a.log.Log(context.Background(), modeLevel(from, mode), "mode", "mode", mode, "was", from, "reason", reason, "cause", cause)
 	}
 	for _, mv := range moves {
 		a.moveRelay(mv.p, mv.bypass, reason)

@@ -8,23 +8,19 @@ import (
 	"github.com/critline/critline/sip"
 )
 
-// startHold bounds how long the first mode decision waits for the first
-// health reports. Until the decision the relays stay in bypass, as the
-// board opened them, and status reports lifeline with a "starting" reason;
-// READY is not held up by it.
+// startHold bounds how long the appliance's mode stays provisional at
+// start, waiting for the first health reports. READY is not held up by it.
 const startHold = 10 * time.Second
 
-// startingReason is the mode reason status gives until the first decision.
-const startingReason = "starting: waiting for the first registrar probes and trunk checks (handsets on the line behind the relays until then)"
+// startingReason is the mode reason status gives before the first
+// evaluation, while every relay is still in bypass as the board opened.
+const startingReason = "starting: the first health checks are not in yet (handsets on the line behind the relays)"
 
-// readyToDecideLocked reports whether the appliance may make its first mode
-// decision: once every registrar has been probed (up or down) and a route is
-// up, or there is no trunk to wait for; otherwise startHold after Run
-// began. Deciding earlier logged and recorded lifeline at every start
-// ("no route left"), a few milliseconds before the trunk or the PBX
-// answered. a.mu must be held.
+// readyToDecideLocked reports whether the first health reports are in:
+// every registrar probed (up or down) and a route up, or no trunk to wait
+// for; or startHold has passed since Run began. a.mu must be held.
 func (a *Appliance) readyToDecideLocked(now time.Time) bool {
-	if a.decided {
+	if a.settled {
 		return true
 	}
 	if now.Sub(a.runSince) < startHold {
@@ -46,8 +42,28 @@ func (a *Appliance) readyToDecideLocked(now time.Time) bool {
 			return false
 		}
 	}
-	a.decided = true
+	a.settled = true
 	return true
+}
+
+// settleLocked says what a mode evaluation at this moment means for the
+// record (history, log, mode_changes). Until the first health reports are
+// in, the mode is provisional: it drives the ports and relays as ever (a
+// trunk that answers in milliseconds puts the handsets on the board at
+// once) but is not logged, recorded or counted, and its reason says so.
+// Recording it used to log and keep "lifeline: no route left" at every
+// start, a few milliseconds before the trunk or the PBX answered. The
+// first settled mode is recorded once, as the change from "" (start); later
+// changes as themselves. a.mu must be held.
+func (a *Appliance) settleLocked(now time.Time, prev Mode, changed bool, reason string) (record bool, from Mode, why string) {
+	wasSettled := a.settled
+	if !a.readyToDecideLocked(now) {
+		return false, "", "starting, first health checks not in yet: " + reason
+	}
+	if !wasSettled {
+		return true, "", reason
+	}
+	return changed, prev, reason
 }
 
 // modeLevel is the level a mode change is logged at: the first decision

@@ -77,7 +77,7 @@ var (
 			"'critlinectl sim trunk help' asks the running simulator for its verbs (ring NUMBER, busy,\n" +
 			"network off, vanish, dtmf DIGITS, ...).",
 		"play": "play PORT FILE\n\nAudio into the port, as if spoken into the handset: a WAV file (8 kHz mono 16-bit)\n" +
-			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample. Returns once it has played.",
+			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample. Returns at once; the audio plays for its length.",
 		"listen": "listen PORT --seconds N --out FILE\n\nRecord what the handset's earpiece receives (tones, voice, caller-ID FSK) for N\n" +
 			"seconds; FILE is WAV when it ends in .wav, else raw s16le 8 kHz mono.",
 		"watch": "watch [PORT]\n\nStream the board's output changes (ring, polarity, relay), hook changes and each\n" +

@@ -16,7 +16,7 @@ import (
 )
 
 const simUsage = `usage: critlinectl sim VERB ...
-(dial, flash and play return once the action has played out on the board)
+(dial and flash return once the action has played out on the board; play at once)
   hook PORT off|on                 lift or replace the handset
   dial PORT DIGITS [--pulse]       key DTMF into the handset (or pulse-dial with --pulse)
   flash PORT                       a timed-break recall
@@ -51,10 +51,10 @@ func posted(e *env, path string, req any) int {
 }
 
 // playOut waits while the action plays out on the board (digits keyed, a
-// recall, audio spoken), so that the next command of a script or of the
-// README's tour acts after it, as a person would: a recall sent while
-// 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
-// waiting, not the action.
+// recall), so that the next command of a script or of the README's tour
+// acts after it, as a person would: a recall sent while 999 is still being
+// keyed would be taken as a pulsed digit. Ctrl-C stops waiting, not the
+// action. (sim play does not wait: one speaks while doing other things.)
 func playOut(e *env, r control.Result) {
 	if r.Seconds <= 0 {
 		return
@@ -151,8 +151,7 @@ func runSim(e *env, args []string) int {
 		if err != nil {
 			return fail(e, err)
 		}
-		fmt.Fprintln(e.stdout, r.Message)
-		playOut(e, r)
+		fmt.Fprintln(e.stdout, r.Message) // at once: speech goes on while other verbs act (listen, answer)
 		return exitOK
 	case "listen":
 		return simListen(e, args)
