@@ -248,6 +248,10 @@ func TestDaemonOnSimBoard(t *testing.T) {
 		}
 	}
 
+	// A handset lifted while its relay is in bypass is on the line behind
+	// it, out of the board's sight: wait for the relay (the trunk coming up
+	// puts it on the board).
+	eventually(t, "port 1 on the board", func() bool { return p.status().Ports[0].Relay == "board" })
 	p.mustCtl("sim", "hook", "1", "off")
 	eventually(t, "port 1 off-hook in status", func() bool { return p.status().Ports[0].Hook == "off" })
 	eventually(t, "port 1 off-hook in metrics", func() bool { return p.metric(`critline_port_offhook{port="1"}`) == "1" })

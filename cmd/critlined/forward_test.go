@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,10 +82,27 @@ func TestRemoteActivationLockout(t *testing.T) {
 	p := startDaemon(t, forwardConfig(t, simConfig(t)))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	inCall := func() bool { return p.status().Trunks[0].InCall }
+	// The dialogue is listening once the caller hears its prompt: the far
+	// end (the simulated network) has received voice since the ring. (The
+	// trunk is "in call" from the first RING; digits keyed between the
+	// answer and the prompt are not heard by the dialogue, as a caller who
+	// keys before the tone would find.)
+	heard := func() float64 {
+		var secs float64
+		fmt.Sscanf(p.mustCtl("sim", "trunk", "heard"), "far end received %f s", &secs)
+		return secs
+	}
+	var before float64
+	ring := func() {
+		t.Helper()
+		before = heard()
+		p.mustCtl("sim", "trunk", "ring", "07700900777")
+	}
+	answered := func() bool { return heard() > before }
 	call := func(digits ...string) {
 		t.Helper()
-		p.mustCtl("sim", "trunk", "ring", "07700900777")
-		eventually(t, "the service number answers", inCall)
+		ring()
+		eventually(t, "the service number answers with its prompt", answered)
 		for _, d := range digits {
 			if out, code := p.ctl("sim", "trunk", "dtmf", d); code != 0 {
 				t.Fatalf("the dialogue hung up before %q: %s", d, out)
@@ -94,8 +112,8 @@ func TestRemoteActivationLockout(t *testing.T) {
 	}
 	// Each wrong PIN is keyed once the one before has been refused (the
 	// dialogue ignores digits for the failure delay after a refusal).
-	p.mustCtl("sim", "trunk", "ring", "07700900777")
-	eventually(t, "the service number answers", inCall)
+	ring()
+	eventually(t, "the service number answers with its prompt", answered)
 	p.mustCtl("sim", "trunk", "dtmf", "1#")
 	for i, pin := range []string{"135790#", "135791#", "135792#"} {
 		if out, code := p.ctl("sim", "trunk", "dtmf", pin); code != 0 {
