@@ -16,7 +16,7 @@ import (
 )
 
 const simUsage = `usage: critlinectl sim VERB ...
-(dial and flash return once the action has played out on the board; play at once)
+(dial returns once the digits are keyed, listen once recorded; play at once)
   hook PORT off|on                 lift or replace the handset
   dial PORT DIGITS [--pulse]       key DTMF into the handset (or pulse-dial with --pulse)
   flash PORT                       a timed-break recall
@@ -50,11 +50,12 @@ func posted(e *env, path string, req any) int {
 	return exitOK
 }
 
-// playOut waits while the action plays out on the board (digits keyed, a
-// recall), so that the next command of a script or of the README's tour
-// acts after it, as a person would: a recall sent while 999 is still being
-// keyed would be taken as a pulsed digit. Ctrl-C stops waiting, not the
-// action. (sim play does not wait: one speaks while doing other things.)
+// playOut waits while an action that reports its length plays out on the
+// board (digits being keyed), so that the next command of a script or of
+// the README's tour acts after it, as a person would: a recall sent while
+// 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
+// waiting, not the action. (sim play does not wait: one speaks while doing
+// other things.)
 func playOut(e *env, r control.Result) {
 	if r.Seconds <= 0 {
 		return
