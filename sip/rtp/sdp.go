@@ -53,7 +53,7 @@ type RTPMap struct {
 }
 
 // Description is what critline reads from an SDP body: the first audio
-// stream (RTP/AVP) and its connection address.
+// stream (RTP/AVP, or RTP/SAVP with SDES keys) and its connection address.
 type Description struct {
 	Addr      netip.Addr // media-level c= if present, else session-level
 	Port      int        // 0 means the stream was refused
@@ -61,6 +61,11 @@ type Description struct {
 	RTPMaps   []RTPMap
 	Ptime     int // ms, 0 when absent
 	Direction Direction
+	// Secure is true for an RTP/SAVP (or RTP/SAVPF) stream: SRTP.
+	Secure bool
+	// Cryptos are the stream's a=crypto lines critline can use, in the
+	// sender's order (RFC 4568); lines with other suites are left out.
+	Cryptos []Crypto
 }
 
 // ErrSDP wraps every SDP parse and negotiation error.
@@ -134,8 +139,12 @@ func ParseSDP(body []byte) (*Description, error) {
 			if err != nil || port < 0 || port > 65535 {
 				return nil, sdpErr("line %d: audio port %q is not a port number", lineNo, f[1])
 			}
-			if f[2] != "RTP/AVP" && f[2] != "RTP/AVPF" {
-				return nil, sdpErr("line %d: audio transport %q is not RTP/AVP (SRTP is not supported)", lineNo, f[2])
+			switch f[2] {
+			case "RTP/AVP", "RTP/AVPF":
+			case "RTP/SAVP", "RTP/SAVPF":
+				d.Secure = true
+			default:
+				return nil, sdpErr("line %d: audio transport %q is not RTP/AVP or RTP/SAVP (DTLS-SRTP is not supported)", lineNo, f[2])
 			}
 			if len(f)-3 > maxSDPFormats {
 				return nil, sdpErr("line %d: %d formats, more than %d", lineNo, len(f)-3, maxSDPFormats)
@@ -194,6 +203,17 @@ func (d *Description) parseAttr(val string, media bool) error {
 			return fmt.Errorf("ptime %q is not a packet time in ms", rest)
 		}
 		d.Ptime = p
+	case "crypto":
+		if !media {
+			return nil
+		}
+		c, ok, err := parseCrypto(rest)
+		if err != nil {
+			return err
+		}
+		if ok && len(d.Cryptos) < maxSDPFormats {
+			d.Cryptos = append(d.Cryptos, c)
+		}
 	case "rtpmap":
 		if !media {
 			return nil
@@ -260,13 +280,27 @@ func (d *Description) rtpmap(pt uint8) (RTPMap, bool) {
 
 // Media is the negotiated description of one call's audio.
 type Media struct {
-	Remote    netip.AddrPort // where to send RTP (the peer's c= and m= port)
+	Remote    netip.AddrPort // where to send RTP (the peer's c= and m= port); 0.0.0.0: send nothing (RFC 2543 hold)
 	Law       Law
 	PT        uint8 // audio payload type
 	Events    bool  // the peer takes telephone-event/8000
 	EventPT   uint8 // its payload type when Events
 	Ptime     int   // peer's preferred packet time in ms (we always send 20)
 	Direction Direction
+	// Crypto is the peer's SDES line (its sending key) for an SRTP stream,
+	// nil for plain RTP. LocalKey is ours (the one in our SDP for the same
+	// tag); the caller sets it before Stream.SetMedia.
+	Crypto   *Crypto
+	LocalKey []byte
+}
+
+// Secure reports whether the media is SRTP.
+func (m Media) Secure() bool { return m.Crypto != nil }
+
+// Sends reports whether we send audio to the peer: it takes it (sendrecv
+// or its recvonly) at a real address.
+func (m Media) Sends() bool {
+	return (m.Direction == SendRecv || m.Direction == RecvOnly) && m.Remote.Addr().IsValid() && !m.Remote.Addr().IsUnspecified()
 }
 
 // Negotiate picks, in the peer's order, the first G.711 law among laws
@@ -304,6 +338,13 @@ func (d *Description) Negotiate(laws []Law) (Media, error) {
 	if !found {
 		return m, sdpErr("no common codec: the peer offers payload types %v, critline speaks PCMA and PCMU", d.Formats)
 	}
+	if d.Secure {
+		if len(d.Cryptos) == 0 {
+			return m, sdpErr("RTP/SAVP stream without a usable a=crypto line: critline speaks SDES %s and %s, no MKI", SuiteAES128SHA80, SuiteAES128SHA32)
+		}
+		c := d.Cryptos[0]
+		m.Crypto = &c
+	}
 	return m, nil
 }
 
@@ -313,7 +354,16 @@ type Local struct {
 	Port      int        // our RTP port
 	Laws      []Law      // order of preference for an offer; nil = PCMA, PCMU
 	EventPT   uint8      // telephone-event payload type we offer (0 = DefaultEventPT)
-	SessionID uint64     // o= session id and version
+	SessionID uint64     // o= session id
+	// Version is the o= version: bump it for every new offer or answer
+	// that changes anything (RFC 3264 8); 0 uses SessionID.
+	Version uint64
+	// Direction is the direction an offer proposes (default sendrecv).
+	Direction Direction
+	// Cryptos, when set, make an offer RTP/SAVP with these SDES lines
+	// (our keys, one per suite); an answer to an SRTP offer uses
+	// Media.LocalKey instead.
+	Cryptos []Crypto
 }
 
 func (l Local) header(b *bytes.Buffer) {
@@ -321,8 +371,12 @@ func (l Local) header(b *bytes.Buffer) {
 	if l.Addr.Is6() {
 		ipv = "IP6"
 	}
+	v := l.Version
+	if v == 0 {
+		v = l.SessionID
+	}
 	fmt.Fprintf(b, "v=0\r\no=critline %d %d IN %s %s\r\ns=critline\r\nc=IN %s %s\r\nt=0 0\r\n",
-		l.SessionID, l.SessionID, ipv, l.Addr, ipv, l.Addr)
+		l.SessionID, v, ipv, l.Addr, ipv, l.Addr)
 }
 
 // Offer returns an SDP offer for PCMA/PCMU and telephone-event, ptime 20.
@@ -337,7 +391,11 @@ func (l Local) Offer() []byte {
 	}
 	var b bytes.Buffer
 	l.header(&b)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", l.Port)
+	proto := "RTP/AVP"
+	if len(l.Cryptos) > 0 {
+		proto = "RTP/SAVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", l.Port, proto)
 	for _, law := range laws {
 		fmt.Fprintf(&b, " %d", law.PayloadType())
 	}
@@ -345,16 +403,45 @@ func (l Local) Offer() []byte {
 	for _, law := range laws {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", law.PayloadType(), law)
 	}
-	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=sendrecv\r\n", ev, ev, Ptime)
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=%s\r\n", ev, ev, Ptime, l.Direction)
+	for _, c := range l.Cryptos {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", c)
+	}
 	return b.Bytes()
 }
 
+// AnswerDirection is the direction an answer gives (RFC 3264 6.1): we send
+// only what the offerer takes and we want to send, and take only what it
+// sends and we want to take. ours is our own wish (sendrecv unless we hold).
+func AnswerDirection(offer, ours Direction) Direction {
+	peerSends := offer == SendRecv || offer == SendOnly
+	peerTakes := offer == SendRecv || offer == RecvOnly
+	weSend := ours == SendRecv || ours == SendOnly
+	weTake := ours == SendRecv || ours == RecvOnly
+	send, take := weSend && peerTakes, weTake && peerSends
+	switch {
+	case send && take:
+		return SendRecv
+	case send:
+		return SendOnly
+	case take:
+		return RecvOnly
+	}
+	return Inactive
+}
+
 // Answer returns an SDP answer accepting m (the result of Negotiate on the
-// offer): one codec, plus telephone-event with the offerer's payload type.
+// offer): one codec, plus telephone-event with the offerer's payload type,
+// the direction from the offer's and l.Direction, and for an SRTP offer our
+// key (m.LocalKey) under the offer's chosen tag and suite.
 func (l Local) Answer(m Media) []byte {
 	var b bytes.Buffer
 	l.header(&b)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP %d", l.Port, m.PT)
+	proto := "RTP/AVP"
+	if m.Crypto != nil {
+		proto = "RTP/SAVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s %d", l.Port, proto, m.PT)
 	if m.Events {
 		fmt.Fprintf(&b, " %d", m.EventPT)
 	}
@@ -362,15 +449,9 @@ func (l Local) Answer(m Media) []byte {
 	if m.Events {
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", m.EventPT, m.EventPT)
 	}
-	dir := SendRecv
-	switch m.Direction {
-	case SendOnly:
-		dir = RecvOnly
-	case RecvOnly:
-		dir = SendOnly
-	case Inactive:
-		dir = Inactive
+	fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", Ptime, AnswerDirection(m.Direction, l.Direction))
+	if m.Crypto != nil {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", Crypto{Tag: m.Crypto.Tag, Suite: m.Crypto.Suite, Key: m.LocalKey})
 	}
-	fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", Ptime, dir)
 	return b.Bytes()
 }

@@ -1,8 +1,10 @@
 package rtp
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -20,7 +22,7 @@ func TestParseAndNegotiate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Media{Remote: netip.MustParseAddrPort("127.0.0.1:6000"), Law: ULaw, PT: 0, Events: true, EventPT: 101}
-	if m != want {
+	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("negotiated %+v, want %+v", m, want)
 	}
 	l := Local{Addr: netip.MustParseAddr("192.0.2.7"), Port: 16384, SessionID: 42}
@@ -66,7 +68,8 @@ func TestParseSDPErrors(t *testing.T) {
 		{"v=0\r\nm=audio 4000 RTP/AVP 0\r\n", "no connection"},
 		{"v=0\r\nc=IN IP4 pbx.example\r\nm=audio 4000 RTP/AVP 0\r\n", "not an IP"},
 		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 99999 RTP/AVP 0\r\n", "port"},
-		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/SAVP 0\r\n", "SRTP"},
+		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\n", "DTLS-SRTP"},
+		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:short\r\n", "30 bytes"},
 		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP x\r\n", "payload type"},
 		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:300 X/8000\r\n", "0-127"},
 		{"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\nbroken\r\n", "type=value"},
@@ -80,9 +83,74 @@ func TestParseSDPErrors(t *testing.T) {
 	if _, err := d.Negotiate(nil); err == nil || !strings.Contains(err.Error(), "no common codec") {
 		t.Errorf("G.729/opus only: %v", err)
 	}
+	d, _ = ParseSDP([]byte("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n"))
+	if _, err := d.Negotiate(nil); err == nil || !strings.Contains(err.Error(), "usable a=crypto") {
+		t.Errorf("SAVP with only an unsupported suite: %v", err)
+	}
 	d, _ = ParseSDP([]byte("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n"))
 	if _, err := d.Negotiate(nil); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("port 0: %v", err)
+	}
+}
+
+// An SDES offer (Asterisk's and baresip's form: two suites, lifetime on
+// one) is answered with our key under the chosen tag; our answer parses
+// back to the same suite, and an offer we make carries one line per suite.
+func TestSDESOfferAnswer(t *testing.T) {
+	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n" +
+		"m=audio 40000 RTP/SAVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n" +
+		"a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v\r\n" +
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n" +
+		"a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n"
+	d, err := ParseSDP([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Secure || len(d.Cryptos) != 2 {
+		t.Fatalf("secure %v, %d usable crypto lines (want 2)", d.Secure, len(d.Cryptos))
+	}
+	m, err := d.Negotiate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Crypto == nil || m.Crypto.Tag != 2 || m.Crypto.Suite != SuiteAES128SHA80 || m.Crypto.Key[29] != 29 {
+		t.Fatalf("chose %+v", m.Crypto)
+	}
+	m.LocalKey = NewMasterKey()
+	ans, err := ParseSDP(Local{Addr: netip.MustParseAddr("192.0.2.7"), Port: 16384, SessionID: 9}.Answer(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ans.Secure || len(ans.Cryptos) != 1 || ans.Cryptos[0].Tag != 2 || !bytes.Equal(ans.Cryptos[0].Key, m.LocalKey) {
+		t.Fatalf("answer %+v", ans)
+	}
+	l := Local{Addr: netip.MustParseAddr("192.0.2.7"), Port: 16384, SessionID: 9,
+		Cryptos: []Crypto{{1, SuiteAES128SHA80, NewMasterKey()}, {2, SuiteAES128SHA32, NewMasterKey()}}}
+	o, err := ParseSDP(l.Offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Secure || len(o.Cryptos) != 2 || o.Cryptos[1].Suite != SuiteAES128SHA32 {
+		t.Fatalf("offer %+v", o)
+	}
+}
+
+// The answer's direction follows RFC 3264 6.1 from the offer's and ours.
+func TestAnswerDirection(t *testing.T) {
+	for _, c := range []struct{ offer, ours, want Direction }{
+		{SendRecv, SendRecv, SendRecv}, {SendOnly, SendRecv, RecvOnly}, {RecvOnly, SendRecv, SendOnly},
+		{Inactive, SendRecv, Inactive}, {SendRecv, SendOnly, SendOnly}, {SendOnly, SendOnly, Inactive},
+		{RecvOnly, RecvOnly, Inactive}, {SendRecv, Inactive, Inactive},
+	} {
+		if got := AnswerDirection(c.offer, c.ours); got != c.want {
+			t.Errorf("offer %s, ours %s: %s, want %s", c.offer, c.ours, got, c.want)
+		}
+	}
+	hold := "v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	d, _ := ParseSDP([]byte(hold))
+	m, err := d.Negotiate(nil)
+	if err != nil || m.Sends() {
+		t.Fatalf("c=0.0.0.0 (RFC 2543 hold): sends %v, err %v", m.Sends(), err)
 	}
 }
 

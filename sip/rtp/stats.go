@@ -11,6 +11,7 @@ type Stats struct {
 	Jitter          time.Duration // RFC 3550 interarrival jitter
 	Untrusted       uint64        // packets from an address other than the peer's, dropped
 	Malformed       uint64        // packets that are not RTP or carry an unknown payload type
+	SRTPFailures    uint64        // SRTP packets that failed authentication or were replayed, dropped
 	EventsReceived  uint64        // RFC 4733 events (not packets) received
 	EventsSent      uint64
 	Buffer          JitterStats

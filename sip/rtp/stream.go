@@ -112,10 +112,11 @@ type Stream struct {
 	haveEvTS  bool
 	evEnded   bool
 	rx        Stats
+	srtpRx    *srtpContext // the peer's SRTP, nil for plain RTP
 
 	txmu     sync.Mutex // send side
 	hdr      rtp.Header
-	txbuf    [12 + 4*hal.FrameSamples]byte
+	txbuf    [12 + 4*hal.FrameSamples + 16]byte // header, payload, SRTP tag
 	txTS     uint32
 	txSeq    uint16
 	txFirst  bool
@@ -127,6 +128,7 @@ type Stream struct {
 	txPT     uint8
 	txEvPT   uint8
 	txEvents bool
+	srtpTx   *srtpContext // our SRTP, nil for plain RTP
 
 	events  chan Event
 	credits chan struct{}
@@ -164,17 +166,42 @@ func newStream(conn *net.UDPConn, port int, cfg StreamConfig) *Stream {
 // LocalPort is the stream's UDP port (for the SDP).
 func (s *Stream) LocalPort() int { return s.port }
 
-// SetMedia applies the negotiated media: peer address, codec and events.
-// It may be called again (early media, then the answer).
+// SetMedia applies the negotiated media: peer address, codec and events,
+// and for SRTP (m.Crypto with m.LocalKey) the keys of both directions. It
+// may be called again (early media, then the answer, then re-INVITEs); an
+// SRTP context whose key is unchanged is kept, so its rollover counter
+// and replay window carry on. An SRTP media without our key sends nothing.
 func (s *Stream) SetMedia(m Media) {
+	var rx, tx *srtpContext
+	s.mu.Lock()
+	old := s.media
+	s.mu.Unlock()
+	if m.Crypto != nil {
+		var err error
+		if old.Crypto != nil && old.Crypto.Suite == m.Crypto.Suite && string(old.Crypto.Key) == string(m.Crypto.Key) {
+			s.mu.Lock()
+			rx = s.srtpRx
+			s.mu.Unlock()
+		} else if rx, err = newSRTPContext(m.Crypto.Suite, m.Crypto.Key); err != nil {
+			s.log.Warn("srtp: the peer's key is unusable; its packets will be dropped", "err", err)
+		}
+		if old.Crypto != nil && old.Crypto.Suite == m.Crypto.Suite && string(old.LocalKey) == string(m.LocalKey) {
+			s.txmu.Lock()
+			tx = s.srtpTx
+			s.txmu.Unlock()
+		} else if tx, err = newSRTPContext(m.Crypto.Suite, m.LocalKey); err != nil {
+			s.log.Warn("srtp: no usable local key; sending nothing", "err", err)
+		}
+	}
 	s.mu.Lock()
 	if !s.haveMedia || s.media.Remote != m.Remote {
 		s.peer = m.Remote
 	}
-	s.media, s.haveMedia = m, true
+	s.media, s.haveMedia, s.srtpRx = m, true, rx
 	s.mu.Unlock()
 	s.txmu.Lock()
-	s.canSend = m.Direction == SendRecv || m.Direction == RecvOnly
+	s.srtpTx = tx
+	s.canSend = m.Sends() && (m.Crypto == nil || tx != nil)
 	s.txLaw, s.txPT, s.txEvPT, s.txEvents = m.Law, m.PT, m.EventPT, m.Events
 	s.txmu.Unlock()
 }
@@ -302,6 +329,12 @@ func (s *Stream) send(n int, peer netip.AddrPort) error {
 	if _, err := s.hdr.MarshalTo(s.txbuf[:12]); err != nil {
 		return fmt.Errorf("rtp: header: %w", err)
 	}
+	if s.srtpTx != nil {
+		var err error
+		if n, err = s.srtpTx.protect(s.txbuf[:], n); err != nil {
+			return fmt.Errorf("rtp: %w", err)
+		}
+	}
 	if _, err := s.conn.WriteToUDPAddrPort(s.txbuf[:n], peer); err != nil {
 		// A transient network error must not stall the port's audio.
 		return nil
@@ -342,6 +375,17 @@ func (s *Stream) handle(h *rtp.Header, b []byte, from netip.AddrPort, arrival ti
 	if len(b) < 12 || b[0]>>6 != 2 {
 		s.rx.Malformed++
 		return
+	}
+	if s.media.Crypto != nil {
+		if s.srtpRx == nil {
+			s.rx.SRTPFailures++
+			return
+		}
+		var err error
+		if b, err = s.srtpRx.unprotect(b); err != nil {
+			s.rx.SRTPFailures++
+			return
+		}
 	}
 	hn, err := h.Unmarshal(b)
 	if err != nil {
