@@ -91,6 +91,14 @@ type Call struct {
 	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
 	canceled     bool            // outbound: a CANCEL went out for a late provisional response
 	endedAt      time.Time
+
+	dlg        dialogState   // indialog.go: our in-dialog requests
+	oa         offerState    // offer.go: offer/answer
+	st         sessionTimer  // timers_session.go: RFC 4028
+	rel        reliableState // prack.go: RFC 3262
+	earlyTag   string        // outbound: the To-tag of the last provisional response (early dialog)
+	byeReason  string        // the Reason our BYE carries, if any
+	answeredAt time.Time     // when the call was answered (our 2xx sent, or theirs received)
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
@@ -202,6 +210,7 @@ func (c *Call) end(err error, why string) {
 		c.l.calls--
 		c.l.mu.Unlock()
 		u.forgetDialog(c)
+		c.stopSessionTimer()
 		if c.stream != nil {
 			st := c.stream.Stats()
 			port := strconv.Itoa(c.l.cfg.Port)
@@ -243,25 +252,9 @@ func (c *Call) Hangup() error {
 	default:
 	}
 	switch {
-	case c.State() == StateAnswered && c.srv != nil:
+	case c.State() == StateAnswered:
 		c.end(nil, "local BYE")
-		c.u.background(func(ctx context.Context) {
-			inv := c.srv.InviteRequest
-			bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
-			bye.SetTransport(inv.Transport())
-			c.u.fromListener(bye)
-			if err := c.srv.WriteBye(ctx, bye); err != nil {
-				c.u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)
-			}
-		})
-		return nil
-	case c.State() == StateAnswered && c.cli != nil:
-		c.end(nil, "local BYE")
-		c.u.background(func(ctx context.Context) {
-			if err := c.cli.WriteBye(ctx, c.u.inDialog(c, sip.BYE)); err != nil {
-				c.u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)
-			}
-		})
+		c.u.sendBye(c) // in the background, from the dialog's own state (indialog.go)
 		return nil
 	case c.dir == Outbound:
 		if c.giveUp(fmt.Errorf("registrar %s: %w", c.r.cfg.Name, ErrCanceled), "local cancel") {
@@ -298,16 +291,6 @@ func (c *Call) giveUp(err error, why string) bool {
 	return true
 }
 
-// applySDP negotiates a peer's SDP and points the stream at it.
-func (c *Call) applySDP(body []byte) error {
-	d, err := rtp.ParseSDP(body)
-	if err != nil {
-		return err
-	}
-	m, err := d.Negotiate(nil)
-	if err != nil {
-		return err
-	}
-	c.stream.SetMedia(m)
-	return nil
-}
+// applySDP takes a peer's answer to our offer (early media, the 2xx) and
+// points the stream at it (offer.go).
+func (c *Call) applySDP(body []byte) error { return c.u.takeAnswer(c, body) }

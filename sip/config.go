@@ -74,6 +74,16 @@ type Config struct {
 	UserAgent string      // User-Agent header (default "critline")
 	TLS       *tls.Config // client TLS for registrars with transport "tls"
 
+	// SessionExpires is the session interval our INVITEs ask for (RFC
+	// 4028), and that our 2xx gives a caller that supports session timers
+	// but asks for none; 0 asks for none. The PBX's own intervals are
+	// honoured either way.
+	SessionExpires time.Duration
+	// MinSE is the smallest session interval accepted: a request asking
+	// for less gets 422 with this Min-SE (default DefaultMinSE, RFC 4028's
+	// 90 s floor).
+	MinSE time.Duration
+
 	// OnIncoming receives every inbound call for a configured line. It must
 	// not block: decide later with the IncomingCall's methods. Required.
 	OnIncoming func(*IncomingCall)
@@ -89,6 +99,10 @@ type Registrar struct {
 	Address   string // host:port (port defaults to 5060, 5061 for TLS)
 	Transport string // udp | tcp | tls (default udp)
 	Domain    string // domain of the AORs; default the address's host
+	// SRTP is the media encryption policy with this PBX: SRTPAccept
+	// (default: SRTP when it offers RTP/SAVP, plain RTP in our offers),
+	// SRTPRequire (SRTP offered, plain RTP refused) or SRTPOff.
+	SRTP string
 }
 
 // Line is one port's SIP identity.
@@ -135,6 +149,7 @@ func (c *Config) defaults() {
 	def(&c.FirstResponse, DefaultFirstResponse)
 	def(&c.RingTimeout, DefaultRingTimeout)
 	def(&c.ProgressTimeout, DefaultProgressTimeout)
+	def(&c.MinSE, DefaultMinSE)
 	if c.DownAfter <= 0 {
 		c.DownAfter = DefaultDownAfter
 	}
@@ -158,6 +173,9 @@ func (c *Config) defaults() {
 		r.Transport = strings.ToLower(r.Transport)
 		if r.Transport == "" {
 			r.Transport = "udp"
+		}
+		if r.SRTP == "" {
+			r.SRTP = SRTPAccept
 		}
 	}
 	for i := range c.Lines {
@@ -205,6 +223,11 @@ func (c *Config) validate() error {
 		default:
 			bad("registrar %q: transport %q: use udp, tcp or tls", r.Name, r.Transport)
 		}
+		switch r.SRTP {
+		case SRTPAccept, SRTPRequire, SRTPOff:
+		default:
+			bad("registrar %q: srtp %q: use %s, %s or %s", r.Name, r.SRTP, SRTPAccept, SRTPRequire, SRTPOff)
+		}
 	}
 	ports := map[int]bool{}
 	exts := map[string]bool{}
@@ -219,6 +242,9 @@ func (c *Config) validate() error {
 			bad("port %d: extension %q is used by another port", l.Port, l.Extension)
 		}
 		exts[l.Extension] = true
+	}
+	if c.SessionExpires < 0 || (c.SessionExpires > 0 && c.SessionExpires < c.MinSE) {
+		bad("session expires %s: give 0 (ask for no session timer) or at least min SE (%s)", c.SessionExpires, c.MinSE)
 	}
 	if c.OnIncoming == nil {
 		bad("OnIncoming is nil: the router must take inbound calls")

@@ -37,6 +37,9 @@ type StatusError struct {
 	Code      int
 	Reason    string
 	Registrar string
+	// Targets are a redirection's (3xx) Contact URIs, most preferred
+	// first (redirect.go).
+	Targets []string
 }
 
 func (e *StatusError) Error() string {

@@ -83,7 +83,13 @@ func hostileSeeds() []struct{ msg, want string } {
 		{sipMsg("INVITE sip:999999@127.0.0.1 SIP/2.0", "h1", "", goodSDP), "SIP/2.0 404"},
 		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h2", "", "v=0\r\nm=audio 99999 RTP/AVP x\r\n"), "SIP/2.0 488"},
 		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h3", "", "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 18\r\n"), "SIP/2.0 488"},
-		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h4", "", ""), "SIP/2.0 488"},
+		// An INVITE without SDP is a late offer now (offer.go); one that
+		// requires an extension we lack gets 420, one asking for a session
+		// interval below Min-SE gets 422 (RFC 4028).
+		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h4", "\r\nRequire: bogus-ext", ""), "SIP/2.0 420"},
+		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h11", "\r\nSession-Expires: 30", goodSDP), "SIP/2.0 422"},
+		{sipMsg("UPDATE sip:270001@127.0.0.1 SIP/2.0", "h12", ";tag=nope", goodSDP), "SIP/2.0 481"},
+		{sipMsg("PRACK sip:270001@127.0.0.1 SIP/2.0", "h13", ";tag=nope", ""), "SIP/2.0 481"},
 		{sipMsg("BYE sip:270001@127.0.0.1 SIP/2.0", "h5", ";tag=nope", ""), "SIP/2.0 481"},
 		{sipMsg("INVITE sip:270001@127.0.0.1 SIP/2.0", "h6", ";tag=nope", goodSDP), "SIP/2.0 481"},
 		{sipMsg("CANCEL sip:270001@127.0.0.1 SIP/2.0", "h7", "", ""), "SIP/2.0 481"},

@@ -4,8 +4,8 @@ package sip
 // (ring, answer, reject, redirect) and in-dialog re-INVITEs.
 
 import (
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,19 +22,28 @@ import (
 type IncomingCall struct {
 	Port      int
 	Extension string
-	From      string    // caller's number (From user)
+	From      string    // caller's number (Caller.Number; the From user when nothing better was given)
 	FromName  string    // caller's display name, may be empty
 	Registrar string    // the registrar that delivered it
 	Received  time.Time // when the INVITE reached the UA
 	CallID    string
+	// Caller is who is calling, from P-Asserted-Identity, Remote-Party-ID
+	// or From, with privacy (identity.go).
+	Caller Identity
+	// Diverted, when Forwarded, is how the call came to the line: the
+	// number first dialled (Diversion or History-Info).
+	Diverted  Diverted
+	Forwarded bool
 
-	call    *Call
-	offer   rtp.Media
-	mu      sync.Mutex
-	decided bool
-	pending func() error // the non-2xx final response, sent by the INVITE's goroutine
-	final   chan struct{}
-	acked   chan error // after Answer: the 2xx's ACK (nil) or why none came
+	call      *Call
+	offer     rtp.Media
+	offerBody []byte // the INVITE's SDP; nil: no offer (ours goes in the 2xx or a reliable 180)
+	lateOffer bool
+	mu        sync.Mutex
+	decided   bool
+	pending   func() error // the non-2xx final response, sent by the INVITE's goroutine
+	final     chan struct{}
+	acked     chan error // after Answer: the 2xx's ACK (nil) or why none came
 }
 
 // Canceled is closed when the call ends before or after a decision (the
@@ -59,7 +68,8 @@ func (ic *IncomingCall) decide() error {
 	return nil
 }
 
-// Ring sends 180 Ringing.
+// Ring sends 180 Ringing: reliably (RFC 3262) when the INVITE requires
+// 100rel, with our offer when it had none.
 func (ic *IncomingCall) Ring() error {
 	ic.mu.Lock()
 	decided := ic.decided
@@ -67,18 +77,30 @@ func (ic *IncomingCall) Ring() error {
 	if decided {
 		return ErrDecided
 	}
-	if err := ic.call.srv.Respond(180, "Ringing", nil); err != nil {
+	ic.call.mu.Lock()
+	reliable := ic.call.rel.on
+	ic.call.mu.Unlock()
+	if reliable {
+		if err := ic.ringReliable(); err != nil {
+			return err
+		}
+		ic.call.setState(StateRinging)
+		return nil
+	}
+	if err := ic.call.srv.Respond(180, "Ringing", nil, sip.NewHeader("Allow", allowMethods)); err != nil {
 		return fmt.Errorf("sip: 180: %w", err)
 	}
 	ic.call.setState(StateRinging)
 	return nil
 }
 
-// Answer opens the media and sends 200 with the SDP answer. It returns as
-// soon as the 200 is on its way: the ACK is awaited in the background (the
-// port must never wait behind a dying transaction), and a call whose ACK
-// never comes is ended with BYE after AckTimeout. The returned Call's Media
-// is live.
+// Answer opens the media and sends 200 with the SDP answer, or with our
+// offer when the INVITE had none (the answer then comes in the ACK). It
+// returns as soon as the 200 is on its way: the ACK is awaited in the
+// background (the port must never wait behind a dying transaction), and a
+// call whose ACK never comes is ended with BYE after AckTimeout. The
+// returned Call's Media is live (silent until the ACK brings the answer
+// to our offer).
 func (ic *IncomingCall) Answer() (*Call, error) {
 	if err := ic.decide(); err != nil {
 		return nil, err
@@ -86,16 +108,40 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 	defer close(ic.final)
 	c := ic.call
 	u := c.u
-	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
-	if err != nil {
+	if err := u.ensureStream(c); err != nil {
 		u.respondDialog(c, 500, "No Media Port")
 		c.end(err, "no rtp port")
 		return nil, err
 	}
-	c.stream = s
-	s.SetMedia(ic.offer)
-	_, adv, _ := c.r.destination()
-	c.local = rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+	var body []byte
+	switch {
+	case !ic.lateOffer:
+		var err error
+		if body, err = u.answerOffer(c, ic.offerBody); err != nil {
+			u.respondDialog(c, 488, "Not Acceptable Here")
+			c.end(err, "offer refused")
+			return nil, err
+		}
+	case c.relOffered():
+		// Our offer went in the reliable 180; its PRACK brings the answer,
+		// and no 2xx may go before it (RFC 3262 3).
+		if !c.awaitPrack() {
+			u.respondDialog(c, 504, "Server Time-out")
+			c.end(fmt.Errorf("sip: no PRACK for our offer in the reliable 180"), "no PRACK")
+			return nil, fmt.Errorf("sip: answering port %d: no PRACK came for the offer in the 180", ic.Port)
+		}
+	default:
+		if !c.beginOffer() {
+			u.respondDialog(c, 500, "Server Internal Error")
+			c.end(errors.New("sip: an offer is open"), "offer open")
+			return nil, errors.New("sip: an offer is already open")
+		}
+		body = u.makeOffer(c)
+		c.mu.Lock()
+		c.oa.ackSeq = c.srv.InviteRequest.CSeq().SeqNo
+		c.mu.Unlock()
+	}
+	res := u.sdpResponse(c, c.srv.InviteRequest, body)
 	sent := make(chan struct{})
 	var sentOnce sync.Once
 	c.srv.OnState(func(st sip.DialogState) {
@@ -104,8 +150,7 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 		}
 	})
 	acked := make(chan error, 1)
-	answer := c.local.Answer(ic.offer)
-	go func() { acked <- c.srv.RespondSDP(answer) }()
+	go func() { acked <- c.srv.WriteResponse(res) }()
 	select {
 	case <-sent:
 	case err := <-acked:
@@ -116,9 +161,21 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 		acked <- nil // for the INVITE's goroutine
 	}
 	ic.acked = acked
+	c.mu.Lock()
+	c.answeredAt = time.Now()
+	c.mu.Unlock()
 	c.setState(StateAnswered)
 	u.keepDialog(c)
+	u.armSessionTimer(c)
 	return c, nil
+}
+
+// relOffered reports whether our offer went in a reliable provisional
+// response (the INVITE had none and required 100rel).
+func (c *Call) relOffered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rel.withOffer || (c.rel.on && c.oa.haveMedia)
 }
 
 func (u *UA) respondDialog(c *Call, code int, reason string) {
@@ -186,6 +243,13 @@ func (ic *IncomingCall) Redirect(target string) error {
 
 func targetURI(target, domain string) (sip.Uri, error) {
 	var uri sip.Uri
+	if n, ok := strings.CutPrefix(target, "tel:"); ok {
+		// A redirect may name a tel: URI (RFC 3966): dial its number.
+		if n = TargetNumber(target); n == "" {
+			return uri, fmt.Errorf("sip: target %q is not a telephone number", target)
+		}
+		target = n
+	}
 	if strings.HasPrefix(target, "sip:") || strings.HasPrefix(target, "sips:") {
 		if err := sip.ParseUri(target, &uri); err != nil {
 			return uri, fmt.Errorf("sip: target %q is not a SIP URI: %w", target, err)
@@ -221,25 +285,29 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 400, "Bad Request")
 		return
 	}
-	body := req.Body()
-	if len(body) == 0 {
-		u.log.Warn("INVITE without SDP (late offer) is not supported", "port", l.cfg.Port)
-		u.respond(tx, req, 488, "Not Acceptable Here")
+	if bad := unsupportedRequire(req); bad != "" {
+		// RFC 3261 8.2.2.3: an extension we do not have is required.
+		res := sip.NewResponseFromRequest(req, 420, "Bad Extension", nil)
+		res.AppendHeader(sip.NewHeader("Unsupported", bad))
+		u.m.requestsRejected.WithLabelValues("420").Inc()
+		_ = tx.Respond(res)
 		return
 	}
-	offer, err := func() (rtp.Media, error) {
-		d, err := rtp.ParseSDP(body)
-		if err != nil {
-			return rtp.Media{}, err
-		}
-		return d.Negotiate(nil)
-	}()
-	if err != nil {
-		u.log.Warn("INVITE refused: SDP", "port", l.cfg.Port, "err", err)
-		u.respond(tx, req, 488, "Not Acceptable Here")
+	if code, reason, ok := u.checkSessionTimer(nil, req); !ok {
+		u.respondMinSE(tx, req, code, reason)
 		return
 	}
 	r := u.registrarFor(req)
+	body := req.Body()
+	var offer rtp.Media
+	if len(body) > 0 {
+		var err error
+		if offer, err = negotiateOfferPolicy(body, r.cfg.SRTP); err != nil {
+			u.log.Warn("INVITE refused: SDP", "port", l.cfg.Port, "err", err)
+			u.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+	}
 	_, adv, _ := r.destination()
 	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
 	sess, err := dua.ReadInvite(req, tx)
@@ -252,11 +320,17 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.srv = sess
 	c.localTag, _ = sess.InviteRequest.To().Params.Get("tag")
 	c.remoteTag, _ = req.From().Params.Get("tag")
-	from := req.From()
-	c.Peer, c.PeerName = from.Address.User, from.DisplayName
+	caller := callerIdentity(req)
+	c.Peer, c.PeerName = caller.Number, caller.Name
 	ic := &IncomingCall{Port: l.cfg.Port, Extension: l.cfg.Extension, From: c.Peer, FromName: c.PeerName,
-		Registrar: r.cfg.Name, Received: received, CallID: c.CallID, call: c, offer: offer, final: make(chan struct{})}
+		Registrar: r.cfg.Name, Received: received, CallID: c.CallID, call: c, offer: offer, final: make(chan struct{}),
+		Caller: caller, offerBody: body, lateOffer: len(body) == 0}
+	ic.Diverted, ic.Forwarded = divertedFrom(req, l.cfg.Extension)
 	c.ic = ic
+	c.setDialogUAS(sess.InviteRequest)
+	c.oa.remoteSeq = req.CSeq().SeqNo
+	c.rel.on = required(req)["100rel"]
+	u.sessionTimerUAS(c, req)
 	u.track(c) // visible to Close and in-dialog requests only once complete
 	u.m.inviteToRing.Observe(time.Since(received).Seconds())
 	u.cfg.OnIncoming(ic)
@@ -334,36 +408,4 @@ func (u *UA) awaitAck(c *Call, acked <-chan error) {
 	u.m.ackTimeouts.Inc()
 	u.log.Warn("answered call got no ACK: ending it with BYE", "port", c.l.cfg.Port, "call", c.CallID, "registrar", c.r.cfg.Name, "err", why)
 	_ = c.Hangup()
-}
-
-// reinvite answers an in-dialog INVITE (session refresh, hold) with our
-// current SDP, following the peer's new media address if it moved.
-func (u *UA) reinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.lookupCall(req)
-	if c == nil || c.stream == nil || c.State() != StateAnswered {
-		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if body := req.Body(); len(body) > 0 {
-		d, err := rtp.ParseSDP(body)
-		if err != nil {
-			u.respond(tx, req, 488, "Not Acceptable Here")
-			return
-		}
-		m, err := d.Negotiate(nil)
-		if err != nil {
-			u.respond(tx, req, 488, "Not Acceptable Here")
-			return
-		}
-		c.stream.SetMedia(m)
-		c.local.SessionID++
-		res := sip.NewSDPResponseFromRequest(req, c.local.Answer(m))
-		_, adv, _ := c.r.destination()
-		res.AppendHeader(u.contact(c.l, c.r, adv))
-		if err := tx.Respond(res); err != nil {
-			u.log.Debug("re-INVITE response failed", "err", err)
-		}
-		return
-	}
-	u.respond(tx, req, 488, "Not Acceptable Here")
 }

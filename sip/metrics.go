@@ -19,6 +19,7 @@ type metrics struct {
 	lateAnswers      *prometheus.CounterVec
 	ackTimeouts      prometheus.Counter
 	leftoversEnded   prometheus.Counter
+	dialectMetrics   // metrics_dialects.go
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,10 +72,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		leftoversEnded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "critline_sip_leftover_dialogs_ended_total", Help: "Calls a previous run left up (it was killed in a call) ended with BYE at start.",
 		}),
+		dialectMetrics: newDialectMetrics(),
 	}
-	for _, c := range []prometheus.Collector{m.registrarUp, m.registrarRTT, m.registrarProbes, m.lineRegistered,
+	for _, c := range append(m.dialectMetrics.collectors(), m.registrarUp, m.registrarRTT, m.registrarProbes, m.lineRegistered,
 		m.untrustedDropped, m.requestsRejected, m.inviteToRing, m.callLoss, m.callJitter, m.rtpLost,
-		m.inviteTimeouts, m.lateAnswers, m.ackTimeouts, m.leftoversEnded} {
+		m.inviteTimeouts, m.lateAnswers, m.ackTimeouts, m.leftoversEnded) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -64,6 +64,8 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 		return nil, err
 	}
 	local := rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+	c := u.newCall(l, r, Outbound, "")
+	c.stream, c.local, c.Peer = s, local, number
 
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(r.tp)
@@ -76,12 +78,13 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	req.AppendHeader(u.contact(l, r, adv))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
-	req.SetBody(local.Offer())
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	u.sessionTimerRequest(req, u.cfg.SessionExpires) // timers_session.go; Supported: 100rel, timer
+	c.oa.open = true                                 // our offer, answered in a 18x or the 2xx
+	req.SetBody(u.makeOffer(c))
 
 	callCtx, cancel := context.WithCancelCause(u.ctx)
-	c := u.newCall(l, r, Outbound, "")
-	c.stream, c.local, c.Peer, c.cancelInvite, c.localTag, c.inv = s, local, number, cancel, fromTag, req
+	c.cancelInvite, c.localTag, c.inv = cancel, fromTag, req
 	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
 	sess, err := dua.WriteInvite(callCtx, req)
 	if err != nil {
@@ -172,32 +175,55 @@ func (u *UA) dialRegistrar(l *line, name string) (*registrar, error) {
 func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 	var firstOnce sync.Once
 	sess := c.cli
-	err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{
-		Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password,
-		OnResponse: func(res *sip.Response) error {
-			firstOnce.Do(func() { close(first) })
-			if res.StatusCode > 100 && res.StatusCode < 200 {
-				c.mu.Lock()
-				c.gotProvis = true
-				c.mu.Unlock()
-				if body := res.Body(); len(body) > 0 {
-					if err := c.applySDP(body); err != nil {
-						u.log.Warn("early media SDP refused", "port", c.l.cfg.Port, "err", err)
-					} else {
-						c.setState(StateEarlyMedia)
-						return nil
-					}
+	var err error
+	for tries := 0; ; tries++ {
+		err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{
+			Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password,
+			OnResponse: func(res *sip.Response) error {
+				if res.StatusCode == 422 {
+					return nil // answered below with a new INVITE, unseen by the caller
 				}
-				c.setState(StateRinging)
-			} else if res.StatusCode == 100 {
-				c.mu.Lock()
-				c.gotProvis = true
-				c.mu.Unlock()
+				firstOnce.Do(func() { close(first) })
+				u.provisional(c, res) // dialects: early dialog, PRACK
+				return u.onInviteResponse(c, res)
+			},
+		})
+		if tries < 2 && u.retryMinSE(c, ctx, err) {
+			continue // timers_session.go: a 422 with Min-SE, asked again
+		}
+		break
+	}
+	u.afterInvite(c, ctx, sess, err, firstOnce.Do, first)
+}
+
+// onInviteResponse takes a response to our INVITE as it comes: ringing,
+// early media.
+func (u *UA) onInviteResponse(c *Call, res *sip.Response) error {
+	if res.StatusCode > 100 && res.StatusCode < 200 {
+		c.mu.Lock()
+		c.gotProvis = true
+		c.mu.Unlock()
+		if body := res.Body(); len(body) > 0 {
+			if err := c.applySDP(body); err != nil {
+				u.log.Warn("early media SDP refused", "port", c.l.cfg.Port, "err", err)
+			} else {
+				c.setState(StateEarlyMedia)
+				return nil
 			}
-			return nil
-		},
-	})
-	firstOnce.Do(func() { close(first) })
+		}
+		c.setState(StateRinging)
+	} else if res.StatusCode == 100 {
+		c.mu.Lock()
+		c.gotProvis = true
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// afterInvite finishes the INVITE transaction: the answer (ACK), or the
+// failure.
+func (u *UA) afterInvite(c *Call, ctx context.Context, sess *sipgo.DialogClientSession, err error, once func(func()), first chan struct{}) {
+	once(func() { close(first) })
 	res := sess.InviteResponse
 	c.mu.Lock()
 	cancel := c.given && c.gotProvis && !c.canceled && (res == nil || res.IsProvisional())
@@ -233,20 +259,27 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 		u.endLateAnswer(c, res, acked, "answered after the call had moved on")
 		return
 	}
+	c.setDialogUAC(c.inv, res) // indialog.go: every later request of ours
+	u.sessionTimerUAC(c, res)
 	if body := res.Body(); len(body) > 0 {
 		if err := c.applySDP(body); err != nil {
 			sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK))
-			u.background(func(ctx context.Context) { sess.WriteBye(ctx, u.inDialog(c, sip.BYE)) })
+			u.background(func(ctx context.Context) { _ = u.byeInDialog(ctx, c, `SIP;cause=488;text="unusable SDP answer"`) })
 			c.end(fmt.Errorf("sip: answer SDP: %w", err), "bad answer")
 			return
 		}
 	}
+	c.endOffer()
 	if err := sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK)); err != nil {
 		c.end(fmt.Errorf("registrar %s: %w: ACK: %v", c.r.cfg.Name, ErrTransport, err), "ack failed")
 		return
 	}
+	c.mu.Lock()
+	c.answeredAt = time.Now()
+	c.mu.Unlock()
 	c.setState(StateAnswered)
 	u.keepDialog(c)
+	u.armSessionTimer(c)
 	select {
 	case <-sess.Context().Done():
 		c.end(nil, "dialog ended")
@@ -258,7 +291,7 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 func (u *UA) classifyInvite(err error, ctx context.Context, r *registrar) error {
 	var dr *sipgo.ErrDialogResponse
 	if errors.As(err, &dr) && dr.Res != nil {
-		return &StatusError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason, Registrar: r.cfg.Name}
+		return &StatusError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason, Registrar: r.cfg.Name, Targets: redirectTargets(dr.Res)}
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("registrar %s: %w", r.cfg.Name, ErrCanceled)

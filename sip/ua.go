@@ -174,6 +174,8 @@ func (u *UA) Start(ctx context.Context) error {
 	u.srv.OnBye(u.onBye)
 	u.srv.OnCancel(u.onStrayCancel)
 	u.srv.OnOptions(u.onOptions)
+	u.srv.OnUpdate(u.onUpdate) // offer.go
+	u.srv.OnPrack(u.onPrack)   // prack.go
 	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")
 	})
@@ -434,7 +436,8 @@ func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reaso
 
 func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Supported", supportedOptions))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("sip respond failed", "err", err)
@@ -473,7 +476,11 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c := u.lookupCall(req); c != nil && c.srv != nil {
+	c := u.lookupCall(req)
+	if c != nil && u.ackInDialog(c, req) {
+		return // the ACK of a re-INVITE's 2xx (offer.go)
+	}
+	if c != nil && c.srv != nil {
 		if err := c.srv.ReadAck(req, tx); err != nil {
 			u.log.Debug("ack not for this dialog", "call", c.CallID, "err", err)
 		}

@@ -1,0 +1,47 @@
+package sip
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// dialectMetrics count what the PBX dialects, message waiting and
+// encrypted lines bring (issue 18).
+type dialectMetrics struct {
+	sessionsExpired   prometheus.Counter
+	redirects         *prometheus.CounterVec
+	mwiNotifies       *prometheus.CounterVec
+	transportRefused  *prometheus.CounterVec
+	keepaliveFailures *prometheus.CounterVec
+	srtpFailures      *prometheus.CounterVec
+}
+
+func newDialectMetrics() dialectMetrics {
+	return dialectMetrics{
+		sessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_sip_session_expired_total",
+			Help: "Calls ended because their session timer ran out or its refresh failed (RFC 4028): the far end had gone.",
+		}),
+		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_redirects_total",
+			Help: "3xx responses to our INVITEs, by what became of them: followed, or refused (no target the guard allows, too many hops, a loop).",
+		}, []string{"registrar", "result"}),
+		mwiNotifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_mwi_notifies_total",
+			Help: "message-summary NOTIFYs taken, by kind: subscribed (in a subscription of ours) or unsolicited.",
+		}, []string{"registrar", "kind"}),
+		transportRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_requests_transport_refused_total",
+			Help: "Requests from a registrar's address refused because they came over a transport [sip] trusted_transports does not list (over UDP the source address can be forged).",
+		}, []string{"transport"}),
+		keepaliveFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_keepalive_failures_total",
+			Help: "RFC 5626 keep-alives on a connection to a registrar that got no answer: the connection was closed and the lines registered again.",
+		}, []string{"registrar"}),
+		srtpFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_srtp_packets_rejected_total",
+			Help: "SRTP packets from peers that failed authentication or were replays, summed over calls.",
+		}, []string{"port"}),
+	}
+}
+
+func (d dialectMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{d.sessionsExpired, d.redirects, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures}
+}
