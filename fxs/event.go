@@ -39,17 +39,18 @@ const (
 type EventKind int
 
 const (
-	EventState       EventKind = iota + 1 // state change: State, Prev, Detail
-	EventHook                             // handset lifted or replaced: OffHook
-	EventDigit                            // a digit dialled: Digit, Source (dtmf|pulse), Digits so far
-	EventRecall                           // a recall (hook flash): Detail says what was done with it
-	EventRing                             // ring output on or off: On
-	EventPolarity                         // line polarity: On = reversed (caller-ID signalling)
-	EventCallerID                         // caller-ID audio: Detail "start" or "end"
-	EventCondition                        // line condition changed: Condition
-	EventHookError                        // a hook signal fitting no window, or lost hook events: Detail
-	EventLineError                        // a line or audio operation failed: Detail
-	EventCallWaiting                      // call-waiting tone in the call: On
+	EventState          EventKind = iota + 1 // state change: State, Prev, Detail
+	EventHook                                // handset lifted or replaced: OffHook
+	EventDigit                               // a digit dialled: Digit, Source (dtmf|pulse), Digits so far
+	EventRecall                              // a recall (hook flash): Detail says what was done with it
+	EventRing                                // ring output on or off: On
+	EventPolarity                            // line polarity: On = reversed (caller-ID signalling)
+	EventCallerID                            // caller-ID audio: Detail "start" or "end"
+	EventCondition                           // line condition changed: Condition
+	EventHookError                           // a hook signal fitting no window, or lost hook events: Detail
+	EventLineError                           // a line or audio operation failed: Detail
+	EventCallWaiting                         // call-waiting tone in the call: On
+	EventMessageWaiting                      // messages wait (On) or not; Detail says what the handset was told
 )
 
 func (k EventKind) String() string {
@@ -76,6 +77,8 @@ func (k EventKind) String() string {
 		return "line-error"
 	case EventCallWaiting:
 		return "call-waiting"
+	case EventMessageWaiting:
+		return "message-waiting"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -126,9 +129,11 @@ type Snapshot struct {
 	Emergency  bool          `json:"emergency"`  // the current outbound call is to an emergency number
 	Condition  Condition     `json:"condition"`  // ok | left-off-hook
 	Forwarding bool          `json:"forwarding"` // special dial tone is on
-	Ringing    bool          `json:"ringing"`    // the ring output is on now
-	Profile    string        `json:"profile"`    // country profile name
-	Counters   Counters      `json:"counters"`
+	// MessageWaiting: messages wait (message-waiting dial tone, lamp set).
+	MessageWaiting bool     `json:"message_waiting"`
+	Ringing        bool     `json:"ringing"` // the ring output is on now
+	Profile        string   `json:"profile"` // country profile name
+	Counters       Counters `json:"counters"`
 }
 
 // Subscribe returns a channel carrying every event from now on, buffered to

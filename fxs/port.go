@@ -95,6 +95,7 @@ type Port struct {
 	offHook bool
 	cond    Condition
 	forward bool
+	mwi     mwiState // mwi.go
 
 	digits    []byte
 	number    string
@@ -351,7 +352,7 @@ func (p *Port) Snapshot() Snapshot {
 	return Snapshot{
 		Port: p.id, State: p.state, Since: p.since, OffHook: p.offHook, Digits: string(p.digits),
 		Direction: p.direction, Emergency: p.emergCall, Condition: p.cond, Forwarding: p.forward,
-		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters,
+		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters, MessageWaiting: p.mwi.on,
 	}
 }
 
@@ -378,6 +379,7 @@ func (p *Port) Offer(call InboundCall, cid dsp.CallerID) (Progress, error) {
 	p.callGen++
 	p.inbound, p.call, p.direction = call, call, "in"
 	p.digits = p.digits[:0]
+	p.mwiAbortLocked("call offered")
 	p.enterLocked(StateRinging, "")
 	p.startRingingLocked(cid)
 	return progress{p, p.callGen}, nil

@@ -54,6 +54,7 @@ func (p *Port) hookLocked(e hook.Event) {
 	switch e.Kind {
 	case hook.OffHook:
 		p.offHook = true
+		p.mwiAbortLocked("handset lifted")
 		p.emitLocked(Event{Kind: EventHook})
 		switch p.state {
 		case StateIdle:

@@ -2,10 +2,14 @@ package fxs
 
 // The port's states and what each one plays and arms.
 
-// dialTone picks plain or special dial tone.
+// dialTone picks plain, special (forwarding on) or message-waiting dial
+// tone (mwi.go).
 func (p *Port) dialTone() toneID {
-	if p.forward {
+	switch {
+	case p.forward:
 		return toneSpecialDial
+	case p.mwi.on:
+		return toneMessageWaiting
 	}
 	return toneDial
 }
@@ -75,6 +79,7 @@ func (p *Port) enterLocked(s State, detail string) {
 	switch s {
 	case StateIdle:
 		p.setCondLocked(ConditionOK)
+		p.mwiIdleLocked() // mwi.go: a pending message-waiting indication
 	case StateParked:
 		p.setCondLocked(ConditionLeftOffHook)
 	}
@@ -96,7 +101,7 @@ func (p *Port) playLocked(t toneID) {
 	// Dial tone leaks back into the microphone through a poor hybrid
 	// balance; the detector ignores its frequencies while it plays, so
 	// the first digit is not masked.
-	if t == toneDial || t == toneSpecialDial {
+	if t == toneDial || t == toneSpecialDial || t == toneMessageWaiting {
 		p.dtmf.IgnoreTones(p.toneFreq[t]...)
 	} else {
 		p.dtmf.IgnoreTones()

@@ -183,7 +183,7 @@ func (p *Port) rest(pa hal.Pausable) restResult {
 func (p *Port) needAudioLocked() bool {
 	switch p.state {
 	case StateIdle, StateParked, StateStopped:
-		return p.ring.active
+		return p.ring.active || p.mwi.active
 	}
 	return true
 }

@@ -172,6 +172,9 @@ func (p *Port) startCIDAudioLocked() {
 // cidFinishedLocked is called by the pump when the caller-ID audio has been
 // written out.
 func (p *Port) cidFinishedLocked() {
+	if p.mwiAudioDoneLocked() {
+		return // it was a message-waiting indication (mwi.go)
+	}
 	r := &p.ring
 	p.src = srcSilence
 	if !r.cidPlay {

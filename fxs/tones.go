@@ -21,6 +21,7 @@ const (
 	toneCongestion
 	toneUnobtainable
 	toneCallWaiting
+	toneMessageWaiting
 	numTones
 )
 
@@ -66,6 +67,7 @@ func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, [numTones][]float64
 		{toneCongestion, "congestion", p.Tones.Congestion},
 		{toneUnobtainable, "unobtainable", p.Tones.Unobtainable},
 		{toneCallWaiting, "call_waiting", p.Tones.CallWaiting},
+		{toneMessageWaiting, "message_waiting", p.Tones.MessageWaiting},
 	} {
 		pt, err := t.spec.Parse(t.name)
 		if err != nil {

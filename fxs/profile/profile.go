@@ -26,6 +26,8 @@ type Profile struct {
 	CallerID    CallerID `toml:"caller_id"`
 	Dialling    Dialling `toml:"dialling"`
 	Recall      Recall   `toml:"recall"`
+	// MessageWaiting is visual message waiting (mwi.go).
+	MessageWaiting MessageWaiting `toml:"message_waiting"`
 }
 
 // Ring is the power-ringing signal.
@@ -43,6 +45,9 @@ type Tones struct {
 	Congestion   ToneSpec `toml:"congestion"`
 	Unobtainable ToneSpec `toml:"unobtainable"`
 	CallWaiting  ToneSpec `toml:"call_waiting"`
+	// MessageWaiting is the dial tone heard while messages wait in the
+	// voicemail (mwi.go).
+	MessageWaiting ToneSpec `toml:"message_waiting"`
 }
 
 // ToneSpec is a tone as written in a profile: a default level and a cadence
@@ -87,6 +92,11 @@ type CallerID struct {
 	AfterRing     time.Duration `toml:"after_ring"` // after-first-ring: end of first ring to data
 	// Waiting is caller ID on call waiting (see recall.go).
 	Waiting CIDWaiting `toml:"waiting"`
+	// Withheld and Unavailable are the reasons for absence sent when the
+	// caller withheld the number (privacy) or it is not known: one letter
+	// each, "P" and "O" in ETSI EN 300 659-3, BT SIN 227 and Bellcore.
+	Withheld    string `toml:"withheld"`
+	Unavailable string `toml:"unavailable"`
 }
 
 // Dialling is the default dial plan and its timers.
@@ -252,6 +262,7 @@ func (p *Profile) Validate() error {
 	}
 	errs = append(errs, p.validateWaiting()...)
 	errs = append(errs, p.validateRecall()...)
+	errs = append(errs, p.validateMWI()...)
 	for _, t := range []struct {
 		key    string
 		v      time.Duration
