@@ -38,7 +38,8 @@ func fullStatus() Status {
 			Condition: "left-off-hook", Digits: "999", Route: "lte", Registered: "chorus", Forwarding: "all->07700900555",
 			Divert: "07700900333", Relay: "board", Mode: "survivable", Lifeline: true,
 			Registrations: []LineRegistration{{Registrar: "chorus", Registered: false, Error: "registrar chorus: timeout"}},
-			BehindRelay:   "copper", Engine: "ok"}},
+			BehindRelay:   "copper", Engine: "ok", Caller: "withheld", CallerName: "Bursar", OriginallyCalled: "270009",
+			Media: "srtp", MessageWaiting: true, Messages: "2 new, 8 old"}},
 		RecentModes: []ModeChange{{At: at, From: "normal", To: "survivable", Reason: "no registrar reachable; trunk lte up"}},
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
 	}

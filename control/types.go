@@ -146,6 +146,21 @@ type Port struct {
 	// "recovered (...)" (one was abandoned and is still stuck somewhere;
 	// the port carries on). Counted in critline_port_wedged_total.
 	Engine string `json:"engine"`
+	// Caller is the current inbound call's caller as the handset shows
+	// it: the number, "withheld" (the caller asked for privacy) or
+	// "unavailable"; CallerName is the name, when given.
+	Caller     string `json:"caller,omitempty"`
+	CallerName string `json:"caller_name,omitempty"`
+	// OriginallyCalled is the number the caller dialled first, for a call
+	// forwarded to this line (the PBX's Diversion or History-Info).
+	OriginallyCalled string `json:"originally_called,omitempty"`
+	// Media is the current SIP call's media: "rtp" or "srtp".
+	Media string `json:"media,omitempty"`
+	// MessageWaiting says messages wait in the line's voicemail (the
+	// message-waiting dial tone and the handset's lamp are on); Messages
+	// counts them when the PBX says ("2 new, 8 old").
+	MessageWaiting bool   `json:"message_waiting"`
+	Messages       string `json:"messages,omitempty"`
 }
 
 // LineRegistration is a port's line registration with one registrar.

@@ -139,6 +139,7 @@ func (p *Port) cidMessage(cid dsp.CallerID) ([]byte, error) {
 		cid.NameAbsence = dsp.Present
 	}
 	if p.ring.sdmf {
+		cid.Name, cid.NameAbsence = "", dsp.Present // SDMF carries no name
 		if len(cid.Number) > dsp.MaxSDMFNumberLen {
 			cid.Number = cid.Number[len(cid.Number)-dsp.MaxSDMFNumberLen:]
 		}

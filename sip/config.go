@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/hal"
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -99,6 +100,9 @@ type Registrar struct {
 	Address   string // host:port (port defaults to 5060, 5061 for TLS)
 	Transport string // udp | tcp | tls (default udp)
 	Domain    string // domain of the AORs; default the address's host
+	// MWISubscribe subscribes every line to message-summary (RFC 3842)
+	// at this PBX; its unsolicited NOTIFYs are taken either way.
+	MWISubscribe bool
 	// SRTP is the media encryption policy with this PBX: SRTPAccept
 	// (default: SRTP when it offers RTP/SAVP, plain RTP in our offers),
 	// SRTPRequire (SRTP offered, plain RTP refused) or SRTPOff.
@@ -111,6 +115,10 @@ type Line struct {
 	Extension string // SIP user and number (AOR user)
 	AuthUser  string // digest user; default Extension
 	Password  string
+	// Mailbox is the message account the line subscribes to for message
+	// waiting: a user in the registrar's domain or a sip: URI; default
+	// the line's own AOR (what Asterisk, FreeSWITCH and 3CX expect).
+	Mailbox string
 }
 
 // Register modes.
@@ -236,6 +244,17 @@ func (c *Config) validate() error {
 			bad("port %d: configured twice", l.Port)
 		}
 		ports[l.Port] = true
+		if mb := l.Mailbox; mb != "" {
+			var u sip.Uri
+			switch {
+			case strings.HasPrefix(mb, "sip:") || strings.HasPrefix(mb, "sips:"):
+				if err := sip.ParseUri(mb, &u); err != nil {
+					bad("port %d: mailbox %q is not a SIP URI: give a user or sip:user@host", l.Port, mb)
+				}
+			case strings.ContainsAny(mb, "@:;<> \t\r\n"):
+				bad("port %d: mailbox %q: give a user (like 270001) or a full sip: URI", l.Port, mb)
+			}
+		}
 		if l.Extension == "" || strings.ContainsAny(l.Extension, "@:;<> \t\r\n") {
 			bad("port %d: extension %q is not a SIP user", l.Port, l.Extension)
 		} else if exts[l.Extension] {

@@ -6,7 +6,6 @@ import "github.com/prometheus/client_golang/prometheus"
 // encrypted lines bring (issue 18).
 type dialectMetrics struct {
 	sessionsExpired   prometheus.Counter
-	redirects         *prometheus.CounterVec
 	mwiNotifies       *prometheus.CounterVec
 	transportRefused  *prometheus.CounterVec
 	keepaliveFailures *prometheus.CounterVec
@@ -19,10 +18,6 @@ func newDialectMetrics() dialectMetrics {
 			Name: "critline_sip_session_expired_total",
 			Help: "Calls ended because their session timer ran out or its refresh failed (RFC 4028): the far end had gone.",
 		}),
-		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "critline_sip_redirects_total",
-			Help: "3xx responses to our INVITEs, by what became of them: followed, or refused (no target the guard allows, too many hops, a loop).",
-		}, []string{"registrar", "result"}),
 		mwiNotifies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_sip_mwi_notifies_total",
 			Help: "message-summary NOTIFYs taken, by kind: subscribed (in a subscription of ours) or unsolicited.",
@@ -43,5 +38,5 @@ func newDialectMetrics() dialectMetrics {
 }
 
 func (d dialectMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.sessionsExpired, d.redirects, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures}
+	return []prometheus.Collector{d.sessionsExpired, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures}
 }

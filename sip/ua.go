@@ -67,6 +67,11 @@ type UA struct {
 	subs    map[int]chan Event
 	nextSub int
 
+	notifyMu       sync.Mutex
+	notifyHandlers map[string]NotifyHandler // mwi.go: NOTIFYs of other event packages
+	subsMu         sync.Mutex
+	mwiSubs        []*mwiSub // mwi.go: our message-waiting subscriptions
+
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -176,6 +181,7 @@ func (u *UA) Start(ctx context.Context) error {
 	u.srv.OnOptions(u.onOptions)
 	u.srv.OnUpdate(u.onUpdate) // offer.go
 	u.srv.OnPrack(u.onPrack)   // prack.go
+	u.srv.OnNotify(u.onNotify) // mwi.go
 	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")
 	})
@@ -226,6 +232,7 @@ func (u *UA) Start(ctx context.Context) error {
 		}
 	}
 	u.endLeftovers()
+	u.startMWI() // mwi.go
 	return nil
 }
 

@@ -35,6 +35,10 @@ type PortOptions struct {
 	// handset stays on the board while the board has power, and calls
 	// leave by whatever path is left.
 	Copper bool
+	// Voicemail is the port's voicemail access code: dialled, it reaches
+	// the PBX's voicemail (the Message-Account the PBX names, else the
+	// code itself), by registrars only. Empty: none.
+	Voicemail string
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -111,6 +115,7 @@ type Appliance struct {
 	runSince   time.Time // when Run began
 	settled    bool      // the first health reports are in (start.go)
 	lineLog    lineLog
+	dm         dialectMetrics // dialects.go
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -141,7 +146,9 @@ type port struct {
 	regOK  bool
 	regs   map[string]lineBinding // the line's binding with each registrar
 	route  string                 // where the current call goes (registrar or trunk name)
-	wait   bool                   // a relay move is waiting for on-hook (logged once, not every tick)
+	// dialect is the current call's caller and the message waiting (dialects.go).
+	dialect portDialect
+	wait    bool // a relay move is waiting for on-hook (logged once, not every tick)
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -181,7 +188,7 @@ func New(o Options) (*Appliance, error) {
 		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
-			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
+			DialPlan: withVoicemail(po, o.Profile), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
 			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
 		})
 		if err != nil {
@@ -226,6 +233,9 @@ func New(o Options) (*Appliance, error) {
 		m.setup.WithLabelValues(r)
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
+	if err := a.initDialects(o.Registerer); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
 	if err := a.registerEngine(o.Registerer); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
@@ -376,6 +386,7 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			a.mu.Unlock()
 			if ev.State == fxs.StateIdle {
 				a.setRoute(p.opt.ID, "")
+				a.clearCall(p)
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
 		case fxs.EventCondition:

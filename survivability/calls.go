@@ -52,6 +52,18 @@ const (
 // get through, and last a trunk carrying another emergency call (waited for
 // a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
+	if !emergency && a.isVoicemail(portID, number) {
+		rs, why := a.fullLadder(portID, number, false)
+		if rs = voicemailRungs(rs); len(rs) == 0 && why == "" {
+			why = "the voicemail is reached through a registrar, and none is usable"
+		}
+		return rs, why
+	}
+	return a.fullLadder(portID, number, emergency)
+}
+
+// fullLadder is ladder for any number.
+func (a *Appliance) fullLadder(portID int, number string, emergency bool) ([]rung, string) {
 	now := time.Now()
 	var trusted, recovering, downRegs []rung
 	a.mu.Lock()

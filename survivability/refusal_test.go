@@ -29,7 +29,7 @@ func TestSIPCodeTable(t *testing.T) {
 		retry  bool
 		reason fxs.FailReason
 	}{
-		{300, refuse, cong}, {301, refuse, cong}, {302, refuse, cong}, {305, refuse, cong}, {380, refuse, cong},
+		{300, refuse, unobt}, {301, refuse, unobt}, {302, refuse, unobt}, {305, refuse, cong}, {380, refuse, cong},
 		{400, refuse, cong}, {401, refuse, cong}, {402, refuse, cong}, {403, refuse, unobt}, {404, refuse, unobt},
 		{405, refuse, cong}, {406, refuse, cong}, {407, refuse, cong}, {408, retry, cong}, {410, refuse, unobt},
 		{413, refuse, cong}, {414, refuse, cong}, {415, refuse, cong}, {416, refuse, cong}, {420, refuse, cong},

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/critline/critline/fxs"
-	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability/forwarding"
 )
@@ -59,6 +58,8 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				a.reevaluate("registrar " + e.Registrar)
 			case sip.LineStatus:
 				a.lineStatus(e)
+			case sip.MessageWaiting:
+				a.messageWaiting(e) // dialects.go
 			}
 		}
 	}
@@ -78,11 +79,15 @@ func (r *sipRung) kind() RungKind { return RungRegistrar }
 // so a dead or silent registrar costs seconds, not Timer B. ctx ends the
 // attempt at once: the porter hung up.
 func (r *sipRung) place(ctx context.Context, portID int, number string, at *attempt) (fxs.Call, error) {
-	call, err := r.a.sip.Dial(ctx, portID, number, sip.DialOptions{Registrar: r.registrar})
+	if r.a.isVoicemail(portID, number) {
+		number = r.a.voicemailTarget(portID, number)
+	}
+	call, err := r.followRedirects(ctx, portID, number, at) // dialects.go: 3xx
 	if err != nil {
 		retry, reason := classifySIPErr(err)
 		return nil, &attemptError{retry: retry, reason: reason, err: err}
 	}
+	r.a.noteMedia(portID, call)
 	c := &sipCall{call: call}
 	go c.follow(at)
 	return c, nil
@@ -103,6 +108,14 @@ type sipOutcome struct {
 // emergency call is the exception: it goes on to the next rung whatever
 // the refusal (router.go).
 var sipCodes = map[int]sipOutcome{
+	// 300, 301 and 302 are followed (dialects.go: bounded hops, every
+	// target through the toll-fraud guard); one that reaches this table
+	// could not be followed (no target allowed, a loop, too many hops).
+	300: {false, fxs.FailUnobtainable},
+	301: {false, fxs.FailUnobtainable},
+	302: {false, fxs.FailUnobtainable},
+	305: {false, fxs.FailCongestion}, // Use Proxy: not followed (RFC 3261 21.3.5 wants it only from a proxy we trust)
+	380: {false, fxs.FailCongestion}, // Alternative Service: not a number to dial
 	401: {false, fxs.FailCongestion},   // our credentials refused after the challenge
 	403: {false, fxs.FailUnobtainable}, // barred by the PBX
 	404: {false, fxs.FailUnobtainable}, // no such number
@@ -126,8 +139,7 @@ func sipClass(code int) sipOutcome {
 	case code >= 500 && code < 600:
 		return sipOutcome{true, fxs.FailCongestion} // the PBX failed: the next rung may do better
 	default:
-		// 3xx (redirects are not followed yet: the SIP dialects issue), 4xx,
-		// 6xx: refusals.
+		// Other 3xx, 4xx, 6xx: refusals.
 		return sipOutcome{false, fxs.FailCongestion}
 	}
 }
@@ -220,10 +232,8 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 		a.unreachable(ic, p, why)
 		return
 	}
-	cid := dsp.CallerID{Time: time.Now(), Number: ic.From, Name: ic.FromName}
-	if cid.Number == "" || cid.Number == "anonymous" {
-		cid.Number, cid.NumberAbsence = "", dsp.Absence('P')
-	}
+	cid := a.callerID(ic.Caller) // dialects.go: PAI, RPID or From, privacy
+	a.noteCaller(ic.Port, ic)
 	in := &sipInbound{a: a, ic: ic, port: ic.Port}
 	pr, err := p.fx.Offer(in, cid)
 	if err != nil && fwd.Busy != "" {
@@ -330,6 +340,7 @@ func (s *sipInbound) Answer() (fxs.Media, error) {
 	s.call = call
 	s.mu.Unlock()
 	s.a.setRoute(s.port, s.ic.Registrar)
+	s.a.noteMedia(s.port, call)
 	return call.Media(), nil
 }
 

@@ -116,6 +116,7 @@ func (a *Appliance) Status() control.Status {
 		}
 		cp.Route = p.route
 		cp.Lifeline = p.forced
+		a.dialectStatusLocked(p, &cp) // dialects.go
 		if p.regOK {
 			cp.Registered = p.reg
 		}
