@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,20 @@ type Config struct {
 	// but asks for none; 0 asks for none. The PBX's own intervals are
 	// honoured either way.
 	SessionExpires time.Duration
+	// TLSListen, when set, is the address of a TLS listener for the
+	// registrars' own connections (TLSServer holds its certificate and,
+	// with ClientAuth RequireAndVerifyClientCert and ClientCAs, the
+	// client-certificate check). tlslisten.go.
+	TLSListen string
+	TLSServer *tls.Config
+	// TrustedTransports lists the transports requests are taken on
+	// ("udp", "tcp", "tls"); empty takes all. Over UDP a request's source
+	// address is its only credential, and it can be forged on the LAN.
+	TrustedTransports []string
+	// KeepAlive is the interval of RFC 5626 keep-alives (CRLF ping and
+	// pong) on TCP and TLS connections to the registrars; 0 sends none.
+	KeepAlive time.Duration
+
 	// MinSE is the smallest session interval accepted: a request asking
 	// for less gets 422 with this Min-SE (default DefaultMinSE, RFC 4028's
 	// 90 s floor).
@@ -264,6 +279,26 @@ func (c *Config) validate() error {
 	}
 	if c.SessionExpires < 0 || (c.SessionExpires > 0 && c.SessionExpires < c.MinSE) {
 		bad("session expires %s: give 0 (ask for no session timer) or at least min SE (%s)", c.SessionExpires, c.MinSE)
+	}
+	for _, tp := range c.TrustedTransports {
+		if tp != "udp" && tp != "tcp" && tp != "tls" {
+			bad("trusted transport %q: use udp, tcp or tls", tp)
+		}
+	}
+	if len(c.TrustedTransports) > 0 {
+		for _, r := range c.Registrars {
+			if !slices.Contains(c.TrustedTransports, r.Transport) {
+				bad("registrar %q uses %s, which is not a trusted transport: its requests (calls to the lines) would all be refused; set its transport to one of %v", r.Name, r.Transport, c.TrustedTransports)
+			}
+		}
+	}
+	if c.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
+			bad("tls listen %q is not host:port: write it like \"0.0.0.0:5061\"", c.TLSListen)
+		}
+		if c.TLSServer == nil || (len(c.TLSServer.Certificates) == 0 && c.TLSServer.GetCertificate == nil) {
+			bad("tls listen %q has no certificate: give the server's certificate and key", c.TLSListen)
+		}
 	}
 	if c.OnIncoming == nil {
 		bad("OnIncoming is nil: the router must take inbound calls")

@@ -10,6 +10,7 @@ type dialectMetrics struct {
 	transportRefused  *prometheus.CounterVec
 	keepaliveFailures *prometheus.CounterVec
 	srtpFailures      *prometheus.CounterVec
+	tlsRefused        prometheus.Counter
 }
 
 func newDialectMetrics() dialectMetrics {
@@ -30,6 +31,10 @@ func newDialectMetrics() dialectMetrics {
 			Name: "critline_sip_keepalive_failures_total",
 			Help: "RFC 5626 keep-alives on a connection to a registrar that got no answer: the connection was closed and the lines registered again.",
 		}, []string{"registrar"}),
+		tlsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_sip_tls_refused_total",
+			Help: "TLS connections from a registrar's address to the TLS listener refused: the handshake failed (no client certificate, one the configured CA did not sign, a bad protocol version).",
+		}),
 		srtpFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_srtp_packets_rejected_total",
 			Help: "SRTP packets from peers that failed authentication or were replays, summed over calls.",
@@ -38,5 +43,5 @@ func newDialectMetrics() dialectMetrics {
 }
 
 func (d dialectMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.sessionsExpired, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures}
+	return []prometheus.Collector{d.sessionsExpired, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures, d.tlsRefused}
 }

@@ -202,7 +202,7 @@ func (u *UA) lineLoop(l *line) {
 			target = u.better(l, act)
 		case !now.Before(refreshAt):
 			target = act
-		case u.regs[act].tp == "TLS" && u.connPort(u.regs[act]) != l.contactPort(act):
+		case u.regs[act].tp != "UDP" && u.connPort(u.regs[act]) != l.contactPort(act):
 			target = act // the connection was re-opened: re-bind to the new one at once
 		}
 		if target >= 0 {
@@ -260,7 +260,7 @@ func (u *UA) lineLoop(l *line) {
 		l.mu.Unlock()
 		if registered {
 			wait = time.Until(refreshAt)
-			if act > 0 || u.regs[max(act, 0)].tp == "TLS" {
+			if act > 0 || u.regs[max(act, 0)].tp != "UDP" {
 				wait = min(wait, time.Second)
 			}
 		} else {
@@ -331,7 +331,7 @@ func (u *UA) bindLoop(l *line, i int) {
 			try = u.usable(l, i, now, false)
 		case !now.Before(refreshAt):
 			try = true
-		case r.tp == "TLS" && u.connPort(r) != l.contactPort(i):
+		case r.tp != "UDP" && u.connPort(r) != l.contactPort(i):
 			try = true // the connection was re-opened: re-bind to the new one at once
 		}
 		if try {
@@ -365,7 +365,7 @@ func (u *UA) bindLoop(l *line, i int) {
 		l.mu.Unlock()
 		if bound {
 			wait = time.Until(refreshAt)
-			if r.tp == "TLS" {
+			if r.tp != "UDP" {
 				wait = min(wait, time.Second)
 			}
 		} else {
@@ -482,6 +482,11 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	}
 	l.mu.Lock()
 	l.boundPort[r.idx] = contact.Address.Port
+	if r.tp != "UDP" {
+		// The connection the binding was made over: a new one (the old
+		// died, keepalive.go) means registering again at once.
+		l.boundPort[r.idx] = u.connPort(r)
+	}
 	l.mu.Unlock()
 	return grantedExpiry(res, l.cfg.Extension, expires), nil
 }
@@ -513,7 +518,10 @@ func grantedExpiry(res *sip.Response, user string, asked time.Duration) time.Dur
 // the line over that same connection.
 func (u *UA) contact(l *line, r *registrar, adv interface{ String() string }) *sip.ContactHeader {
 	port := u.listenPort
-	if r.tp == "TLS" {
+	switch {
+	case r.tp == "TLS" && u.tlsPort() > 0:
+		port = u.tlsPort() // the PBX may connect to our listener (tlslisten.go)
+	case r.tp == "TLS":
 		if p := u.connPort(r); p > 0 {
 			port = p
 		}

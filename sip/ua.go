@@ -42,6 +42,8 @@ type UA struct {
 	listenIP   netip.Addr
 	pc         net.PacketConn
 	tcpLn      net.Listener
+	tlsLn      *tlsListener // tlslisten.go
+	ka         keepAlive    // keepalive.go
 
 	callMu sync.Mutex
 	calls  map[string]*Call // by Call-ID
@@ -159,6 +161,13 @@ func (u *UA) Start(ctx context.Context) error {
 			}
 		}
 	}
+	if u.tlsLn, err = u.listenTLS(); err != nil {
+		pc.Close()
+		if u.tcpLn != nil {
+			u.tcpLn.Close()
+		}
+		return err
+	}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(u.filter)),
@@ -208,6 +217,7 @@ func (u *UA) Start(ctx context.Context) error {
 			}
 		}()
 	}
+	u.serveTLS() // tlslisten.go
 	// Requests must leave from the listener: wait until sipgo has it.
 	for i := 0; i < 200; i++ {
 		if c, err := u.ua.TransportLayer().GetConnection("udp", pc.LocalAddr().String()); err == nil && c != nil {
@@ -232,7 +242,8 @@ func (u *UA) Start(ctx context.Context) error {
 		}
 	}
 	u.endLeftovers()
-	u.startMWI() // mwi.go
+	u.startMWI()        // mwi.go
+	u.startKeepAlives() // keepalive.go
 	return nil
 }
 
@@ -296,6 +307,7 @@ func (u *UA) Close() error {
 	if u.tcpLn != nil {
 		u.tcpLn.Close()
 	}
+	u.closeTLS()
 	u.wg.Wait()
 	return u.ua.Close()
 }
@@ -312,7 +324,7 @@ func (u *UA) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		ip = a.AddrPort().Addr().Unmap()
 	}
 	if _, ok := (*u.allowed.Load())[ip]; ok && ip.IsValid() {
-		return data, nil
+		return u.filterTransport(p, data)
 	}
 	u.m.untrustedDropped.Inc()
 	if strings.EqualFold(p.Transport, "udp") {
