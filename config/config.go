@@ -80,6 +80,11 @@ type Port struct {
 	// "copper" (a live PSTN line) or "none". Unset means none (with a
 	// notice): bypass is then never used as a route.
 	BehindRelay string `toml:"behind_relay"`
+	// Voicemail is the access code that reaches the line's voicemail on
+	// the PBX (e.g. "*97"); Mailbox is the message account its message
+	// waiting is subscribed for (default the extension). dialects.go.
+	Voicemail string `toml:"voicemail"`
+	Mailbox   string `toml:"mailbox"`
 }
 
 // SIP is the user agent's configuration.
@@ -98,6 +103,26 @@ type SIP struct {
 	// ProgressTimeout: an outbound INVITE answered only with 100 Trying is
 	// cancelled after this long and the call moves to the next route.
 	ProgressTimeout Duration `toml:"progress_timeout"`
+
+	// Session timers (RFC 4028): the interval our calls ask for (0s: none)
+	// and the smallest accepted.
+	SessionExpires *Duration `toml:"session_expires"`
+	MinSE          Duration  `toml:"min_se"`
+	// TLS: a listener for the PBXs' own connections, the appliance's
+	// certificate and key (served, and shown to registrars that ask), the
+	// CAs trusted for the registrars' certificates (default the system's)
+	// and, when set, the CAs a connecting PBX's certificate must come from.
+	TLSListen      string `toml:"tls_listen"`
+	TLSCertificate string `toml:"tls_certificate"`
+	TLSKey         string `toml:"tls_key"`
+	TLSCA          string `toml:"tls_ca"`
+	TLSClientCA    string `toml:"tls_client_ca"`
+	// TrustedTransports lists the transports requests are taken on
+	// (default all); over UDP the source address can be forged.
+	TrustedTransports []string `toml:"trusted_transports"`
+	// KeepAlive is the RFC 5626 keep-alive interval on TCP and TLS
+	// connections to the registrars (0s: none).
+	KeepAlive *Duration `toml:"keepalive"`
 }
 
 // Registrar is one PBX, in order of preference.
@@ -106,6 +131,12 @@ type Registrar struct {
 	Address   string `toml:"address"`
 	Transport string `toml:"transport"` // udp | tcp | tls
 	Domain    string `toml:"domain"`    // SIP domain of the AOR; defaults to the address's host
+	// SRTP is the media encryption with this PBX: accept (SRTP when it
+	// offers RTP/SAVP; the default), require, or off.
+	SRTP string `toml:"srtp"`
+	// MWISubscribe subscribes every line to message waiting (RFC 3842)
+	// here; unsolicited NOTIFYs are taken either way.
+	MWISubscribe bool `toml:"mwi_subscribe"`
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -290,6 +321,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Format, "auto")
 	def(&c.State.Dir, DefaultStateDir)
 	c.limitDefaults()
+	c.dialectDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.

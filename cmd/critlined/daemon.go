@@ -91,6 +91,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		sip.SetTimers(0, 0, 0) // RFC 3261 defaults, set once for the process
 		sip.SetLibraryLogger(d.log.With("component", "sipgo"))
 		sc := sipConfig(cfg, app, b.clock, reg, d.log)
+		if err := sipTLS(cfg, &sc); err != nil {
+			return err
+		}
 		if sc.Dialogs, err = store.Open(cfg.State.Dir, "dialogs", d.log); err != nil {
 			return err
 		}

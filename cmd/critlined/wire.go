@@ -33,7 +33,7 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 	}
 	for _, p := range cfg.Ports {
 		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan,
-			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper"})
+			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper", Voicemail: p.Voicemail})
 	}
 	for _, r := range cfg.SIP.Registrars {
 		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})
@@ -55,17 +55,22 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		FailbackAfter:   cfg.Survivability.FailbackAfter.Duration,
 		UserAgent:       "critline/" + version,
 		ProgressTimeout: cfg.SIP.ProgressTimeout.Duration,
+		SessionExpires:  cfg.SIP.SessionExpires.Duration,
+		MinSE:           cfg.SIP.MinSE.Duration,
+		KeepAlive:       cfg.SIP.KeepAlive.Duration,
 		OnIncoming:      app.OnIncoming,
 		Registerer:      reg,
 		Logger:          log.With("component", "sip"),
 		Clock:           clock,
 	}
 	for _, r := range cfg.SIP.Registrars {
-		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain})
+		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain,
+			SRTP: r.SRTP, MWISubscribe: r.MWISubscribe})
 	}
 	for _, p := range cfg.Ports {
-		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})
+		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password, Mailbox: p.Mailbox})
 	}
+	sc.TrustedTransports = cfg.SIP.TrustedTransports
 	return sc
 }
 
