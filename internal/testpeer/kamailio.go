@@ -34,6 +34,13 @@ type KamailioOptions struct {
 	// MinExpires is the shortest registration it accepts (423 Interval Too
 	// Brief with Min-Expires below it); 0 accepts any.
 	MinExpires int
+	// SubscribeTo, when set (host:port), is where SUBSCRIBEs go (a
+	// voicemail server played by sipp); they are record-routed so the
+	// subscription's NOTIFYs come back through the PBX.
+	SubscribeTo string
+	// TLSClientCert makes the PBX show its certificate (TLSDir's) as a
+	// client certificate when it opens TLS connections itself.
+	TLSClientCert bool
 }
 
 // Kamailio is a running (or stopped) PBX.
@@ -102,12 +109,13 @@ request_route {
 		save("location"); # it answers by itself, errors included (423 Interval Too Brief...)
 		exit;
 	}
-	if (is_method("INVITE") && $fU =~ "^27") {
+	if (is_method("INVITE|SUBSCRIBE") && $fU =~ "^27") {
 		route(PW);
 		if (!pv_proxy_authenticate("$fd", "$avp(pw)", "0")) { auth_challenge("$fd", "0"); exit; }
 		consume_credentials();
 	}
-	if (is_method("INVITE")) { record_route(); }
+	if (is_method("INVITE|SUBSCRIBE")) { record_route(); }
+{{SUBSCRIBE}}
 	if ($rU == "5030") { sl_send_reply("503", "Service Unavailable"); exit; }
 {{ROUTES}}
 	if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
@@ -167,6 +175,10 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 	if m, _ := filepath.Glob("/usr/lib/*/kamailio/modules/tm.so"); len(m) > 0 {
 		mpath = filepath.Dir(m[0]) + "/"
 	}
+	subscribe := ""
+	if o.SubscribeTo != "" {
+		subscribe = "\tif (is_method(\"SUBSCRIBE\")) { $du = \"sip:" + o.SubscribeTo + "\"; t_relay(); exit; }"
+	}
 	tlsListen, tlsMod := "", ""
 	if o.TLSDir != "" {
 		k.TLSAddr = net.JoinHostPort(o.IP, fmt.Sprint(o.Port+1))
@@ -174,13 +186,16 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 		tlsCfg := filepath.Join(o.TLSDir, "tls.cfg")
 		tc := fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = %s\ncertificate = %s\n\n[client:default]\nverify_certificate = no\nrequire_certificate = no\n",
 			filepath.Join(o.TLSDir, "key.pem"), filepath.Join(o.TLSDir, "cert.pem"))
+		if o.TLSClientCert {
+			tc += fmt.Sprintf("private_key = %s\ncertificate = %s\n", filepath.Join(o.TLSDir, "key.pem"), filepath.Join(o.TLSDir, "cert.pem"))
+		}
 		if err := os.WriteFile(tlsCfg, []byte(tc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		tlsMod = "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"" + tlsCfg + "\")"
 	}
 	cfg := strings.NewReplacer("{{IP}}", o.IP, "{{PORT}}", fmt.Sprint(o.Port), "{{TLSLISTEN}}", tlsListen, "{{TLSMOD}}", tlsMod, "{{MPATH}}", mpath, "{{ALG}}", o.Algorithm,
-		"{{USERS}}", users.String(), "{{ROUTES}}", routes.String(), "{{MINEXP}}", fmt.Sprint(o.MinExpires)).Replace(kamCfg)
+		"{{USERS}}", users.String(), "{{ROUTES}}", routes.String(), "{{MINEXP}}", fmt.Sprint(o.MinExpires), "{{SUBSCRIBE}}", subscribe).Replace(kamCfg)
 	if err := os.WriteFile(filepath.Join(k.dir, "kamailio.cfg"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
