@@ -322,7 +322,7 @@ func (u *UA) mwiLoop(s *mwiSub) {
 				s.mu.Unlock()
 				break
 			}
-			refreshAt = time.Now().Add(max(granted/2, 5*time.Second))
+			refreshAt = time.Now().Add(max(granted/2, time.Second))
 			wait = time.Until(refreshAt)
 		default:
 			wait = time.Until(refreshAt)

@@ -43,6 +43,7 @@ type dialectOpts struct {
 	service string   // UAC: the user called (the line's extension)
 	repl    []string // {{KEY}}, value pairs substituted in the scenario
 	port    int      // UAS: the SIP port to listen on (0: a free one)
+	calls   int      // calls (or subscriptions) to take before ending (default 1)
 }
 
 // startDialect starts sipp on a testdata/dialects scenario. A UAC (o.to
@@ -68,7 +69,7 @@ func startDialect(t *testing.T, scenario string, o dialectOpts) *dialectRun {
 		port = testpeer.FreeUDPPort(t, "127.0.0.3")
 	}
 	args := []string{"-i", "127.0.0.3", "-p", strconv.Itoa(port), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-nostdin", "-trace_msg", "-trace_err", "-timeout", "60s", "-timeout_error", "-m", "1", "-sf", path}
+		"-nostdin", "-trace_msg", "-trace_err", "-timeout", "60s", "-timeout_error", "-m", strconv.Itoa(max(o.calls, 1)), "-sf", path}
 	if o.to != "" {
 		args = append([]string{o.to, "-s", o.service}, args...)
 	}
@@ -542,4 +543,100 @@ func TestSessionExpiryFromCUCM(t *testing.T) {
 		t.Errorf("critline_sip_session_expired_total %q, want 1", v)
 	}
 	hangUp(t, p, 1)
+}
+
+// A call forwarded twice by Unified CM: status shows the number first
+// dialled, from the bottom Diversion header.
+func TestDiversionFromCUCM(t *testing.T) {
+	originallyCalled(t, "diversion-cucm.xml", "1020")
+}
+
+// A call retargeted by Teams: status shows the number first called, from
+// History-Info's first entry.
+func TestHistoryInfoFromTeams(t *testing.T) {
+	originallyCalled(t, "history-info-teams.xml", "+441223330100")
+}
+
+func originallyCalled(t *testing.T, scenario, want string) {
+	pbx := dialectPBX(t, testpeer.KamailioOptions{})
+	p := dialectDaemon(t, pbx)
+	s := startDialect(t, scenario, dialectOpts{to: pbx.Addr, service: "270001"})
+	eventually(t, "the originally called number in status while the line rings", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.State == "ringing" && pt.OriginallyCalled == want
+	})
+	s.wait()
+	eventually(t, "cleared when the call is gone", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.State == "idle" && pt.OriginallyCalled == "" && pt.Caller == ""
+	})
+}
+
+// vmConfig has port 1's voicemail on *97 and every line subscribed to
+// message waiting at the PBX.
+var vmConfig = []string{
+	"transport = \"udp\"\n", "transport = \"udp\"\nmwi_subscribe = true\n",
+	"password = \"secret-1\"\n", "password = \"secret-1\"\nvoicemail = \"*97\"\n",
+}
+
+// Asterisk's voicemail, subscribed to: the lamp and status follow its
+// NOTIFYs, and the porter reaches the voicemail on the access code.
+func TestMessageWaitingSubscribedToAsterisk(t *testing.T) {
+	vmPort := testpeer.FreeUDPPort(t, "127.0.0.3")
+	vm := startDialect(t, "mwi-subscribe-asterisk.xml", dialectOpts{port: vmPort, calls: 2, repl: []string{"{{GAP}}", "6000"}})
+	mailbox := sippUAS(t, "testdata/uas-answer.xml")
+	pbx := dialectPBX(t, testpeer.KamailioOptions{SubscribeTo: vm.Addr, Routes: map[string]string{"*97": mailbox}})
+	p := dialectDaemon(t, pbx, vmConfig...)
+	eventually(t, "messages waiting in status, counted", func() bool {
+		pt := portState(p.status(), 1)
+		return pt.MessageWaiting && pt.Messages == "2 new, 8 old"
+	})
+	if v := p.metric(`critline_message_waiting{port="1"}`); v != "1" {
+		t.Errorf(`critline_message_waiting{port="1"} = %q`, v)
+	}
+	// The access code reaches the Message-Account the NOTIFY named.
+	p.mustCtl("sim", "hook", "1", "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "*97")
+	eventually(t, "connected to the voicemail", func() bool { return portState(p.status(), 1).State == "connected" })
+	hangUp(t, p, 1)
+	eventually(t, "messages no longer waiting after the second NOTIFY", func() bool {
+		pt := portState(p.status(), 1)
+		return !pt.MessageWaiting && pt.Messages == ""
+	})
+	vm.wait()
+}
+
+// 3CX-style: 202 for a short while; the subscription is refreshed in its
+// dialog before it runs out.
+func TestMessageWaitingRefreshedTo3CX(t *testing.T) {
+	vmPort := testpeer.FreeUDPPort(t, "127.0.0.3")
+	vm := startDialect(t, "mwi-subscribe-3cx.xml", dialectOpts{port: vmPort, calls: 2})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{SubscribeTo: vm.Addr})
+	p := dialectDaemon(t, pbx, vmConfig[:2]...)
+	eventually(t, "messages waiting on both lines", func() bool {
+		st := p.status()
+		return portState(st, 1).MessageWaiting && portState(st, 2).MessageWaiting
+	})
+	vm.wait() // both subscriptions refreshed and notified again
+	if v := p.metric(`critline_sip_mwi_notifies_total{kind="subscribed",registrar="pbx1"}`); v != "4" {
+		t.Errorf("subscribed NOTIFYs counted: %q, want 4", v)
+	}
+}
+
+// listenNoFatal is listen for a goroutine: nil on failure.
+func listenNoFatal(p *proc, port, seconds int) []int16 {
+	f := filepath.Join(p.dir, fmt.Sprintf("heard-%d-%d.raw", port, time.Now().UnixNano()))
+	if _, code := p.ctl("sim", "listen", strconv.Itoa(port), "--seconds", strconv.Itoa(seconds), "--out", f); code != 0 {
+		return nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil
+	}
+	s := make([]int16, len(b)/2)
+	for i := range s {
+		s[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+	}
+	return s
 }
