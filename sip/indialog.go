@@ -30,6 +30,7 @@ type dialogState struct {
 	routes    []string
 	cseq      uint32 // the last CSeq number we used
 	transport string
+	remoteTag string // the peer's tag (an early dialog's, before the 2xx)
 }
 
 // setDialogUAS sets the dialog of an inbound call from its INVITE (we are
@@ -50,6 +51,7 @@ func (c *Call) setDialogUAS(req *sip.Request) {
 	}
 	d.cseq = 1 + rand.Uint32N(1<<20) // our own numbering starts anywhere
 	d.transport = req.Transport()
+	d.remoteTag, _ = req.From().Params.Get("tag")
 }
 
 // setDialogUAC sets (or updates, for an early dialog that is confirmed
@@ -74,6 +76,7 @@ func (c *Call) setDialogUAC(inv *sip.Request, res *sip.Response) {
 		d.cseq = s // the INVITE's own number (a challenge may have raised it)
 	}
 	d.transport = inv.Transport()
+	d.remoteTag = toTag(res)
 }
 
 // refreshTarget takes a new remote target from a target refresh request
@@ -106,7 +109,7 @@ func (u *UA) newInDialog(c *Call, m sip.RequestMethod) (*sip.Request, error) {
 		c.dlg.cseq++
 		d.cseq = c.dlg.cseq
 	}
-	local, remote := c.localTag, c.remoteTag
+	local, remote := c.localTag, d.remoteTag
 	c.mu.Unlock()
 	req := sip.NewRequest(m, *d.target.Clone())
 	for _, rt := range d.routes {

@@ -217,59 +217,80 @@ func voicemailRungs(rs []rung) []rung {
 // errRedirectRefused: a redirect none of whose targets may be followed.
 var errRedirectRefused = errors.New("redirect not followed")
 
-// followRedirects places a call on a registrar, following 3xx redirects
-// (300, 301, 302: RFC 3261 8.1.3.4; 305 and 380 are not followed): at
-// most maxRedirects hops, never to a target already tried, and every
-// target screened by the toll-fraud guard as if the call left by a route
-// named after the registrar. The porter hears ringback throughout.
-func (r *sipRung) followRedirects(ctx context.Context, portID int, number string, at *attempt) (*sip.Call, error) {
-	a := r.a
-	tried := map[string]bool{number: true}
-	target := number
-	for hop := 0; ; hop++ {
-		call, err := a.sip.Dial(ctx, portID, target, sip.DialOptions{Registrar: r.registrar})
-		var se *sip.StatusError
-		if err == nil || !errors.As(err, &se) || se.Code < 300 || se.Code > 302 {
-			return call, err
+// redirector follows one call's 3xx redirects (300, 301, 302: RFC 3261
+// 8.1.3.4; 305 and 380 are not followed): at most maxRedirects hops,
+// never to a target already tried, every target screened by the
+// toll-fraud guard as if the call left by a route named after the
+// registrar. The porter hears ringback throughout.
+type redirector struct {
+	r      *sipRung
+	port   int
+	number string
+	tried  map[string]bool
+	hops   int
+}
+
+func newRedirector(r *sipRung, portID int, number string) *redirector {
+	return &redirector{r: r, port: portID, number: number, tried: map[string]bool{number: true}}
+}
+
+// next picks the target to follow for a failed attempt's error: ok false
+// when err is not a redirect; a redirect that cannot be followed gives an
+// error wrapping errRedirectRefused and the 3xx.
+func (rd *redirector) next(err error) (target string, ok bool, rerr error) {
+	a := rd.r.a
+	var se *sip.StatusError
+	if !errors.As(err, &se) || se.Code < 300 || se.Code > 302 {
+		return "", false, nil
+	}
+	if rd.hops >= maxRedirects {
+		a.redirectCounted(rd.r.registrar, "refused")
+		a.log.Warn("redirect not followed: too many hops", "port", rd.port, "number", rd.number, "registrar", rd.r.registrar, "hops", rd.hops)
+		return "", true, fmt.Errorf("%w: more than %d redirects: %w", errRedirectRefused, maxRedirects, err)
+	}
+	why := "no target"
+	for _, t := range se.Targets {
+		if rd.tried[t] {
+			why = "a loop"
+			continue
 		}
-		if hop >= maxRedirects {
-			a.redirectCounted(r.registrar, "refused")
-			a.log.Warn("redirect not followed: too many hops", "port", portID, "number", number, "registrar", r.registrar, "hops", hop)
-			return nil, fmt.Errorf("%w: more than %d redirects: %v", errRedirectRefused, maxRedirects, err)
+		n := sip.TargetNumber(t)
+		if n == "" {
+			why = "a target that is not a telephone number"
+			continue
 		}
-		next, why := "", "no target"
-		for _, t := range se.Targets {
-			if tried[t] {
-				why = "a loop"
+		if !a.isEmergency(n) && a.guard != nil {
+			d, gerr := a.guard.Check(rd.r.registrar, n)
+			if gerr != nil || !d.Allowed {
+				why = fmt.Sprintf("%s barred by the toll-fraud guard (%s)", n, d.Reason)
+				a.log.Warn("redirect target refused by the toll-fraud guard", "port", rd.port, "number", rd.number, "target", t, "reason", d.Reason, "err", gerr)
 				continue
 			}
-			n := sip.TargetNumber(t)
-			if n == "" {
-				why = "a target that is not a telephone number"
-				continue
-			}
-			if a.isEmergency(n) {
-				next = t
-				break
-			}
-			if a.guard != nil {
-				d, gerr := a.guard.Check(r.registrar, n)
-				if gerr != nil || !d.Allowed {
-					why = fmt.Sprintf("%s barred by the toll-fraud guard (%s)", n, d.Reason)
-					a.log.Warn("redirect target refused by the toll-fraud guard", "port", portID, "number", number, "target", t, "reason", d.Reason, "err", gerr)
-					continue
-				}
-			}
-			next = t
-			break
 		}
-		if next == "" {
-			a.redirectCounted(r.registrar, "refused")
-			return nil, fmt.Errorf("%w: %d %s with %s: %v", errRedirectRefused, se.Code, se.Reason, why, err)
+		rd.tried[t] = true
+		rd.hops++
+		a.redirectCounted(rd.r.registrar, "followed")
+		a.log.Info("call redirected; following", "port", rd.port, "number", rd.number, "to", t, "registrar", rd.r.registrar, "code", se.Code)
+		return t, true, nil
+	}
+	a.redirectCounted(rd.r.registrar, "refused")
+	return "", true, fmt.Errorf("%w: %d %s with %s: %w", errRedirectRefused, se.Code, se.Reason, why, err)
+}
+
+// dial places the call, following redirects that come before it rings.
+func (rd *redirector) dial(ctx context.Context, target string, at *attempt) (*sip.Call, error) {
+	for {
+		call, err := rd.r.a.sip.Dial(ctx, rd.port, target, sip.DialOptions{Registrar: rd.r.registrar})
+		if err == nil {
+			return call, nil
 		}
-		tried[next] = true
-		a.redirectCounted(r.registrar, "followed")
-		a.log.Info("call redirected; following", "port", portID, "number", number, "to", next, "registrar", r.registrar, "code", se.Code)
+		next, redirected, rerr := rd.next(err)
+		switch {
+		case !redirected:
+			return nil, err
+		case rerr != nil:
+			return nil, rerr
+		}
 		at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "redirected to " + next})
 		target = next
 	}

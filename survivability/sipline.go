@@ -82,13 +82,14 @@ func (r *sipRung) place(ctx context.Context, portID int, number string, at *atte
 	if r.a.isVoicemail(portID, number) {
 		number = r.a.voicemailTarget(portID, number)
 	}
-	call, err := r.followRedirects(ctx, portID, number, at) // dialects.go: 3xx
+	rd := newRedirector(r, portID, number) // dialects.go: 3xx followed
+	call, err := rd.dial(ctx, number, at)
 	if err != nil {
 		retry, reason := classifySIPErr(err)
 		return nil, &attemptError{retry: retry, reason: reason, err: err}
 	}
 	r.a.noteMedia(portID, call)
-	c := &sipCall{call: call}
+	c := &sipCall{call: call, rd: rd, ctx: ctx, port: portID}
 	go c.follow(at)
 	return c, nil
 }
@@ -114,8 +115,8 @@ var sipCodes = map[int]sipOutcome{
 	300: {false, fxs.FailUnobtainable},
 	301: {false, fxs.FailUnobtainable},
 	302: {false, fxs.FailUnobtainable},
-	305: {false, fxs.FailCongestion}, // Use Proxy: not followed (RFC 3261 21.3.5 wants it only from a proxy we trust)
-	380: {false, fxs.FailCongestion}, // Alternative Service: not a number to dial
+	305: {false, fxs.FailCongestion},   // Use Proxy: not followed (RFC 3261 21.3.5 wants it only from a proxy we trust)
+	380: {false, fxs.FailCongestion},   // Alternative Service: not a number to dial
 	401: {false, fxs.FailCongestion},   // our credentials refused after the challenge
 	403: {false, fxs.FailUnobtainable}, // barred by the PBX
 	404: {false, fxs.FailUnobtainable}, // no such number
@@ -162,37 +163,68 @@ func classifySIPErr(err error) (retry bool, r fxs.FailReason) {
 	return true, fxs.FailCongestion
 }
 
-// sipCall is an outbound SIP call as the port sees it.
-type sipCall struct{ call *sip.Call }
+// sipCall is an outbound SIP call as the port sees it. A redirect after
+// it rang (a 3xx following a 180) replaces its SIP call (dialects.go).
+type sipCall struct {
+	mu   sync.Mutex
+	call *sip.Call
+	rd   *redirector
+	ctx  context.Context
+	port int
+}
+
+func (c *sipCall) current() *sip.Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.call
+}
 
 func (c *sipCall) follow(at *attempt) {
 	answered := false
+	call := c.current()
 	select {
-	case <-c.call.Answered():
+	case <-call.Answered():
 	default:
-		if c.call.State() == sip.StateEarlyMedia {
-			at.update(fxs.CallUpdate{State: fxs.CallEarlyMedia, Media: c.call.Media(), Detail: "registrar " + c.call.Registrar()})
+		if call.State() == sip.StateEarlyMedia {
+			at.update(fxs.CallUpdate{State: fxs.CallEarlyMedia, Media: call.Media(), Detail: "registrar " + call.Registrar()})
 		} else {
-			at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "registrar " + c.call.Registrar()})
+			at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "registrar " + call.Registrar()})
 		}
 	}
 	for {
+		call := c.current()
 		select {
-		case <-c.call.Answered():
+		case <-call.Answered():
 			if !answered {
 				answered = true
-				at.update(fxs.CallUpdate{State: fxs.CallAnswered, Media: c.call.Media(), Detail: "registrar " + c.call.Registrar()})
+				at.update(fxs.CallUpdate{State: fxs.CallAnswered, Media: call.Media(), Detail: "registrar " + call.Registrar()})
 			}
-			<-c.call.Done()
+			<-call.Done()
 			at.update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "far end cleared"})
 			return
-		case <-c.call.Done():
+		case <-call.Done():
 			select {
-			case <-c.call.Answered():
+			case <-call.Answered():
 				continue
 			default:
 			}
-			err := c.call.Err()
+			err := call.Err()
+			if next, redirected, rerr := c.rd.next(err); redirected && rerr == nil {
+				// Redirected after ringing: the porter keeps ringback
+				// while the new target is called.
+				at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "redirected to " + next})
+				nc, derr := c.rd.dial(c.ctx, next, at)
+				if derr == nil {
+					c.mu.Lock()
+					c.call = nc
+					c.mu.Unlock()
+					c.rd.r.a.noteMedia(c.port, nc)
+					continue
+				}
+				err = derr
+			} else if redirected {
+				err = rerr
+			}
 			retry, reason := classifySIPErr(err)
 			detail := "far end cleared before answer"
 			if err != nil {
@@ -204,9 +236,9 @@ func (c *sipCall) follow(at *attempt) {
 	}
 }
 
-func (c *sipCall) Hangup() error          { return c.call.Hangup() }
-func (c *sipCall) Flash() error           { return c.call.Flash() }
-func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) }
+func (c *sipCall) Hangup() error          { return c.current().Hangup() }
+func (c *sipCall) Flash() error           { return c.current().Flash() }
+func (c *sipCall) SendDigit(d rune) error { return c.current().SendDigits(string(d)) }
 
 // OnIncoming takes an inbound SIP call for a port: it rings the port with
 // caller ID, diverts it, or answers busy. The UA wants it not to block, so

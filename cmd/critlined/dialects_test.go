@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -639,4 +640,138 @@ func listenNoFatal(p *proc, port, seconds int) []int16 {
 		s[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 	}
 	return s
+}
+
+// dialOut lifts port's handset and dials number.
+func dialOut(t *testing.T, p *proc, port int, number string) {
+	t.Helper()
+	p.mustCtl("sim", "hook", strconv.Itoa(port), "off")
+	eventually(t, "dial tone", func() bool { return portState(p.status(), port).State == "dialtone" })
+	p.mustCtl("sim", "dial", strconv.Itoa(port), number)
+}
+
+// statesUntil polls a port's state until stop says so, and returns every
+// state seen on the way.
+func statesUntil(t *testing.T, p *proc, port int, stop func(string) bool) []string {
+	t.Helper()
+	var seen []string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st := portState(p.status(), port).State
+		if len(seen) == 0 || seen[len(seen)-1] != st {
+			seen = append(seen, st)
+		}
+		if stop(st) {
+			return seen
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("port %d never settled; states %v", port, seen)
+	return nil
+}
+
+// Asterisk redirects our call (302): it is followed through the guard,
+// the porter on ringback all along, and connects.
+func TestRedirectFollowedFromAsterisk(t *testing.T) {
+	far := startDialect(t, "redirect-302-asterisk.xml", dialectOpts{calls: 2})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr, "205055": far.Addr}})
+	p := dialectDaemon(t, pbx)
+	dialOut(t, p, 1, "205000")
+	seen := statesUntil(t, p, 1, func(s string) bool { return s == "connected" || s == "unobtainable" || s == "congestion" || s == "busy" })
+	for _, s := range seen {
+		if s != "collecting" && s != "dialtone" && s != "routing" && s != "ringback" && s != "connected" {
+			t.Fatalf("the porter heard %s while the call was redirected (states %v)", s, seen)
+		}
+	}
+	if seen[len(seen)-1] != "connected" {
+		t.Fatalf("redirected call not connected: states %v", seen)
+	}
+	if v := p.metric(`critline_sip_redirects_total{registrar="pbx1",result="followed"}`); v != "1" {
+		t.Errorf("redirects followed: %q", v)
+	}
+	hangUp(t, p, 1)
+	far.wait()
+}
+
+// FreeSWITCH redirects our call to a premium-rate number: the guard
+// refuses it, the porter hears number unobtainable, nothing more leaves.
+func TestRedirectToPremiumRefusedFromFreeSWITCH(t *testing.T) {
+	far := startDialect(t, "redirect-302-premium-freeswitch.xml", dialectOpts{})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr}})
+	p := dialectDaemon(t, pbx)
+	dialOut(t, p, 1, "205000")
+	eventually(t, "number unobtainable", func() bool { return portState(p.status(), 1).State == "unobtainable" })
+	far.wait()
+	if v := p.metric(`critline_sip_redirects_total{registrar="pbx1",result="refused"}`); v != "1" {
+		t.Errorf("redirects refused: %q", v)
+	}
+	if n := far.countIn("INVITE sip:09098790001"); n != 0 {
+		t.Errorf("%d INVITEs to the premium-rate target", n)
+	}
+	if v := p.metric(`critline_fraud_blocked_total{reason="premium"}`); v != "1" {
+		t.Errorf("critline_fraud_blocked_total{reason=\"premium\"} = %q", v)
+	}
+	hangUp(t, p, 1)
+}
+
+// FreeSWITCH's reliable 183 with early media: PRACKed, heard, then
+// answered; the ACK and our BYE keep CSeq order.
+func TestEarlyMediaWithPrackFromFreeSWITCH(t *testing.T) {
+	far := startDialect(t, "prack-183-early-media-freeswitch.xml", dialectOpts{repl: []string{"{{TONE}}", toneWAV(t, 1004, 1)}})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr}})
+	p := dialectDaemon(t, pbx)
+	dialOut(t, p, 1, "205000")
+	eventually(t, "early media", func() bool { return portState(p.status(), 1).State == "early-media" })
+	wantTone(t, "the early media after PRACK", listen(t, p, 1, 1), 1004)
+	eventually(t, "answered", func() bool { return portState(p.status(), 1).State == "connected" })
+	hangUp(t, p, 1)
+	far.wait()
+	// The ACK carries the INVITE's CSeq (RFC 3261 13.2.2.4), not the
+	// PRACK's, and our BYE one above the PRACK's.
+	seq := func(method string) int {
+		m := regexp.MustCompile(`CSeq: (\d+) ` + method).FindStringSubmatch(far.messages())
+		if m == nil {
+			t.Fatalf("no %s in sipp's log", method)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	inv, prack, ack, bye := seq("INVITE"), seq("PRACK"), seq("ACK"), seq("BYE")
+	if ack != inv || prack <= inv || bye <= prack {
+		t.Fatalf("CSeqs: INVITE %d, PRACK %d, ACK %d, BYE %d: want ACK = INVITE < PRACK < BYE", inv, prack, ack, bye)
+	}
+}
+
+// messages is sipp's message log.
+func (r *dialectRun) messages() string {
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*_messages.log"))
+	var b strings.Builder
+	for _, f := range files {
+		m, _ := os.ReadFile(f)
+		b.Write(m)
+	}
+	return b.String()
+}
+
+// Asterisk's 422 to our INVITE: asked again with its Min-SE.
+func TestSessionTimer422FromAsteriskOnOurCall(t *testing.T) {
+	far := startDialect(t, "session-timer-422-outbound-asterisk.xml", dialectOpts{})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr}})
+	p := dialectDaemon(t, pbx)
+	dialOut(t, p, 1, "205000")
+	eventually(t, "answered after the 422", func() bool { return portState(p.status(), 1).State == "connected" })
+	hangUp(t, p, 1)
+	far.wait()
+}
+
+// Asterisk leaves the refreshing to us without UPDATE: re-INVITEs.
+func TestSessionRefreshByReinviteToAsterisk(t *testing.T) {
+	far := startDialect(t, "session-timer-uac-refresh-asterisk.xml", dialectOpts{})
+	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr}})
+	p := dialectDaemon(t, pbx, minSE...)
+	dialOut(t, p, 1, "205000")
+	eventually(t, "answered", func() bool { return portState(p.status(), 1).State == "connected" })
+	eventually(t, "two refresh re-INVITEs", func() bool { return far.countIn("INVITE sip:") >= 3 })
+	hangUp(t, p, 1)
+	far.wait()
 }
