@@ -677,7 +677,9 @@ func TestRedirectFollowedFromAsterisk(t *testing.T) {
 	pbx := dialectPBX(t, testpeer.KamailioOptions{Routes: map[string]string{"205000": far.Addr, "205055": far.Addr}})
 	p := dialectDaemon(t, pbx)
 	dialOut(t, p, 1, "205000")
-	seen := statesUntil(t, p, 1, func(s string) bool { return s == "connected" || s == "unobtainable" || s == "congestion" || s == "busy" })
+	seen := statesUntil(t, p, 1, func(s string) bool {
+		return s == "connected" || s == "unobtainable" || s == "congestion" || s == "busy"
+	})
 	for _, s := range seen {
 		if s != "collecting" && s != "dialtone" && s != "routing" && s != "ringback" && s != "connected" {
 			t.Fatalf("the porter heard %s while the call was redirected (states %v)", s, seen)

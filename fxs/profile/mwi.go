@@ -89,4 +89,3 @@ func (p *Profile) validateMWI() []error {
 	}
 	return errs
 }
-
