@@ -283,3 +283,14 @@ func (k *Kamailio) Log() string {
 	}
 	return k.out.String()
 }
+
+// Pid is the PBX's process (group) id, for signals a test sends (SIGSTOP
+// freezes it: connections stay open, nothing answers).
+func (k *Kamailio) Pid() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cmd == nil || k.cmd.Process == nil {
+		return 0
+	}
+	return k.cmd.Process.Pid
+}
