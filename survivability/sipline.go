@@ -197,6 +197,7 @@ func (c *sipCall) follow(at *attempt) {
 		case <-call.Answered():
 			if !answered {
 				answered = true
+				c.rd.r.a.noteMedia(c.port, call) // the answer's media (SRTP or not)
 				at.update(fxs.CallUpdate{State: fxs.CallAnswered, Media: call.Media(), Detail: "registrar " + call.Registrar()})
 			}
 			<-call.Done()
