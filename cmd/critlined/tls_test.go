@@ -72,12 +72,12 @@ type tlsRig struct {
 }
 
 type tlsOpts struct {
-	clientCA  bool     // the daemon's listener wants the PBX's certificate
-	pbxCert   bool     // the PBX shows its certificate as a client
-	listen    bool     // a TLS listener on the daemon
-	onlyTLS   bool     // trusted_transports = ["tls"]
-	srtp      string   // the registrar's srtp policy ("" = default)
-	keepalive string   // [sip] keepalive
+	clientCA  bool   // the daemon's listener wants the PBX's certificate
+	pbxCert   bool   // the PBX shows its certificate as a client
+	listen    bool   // a TLS listener on the daemon
+	onlyTLS   bool   // trusted_transports = ["tls"]
+	srtp      string // the registrar's srtp policy ("" = default)
+	keepalive string // [sip] keepalive
 	routes    map[string]string
 	users     map[string]string
 	edits     []string // more configuration edits
