@@ -29,6 +29,12 @@ type baresipPeer struct {
 // when set, is called at start.
 func startBaresip(t *testing.T, pbx *testpeer.Kamailio, modules []string, source, dial string) *baresipPeer {
 	t.Helper()
+	return startBaresipMedia(t, pbx, modules, source, dial, ";mediaenc=srtp-mand")
+}
+
+// startBaresipMedia is startBaresip with the account's media parameters.
+func startBaresipMedia(t *testing.T, pbx *testpeer.Kamailio, modules []string, source, dial, media string) *baresipPeer {
+	t.Helper()
 	bin := testenv.LookTool(t, "baresip", "baresip-core")
 	dir := t.TempDir()
 	port := testpeer.FreeUDPPort(t, "127.0.0.1")
@@ -42,7 +48,7 @@ func startBaresip(t *testing.T, pbx *testpeer.Kamailio, modules []string, source
 	// what baresip hears it sends back (an echo through its SRTP).
 	fmt.Fprintf(&conf, "audio_source\t%s\naudio_player\taubridge,loop\nausrc_srate\t8000\nauplay_srate\t8000\nausrc_channels\t1\nauplay_channels\t1\n", source)
 	conf.WriteString("rtp_ports\t31000-31100\n")
-	acct := fmt.Sprintf("<sip:270009@%s;transport=udp>;auth_pass=secret-9;mediaenc=srtp-mand;answermode=auto;regint=300\n", pbx.Addr)
+	acct := fmt.Sprintf("<sip:270009@%s;transport=udp>;auth_pass=secret-9%s;answermode=auto;regint=300\n", pbx.Addr, media)
 	for name, s := range map[string]string{"config": conf.String(), "accounts": acct, "contacts": "", "uuid": "9d2d1d52-0b6f-4c5e-8b2c-3e3f1a7c0018\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -136,4 +142,50 @@ func TestSDESOfferFromTeamsSBC(t *testing.T) {
 	}
 	s.wait()
 	hangUp(t, r.p, 1)
+}
+
+// TestSetupFigureTLSSRTP measures call set-up (last digit keyed to the
+// porter connected, the far end answering at once) over UDP with RTP and
+// over TLS with SRTP, five calls each, and logs the medians and their
+// ratio. A generous ceiling only catches a large regression.
+func TestSetupFigureTLSSRTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a figure, not a check")
+	}
+	measure := func(r *tlsRig) []time.Duration {
+		var out []time.Duration
+		for range 5 {
+			dialOut(t, r.p, 1, "270009")
+			start := time.Now()
+			eventually(t, "connected", func() bool { return portState(r.p.status(), 1).State == "connected" })
+			out = append(out, time.Since(start))
+			hangUp(t, r.p, 1)
+		}
+		return out
+	}
+	// Plain: UDP signalling, RTP media.
+	plainPBX := testpeer.StartKamailio(t, testpeer.KamailioOptions{Users: map[string]string{"270001": "secret-1", "270002": "secret-2", "270009": "secret-9"}})
+	plainP := dialectDaemon(t, plainPBX)
+	startBaresipPlain(t, plainPBX)
+	plain := measure(&tlsRig{pbx: plainPBX, p: plainP})
+	secure := func() []time.Duration {
+		r := startTLSRig(t, tlsOpts{srtp: "require", users: srtpUsers()})
+		b := startBaresip(t, r.pbx, nil, "aubridge,loop", "")
+		eventually(t, "baresip registered", func() bool { return strings.Contains(b.out.String(), "200 OK") })
+		return measure(r)
+	}()
+	mp, ms := medianDur(plain), medianDur(secure)
+	t.Logf("call set-up, last digit to connected (median of 5): UDP+RTP %v, TLS+SRTP %v, ratio %.2f (all: %v / %v)",
+		mp.Round(time.Microsecond), ms.Round(time.Microsecond), float64(ms)/float64(mp), plain, secure)
+	if ms > 5*time.Second {
+		t.Fatalf("TLS+SRTP set-up median %v: far beyond the plain call's %v", ms, mp)
+	}
+}
+
+// startBaresipPlain is baresip as 270009 with plain RTP, answering and
+// looping its audio back.
+func startBaresipPlain(t *testing.T, pbx *testpeer.Kamailio) {
+	t.Helper()
+	b := startBaresipMedia(t, pbx, nil, "aubridge,loop", "", "")
+	eventually(t, "baresip registered", func() bool { return strings.Contains(b.out.String(), "200 OK") })
 }
