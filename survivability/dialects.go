@@ -190,17 +190,28 @@ func (a *Appliance) isVoicemail(portID int, number string) bool {
 // voicemailTarget is where the porter's voicemail call goes: the
 // Message-Account the PBX gave with its message summary (RFC 3842), else
 // the access code as dialled; only registrars are tried (a trunk's
-// voicemail is the mobile network's, not the PBX's).
+// voicemail is the mobile network's, not the PBX's). A Message-Account
+// naming another number must pass the toll-fraud guard: over UDP a forged
+// NOTIFY could otherwise turn the voicemail key into a premium-rate call.
 func (a *Appliance) voicemailTarget(portID int, number string) string {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p := a.ports[portID]; p != nil && p.dialect.account != "" {
-		acct := p.dialect.account
-		if strings.HasPrefix(acct, "sip:") || strings.HasPrefix(acct, "sips:") {
-			return acct
-		}
+	var acct, reg string
+	if p := a.ports[portID]; p != nil {
+		acct, reg = p.dialect.account, p.dialect.accountReg
 	}
-	return number
+	a.mu.Unlock()
+	if !strings.HasPrefix(acct, "sip:") && !strings.HasPrefix(acct, "sips:") {
+		return number
+	}
+	n := sip.TargetNumber(acct)
+	if n == "" || n == number || a.guard == nil {
+		return acct
+	}
+	if d, err := a.guard.CheckNumber(reg, n); err != nil || !d.Allowed {
+		a.log.Warn("voicemail account refused by the toll-fraud guard; dialling the access code instead", "port", portID, "account", acct, "reason", d.Reason, "err", err)
+		return number
+	}
+	return acct
 }
 
 // voicemailRungs keeps the registrar rungs of a ladder.
