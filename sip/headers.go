@@ -136,6 +136,12 @@ func parseNameAddr(v string) (nameAddr, bool) {
 		return na, false
 	}
 	na.display = strings.TrimSpace(display)
+	if na.uri.Scheme == "tel" && na.uri.User == "" {
+		// sipgo keeps a tel: URI's number out of User: take it from there.
+		if n, ok := telNameAddr(v); ok {
+			return n, true
+		}
+	}
 	na.params = map[string]string{}
 	for k, val := range hp.Items() {
 		na.params[strings.ToLower(k)] = strings.Trim(val, `"`)

@@ -83,8 +83,8 @@ func (p *Profile) validateMWI() []error {
 		}
 	}
 	for _, a := range []struct{ key, v string }{{"caller_id.withheld", p.CallerID.Withheld}, {"caller_id.unavailable", p.CallerID.Unavailable}} {
-		if len(a.v) != 1 || a.v[0] < 'A' || a.v[0] > 'Z' {
-			bad(a.key, "%q is not a reason for absence: give one capital letter (\"P\" private, \"O\" out of area)", a.v)
+		if a.v != "P" && a.v != "O" {
+			bad(a.key, "%q is not a reason for absence: use \"P\" (private) or \"O\" (unavailable, out of area), the two ETSI EN 300 659-3, BT SIN 227 and Bellcore GR-30 define", a.v)
 		}
 	}
 	return errs
