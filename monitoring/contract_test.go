@@ -71,6 +71,11 @@ func contract() map[string]metricSpec {
 		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
 		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
 		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
+		// Issue 18: message waiting, a PBX refused at the TLS listener,
+		// requests over a transport that is not trusted.
+		"critline_message_waiting":                      {gauge, []string{"port"}},
+		"critline_sip_tls_refused_total":                {counter, nil},
+		"critline_sip_requests_transport_refused_total": {counter, []string{"transport"}},
 	}
 }
 

@@ -221,6 +221,9 @@ func (c *Call) end(err error, why string) {
 					u.m.rtpLost.WithLabelValues(port).Add(float64(st.PacketsLost))
 				}
 			}
+			if st.SRTPFailures > 0 {
+				u.m.srtpFailures.WithLabelValues(port).Add(float64(st.SRTPFailures))
+			}
 			c.stream.Close()
 		}
 		u.log.Info("call ended", "port", c.l.cfg.Port, "direction", c.dir, "peer", c.Peer, "registrar", c.r.cfg.Name, "why", why, "err", err)

@@ -45,3 +45,13 @@ func newDialectMetrics() dialectMetrics {
 func (d dialectMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{d.sessionsExpired, d.mwiNotifies, d.transportRefused, d.keepaliveFailures, d.srtpFailures, d.tlsRefused}
 }
+
+// initDialects creates a registrar's series before their first event.
+func (m *metrics) initDialects(r Registrar) {
+	m.mwiNotifies.WithLabelValues(r.Name, "subscribed")
+	m.mwiNotifies.WithLabelValues(r.Name, "unsolicited")
+	m.keepaliveFailures.WithLabelValues(r.Name)
+	for _, tp := range []string{"udp", "tcp", "tls"} {
+		m.transportRefused.WithLabelValues(tp)
+	}
+}

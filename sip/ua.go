@@ -115,6 +115,7 @@ func New(cfg Config) (*UA, error) {
 		m.inviteTimeouts.WithLabelValues(rc.Name, "first-response")
 		m.inviteTimeouts.WithLabelValues(rc.Name, "progress")
 		m.lateAnswers.WithLabelValues(rc.Name)
+		m.initDialects(rc) // metrics_dialects.go
 	}
 	for _, lc := range cfg.Lines {
 		l := newLine(lc, len(u.regs))
@@ -124,6 +125,7 @@ func New(cfg Config) (*UA, error) {
 		for _, r := range u.regs {
 			m.lineRegistered.WithLabelValues(strconv.Itoa(lc.Port), r.cfg.Name).Set(0)
 		}
+		m.srtpFailures.WithLabelValues(strconv.Itoa(lc.Port))
 	}
 	return u, nil
 }
