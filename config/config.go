@@ -98,6 +98,15 @@ type SIP struct {
 	// ProgressTimeout: an outbound INVITE answered only with 100 Trying is
 	// cancelled after this long and the call moves to the next route.
 	ProgressTimeout Duration `toml:"progress_timeout"`
+	// FirstResponse is the longest an outbound INVITE waits for any
+	// response (a PBX with no round-trip history gets all of it).
+	FirstResponse Duration `toml:"first_response"`
+	// RTTFloor is the least time a PBX with round-trip history is given to
+	// answer a probe or an INVITE (4 times its slowest recent answer, at
+	// least this) before a probe burst asks whether it is there.
+	RTTFloor Duration `toml:"rtt_floor"`
+	// ProbeBurst is the number of probes in that burst; 0 turns bursts off.
+	ProbeBurst *int `toml:"probe_burst"`
 }
 
 // Registrar is one PBX, in order of preference.
@@ -290,6 +299,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Format, "auto")
 	def(&c.State.Dir, DefaultStateDir)
 	c.limitDefaults()
+	c.failoverDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.

@@ -87,6 +87,7 @@ type Call struct {
 	endOnce      sync.Once
 	cancelInvite context.CancelCauseFunc
 	gotProvis    bool
+	responded    bool            // outbound: any response to the INVITE came (it may be rewritten for auth from then on)
 	given        bool            // outbound: we gave up on the INVITE (deadline, hang-up) before any 2xx
 	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
 	canceled     bool            // outbound: a CANCEL went out for a late provisional response

@@ -55,8 +55,20 @@ type Config struct {
 	// never retried in a loop.
 	AuthRetry time.Duration
 	// FirstResponse is the outbound INVITE's deadline for any response, far
-	// shorter than Timer B (default 2 s).
+	// shorter than Timer B (default 2 s). It is the ceiling: a registrar
+	// with round-trip history is suspected far sooner (RTTFloor).
 	FirstResponse time.Duration
+	// RTTFloor is the least time a registrar with round-trip history is
+	// given to answer a probe or an INVITE before it is suspected: the
+	// deadline is 4 times the slowest of its last 20 probe answers, at
+	// least this (default 50 ms; 300 ms at least over TCP and TLS). A
+	// suspected registrar gets a probe burst; silent to it, it is down and
+	// an outbound call waiting on it moves to the next route at once.
+	RTTFloor time.Duration
+	// ProbeBurst is how many probes a burst sends, spread over one
+	// deadline (default 5; negative: no bursts, a registrar is then down
+	// only after DownAfter probes lost in a row, each after ProbeTimeout).
+	ProbeBurst int
 	// RingTimeout bounds how long an inbound call waits for the router's
 	// decision or the answer (default 3 min), then gets 480.
 	RingTimeout time.Duration
@@ -118,6 +130,8 @@ const (
 	DefaultFirstResponse   = 2 * time.Second
 	DefaultRingTimeout     = 3 * time.Minute
 	DefaultProgressTimeout = 6 * time.Second
+	DefaultRTTFloor        = 50 * time.Millisecond
+	DefaultProbeBurst      = 5
 )
 
 func (c *Config) defaults() {
@@ -135,6 +149,10 @@ func (c *Config) defaults() {
 	def(&c.FirstResponse, DefaultFirstResponse)
 	def(&c.RingTimeout, DefaultRingTimeout)
 	def(&c.ProgressTimeout, DefaultProgressTimeout)
+	def(&c.RTTFloor, DefaultRTTFloor)
+	if c.ProbeBurst == 0 {
+		c.ProbeBurst = DefaultProbeBurst
+	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = DefaultDownAfter
 	}

@@ -35,6 +35,7 @@ type registrar struct {
 	rtt     time.Duration
 	window  [lossWindow]bool // true = lost
 	wn, wi  int
+	susp    suspicion // round-trip history and the probe burst under way (burst.go)
 }
 
 func (r *registrar) destination() (string, netip.Addr, bool) {
@@ -134,7 +135,10 @@ func (u *UA) probeLoop(r *registrar) {
 
 func (u *UA) probe(r *registrar) {
 	defer u.wg.Done()
+	sent := time.Now()
+	stop := u.watchProbe(r) // late: a burst settles it (burst.go)
 	ok, rtt := u.sendProbe(r)
+	stop()
 	if u.ctx.Err() != nil {
 		return
 	}
@@ -142,12 +146,24 @@ func (u *UA) probe(r *registrar) {
 	if ok {
 		u.m.registrarProbes.WithLabelValues(name, "answered").Inc()
 		u.m.registrarRTT.WithLabelValues(name).Observe(rtt.Seconds())
+		r.susp.heard(rtt)
 	} else {
 		u.m.registrarProbes.WithLabelValues(name, "lost").Inc()
+		if r.susp.answeredSince(sent) {
+			r.lostAfterAnswer() // a later probe was answered: no silence
+			return
+		}
 	}
 	if !r.record(ok, rtt, u.cfg.DownAfter, u.cfg.UpAfter) {
 		return
 	}
+	u.healthChanged(r, "probes lost in a row")
+}
+
+// healthChanged publishes r's new verdict and tells the lines; why says
+// what took it down.
+func (u *UA) healthChanged(r *registrar, why string) {
+	name := r.cfg.Name
 	h := r.health()
 	h.At = u.clock.Now()
 	if h.Up {
@@ -155,7 +171,7 @@ func (u *UA) probe(r *registrar) {
 		u.log.Info("registrar up", "registrar", name, "rtt", h.RTT)
 	} else {
 		u.m.registrarUp.WithLabelValues(name).Set(0)
-		u.log.Warn("registrar down", "registrar", name, "lost_probes", u.cfg.DownAfter)
+		u.log.Warn("registrar down", "registrar", name, "why", why)
 	}
 	u.publish(h)
 	for _, l := range u.lines {

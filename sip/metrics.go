@@ -8,6 +8,7 @@ type metrics struct {
 	registrarUp      *prometheus.GaugeVec
 	registrarRTT     *prometheus.HistogramVec
 	registrarProbes  *prometheus.CounterVec
+	registrarBursts  *prometheus.CounterVec
 	lineRegistered   *prometheus.GaugeVec
 	untrustedDropped prometheus.Counter
 	requestsRejected *prometheus.CounterVec
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		registrarProbes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_registrar_probes_total", Help: "OPTIONS probes sent, by result (answered, lost).",
 		}, []string{"registrar", "result"}),
+		registrarBursts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_registrar_probe_bursts_total",
+			Help: "Probe bursts sent to a registrar that left a probe or an INVITE unanswered for a few of its round-trip times, by verdict: alive (it answered) or silent (it was taken down).",
+		}, []string{"registrar", "verdict"}),
 		lineRegistered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "critline_line_registered", Help: "1 when the port's line is registered with the registrar.",
 		}, []string{"port", "registrar"}),
@@ -72,7 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "critline_sip_leftover_dialogs_ended_total", Help: "Calls a previous run left up (it was killed in a call) ended with BYE at start.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.registrarUp, m.registrarRTT, m.registrarProbes, m.lineRegistered,
+	for _, c := range []prometheus.Collector{m.registrarUp, m.registrarRTT, m.registrarProbes, m.registrarBursts, m.lineRegistered,
 		m.untrustedDropped, m.requestsRejected, m.inviteToRing, m.callLoss, m.callJitter, m.rtpLost,
 		m.inviteTimeouts, m.lateAnswers, m.ackTimeouts, m.leftoversEnded} {
 		if err := reg.Register(c); err != nil {

@@ -22,16 +22,20 @@ type DialOptions struct {
 	// Registrar names the registrar to route through; empty means the one
 	// the line is registered with (or the first usable one).
 	Registrar string
-	// FirstResponse overrides Config.FirstResponse for this attempt.
+	// FirstResponse overrides Config.FirstResponse (the ceiling of the
+	// first-response deadline) for this attempt.
 	FirstResponse time.Duration
 }
 
 // Dial places a call from port to number (digits, or a sip: URI) through a
 // registrar. It returns when the far end rings (180), sends early media
 // (183) or answers; the Call's Media carries early media at once. Every
-// wait is bounded: no response at all within the first-response deadline,
-// or only 100 Trying and then nothing within ProgressTimeout, fails with an
-// error matching ErrTimeout (the INVITE is cancelled in the background);
+// wait is bounded: no response at all within the first-response deadline
+// (FirstResponse; a registrar with round-trip history that also leaves a
+// probe burst unanswered within a few of its round-trip times fails far
+// sooner, see awaitFirst), or only 100 Trying and then nothing within
+// ProgressTimeout, fails with an error matching ErrTimeout (the INVITE is
+// cancelled in the background);
 // otherwise it fails fast with ErrServerFailure (5xx), ErrRejected
 // (4xx/6xx, a *StatusError) or ErrTransport, so the caller can try the next
 // route. ctx ends the attempt at once (ErrCanceled): the porter hung up.
@@ -94,24 +98,12 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	first := make(chan struct{})
 	go u.runOutbound(c, callCtx, first)
 
-	deadline := opt.FirstResponse
-	if deadline <= 0 {
-		deadline = u.cfg.FirstResponse
+	ceiling := opt.FirstResponse
+	if ceiling <= 0 {
+		ceiling = u.cfg.FirstResponse
 	}
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	select {
-	case <-first:
-	case <-timer.C:
-		err := fmt.Errorf("registrar %s: %w: no response to INVITE within %s", r.cfg.Name, ErrTimeout, deadline)
-		if c.giveUp(err, "no response") {
-			u.m.inviteTimeouts.WithLabelValues(r.cfg.Name, "first-response").Inc()
-			return nil, err
-		}
-	case <-c.done:
-		return nil, c.Err()
-	case <-ctx.Done():
-		return nil, c.abandon(ctx)
+	if proceed, err := u.awaitFirst(ctx, c, first, ceiling); !proceed {
+		return nil, err
 	}
 	progress := time.NewTimer(u.cfg.ProgressTimeout)
 	defer progress.Stop()
@@ -175,6 +167,10 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 	err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{
 		Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password,
 		OnResponse: func(res *sip.Response) error {
+			c.mu.Lock()
+			c.responded = true // before sipgo may rewrite the INVITE (auth)
+			c.mu.Unlock()
+			c.r.susp.heard(0)
 			firstOnce.Do(func() { close(first) })
 			if res.StatusCode > 100 && res.StatusCode < 200 {
 				c.mu.Lock()

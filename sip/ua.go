@@ -108,6 +108,8 @@ func New(cfg Config) (*UA, error) {
 		m.inviteTimeouts.WithLabelValues(rc.Name, "first-response")
 		m.inviteTimeouts.WithLabelValues(rc.Name, "progress")
 		m.lateAnswers.WithLabelValues(rc.Name)
+		m.registrarBursts.WithLabelValues(rc.Name, "alive")
+		m.registrarBursts.WithLabelValues(rc.Name, "silent")
 	}
 	for _, lc := range cfg.Lines {
 		l := newLine(lc, len(u.regs))
@@ -253,7 +255,12 @@ func (u *UA) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	// The BYEs just sent get the same second as the un-registrations.
 	byes := make(chan struct{})
-	go func() { u.bg.Wait(); close(byes) }()
+	go func() {
+		u.bgMu.Lock() // orders the Adds made so far (under bgMu) before this Wait
+		u.bgMu.Unlock()
+		u.bg.Wait()
+		close(byes)
+	}()
 	var wg sync.WaitGroup
 	for _, l := range u.lines {
 		l.mu.Lock()

@@ -41,6 +41,18 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 	return o
 }
 
+// probeBurst maps [sip] probe_burst onto sip.Config.ProbeBurst, where 0
+// means the default and a negative count turns bursts off.
+func probeBurst(n *int) int {
+	if n == nil {
+		return 0
+	}
+	if *n == 0 {
+		return -1
+	}
+	return *n
+}
+
 // sipConfig maps [sip], [[sip.registrar]] and the ports' credentials.
 func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger) sip.Config {
 	lo, hi, _ := config.ParsePortRange(cfg.SIP.RTPPorts) // validated
@@ -55,6 +67,9 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		FailbackAfter:   cfg.Survivability.FailbackAfter.Duration,
 		UserAgent:       "critline/" + version,
 		ProgressTimeout: cfg.SIP.ProgressTimeout.Duration,
+		FirstResponse:   cfg.SIP.FirstResponse.Duration,
+		RTTFloor:        cfg.SIP.RTTFloor.Duration,
+		ProbeBurst:      probeBurst(cfg.SIP.ProbeBurst),
 		OnIncoming:      app.OnIncoming,
 		Registerer:      reg,
 		Logger:          log.With("component", "sip"),
