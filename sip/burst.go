@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 const (
@@ -58,12 +60,15 @@ func settled(alive bool) *burst {
 
 // heard books an answer from the registrar (rtt 0: an answer whose
 // round-trip time is not a probe's, such as an INVITE's response) and
-// clears a burst under way.
+// clears a burst under way. A probe answered only after its request was
+// retransmitted (T1) gives no round-trip time (Karn's rule: it may answer
+// either copy), or one lost datagram would stretch the deadlines to the
+// ceiling for the next 20 probes.
 func (s *suspicion) heard(rtt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.answered = time.Now()
-	if rtt > 0 {
+	if rtt > 0 && rtt < sip.T1 {
 		s.rtts[s.i] = rtt
 		s.i = (s.i + 1) % lossWindow
 		s.n = min(s.n+1, lossWindow)

@@ -38,9 +38,15 @@ func TestDeadlineFromRTT(t *testing.T) {
 	if d, _ := s.deadline(50*time.Millisecond, 2*time.Second); d != 160*time.Millisecond {
 		t.Fatalf("slowest 40ms: %v, want 4x", d)
 	}
-	s.heard(time.Second)
-	if d, _ := s.deadline(50*time.Millisecond, 2*time.Second); d != 2*time.Second {
+	s.heard(400 * time.Millisecond)
+	if d, _ := s.deadline(50*time.Millisecond, time.Second); d != time.Second {
 		t.Fatalf("slow registrar: %v, want the ceiling", d)
+	}
+	s.heard(time.Hour) // answered after a retransmission: no sample (Karn)
+	for _, r := range s.rtts[:s.n] {
+		if r == time.Hour {
+			t.Fatal("an answer after a retransmission gave a round-trip time")
+		}
 	}
 	for range lossWindow {
 		s.heard(5 * time.Millisecond) // the slow answers age out
