@@ -2,7 +2,9 @@
 // a line (an AOR with digest credentials) registered with every registrar
 // at once (Config.Register "all", so each PBX can reach it), or with the best
 // one of an ordered ladder ("first"); every registrar is probed with OPTIONS for RTT, loss
-// and an up/down verdict with hysteresis; inbound INVITEs become
+// and an up/down verdict with hysteresis, and one that leaves a probe or an INVITE
+// unanswered for a few of its own round-trip times is asked at once by a burst of
+// probes (burst.go), whose silence takes it down; inbound INVITEs become
 // IncomingCall decisions for the router (ring, answer, reject, redirect);
 // outbound calls are attempts with a short first-response deadline and a
 // deadline after 100 Trying, whose failures are typed so the router can move

@@ -127,7 +127,13 @@ func startDaemon(t testing.TB, cfgPath string, extraEnv ...string) *proc {
 // can restart it on the same state.
 func startDaemonIn(t testing.TB, cfgPath, dir string, extraEnv ...string) *proc {
 	t.Helper()
-	bin := buildBinaries(t)
+	return startDaemonBin(t, buildBinaries(t), cfgPath, dir, extraEnv...)
+}
+
+// startDaemonBin runs the critlined in the folder bin (e.g. an older build,
+// for a before/after comparison in one run).
+func startDaemonBin(t testing.TB, bin, cfgPath, dir string, extraEnv ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1), bin: bin}
 	p.cmd = exec.Command(filepath.Join(bin, "critlined"), "--config", cfgPath,
 		"--control-socket", p.socket, "--state-dir", filepath.Join(dir, "state"),
