@@ -12,9 +12,11 @@ import (
 
 // NetNS is a test host: a network namespace joined to this one by a veth
 // pair, so a test can run a peer "across the LAN" and cut the cable.
-// Addresses come from TEST-NET-2 (198.51.100.0/30); an unreachable route
-// for them stays behind the cable, so with the cable cut nothing leaks
-// towards the default route.
+// Addresses come from a /30 of TEST-NET-2 (198.51.100.0/24) chosen by the
+// process id, so test binaries running side by side (go test ./... runs
+// packages in parallel) rarely share one; an unreachable route for them
+// stays behind the cable, so with the cable cut nothing leaks towards the
+// default route.
 type NetNS struct {
 	t      testing.TB
 	Name   string
@@ -30,17 +32,19 @@ func NewNetNS(t testing.TB) *NetNS {
 	testenv.RequireRoot(t)
 	testenv.LookTool(t, "ip", "iproute2")
 	id := os.Getpid() % 100000
+	block := id % 64 * 4
 	n := &NetNS{t: t, Name: fmt.Sprintf("critline-t%d", id), HostIf: fmt.Sprintf("clh%d", id),
-		HostIP: "198.51.100.1", PeerIP: "198.51.100.2"}
+		HostIP: fmt.Sprintf("198.51.100.%d", block+1), PeerIP: fmt.Sprintf("198.51.100.%d", block+2)}
+	subnet := fmt.Sprintf("198.51.100.%d/30", block)
 	peerIf := fmt.Sprintf("clp%d", id)
 	n.run("ip", "netns", "add", n.Name)
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", n.HostIf).Run()
 		exec.Command("ip", "netns", "del", n.Name).Run()
-		exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
+		exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
 	})
-	exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
-	n.run("ip", "route", "add", "unreachable", "198.51.100.0/30", "metric", "4000")
+	exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
+	n.run("ip", "route", "add", "unreachable", subnet, "metric", "4000")
 	n.run("ip", "link", "add", n.HostIf, "type", "veth", "peer", "name", peerIf)
 	n.run("ip", "link", "set", peerIf, "netns", n.Name)
 	n.run("ip", "addr", "add", n.HostIP+"/30", "dev", n.HostIf)
