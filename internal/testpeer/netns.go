@@ -14,7 +14,7 @@ import (
 // pair, so a test can run a peer "across the LAN" and cut the cable.
 // Addresses come from a /30 of TEST-NET-2 (198.51.100.0/24) chosen by the
 // process id, so test binaries running side by side (go test ./... runs
-// packages in parallel) rarely share one; an unreachable route for them
+// packages in parallel) do not share one; an unreachable route for them
 // stays behind the cable, so with the cable cut nothing leaks towards the
 // default route.
 type NetNS struct {
@@ -33,6 +33,13 @@ func NewNetNS(t testing.TB) *NetNS {
 	testenv.LookTool(t, "ip", "iproute2")
 	id := os.Getpid() % 100000
 	block := id % 64 * 4
+	for range 64 { // the first /30 from ours on that no interface uses
+		out, _ := exec.Command("ip", "-o", "addr", "show", "to", fmt.Sprintf("198.51.100.%d/30", block)).Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			break
+		}
+		block = (block + 4) % 256
+	}
 	n := &NetNS{t: t, Name: fmt.Sprintf("critline-t%d", id), HostIf: fmt.Sprintf("clh%d", id),
 		HostIP: fmt.Sprintf("198.51.100.%d", block+1), PeerIP: fmt.Sprintf("198.51.100.%d", block+2)}
 	subnet := fmt.Sprintf("198.51.100.%d/30", block)
