@@ -215,14 +215,24 @@ func (u *UA) runBurst(r *registrar, b *burst) {
 			t.Reset(gap)
 		}
 	}
-	t.Reset(wait)
-	select {
-	case <-b.done:
-		u.m.registrarBursts.WithLabelValues(r.cfg.Name, "alive").Inc()
-		return
-	case <-u.ctx.Done():
-		return
-	case <-t.C:
+	// The last probe's deadline. A timer that fires far too late means this
+	// process was not running (a loaded board): answers may be waiting
+	// unread in the socket, so they get one more deadline.
+	for extra := 0; extra < 2; extra++ {
+		due := time.Now().Add(wait)
+		t.Reset(wait)
+		select {
+		case <-b.done:
+			u.m.registrarBursts.WithLabelValues(r.cfg.Name, "alive").Inc()
+			return
+		case <-u.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(due) < wait/2 {
+			break
+		}
+		u.log.Debug("probe burst: this process was held up; waiting once more", "registrar", r.cfg.Name, "late_by", time.Since(due))
 	}
 	s := &r.susp
 	s.mu.Lock()
