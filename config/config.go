@@ -102,7 +102,7 @@ type SIP struct {
 	// response (a PBX with no round-trip history gets all of it).
 	FirstResponse Duration `toml:"first_response"`
 	// RTTFloor is the least time a PBX with round-trip history is given to
-	// answer a probe or an INVITE (4 times its slowest recent answer, at
+	// answer a probe or an INVITE (3 times its slowest recent answer, at
 	// least this) before a probe burst asks whether it is there.
 	RTTFloor Duration `toml:"rtt_floor"`
 	// ProbeBurst is the number of probes in that burst; 0 turns bursts off.

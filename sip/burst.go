@@ -23,7 +23,7 @@ const (
 	// rttMultiple: a registrar is late when it has not answered within this
 	// many times the slowest of its recent probe answers (at least
 	// Config.RTTFloor).
-	rttMultiple = 4
+	rttMultiple = 3
 	// rttHistory is how many answers a registrar must have given before
 	// its round-trip time is trusted for a deadline.
 	rttHistory = 3

@@ -35,8 +35,8 @@ func TestDeadlineFromRTT(t *testing.T) {
 		t.Fatalf("fast registrar: %v %v, want the floor", d, ok)
 	}
 	s.heard(40 * time.Millisecond) // one slow answer among the last 20
-	if d, _ := s.deadline(50*time.Millisecond, 2*time.Second); d != 160*time.Millisecond {
-		t.Fatalf("slowest 40ms: %v, want 4x", d)
+	if d, _ := s.deadline(50*time.Millisecond, 2*time.Second); d != 120*time.Millisecond {
+		t.Fatalf("slowest 40ms: %v, want 3x", d)
 	}
 	s.heard(400 * time.Millisecond)
 	if d, _ := s.deadline(50*time.Millisecond, time.Second); d != time.Second {

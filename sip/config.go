@@ -60,7 +60,7 @@ type Config struct {
 	FirstResponse time.Duration
 	// RTTFloor is the least time a registrar with round-trip history is
 	// given to answer a probe or an INVITE before it is suspected: the
-	// deadline is 4 times the slowest of its last 20 probe answers, at
+	// deadline is 3 times the slowest of its last 20 probe answers, at
 	// least this (default 50 ms; 300 ms at least over TCP and TLS). A
 	// suspected registrar gets a probe burst; silent to it, it is down and
 	// an outbound call waiting on it moves to the next route at once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,8 +113,10 @@ func failoverRun(b *testing.B) (f failoverFigures) {
 		time.Sleep(2 * time.Second) // a few probes' round-trip history, as in service
 	}
 
-	// Detection alone: nothing under way.
+	// Detection alone: nothing under way. The kill falls anywhere between
+	// two probes (settle ends just after one was answered).
 	settle()
+	time.Sleep(time.Duration(rand.Int64N(int64(500 * time.Millisecond))))
 	killed := time.Now()
 	pbx.Kill()
 	f.detect = waitFast("survivable", func(s control.Status) bool { return s.Mode == "survivable" }).Sub(killed).Seconds()
@@ -142,6 +145,18 @@ func failoverRun(b *testing.B) (f failoverFigures) {
 		f.first = rang.Sub(lastDigit).Seconds()
 	}
 	f.atds = atdCount(p) - atds
+	if os.Getenv("BENCH_TRACE") != "" {
+		// What the daemon did between the kill and the ringing.
+		for _, l := range strings.Split(p.log.String(), "\n") {
+			for _, k := range []string{"suspected", "registrar down", "moving on", "route", "ladder", "dial", "ATD"} {
+				if strings.Contains(l, k) && !strings.Contains(l, "Client transaction") {
+					fmt.Fprintln(os.Stderr, "  trace:", strings.TrimSpace(l))
+					break
+				}
+			}
+		}
+		fmt.Fprintf(os.Stderr, "  trace: last digit at %s, ringing at %s\n", lastDigit.UTC().Format("15:04:05.000"), rang.UTC().Format("15:04:05.000"))
+	}
 
 	// The same call when the appliance already knows: the baseline.
 	post("/v1/sim/hook", control.HookRequest{Port: 1, State: "on"})
