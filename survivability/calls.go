@@ -90,7 +90,6 @@ func (a *Appliance) after(d time.Duration) (<-chan struct{}, func()) {
 	return ch, func() { t.Stop() }
 }
 
-
 // screen applies the toll-fraud guard to a call leaving by a trunk: it
 // rewrites internal numbers to PSTN ones and refuses premium, international
 // or capped calls. Emergency numbers are never screened; calls to a
