@@ -31,7 +31,8 @@ func NewNetNS(t testing.TB) *NetNS {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.LookTool(t, "ip", "iproute2")
-	id := os.Getpid() % 100000
+	sweepStaleNetNS()
+	id := os.Getpid() // whole, so sweepStaleNetNS can tell a live owner from a dead one
 	block := id % 64 * 4
 	for range 64 { // the first /30 from ours on that no interface uses
 		out, _ := exec.Command("ip", "-o", "addr", "show", "to", fmt.Sprintf("198.51.100.%d/30", block)).Output()
@@ -60,6 +61,29 @@ func NewNetNS(t testing.TB) *NetNS {
 	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", peerIf, "up")
 	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", "lo", "up")
 	return n
+}
+
+// sweepStaleNetNS removes the namespaces and cables a test process that
+// died without its cleanup (killed by a timeout, say) left behind: kernel
+// state outlives the process, and a stale cable's route to TEST-NET-2
+// would take another test's packets.
+func sweepStaleNetNS() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		id, ok := strings.CutPrefix(name, "critline-t")
+		if !ok || id == "" || strings.Trim(id, "0123456789") != "" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + id); err == nil {
+			continue // its process (or one with its id) still runs
+		}
+		exec.Command("ip", "link", "del", "clh"+id).Run()
+		exec.Command("ip", "netns", "del", name).Run()
+	}
 }
 
 func (n *NetNS) run(args ...string) {
