@@ -34,6 +34,8 @@ type Sim struct {
 	taps      []*tap
 	post      []func() // run after the current command's final result
 	farDigits string
+	recording []int16  // what the driver sent during the last connected call
+	forwarded []string // calls the network forwarded away from the modem
 	closed    bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -499,6 +501,9 @@ func (s *Sim) callStatLocked(c *simCall, stat int) {
 			typ = 145
 		}
 		s.urcLocked(fmt.Sprintf("^DSCI: 1,%d,%d,0,%s,%d", dir, stat, c.number, typ))
+	}
+	if stat == 2 || stat == 4 {
+		s.recording = s.recording[:0] // a new call (dialling or ringing): a new recording
 	}
 	if stat == 0 && s.o.Variant == SIMCom {
 		s.urcLocked("VOICE CALL: BEGIN")
