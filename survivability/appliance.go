@@ -14,6 +14,7 @@ import (
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/prompts"
 	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -53,9 +54,14 @@ type Options struct {
 	Guard *guard.Guard
 	// Forwarding holds call forwarding and remote activation; nil: none.
 	Forwarding *forwarding.Manager
-	// RemoteTrunk names the trunk whose inbound calls reach the
-	// remote-activation dialogue instead of the ports.
+	// RemoteTrunk names a trunk dedicated to remote activation: all its
+	// inbound calls reach the dialogue instead of the ports.
 	RemoteTrunk string
+	// ServiceExtension is the SIP line whose calls reach the
+	// remote-activation dialogue ("" = none).
+	ServiceExtension string
+	// Prompts is what the dialogue speaks; nil: tones only.
+	Prompts *prompts.Set
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
 	StateDir   string
@@ -92,6 +98,7 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
+	svcReg     string // registrar of the service extension's line
 }
 
 // regHealth is one registrar's health with the fail-back memory.

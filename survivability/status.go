@@ -30,6 +30,9 @@ func (a *Appliance) Status() control.Status {
 		}
 		cp.Divert, _ = a.divertTarget(p)
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
+		if a.fwd != nil {
+			cp.ForwardMirror = a.fwd.MirrorState(id)
+		}
 		snaps[id] = cp
 	}
 	var lockouts []control.Lockout
@@ -56,6 +59,7 @@ func (a *Appliance) Status() control.Status {
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+		Remote:   a.remoteStatusLocked(),
 	}
 	if !a.mains {
 		s.Power.Source = "battery"

@@ -165,13 +165,8 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	c := &trunkCall{tl: tl, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
 	tl.cur = c
 	tl.mu.Unlock()
-	if tl.a.fwd != nil && tl.a.o.RemoteTrunk == tl.nm {
-		caller := ev.CallerID
-		if ev.Presentation != hal.PresentationAllowed {
-			caller = ""
-		}
-		go tl.a.remoteActivation(c, caller)
-		return
+	if tl.remoteEntry(c, ev) {
+		return // remote activation (remote_entry.go)
 	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ev.CallerID, Name: ev.CallerName}
 	switch ev.Presentation {
@@ -202,8 +197,12 @@ type trunkCall struct {
 	at     *attempt             // outbound
 	offers map[int]fxs.Progress // inbound: port -> its progress
 	remote *remoteCall          // inbound on the service trunk: the remote-activation dialogue
-	answer bool
-	over   bool
+	// ringback: a staff call the dialogue put through to the lodge
+	// (answered already, preAnswered) plays ringback until a port answers.
+	ringback    *remoteCall
+	preAnswered bool
+	answer      bool
+	over        bool
 }
 
 func (c *trunkCall) alerting() {
@@ -247,12 +246,15 @@ func (c *trunkCall) end(reason error) {
 	answered := c.answer
 	offers := c.offers
 	c.offers = nil
-	remote := c.remote
+	remote, rb := c.remote, c.ringback
 	c.mu.Unlock()
 	c.tl.release(c)
 	if remote != nil {
 		remote.stop()
 		return
+	}
+	if rb != nil {
+		rb.stop()
 	}
 	if c.at != nil {
 		if answered {
@@ -343,11 +345,18 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	for _, pr := range others {
 		pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "answered on another port"})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.tl.t.Answer(ctx); err != nil {
-		c.end(err)
-		return nil, err
+	c.mu.Lock()
+	rb, pre := c.ringback, c.preAnswered
+	c.mu.Unlock()
+	if pre && rb != nil {
+		rb.release() // answered by the dialogue already: take its audio over
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.tl.t.Answer(ctx); err != nil {
+			c.end(err)
+			return nil, err
+		}
 	}
 	c.tl.a.inboundAnswered(c, pc.port)
 	if a := c.tl.t.Audio(); a != nil {

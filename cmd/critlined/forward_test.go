@@ -5,13 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/critline/critline/internal/testpeer"
 )
 
-// forwardConfig is a config file with forwarding and remote activation on
-// the sim trunk (used as the service number).
+// forwardConfig is a config file with PINs and remote activation on.
 func forwardConfig(t *testing.T, base string) string {
 	t.Helper()
 	b, err := os.ReadFile(base)
@@ -21,7 +19,6 @@ func forwardConfig(t *testing.T, base string) string {
 	s := string(b)
 	s = strings.Replace(s, "extension = \"270001\"\n", "extension = \"270001\"\npin = \"246810\"\n", 1)
 	s = strings.Replace(s, "extension = \"270002\"\n", "extension = \"270002\"\npin = \"975319\"\n", 1)
-	s = strings.Replace(s, "[survivability]\n", "[survivability]\nremote_trunk = \"lte\"\n", 1)
 	s += "\n[survivability.forwarding]\nremote = true\nlockout = \"1m\"\nfailure_delay = \"1s\"\n"
 	path := filepath.Join(t.TempDir(), "critline.toml")
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
@@ -65,51 +62,6 @@ func TestForwardingFromTheFieldTool(t *testing.T) {
 	eventually(t, "forwarding off", func() bool {
 		return portState(p.status(), 1).Forwarding == "" && p.metric(`critline_forwarding_active{port="1"}`) == "0"
 	})
-}
-
-// A caller rings the service number and sets forwarding by DTMF: three
-// wrong PINs lock out the caller and the port; after the lockout the right
-// PIN works.
-func TestRemoteActivationLockout(t *testing.T) {
-	p := startDaemon(t, forwardConfig(t, simConfig(t)))
-	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
-	inCall := func() bool { return p.status().Trunks[0].InCall }
-	call := func(digits ...string) {
-		t.Helper()
-		p.mustCtl("sim", "trunk", "ring", "07700900777")
-		eventually(t, "the service number answers", inCall)
-		for _, d := range digits {
-			if out, code := p.ctl("sim", "trunk", "dtmf", d); code != 0 {
-				t.Fatalf("the dialogue hung up before %q: %s", d, out)
-			}
-			time.Sleep(1500 * time.Millisecond) // past the failure delay; nothing asserts on it
-		}
-		eventually(t, "the dialogue hangs up", func() bool { return !inCall() })
-	}
-	call("1#", "135790#", "135791#", "135792#")
-	eventually(t, "caller and port locked out", func() bool { return len(p.status().Lockouts) == 2 })
-	if v := p.metric("critline_pin_failures_total"); v != "3" {
-		t.Fatalf("pin failures %q", v)
-	}
-	if table := p.mustCtl("status"); !strings.Contains(table, "LOCKED OUT") {
-		t.Fatalf("status does not show the lockout:\n%s", table)
-	}
-	// During the lockout the port is refused at once.
-	call("1#")
-	if pt := portState(p.status(), 1); pt.Forwarding != "" {
-		t.Fatalf("forwarding set during a lockout: %q", pt.Forwarding)
-	}
-	// After the lockout, the right PIN works.
-	for deadline := time.Now().Add(90 * time.Second); len(p.status().Lockouts) > 0; time.Sleep(time.Second) {
-		if time.Now().After(deadline) {
-			t.Fatal("the one-minute lockout never ended")
-		}
-	}
-	call("1#", "246810#", "1", "07700900555#")
-	eventually(t, "forwarding set remotely", func() bool { return portState(p.status(), 1).Forwarding == "all->07700900555" })
-	if v := p.metric(`critline_forward_changes_total{via="remote"}`); v != "1" {
-		t.Fatalf("forward_changes_total{via=remote} %q", v)
-	}
 }
 
 // The toll-fraud guard refuses premium-rate numbers on the trunk by

@@ -102,11 +102,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if f.check {
-		if _, err := loadProfile(cfg); err != nil {
+		prof, err := loadProfile(cfg)
+		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", f.config, err)
 			return exitConfig
 		}
 		if _, _, err := policyConfigs(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitConfig
+		}
+		if _, _, err := remoteOptions(cfg, prof); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitConfig
 		}

@@ -30,7 +30,7 @@ func policyConfigs(cfg *config.Config) (guard.Config, forwarding.Config, error) 
 	}
 	g.Profile = cfg.Board.Profile
 	for _, p := range cfg.Ports {
-		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
+		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, Extension: p.Extension, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
 		f.OwnNumbers = append(f.OwnNumbers, p.Extension)
 	}
 	for _, t := range cfg.Trunks {
@@ -52,7 +52,7 @@ func policyConfigs(cfg *config.Config) (guard.Config, forwarding.Config, error) 
 
 // openPolicies builds the toll-fraud guard and the forwarding manager with
 // their state files.
-func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger, mirror forwarding.NetworkForwarder) (*guard.Guard, *forwarding.Manager, error) {
+func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger, mirror forwarding.NetworkForwarder, serves []int) (*guard.Guard, *forwarding.Manager, error) {
 	gc, fc, err := policyConfigs(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -71,7 +71,7 @@ func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer
 	}
 	fo := forwarding.Options{Guard: g, Store: fs, Clock: clock, Log: log, Registerer: reg}
 	if mirror != nil {
-		fo.Network = mirror
+		fo.Network, fo.NetworkPorts = mirror, serves
 	}
 	f, err := forwarding.New(fc, fo)
 	if err != nil {
