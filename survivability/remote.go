@@ -61,6 +61,9 @@ type remoteLeg interface {
 	// media is the call's voice stream; nil when the board carries the
 	// audio in analogue (then only tones and digits work).
 	media() hal.PCM
+	// paced says whether media's ReadFrame keeps time itself (a modem's
+	// voice port does; an RTP stream is paced by its writer).
+	paced() bool
 	// hangup ends the call.
 	hangup() error
 }
@@ -177,7 +180,7 @@ const hangupTail = 600 * time.Millisecond
 // up (or hands over to the lodge) once the last words have been said.
 func (rc *remoteCall) pump() {
 	defer close(rc.pumped)
-	audio := rc.leg.media()
+	audio, paced := rc.leg.media(), rc.leg.paced()
 	tail := int(hangupTail / hal.FrameDuration)
 	var in, out hal.Frame
 	tick := time.NewTicker(hal.FrameDuration)
@@ -188,17 +191,18 @@ func (rc *remoteCall) pump() {
 			return
 		default:
 		}
+		if audio == nil || !paced {
+			select {
+			case <-tick.C:
+			case <-rc.done:
+				return
+			}
+		}
 		if audio != nil {
 			if err := audio.ReadFrame(&in); err != nil {
 				audio = nil
 			} else if rc.inband != nil {
 				rc.inband.Process(in[:])
-			}
-		} else {
-			select {
-			case <-tick.C:
-			case <-rc.done:
-				return
 			}
 		}
 		rc.mu.Lock()

@@ -34,6 +34,8 @@ func (l trunkLeg) media() hal.PCM {
 	return nil
 }
 
+func (l trunkLeg) paced() bool { return true } // the modem's voice clock
+
 func (l trunkLeg) hangup() error { return l.c.Hangup() }
 
 // remoteEntry decides whether an inbound trunk call reaches the dialogue
@@ -96,6 +98,7 @@ func (a *Appliance) remoteToLodge(c *trunkCall, rc *remoteCall, ev hal.TrunkEven
 	c.remote = nil
 	c.ringback = rc
 	c.preAnswered = true
+	c.answer = false // answered by the dialogue, not yet by a port
 	c.mu.Unlock()
 	if !a.offerInbound(c, c.tl.o.Ports, trunkCallerID(ev)) {
 		a.log.Warn("staff call for the lodge: no port free to ring; hanging up", "trunk", c.tl.nm, "caller", ev.CallerID)
@@ -139,6 +142,8 @@ func (l sipLeg) media() hal.PCM {
 	}
 	return nil
 }
+
+func (l sipLeg) paced() bool { return false } // RTP is paced by its writer
 
 func (l sipLeg) hangup() error { return l.call.Hangup() }
 

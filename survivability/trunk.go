@@ -213,7 +213,7 @@ func (c *trunkCall) alerting() {
 
 func (c *trunkCall) answered() {
 	c.mu.Lock()
-	c.answer = true
+	c.answer = c.answer || !c.preAnswered // a staff call put through to the lodge waits for a port
 	c.mu.Unlock()
 	if c.at != nil {
 		var m fxs.Media

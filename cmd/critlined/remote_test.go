@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/audiofile"
 	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/sip/rtp"
@@ -84,6 +85,32 @@ func (h *heard) find(name string, from int) (int, bool) {
 	return 0, false
 }
 
+// transcript lists every whole prompt found in the recording, in order:
+// what the caller heard, for failure messages.
+func (h *heard) transcript() string {
+	type at struct {
+		pos  int
+		name string
+	}
+	var found []at
+	for _, p := range prompts.Names(h.set) {
+		for from := 0; ; {
+			end, ok := h.find(p, from)
+			if !ok {
+				break
+			}
+			found = append(found, at{end - len(h.clip(p)), p})
+			from = end
+		}
+	}
+	slices.SortFunc(found, func(a, b at) int { return a.pos - b.pos })
+	var out []string
+	for _, f := range found {
+		out = append(out, f.name)
+	}
+	return strings.Join(out, " ")
+}
+
 // expect checks that the prompts follow each other in the recording, each
 // whole and in this order, from where the last expect ended.
 func (h *heard) expect(names ...string) {
@@ -91,7 +118,7 @@ func (h *heard) expect(names ...string) {
 	for _, n := range names {
 		end, ok := h.find(n, h.pos)
 		if !ok {
-			h.t.Fatalf("the caller never heard %q whole after %.2f s (recording %.2f s)", n, float64(h.pos)/8000, float64(len(h.samples))/8000)
+			h.t.Fatalf("the caller never heard %q whole after %.2f s (recording %.2f s); heard: %s", n, float64(h.pos)/8000, float64(len(h.samples))/8000, h.transcript())
 		}
 		h.pos = end
 	}
@@ -118,14 +145,24 @@ func (p *proc) recording(t *testing.T) []int16 {
 // what it heard before, so the next keys do not cut it short.
 func (h *heard) waitSaid(p *proc, name string) {
 	h.t.Helper()
-	eventually(h.t, "the caller hears "+name, func() bool {
-		h.samples = p.recording(h.t)
-		end, ok := h.find(name, h.pos)
-		if ok {
+	h.waitFor(func() []int16 { return p.recording(h.t) }, name)
+}
+
+// waitFor is waitSaid for any recording.
+func (h *heard) waitFor(fetch func() []int16, name string) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		h.samples = fetch()
+		if end, ok := h.find(name, h.pos); ok {
 			h.pos = end
+			return
 		}
-		return ok
-	})
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the caller never heard %s; heard: %s", name, h.transcript())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (p *proc) dtmf(t *testing.T, keys string) {
@@ -287,5 +324,292 @@ func recognise(t *testing.T, samples []int16, want string) {
 	t.Logf("pocketsphinx heard: %s", said)
 	if !strings.Contains(said, want) {
 		t.Errorf("speech recognition did not hear %q in the call: %q", want, said)
+	}
+}
+
+// Issue 16, point 3: a member of staff calling the lodge's trunk number
+// still reaches the porters: star at once, or no key at all, puts the
+// call through; the porters' phones ring with the caller's number, the
+// caller hears ringback, and once a porter answers they talk.
+func TestStaffCallReachesTheLodge(t *testing.T) {
+	p := startDaemon(t, remoteConfig(t, simConfig(t), "staff_numbers = [\"07700900777\"]\ndigit_timeout = \"3s\"", ""))
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	for _, how := range []string{"star", "silence"} {
+		p.mustCtl("sim", "trunk", "ring", "07700900777")
+		eventually(t, "the dialogue answers", func() bool { return p.status().Trunks[0].InCall })
+		h := newHeard(t, "en-GB")
+		h.waitSaid(p, "lodge")
+		if how == "star" {
+			p.dtmf(t, "*")
+		}
+		eventually(t, how+": the porters' phones ring", func() bool {
+			st := p.status()
+			return portState(st, 1).State == "ringing" && portState(st, 2).State == "ringing"
+		})
+		// The caller hears the profile's ringback (UK: 400+450 Hz).
+		eventually(t, "ringback", func() bool {
+			s := p.recording(t)
+			if len(s) < h.pos+8000 {
+				return false
+			}
+			last := s[len(s)-4000:]
+			return goertzelPower(last, 400)+goertzelPower(last, 450) > 0.5 || goertzelPower(s[len(s)-8000:], 425) > 0.3
+		})
+		p.mustCtl("sim", "hook", "2", "off")
+		eventually(t, "the porter talks to the caller", func() bool {
+			st := p.status()
+			return portState(st, 2).State == "connected" && portState(st, 1).State == "idle"
+		})
+		p.mustCtl("sim", "trunk", "tone", "697", "3")
+		dir := t.TempDir()
+		p.mustCtl("sim", "listen", "2", "--seconds", "1", "--out", filepath.Join(dir, "heard.raw"))
+		b, _ := os.ReadFile(filepath.Join(dir, "heard.raw"))
+		got, _ := audiofile.Decode(b)
+		if share := goertzelPower(got, 697); share < 0.5 {
+			t.Fatalf("%s: the caller's voice does not reach the porter (share %.2f)", how, share)
+		}
+		p.mustCtl("sim", "hook", "2", "on")
+		eventually(t, "the call is over", func() bool { return !p.status().Trunks[0].InCall })
+	}
+}
+
+// Issue 16, point 2, on the real daemon: 200 wrong PINs from 10 staff
+// numbers (a lost phone book, spoofed caller IDs) lock out exactly those
+// 10 numbers; their later calls ring the porters like anyone's; the right
+// PIN from another number still works at once.
+func TestBruteForceOnTheTrunk(t *testing.T) {
+	var attackers []string
+	for i := range 10 {
+		attackers = append(attackers, fmt.Sprintf("077009008%02d", i))
+	}
+	staff := `"` + strings.Join(append(slices.Clone(attackers), "07700900777"), `", "`) + `"`
+	p := startDaemon(t, remoteConfig(t, simConfig(t), "staff_numbers = ["+staff+"]\nfailure_delay = \"1ms\"", ""))
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	inCall := func() bool { return p.status().Trunks[0].InCall }
+	isLocked := func(who string) bool {
+		return slices.ContainsFunc(p.status().Lockouts, func(l control.Lockout) bool { return l.Key == who })
+	}
+	tries, dialogues, rang := 0, 0, 0
+	for n := 0; tries < 200; n++ {
+		who := attackers[n%len(attackers)]
+		p.mustCtl("sim", "trunk", "ring", who)
+		eventually(t, "answered or ringing", func() bool {
+			st := p.status()
+			return portState(st, 1).State == "ringing" || st.Trunks[0].InCall && portState(st, 1).State == "idle" && len(p.recording(t)) > 0
+		})
+		if portState(p.status(), 1).State == "ringing" {
+			// Locked out: an ordinary caller now, ringing the porters.
+			rang++
+			tries++
+			p.mustCtl("sim", "trunk", "hangup")
+			eventually(t, "the ringing stops", func() bool { return portState(p.status(), 1).State == "idle" && !inCall() })
+			continue
+		}
+		dialogues++
+		p.dtmf(t, "270001")
+		for tries < 200 {
+			p.dtmf(t, fmt.Sprintf("%06d#", 100000+tries*7919%900000))
+			tries++
+			if isLocked(who) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // past the 1-8 ms waits after each wrong PIN
+		}
+		p.mustCtl("sim", "trunk", "hangup") // the attacker does not wait for goodbye
+		eventually(t, "the call is over", func() bool { return !inCall() })
+	}
+	locked := map[string]bool{}
+	for _, l := range p.status().Lockouts {
+		locked[l.Key] = true
+	}
+	for _, a := range attackers {
+		if !locked[a] {
+			t.Errorf("%s is not locked out", a)
+		}
+	}
+	if len(locked) != len(attackers) {
+		t.Errorf("lockouts %+v: someone else is locked out", p.status().Lockouts)
+	}
+	t.Logf("200 tries: %d calls reached the dialogue with %d PINs (%s checked, the others typed during the wait after a wrong one); %d calls rang the porters after the lockout",
+		dialogues, tries-rang, p.metric("critline_pin_failures_total"), rang)
+	if v := p.metric("critline_pin_failures_total"); v != "50" {
+		t.Errorf("%s wrong PINs checked, want 50 (5 per number)", v)
+	}
+	if v := p.metric(`critline_remote_lockouts_total{kind="caller"}`); v != "10" {
+		t.Errorf("lockouts %s", v)
+	}
+	if table := p.mustCtl("status"); !strings.Contains(table, "LOCKED OUT of remote activation: caller 07700900800") {
+		t.Errorf("status does not show the lockouts:\n%s", table)
+	}
+
+	p.mustCtl("sim", "trunk", "ring", "07700900777")
+	eventually(t, "the dialogue answers", inCall)
+	h := newHeard(t, "en-GB")
+	h.waitSaid(p, "enter-extension")
+	p.dtmf(t, "270001")
+	h.waitSaid(p, "enter-pin")
+	p.dtmf(t, "246810#")
+	h.waitSaid(p, "forwarding-off")
+	p.dtmf(t, "1")
+	p.dtmf(t, "07700900555#")
+	h.waitSaid(p, "forwarding-to")
+	p.dtmf(t, "1")
+	eventually(t, "forwarding set by the member of staff", func() bool { return portState(p.status(), 1).Forwarding == "all->07700900555" })
+
+	// The operator lifts one lockout.
+	p.mustCtl("forward", "unlock", "caller", attackers[3])
+	if n := len(p.status().Lockouts); n != 9 {
+		t.Errorf("%d lockouts after lifting one", n)
+	}
+	if out, code := p.ctl("forward", "unlock", "port", "1"); code == 0 || !strings.Contains(out, "never locked out") {
+		t.Errorf("unlock port: exit %d: %s", code, out)
+	}
+}
+
+// Issue 16, point 5: the SIM's forwarding acts on every call to its
+// number, so a port's forwarding is mirrored into the mobile network only
+// when the trunk serves that port alone, and status says why not
+// otherwise. When it is mirrored, it is never the network's unconditional
+// forward: ordinary calls and the member of staff's call to cancel still
+// reach the appliance while it runs, and the network forwards calls only
+// while the appliance cannot take them.
+func TestMirrorOnlyForALineOfItsOwn(t *testing.T) {
+	t.Run("refused when the SIM serves two ports", func(t *testing.T) {
+		cfg := remoteConfig(t, simConfig(t), "", "")
+		b, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(b), "pin = \"246810\"\n", "pin = \"246810\"\nforward_mirror = true\n", 1)), 0o644)
+		p := startDaemon(t, cfg)
+		eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+		if m := portState(p.status(), 1).ForwardMirror; !strings.HasPrefix(m, "refused: the trunk's SIM also receives the calls of port 2") {
+			t.Fatalf("forward_mirror %q", m)
+		}
+		if table := p.mustCtl("status"); !strings.Contains(table, "port 1: forwarding NOT mirrored into the mobile network") {
+			t.Errorf("status table does not say so:\n%s", table)
+		}
+		// At start the appliance clears whatever the SIM held (an older
+		// version's unconditional forward would take every port's calls).
+		eventually(t, "the SIM's forwarding cleared at start", func() bool {
+			c := p.mustCtl("sim", "trunk", "commands", "500")
+			return strings.Contains(c, "AT+CCFC=0,4") && strings.Contains(c, "AT+CCFC=3,4")
+		})
+		p.mustCtl("forward", "1", "unconditional", "07700900555")
+		if out := p.mustCtl("sim", "trunk", "forwarding"); !strings.Contains(out, "no call forwarding set") {
+			t.Fatalf("the SIM forwards although it serves two ports:\n%s", out)
+		}
+		if c := p.mustCtl("sim", "trunk", "commands", "500"); strings.Contains(c, ",3,\"") {
+			t.Fatalf("forwarding set in the network:\n%s", c)
+		}
+	})
+	t.Run("mirrored for a SIM of its own, cancelled by phone while on", func(t *testing.T) {
+		cfg := remoteConfig(t, simConfig(t), `staff_numbers = ["07700900777"]`, "ports = [1]")
+		b, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(b), "pin = \"246810\"\n", "pin = \"246810\"\nforward_mirror = true\n", 1)), 0o644)
+		p := startDaemon(t, cfg)
+		eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+		if m := portState(p.status(), 1).ForwardMirror; m != "on" {
+			t.Fatalf("forward_mirror %q", m)
+		}
+		inCall := func() bool { return p.status().Trunks[0].InCall }
+		setByPhone := func(keys ...string) {
+			t.Helper()
+			p.mustCtl("sim", "trunk", "ring", "07700900777")
+			eventually(t, "the dialogue answers", inCall)
+			h := newHeard(t, "en-GB")
+			h.waitSaid(p, "enter-extension")
+			p.dtmf(t, "270001")
+			h.waitSaid(p, "enter-pin")
+			p.dtmf(t, "246810#")
+			for _, k := range keys {
+				p.dtmf(t, k)
+				time.Sleep(300 * time.Millisecond)
+			}
+			eventually(t, "the dialogue hangs up", func() bool { return !inCall() })
+		}
+		setByPhone("1", "07700900555#", "1")
+		want := []string{"busy: active to 07700900555", "no-reply: active to 07700900555", "not-reachable: active to 07700900555"}
+		eventually(t, "mirrored into the network", func() bool {
+			out := p.mustCtl("sim", "trunk", "forwarding")
+			return !strings.Contains(out, "unconditional") && strings.Contains(out, want[0]) && strings.Contains(out, want[1]) && strings.Contains(out, want[2])
+		})
+		// An ordinary call still reaches the appliance and rings port 1,
+		// the only port this trunk serves.
+		p.mustCtl("sim", "trunk", "ring", "07700900123")
+		eventually(t, "port 1 rings", func() bool { return portState(p.status(), 1).State == "ringing" })
+		if portState(p.status(), 2).State != "idle" {
+			t.Error("port 2 rang for a trunk that serves port 1 alone")
+		}
+		p.mustCtl("sim", "trunk", "hangup")
+		eventually(t, "idle", func() bool { return !inCall() && portState(p.status(), 1).State == "idle" })
+		// With the modem gone, the network forwards the call itself.
+		p.mustCtl("sim", "trunk", "vanish")
+		if out := p.mustCtl("sim", "trunk", "ring", "07700900124"); !strings.Contains(out, "forwarded the call to 07700900555: the modem is not reachable") {
+			t.Fatalf("ring while the modem is gone: %s", out)
+		}
+		p.mustCtl("sim", "trunk", "return")
+		eventually(t, "the trunk is back", func() bool { st := p.status(); return st.Trunks[0].Up && st.Trunks[0].Registered })
+		// The member of staff cancels by phone, the mirror still on.
+		setByPhone("0")
+		eventually(t, "the network's forwarding erased", func() bool {
+			return strings.Contains(p.mustCtl("sim", "trunk", "forwarding"), "no call forwarding set")
+		})
+		if pt := portState(p.status(), 1); pt.Forwarding != "" {
+			t.Fatalf("forwarding not cancelled: %q", pt.Forwarding)
+		}
+		for _, c := range strings.Split(p.mustCtl("sim", "trunk", "commands", "500"), "\n") {
+			if strings.HasPrefix(c, "AT+CCFC=0,3") {
+				t.Errorf("the appliance set the network's unconditional forward: %s", c)
+			}
+		}
+	})
+}
+
+// A language with no prompts leaves the dialogue on its tones.
+func TestRemoteActivationTonesWithoutPrompts(t *testing.T) {
+	dir := t.TempDir()
+	override := filepath.Join(dir, "profile.toml")
+	os.WriteFile(override, []byte("language = \"de-DE\"\n"), 0o644)
+	cfg := remoteConfig(t, simConfig(t), `staff_numbers = ["07700900777"]`, "")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "profile = \"uk\"", "profile = \"uk\"\nprofile_file = \""+override+"\"", 1)), 0o644)
+	p := startDaemon(t, cfg)
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	if r := p.status().Remote; r == nil || r.Prompts != "tones" {
+		t.Fatalf("remote status %+v", r)
+	}
+	p.mustCtl("sim", "trunk", "ring", "07700900777")
+	eventually(t, "the prompt tone (350+440 Hz)", func() bool {
+		s := p.recording(t)
+		if len(s) < 4000 {
+			return false
+		}
+		return goertzelPower(s[800:4000], 350)+goertzelPower(s[800:4000], 440) > 0.7
+	})
+	p.mustCtl("sim", "trunk", "hangup")
+}
+
+// Configurations that would fail staff in an incident are refused, each
+// with the key and the fix.
+func TestRemoteActivationConfigChecks(t *testing.T) {
+	bin := buildBinaries(t)
+	for _, tc := range []struct {
+		name, extra, survivability, want string
+	}{
+		{"remote trunk is the only trunk", "", "remote_trunk = \"lte\"\n", "survivability.remote_trunk: \"lte\" is the only trunk"},
+		{"staff number", `staff_numbers = ["call me"]`, "", "staff_numbers[0]: \"call me\" is not a telephone number"},
+		{"service extension of a port", `service_extension = "270002"`, "", "is port 2's extension"},
+		{"prompts directory", `prompts = "/nonexistent/prompts"`, "", "survivability.forwarding.prompts: prompts /nonexistent/prompts"},
+		{"language without prompts", `language = "fr-FR"`, "", "no built-in prompts in \"fr-FR\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := remoteConfig(t, simConfig(t), tc.extra, "")
+			if tc.survivability != "" {
+				b, _ := os.ReadFile(cfg)
+				os.WriteFile(cfg, []byte(strings.Replace(string(b), "[survivability]\n", "[survivability]\n"+tc.survivability, 1)), 0o644)
+			}
+			out, err := exec.Command(filepath.Join(bin, "critlined"), "--check-config", "--config", cfg).CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 78 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("exit %v, want 78 and %q:\n%s", err, tc.want, out)
+			}
+		})
 	}
 }

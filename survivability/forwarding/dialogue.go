@@ -85,7 +85,8 @@ type Call struct {
 //
 // "*" starts an entry again (at the number: back to the menu; at the
 // read-back: change the number). A wrong entry makes the caller wait,
-// longer each time; keys typed meanwhile are ignored.
+// longer each time; keys typed meanwhile are ignored, keys typed after it
+// start the next entry even before its prompt.
 //
 // Not safe for concurrent use: Session serialises it.
 type Dialogue struct {
@@ -97,7 +98,8 @@ type Dialogue struct {
 	afterWait Stage // what a StageWait leads to
 	buf       []byte
 	kind      Kind
-	number    string // the number being confirmed
+	number    string        // the number being confirmed
+	waitUntil time.Duration // StageWait: keys are ignored until then
 	started   bool
 	keyed     bool // any DTMF key seen
 	deadline  time.Duration
@@ -226,6 +228,7 @@ func (d *Dialogue) pause(next Stage, w time.Duration, t Tone, say ...Prompt) Act
 		return d.ask(next, t, append(say, SayEnterExtension)...)
 	}
 	d.stage, d.afterWait = StageWait, next
+	d.waitUntil = d.now() + w
 	d.clearBuf()
 	return d.waitFor(w, t, say)
 }
@@ -246,7 +249,13 @@ func (d *Dialogue) Digit(c rune) Action {
 		return d.keep()
 	}
 	if d.stage == StageWait {
-		return d.keep()
+		if now < d.waitUntil {
+			return d.keep() // the wait after a wrong entry: keys are ignored
+		}
+		// The wait is over while its message still plays: the caller
+		// starts the next entry without waiting for the prompt.
+		d.stage = d.afterWait
+		d.clearBuf()
 	}
 	d.timeouts = 0
 	first := !d.keyed

@@ -43,6 +43,16 @@ func (s *Set) Clip(name string) ([]byte, bool) {
 	return c, ok
 }
 
+// Names lists the set's prompts, sorted.
+func Names(s *Set) []string {
+	out := make([]string, 0, len(s.clips))
+	for n := range s.clips {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Missing lists which of names the set lacks.
 func (s *Set) Missing(names []string) []string {
 	var out []string
