@@ -11,11 +11,11 @@ func TestParseTexts(t *testing.T) {
 		t.Fatalf("%q %+v %v", voice, ps, err)
 	}
 	for in, want := range map[string]string{
-		"welcome\tHi\n":                  "no voice line",
-		"voice\tawb\nwelcome Hi\n":       "line 2: want NAME<TAB>WORDS",
-		"voice\tawb\na\tx\na\ty\n":       "prompt \"a\" appears twice",
-		"voice\tawb\n../x\tescape\n":     "without / .",
-		"voice\tawb\nempty\t   \n":       "line 2",
+		"welcome\tHi\n":                   "no voice line",
+		"voice\tawb\nwelcome Hi\n":        "line 2: want NAME<TAB>WORDS",
+		"voice\tawb\na\tx\na\ty\n":        "prompt \"a\" appears twice",
+		"voice\tawb\n../x\tescape\n":      "without / .",
+		"voice\tawb\nempty\t   \n":        "line 2",
 		"voice\tawb\nwelcome\tHi\r\n\r\n": "",
 	} {
 		_, _, err := parseTexts([]byte(in))
