@@ -68,10 +68,13 @@ check:
 
 lint: check
 
-# Figures: start-to-ready time and memory of the daemon, then the packages' benchmarks.
-bench: build
+# Figures: start-to-ready time and memory of the daemon, its idle cost beside
+# baresip on one kamailio (CPU, system calls, RSS, with the goals), then the
+# packages' benchmarks (the scripted end-to-end ones are left to their scripts).
+bench: deps build
 	scripts/bench-startup
-	$(GO) test -tags '$(TEST_TAGS)' -run '^$$' -bench . -benchmem -count 1 ./...
+	scripts/bench-idle
+	$(GO) test -tags '$(TEST_TAGS)' -run '^$$' -bench . -skip 'BenchmarkIdle|BenchmarkFailover|BenchmarkStartToReady' -benchmem -count 1 ./...
 
 # PBX killed -> survivable, the first call's extra delay, fail-back, calls lost.
 bench-failover: deps

@@ -142,6 +142,13 @@ func (d *pacedPCM) WriteFrame(f *hal.Frame) error {
 
 func (d *pacedPCM) Close() error { d.once.Do(func() { close(d.closed); d.tick.Stop() }); return nil }
 
+// pausablePCM is a pacedPCM whose clock stops while paused, like a
+// sound card's: Resume restarts it, the first frame one period later.
+type pausablePCM struct{ *pacedPCM }
+
+func (d pausablePCM) Pause() error  { d.tick.Stop(); return nil }
+func (d pausablePCM) Resume() error { d.tick.Reset(hal.FrameDuration); return nil }
+
 func (d *pacedPCM) arm() {
 	d.mu.Lock()
 	d.want = true
@@ -171,7 +178,16 @@ clear = "60ms"
 // seize time (20 ms, a deliberate debounce), the hook-latency allowance
 // (5 ms) and the wait for the device's next frame (0-20 ms). Run with
 // -bench HookToDialTone -benchtime 200x.
+//
+// Sub-benchmark always-on is a device that cannot pause (the pump runs
+// while idle, as before resting); resting is a hal.Pausable device that the
+// idle port stops and the off-hook starts again.
 func BenchmarkHookToDialTone(b *testing.B) {
+	b.Run("always-on", func(b *testing.B) { benchHookToDialTone(b, false) })
+	b.Run("resting", func(b *testing.B) { benchHookToDialTone(b, true) })
+}
+
+func benchHookToDialTone(b *testing.B, pausable bool) {
 	prof, err := profile.Load("uk", fastClear)
 	if err != nil {
 		b.Fatal(err)
@@ -179,7 +195,11 @@ func BenchmarkHookToDialTone(b *testing.B) {
 	clock := hal.SystemClock{}
 	line := newFakeLine(clock, hal.RingEnable)
 	pcm := &pacedPCM{tick: time.NewTicker(hal.FrameDuration), closed: make(chan struct{}), clock: clock, sound: make(chan time.Duration, 1)}
-	p, err := New(Config{Line: line, Audio: pcm, Clock: clock, Profile: prof, Router: &fakeRouter{reqs: make(chan routed, 1)},
+	var audio hal.PCM = pcm
+	if pausable {
+		audio = pausablePCM{pcm}
+	}
+	p, err := New(Config{Line: line, Audio: audio, Clock: clock, Profile: prof, Router: &fakeRouter{reqs: make(chan routed, 1)},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
@@ -229,8 +249,8 @@ func BenchmarkHookToDialTone(b *testing.B) {
 	b.ReportMetric(float64(d99.Microseconds())/1000, "decision-to-frame-p99-ms")
 	b.ReportMetric(float64(l50.Microseconds())/1000, "timer-late-p50-ms")
 	b.ReportMetric(float64(l99.Microseconds())/1000, "timer-late-p99-ms")
-	b.Logf("edge to first dial-tone frame over %d events: p50 %v, p99 %v (seize %v + allowance %v included); seize decision late by p50 %v, p99 %v; decision to frame p50 %v, p99 %v",
-		len(total), p50, p99, prof.Hook.Seize, p.latency, l50, l99, d50, d99)
+	b.Logf("edge to first dial-tone frame over %d events: p50 %v, p99 %v (seize %v + allowance %v included); seize decision late by p50 %v, p99 %v; decision to frame p50 %v, p99 %v; %d rests",
+		len(total), p50, p99, prof.Hook.Seize, p.latency, l50, l99, d50, d99, p.Snapshot().Counters.AudioRests)
 }
 
 // BenchmarkOfferToSignal measures, with the real clock, the time from

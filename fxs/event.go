@@ -108,6 +108,7 @@ type Counters struct {
 	HookErrors     uint64 `json:"hook_errors"`      // hook signals fitting no window
 	LostHookEvents uint64 `json:"lost_hook_events"` // hook events lost before reaching the port (Seq gaps)
 	AudioErrors    uint64 `json:"audio_errors"`     // device or media read/write errors
+	AudioRests     uint64 `json:"audio_rests"`      // times the audio device was stopped while the port needed none
 	LineErrors     uint64 `json:"line_errors"`      // ring/polarity output errors
 	DroppedEvents  uint64 `json:"dropped_events"`   // events a slow subscriber missed
 	CallsOut       uint64 `json:"calls_out"`        // numbers routed

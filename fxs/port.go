@@ -118,6 +118,8 @@ type Port struct {
 	cwFrame  hal.Frame // the pump's scratch for it
 	cidBuf   []int16
 	cidPos   int
+	resting  bool          // the pump has paused the device (hal.Pausable)
+	wake     chan struct{} // wakes a resting pump
 
 	// the current call
 	callGen   uint64
@@ -205,6 +207,7 @@ func New(cfg Config) (*Port, error) {
 	})
 	p.cidBuf = make([]int16, 0, 4*hal.SampleRate)
 	p.work.wake = make(chan struct{}, 1)
+	p.wake = make(chan struct{}, 1)
 	p.work.log = p.log
 	return p, nil
 }

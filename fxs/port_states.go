@@ -15,6 +15,7 @@ func (p *Port) setStateLocked(s State, detail string) {
 	prev := p.state
 	p.state, p.since = s, p.clock.Now()
 	p.emitLocked(Event{Kind: EventState, State: s, Prev: prev, Digits: string(p.digits), Detail: detail})
+	p.wakeAudioLocked()
 	p.log.Debug("state", "from", prev, "to", s, "detail", detail)
 }
 

@@ -1,7 +1,8 @@
 // Package hal holds critline's hardware contracts: small interfaces for an FXS
 // line (hook events, ring, polarity, loop power), the lifeline relay, power
 // sensing, LAN link sensing, a PCM audio stream (8 kHz, signed 16-bit, mono,
-// 20 ms frames paced by the device) and a PSTN trunk, plus the clock every
+// 20 ms frames paced by the device, optionally Pausable so an idle port's
+// device can stop) and a PSTN trunk, plus the clock every
 // timestamp and timer above the backends comes from.
 //
 // Nothing here touches hardware and nothing here imports another critline

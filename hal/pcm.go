@@ -28,3 +28,25 @@ type PCM interface {
 	// Close ends the stream; a blocked ReadFrame returns ErrClosed.
 	Close() error
 }
+
+// Pausable is a PCM whose clock can be stopped while nobody needs its audio
+// (an idle, on-hook port), so an idle board does no audio work at all: no
+// interrupts, no wake-ups, no system calls. It is optional: a consumer
+// type-asserts for it and keeps a plain PCM running.
+//
+// Pause and Resume are called by the goroutine that reads and writes the
+// stream, between frames, never at the same time as ReadFrame or
+// WriteFrame; Close may be called at any time, paused or not. After Pause
+// the consumer calls neither ReadFrame nor WriteFrame until Resume.
+type Pausable interface {
+	PCM
+	// Pause stops capture and playback. Audio the microphone picks up while
+	// paused is lost, and the earpiece hears silence, as with a stopped
+	// codec.
+	Pause() error
+	// Resume restarts the device clock. Playback is primed so that a
+	// WriteFrame right after Resume is heard without a gap, and the next
+	// ReadFrame returns the first frame captured after Resume, one frame
+	// period later.
+	Resume() error
+}

@@ -95,6 +95,7 @@ type Appliance struct {
 	modeReason string
 	modeSince  time.Time
 	failback   hal.Timer
+	linePoll   hal.Timer // re-reads the line-in-use sensors while a relay waits on them
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
@@ -302,11 +303,11 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if a.sip != nil {
 		wg.Go(func() { a.sipEvents(portCtx) })
 	}
+	// Everything that can change the mode comes as an event, or as a timer
+	// armed only while it is due (a fail-back period running out, a PSTN
+	// call in bypass ending: see scheduleLinePollLocked): an idle appliance
+	// has no tick of its own.
 	a.reevaluate("start")
-	// Some things change without an event: a PSTN call in bypass ending
-	// (line-in-use), a fail-back period running out.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 
 	for {
 		select {
@@ -315,6 +316,10 @@ func (a *Appliance) Run(ctx context.Context) error {
 			a.running = false
 			if a.failback != nil {
 				a.failback.Stop()
+			}
+			if a.linePoll != nil {
+				a.linePoll.Stop()
+				a.linePoll = nil
 			}
 			a.mu.Unlock()
 			a.bypassAll("daemon stopping")
@@ -327,8 +332,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 		case ls := <-a.o.Board.Link().Events():
 			a.applyLink(ls)
 			a.reevaluate("link")
-		case <-tick.C:
-			a.reevaluate("tick")
 		}
 	}
 }
@@ -424,6 +427,7 @@ func (a *Appliance) reevaluate(cause string) {
 		bypass bool
 	}
 	var moves []move
+	poll := false
 	for _, id := range a.order {
 		p := a.ports[id]
 		pm := mode
@@ -450,7 +454,11 @@ func (a *Appliance) reevaluate(cause string) {
 		if p.hw.Relay.Bypass() != p.bypass {
 			moves = append(moves, move{p, p.bypass})
 		}
+		if _, senses := p.hw.Relay.(hal.LineInUse); senses && p.hw.Relay.Bypass() && (p.sos || !p.bypass) {
+			poll = true // only the line-in-use sensor can say when the PSTN call ends
+		}
 	}
+	a.scheduleLinePollLocked(poll)
 	a.mu.Unlock()
 	if changed {
 		if prev != "" {
@@ -500,6 +508,29 @@ func (a *Appliance) scheduleFailbackLocked(now time.Time) {
 	if next > 0 {
 		a.failback = a.o.Clock.AfterFunc(next+10*time.Millisecond, func() { a.reevaluate("fail-back period over") })
 	}
+}
+
+// scheduleLinePollLocked re-evaluates every second while a relay in bypass
+// waits for a PSTN call to end (an emergency call on the line, or a move out
+// of bypass held back by a handset off-hook on the PSTN side): the
+// line-in-use sensor has no events. Otherwise nothing is scheduled.
+func (a *Appliance) scheduleLinePollLocked(want bool) {
+	if !want {
+		if a.linePoll != nil {
+			a.linePoll.Stop()
+			a.linePoll = nil
+		}
+		return
+	}
+	if a.linePoll != nil {
+		return
+	}
+	a.linePoll = a.o.Clock.AfterFunc(time.Second, func() {
+		a.mu.Lock()
+		a.linePoll = nil
+		a.mu.Unlock()
+		a.reevaluate("line-in-use poll")
+	})
 }
 
 // lineInUse reports a handset off-hook on the PSTN side of a relay that can

@@ -140,6 +140,10 @@ func (rc *remoteCall) act(x forwarding.Action) time.Duration {
 		rc.tone = dsp.NewToneGen(t)
 		d = toneLength(t)
 	}
+	if x.Tone == forwarding.ToneConfirm || x.Hangup {
+		// Forwarding changed: the porters' dial tone says so at once.
+		go rc.a.syncForwarding()
+	}
 	if x.Hangup {
 		rc.hangup, rc.final = true, true
 	}

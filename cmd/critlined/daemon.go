@@ -146,6 +146,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	wg.Go(func() { serveUntilClosed(d.log, "control", ctlSrv, ln) })
 	wg.Go(func() { serveUntilClosed(d.log, "metrics", metSrv, mln) })
 
+	releaseStartup()
 	if ok, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
 		d.log.Warn("sd_notify READY failed", "err", err)
 	} else if ok {

@@ -54,6 +54,9 @@ func TestMain(m *testing.M) {
 	if binPath != "" {
 		os.RemoveAll(binPath)
 	}
+	if shippedPath != "" {
+		os.RemoveAll(filepath.Dir(shippedPath))
+	}
 	os.Exit(code)
 }
 

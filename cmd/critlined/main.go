@@ -96,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "critlined %s\n", version)
 		return exitOK
 	}
+	tuneMemory()
 	cfg, err := loadConfig(f)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

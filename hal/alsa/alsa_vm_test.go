@@ -401,3 +401,143 @@ func clockAndBacklog(t *testing.T, p *PCM) (time.Duration, time.Duration) {
 		}
 	}
 }
+
+// substreamState reads the kernel's state of one direction of p ("RUNNING",
+// "PREPARED", ...) from /proc/asound.
+func substreamState(t *testing.T, p *PCM, dir byte) string {
+	t.Helper()
+	var card, dev int
+	if _, err := fmt.Sscanf(p.Config().Device, "/dev/snd/pcmC%dD%d", &card, &dev); err != nil {
+		t.Fatalf("device %q: %v", p.Config().Device, err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/asound/card%d/pcm%d%c/sub0/status", card, dev, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st string
+	fmt.Sscanf(string(b), "state: %s", &st)
+	return st
+}
+
+// Pause stops both directions of the device (the kernel says PREPARED, no
+// frames are captured), Resume starts them again with audio flowing at
+// once, and the far end of the loop, streaming all along, notices nothing
+// but silence. Pausing (drop + prepare) is timed against closing and
+// reopening the device, the other way to rest it.
+func TestVMPauseResume(t *testing.T) {
+	opts := []Option{WithPeriods(25), WithPrefill(12), WithStallTimeout(10 * time.Second)}
+	a := openPCM(t, "hw:Loopback,0", opts...)
+	b := openPCM(t, "hw:Loopback,1", opts...)
+	// The far end listens all along, on its own clock.
+	stop := make(chan struct{})
+	heard := make(chan []int16, 1)
+	var bErr error
+	go func() {
+		var in hal.Frame
+		var s []int16
+		for {
+			select {
+			case <-stop:
+				heard <- s
+				return
+			default:
+			}
+			if bErr = b.ReadFrame(&in); bErr != nil {
+				heard <- s
+				return
+			}
+			s = append(s, in[:]...)
+		}
+	}()
+	var f hal.Frame
+	stream := func(n int, val int16) {
+		for i := 0; i < n; i++ {
+			if err := a.ReadFrame(&f); err != nil {
+				t.Fatal(err)
+			}
+			for j := range f {
+				f[j] = val
+			}
+			if err := a.WriteFrame(&f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stream(10, 0)
+	if c, p := substreamState(t, a, 'c'), substreamState(t, a, 'p'); c != "RUNNING" || p != "RUNNING" {
+		t.Fatalf("streaming: capture %s, playback %s", c, p)
+	}
+	var pauses, resumes []time.Duration
+	for cycle := 0; cycle < 10; cycle++ {
+		t0 := hal.SystemClock{}.Now()
+		if err := a.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		pauses = append(pauses, hal.SystemClock{}.Now()-t0)
+		if c, p := substreamState(t, a, 'c'), substreamState(t, a, 'p'); c != "PREPARED" || p != "PREPARED" {
+			t.Fatalf("paused: capture %s, playback %s", c, p)
+		}
+		d0, _ := a.CaptureDelay()
+		time.Sleep(100 * time.Millisecond)
+		if d1, _ := a.CaptureDelay(); d1 != d0 {
+			t.Fatalf("paused device captured %v in 100 ms", d1-d0)
+		}
+		t0 = hal.SystemClock{}.Now()
+		if err := a.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		resumes = append(resumes, hal.SystemClock{}.Now()-t0)
+		// The consumer's first frame right after Resume, then streaming.
+		for j := range f {
+			f[j] = 7000
+		}
+		if err := a.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+		stream(39, 7000)
+		if c, p := substreamState(t, a, 'c'), substreamState(t, a, 'p'); c != "RUNNING" || p != "RUNNING" {
+			t.Fatalf("resumed: capture %s, playback %s", c, p)
+		}
+	}
+	close(stop)
+	s := <-heard
+	if bErr != nil {
+		t.Fatalf("the far end failed while this end paused and resumed: %v", bErr)
+	}
+	loud := 0
+	for _, v := range s {
+		if v == 7000 {
+			loud++
+		}
+	}
+	// Each pause drops what playback still held (up to the 12 primed
+	// periods: an on-hook earpiece has nothing to hear); the rest of each
+	// cycle's 40 frames reaches the far end.
+	if want := 10 * (40 - 13) * hal.FrameSamples; loud < want {
+		t.Fatalf("the far end heard %d samples of the resumed stream's audio, want at least %d", loud, want)
+	}
+	if st := a.Stats(); st.Pauses != 10 {
+		t.Fatalf("stats %+v: want 10 pauses", st)
+	}
+
+	// The other way to rest: close the device and open it again (with its
+	// hw_params negotiation) before streaming.
+	var reopens []time.Duration
+	for cycle := 0; cycle < 10; cycle++ {
+		t0 := hal.SystemClock{}.Now()
+		_ = a.Close()
+		x, err := Open("hw:Loopback,0", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = x.(*PCM)
+		if err := a.start(); err != nil {
+			t.Fatal(err)
+		}
+		reopens = append(reopens, hal.SystemClock{}.Now()-t0)
+	}
+	_ = a.Close()
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	fmt.Printf("FIGURE alsa rest on snd-aloop: pause (drop+prepare) median %v, resume (start+prime) median %v, together %v; close + reopen + start median %v (%.1fx)\n",
+		med(pauses), med(resumes), med(pauses)+med(resumes), med(reopens), float64(med(reopens))/float64(med(pauses)+med(resumes)))
+}

@@ -57,6 +57,7 @@ type Stats struct {
 	Underruns     uint64 // playback xruns recovered from
 	Dropped       uint64 // playback frames dropped because the device buffer was full
 	Trimmed       uint64 // playback frames dropped to bring the latency back to the prefill
+	Pauses        uint64 // times Pause stopped the device
 }
 
 // Config is what the device agreed to.
@@ -81,6 +82,7 @@ type PCM struct {
 	rmu, wmu sync.Mutex
 	startMu  sync.Mutex
 	started  bool
+	paused   bool
 	closed   atomic.Bool
 	once     sync.Once
 
@@ -91,10 +93,10 @@ type PCM struct {
 	mono   []int16 // one device period, one channel
 	silent []int16 // prefill
 
-	read, written, overruns, underruns, dropped, trimmed atomic.Uint64
+	read, written, overruns, underruns, dropped, trimmed, pauses atomic.Uint64
 }
 
-var _ hal.PCM = (*PCM)(nil)
+var _ hal.Pausable = (*PCM)(nil)
 
 type stream struct {
 	name string
@@ -270,18 +272,75 @@ func (p *PCM) setup() error {
 }
 
 // start starts capture and primes playback with prefill periods of silence,
-// once, on the first ReadFrame or WriteFrame.
+// once, on the first ReadFrame or WriteFrame (after Open, or after a Pause
+// without Resume).
 func (p *PCM) start() error {
 	p.startMu.Lock()
 	defer p.startMu.Unlock()
+	return p.startLocked(p.o.prefill)
+}
+
+func (p *PCM) startLocked(prime int) error {
 	if p.started {
 		return nil
 	}
-	p.started = true
+	p.started, p.paused = true, false
 	if err := p.cap.do(ioctlStart, "start"); err != nil {
 		return err
 	}
-	return p.prime(p.o.prefill)
+	return p.prime(prime)
+}
+
+// Pause stops both directions (hal.Pausable). They are dropped and prepared
+// again: the device stays open and configured, but nothing runs (no period
+// interrupts; on snd-aloop, no kernel timer), so a resting port costs
+// nothing. Stopping the streams was chosen over closing the device: it keeps
+// the device ours (no EBUSY if something else opens it meanwhile) and
+// Resume needs no hw_params renegotiation, which costs more (see the
+// FIGURE line of TestVMPauseResume).
+func (p *PCM) Pause() error {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.startMu.Lock()
+	defer p.startMu.Unlock()
+	if p.closed.Load() {
+		return hal.ErrClosed
+	}
+	if p.paused {
+		return nil
+	}
+	for _, s := range []*stream{p.cap, p.play} {
+		if err := s.do(ioctlDrop, "drop"); err != nil {
+			return err
+		}
+		if err := s.do(ioctlPrepare, "prepare"); err != nil {
+			return err
+		}
+	}
+	p.started, p.paused = false, true
+	p.pauses.Add(1)
+	return nil
+}
+
+// Resume starts both directions again (hal.Pausable). Playback is primed one
+// period short of the prefill: the frame the consumer writes next completes
+// it, so the playback latency is what it was at the start.
+func (p *PCM) Resume() error {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.startMu.Lock()
+	defer p.startMu.Unlock()
+	if p.closed.Load() {
+		return hal.ErrClosed
+	}
+	if !p.paused {
+		return nil
+	}
+	return p.startLocked(p.o.prefill - 1)
 }
 
 // Config reports what the device agreed to.
@@ -289,7 +348,7 @@ func (p *PCM) Config() Config { return p.cfg }
 
 // Stats returns the frame and xrun counters.
 func (p *PCM) Stats() Stats {
-	return Stats{Read: p.read.Load(), Written: p.written.Load(), Overruns: p.overruns.Load(), Underruns: p.underruns.Load(), Dropped: p.dropped.Load(), Trimmed: p.trimmed.Load()}
+	return Stats{Read: p.read.Load(), Written: p.written.Load(), Overruns: p.overruns.Load(), Underruns: p.underruns.Load(), Dropped: p.dropped.Load(), Trimmed: p.trimmed.Load(), Pauses: p.pauses.Load()}
 }
 
 // Delay is the playback latency: how long a frame written now takes to be

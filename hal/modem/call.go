@@ -115,6 +115,7 @@ func (t *Trunk) ring(number string, clip *CallerID) {
 	case callIdle:
 		t.gen++
 		t.call = callInfo{state: callRinging, incoming: true, started: now, lastRing: now, number: number}
+		t.kickPollLocked()
 		if clip == nil {
 			gen := t.gen
 			time.AfterFunc(t.cfg.ClipWait, func() { t.clipTimeout(gen) })
@@ -361,6 +362,7 @@ func (t *Trunk) Dial(ctx context.Context, number string) error {
 	t.gen++
 	gen := t.gen
 	t.call = callInfo{state: callDialing, number: number, started: time.Now()}
+	t.kickPollLocked()
 	t.mu.Unlock()
 
 	_, err = eng.exec(ctx, &request{cmd: "ATD" + number + ";", call: true}, t.cfg.DialTimeout)

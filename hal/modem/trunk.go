@@ -34,6 +34,7 @@ type Trunk struct {
 	done     chan struct{}
 	actions  chan func(*engine)
 	probeNow chan struct{} // a command timed out: probe at once
+	callKick chan struct{} // a call began: start polling it
 
 	mu     sync.Mutex
 	eng    *engine // nil while down
@@ -72,6 +73,7 @@ func Open(cfg Config) (*Trunk, error) {
 		done:     make(chan struct{}),
 		actions:  make(chan func(*engine), 16),
 		probeNow: make(chan struct{}, 1),
+		callKick: make(chan struct{}, 1),
 		upCh:     make(chan struct{}),
 		status:   hal.TrunkStatus{Detail: "starting"},
 	}
@@ -383,10 +385,24 @@ func (t *Trunk) refresh(eng *engine) error {
 
 // serve watches a working modem until it dies, wedges or the trunk closes.
 func (t *Trunk) serve(eng *engine) (reason, label string) {
+	// The liveness probe runs at its interval whatever happens: it is how a
+	// wedged or unregistered modem is noticed. The +CLCC poll runs only
+	// while a call exists (a call's start kicks it).
 	probe := time.NewTicker(t.cfg.ProbeInterval)
 	defer probe.Stop()
 	poll := time.NewTicker(t.cfg.CallPoll)
+	poll.Stop()
 	defer poll.Stop()
+	polling := false
+	startPoll := func() {
+		if !polling {
+			poll.Reset(t.cfg.CallPoll)
+			polling = true
+		}
+	}
+	if !t.callIdle() {
+		startPoll()
+	}
 	// Drop a timeout signal left from init.
 	select {
 	case <-t.probeNow:
@@ -421,8 +437,14 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 			return "device gone: " + eng.Err().Error(), "unplugged"
 		case f := <-t.actions:
 			f(eng)
+		case <-t.callKick:
+			startPoll()
 		case <-poll.C:
 			t.pollCall(eng)
+			if t.callIdle() {
+				poll.Stop()
+				polling = false
+			}
 		case <-probe.C:
 			ok = check()
 		case <-t.probeNow:
@@ -431,6 +453,21 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 		if !ok {
 			return fmt.Sprintf("modem wedged: %d probes unanswered", fails), "wedged"
 		}
+	}
+}
+
+// callIdle reports that no call exists.
+func (t *Trunk) callIdle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.call.state == callIdle
+}
+
+// kickPollLocked starts the +CLCC poll for a call that has just begun.
+func (t *Trunk) kickPollLocked() {
+	select {
+	case t.callKick <- struct{}{}:
+	default:
 	}
 }
 

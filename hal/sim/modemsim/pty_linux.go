@@ -82,3 +82,31 @@ func publish(link, target string) error {
 	}
 	return nil
 }
+
+// closeWatch is an inotify watch on a pty's slave node that reports each
+// time a client closes the port.
+type closeWatch struct {
+	f *os.File
+}
+
+// watchCloses starts watching p's slave node for closes.
+func (p *ptyPair) watchCloses() (*closeWatch, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, p.tty, unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify watch %s: %w", p.tty, err)
+	}
+	// Non-blocking, so the runtime poller waits for it and Close ends a Read.
+	return &closeWatch{f: os.NewFile(uintptr(fd), "inotify:"+p.tty)}, nil
+}
+
+// wait blocks until the next close (true) or until the watch is closed.
+func (w *closeWatch) wait(buf []byte) bool {
+	_, err := w.f.Read(buf)
+	return err == nil
+}
+
+func (w *closeWatch) close() { w.f.Close() }

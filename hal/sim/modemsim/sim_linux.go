@@ -38,6 +38,7 @@ type Sim struct {
 	forwarded []string // calls the network forwarded away from the modem
 	closed    bool
 	stop      chan struct{}
+	voiceKick chan struct{} // wakes the resting voice clock
 	wg        sync.WaitGroup
 	rng       *rand.Rand
 }
@@ -100,6 +101,7 @@ type attachment struct {
 	atq     chan []byte
 	pcmq    chan []byte
 	done    chan struct{}
+	watches []*closeWatch // the janitors' inotify watches
 }
 
 // New starts a simulator and publishes its ports.
@@ -133,10 +135,11 @@ func New(o Options) (*Sim, error) {
 	}
 	s := &Sim{
 		o: o, log: o.Logger.With("modemsim", o.Name),
-		atLink:  filepath.Join(o.Dir, o.Name),
-		pcmLink: filepath.Join(o.Dir, o.Name+"-pcm"),
-		stop:    make(chan struct{}),
-		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		atLink:    filepath.Join(o.Dir, o.Name),
+		pcmLink:   filepath.Join(o.Dir, o.Name+"-pcm"),
+		stop:      make(chan struct{}),
+		voiceKick: make(chan struct{}, 1),
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 	}
 	s.st = s.defaults(modemState{registered: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}})
 	s.mu.Lock()
@@ -145,9 +148,8 @@ func New(o Options) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.voiceClock()
-	go s.janitor()
 	return s, nil
 }
 
@@ -217,6 +219,19 @@ func (s *Sim) attachLocked() error {
 			return fmt.Errorf("modemsim: %w", err)
 		}
 	}
+	for _, p := range []*ptyPair{a.at, a.pcm} {
+		if p == nil {
+			continue
+		}
+		w, err := p.watchCloses()
+		if err != nil {
+			a.close()
+			return fmt.Errorf("modemsim: %w", err)
+		}
+		a.watches = append(a.watches, w)
+		s.wg.Add(1)
+		go s.janitor(a, p, w)
+	}
 	if err := publish(s.atLink, a.at.tty); err != nil {
 		a.close()
 		return fmt.Errorf("modemsim: %w", err)
@@ -228,6 +243,7 @@ func (s *Sim) attachLocked() error {
 		}
 	}
 	s.att = a
+	s.kickVoiceLocked()
 	s.wg.Add(2)
 	go s.writer(a, a.at, a.atq)
 	go s.atReader(a)
@@ -240,6 +256,9 @@ func (s *Sim) attachLocked() error {
 }
 
 func (a *attachment) close() {
+	for _, w := range a.watches {
+		w.close()
+	}
 	a.at.close()
 	if a.pcm != nil {
 		a.pcm.close()
@@ -275,27 +294,20 @@ func (s *Sim) writer(a *attachment, p *ptyPair, q chan []byte) {
 	}
 }
 
-// janitor clears the serial client's exclusive flag now and then, so the
-// driver can reopen the port after closing it (TIOCEXCL outlives a close on
-// a pty).
-func (s *Sim) janitor() {
+// janitor clears the serial client's exclusive flag each time the client
+// closes a port, so the driver can reopen it (TIOCEXCL outlives a close on
+// a pty; a non-root reopen would get EBUSY). It waits on inotify close
+// events of the pty's slave node: nothing runs while nobody opens or closes
+// the port.
+func (s *Sim) janitor(a *attachment, p *ptyPair, w *closeWatch) {
 	defer s.wg.Done()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			s.mu.Lock()
-			if s.att != nil {
-				s.att.at.clearExclusive()
-				if s.att.pcm != nil {
-					s.att.pcm.clearExclusive()
-				}
-			}
-			s.mu.Unlock()
-		case <-s.stop:
-			return
+	buf := make([]byte, 4096)
+	for w.wait(buf) {
+		s.mu.Lock()
+		if s.att == a {
+			p.clearExclusive()
 		}
+		s.mu.Unlock()
 	}
 }
 
@@ -443,6 +455,7 @@ func (s *Sim) command(a *attachment, line string) {
 	for _, f := range post {
 		f()
 	}
+	s.kickVoiceLocked() // the command may have enabled voice (AT+CPCMREG=1, ATA)
 }
 
 func (s *Sim) errLocked(code int, text string) string {
@@ -489,6 +502,7 @@ func (s *Sim) clccLocked(c *simCall) string {
 // callStatLocked moves the call to stat and reports it the variant's way.
 func (s *Sim) callStatLocked(c *simCall, stat int) {
 	c.stat = stat
+	s.kickVoiceLocked()
 	if s.st.clccURC {
 		s.urcLocked(s.clccLocked(c))
 	}

@@ -12,24 +12,44 @@ import (
 )
 
 // voiceClock sends the far end's audio, 20 ms at a time, during a call
-// with voice enabled (AT+CPCMREG=1 / AT+QPCMV=1; always for generic).
+// with voice enabled (AT+CPCMREG=1 / AT+QPCMV=1; always for generic). It
+// ticks only while voice flows, like the module's PCM clock: between calls
+// it waits for a kick (kickVoiceLocked) from whatever could start voice.
 func (s *Sim) voiceClock() {
 	defer s.wg.Done()
 	t := time.NewTicker(20 * time.Millisecond)
+	t.Stop()
 	defer t.Stop()
+	running := false
 	var pending []byte
 	for {
+		if !running {
+			select {
+			case <-s.voiceKick:
+			case <-s.stop:
+				return
+			}
+			s.mu.Lock()
+			on := s.voiceOnLocked()
+			s.mu.Unlock()
+			if on {
+				t.Reset(20 * time.Millisecond)
+				running = true
+			}
+			continue
+		}
 		select {
 		case <-t.C:
+		case <-s.voiceKick:
+			continue // already running
 		case <-s.stop:
 			return
 		}
 		s.mu.Lock()
-		c := s.st.call
-		on := c != nil && c.stat == 0 && s.att != nil && s.att.pcm != nil &&
-			(s.st.pcmOn || s.o.Variant == Generic)
-		if !on {
+		if !s.voiceOnLocked() {
 			pending = pending[:0]
+			t.Stop()
+			running = false
 			s.mu.Unlock()
 			continue
 		}
@@ -53,6 +73,22 @@ func (s *Sim) voiceClock() {
 			pending = nil
 		}
 		s.mu.Unlock()
+	}
+}
+
+// voiceOnLocked says whether voice flows: a call up, a voice port attached
+// and PCM enabled.
+func (s *Sim) voiceOnLocked() bool {
+	c := s.st.call
+	return c != nil && c.stat == 0 && s.att != nil && s.att.pcm != nil &&
+		(s.st.pcmOn || s.o.Variant == Generic)
+}
+
+// kickVoiceLocked tells a resting voice clock that voice may now flow.
+func (s *Sim) kickVoiceLocked() {
+	select {
+	case s.voiceKick <- struct{}{}:
+	default:
 	}
 }
 

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/critline/critline/control"
+	"github.com/critline/critline/internal/testenv"
+	"github.com/critline/critline/internal/testpeer"
+)
+
+// BenchmarkIdle measures what an idle appliance costs its (battery-backed)
+// board, side by side with baresip as the reference: both registered on the
+// same kamailio in the same run, nothing happening. critlined runs the sim
+// board with two lines registered and the pty modem simulator as its trunk
+// (kind "sim", inside the daemon's process, so its costs count too); baresip
+// registers one line. Per run: CPU clock ticks over IDLE_SECONDS (default
+// 30), system calls per second over SYSCALL_SECONDS (default 10, counted by
+// perf's raw_syscalls tracepoint, or strace -c -f where perf cannot), and
+// resident memory at the end. Medians over b.N runs; run it with
+// scripts/bench-idle (make bench).
+func BenchmarkIdle(b *testing.B) {
+	baresip := testenv.LookTool(b, "baresip", "baresip-core")
+	idle := envSeconds("IDLE_SECONDS", 30)
+	sysWin := envSeconds("SYSCALL_SECONDS", 10)
+	counter := syscallCounter(b)
+	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cAnon, bAnon []float64
+	for b.Loop() {
+		b.StopTimer()
+		r := idleRun(b, baresip, idle, sysWin, counter)
+		cTicks, bTicks = append(cTicks, r.ticks[0]), append(bTicks, r.ticks[1])
+		cSys, bSys = append(cSys, r.sys[0]), append(bSys, r.sys[1])
+		cRSS, bRSS = append(cRSS, r.rss[0]), append(bRSS, r.rss[1])
+		cAnon, bAnon = append(cAnon, r.anon[0]), append(bAnon, r.anon[1])
+		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB; baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB\n",
+			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.ticks[1], r.sys[1], r.rss[1])
+		b.StartTimer()
+	}
+	perCore := func(ticks float64) float64 { return ticks / clockTicksPerSecond / idle.Seconds() * 100 }
+	goalTicks := 0.002 * clockTicksPerSecond * idle.Seconds()
+	probes := 2.0 // OPTIONS per second at the default 500 ms probe interval, one registrar
+	w := os.Stderr
+	fmt.Fprintf(w, "\nidle appliance over %d runs (medians), %v CPU window, %v syscall window (%s)\n", len(cTicks), idle, sysWin, counter.name)
+	fmt.Fprintf(w, "  critlined: sim board, 2 lines registered, pty modem trunk; baresip: 1 line; same kamailio\n")
+	fmt.Fprintf(w, "  %-26s %12s %12s   %s\n", "figure", "critlined", "baresip", "goal (critlined)")
+	fmt.Fprintf(w, "  %-26s %12.0f %12.0f   <= %.0f\n", fmt.Sprintf("CPU clock ticks / %v", idle), median(cTicks), median(bTicks), goalTicks)
+	fmt.Fprintf(w, "  %-26s %11.2f%% %11.2f%%   <= 0.20%%\n", "CPU, share of one core", perCore(median(cTicks)), perCore(median(bTicks)))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   follows probes and keep-alives, not the 50 Hz audio clock (%.0f probes/s: %.1f syscalls per probe)\n",
+		"system calls / s", median(cSys), median(bSys), probes, median(cSys)/probes)
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   <= %.1f (1.5 x baresip)\n", "RSS, MB", median(cRSS), median(bRSS), 1.5*median(bRSS))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  of which anonymous, MB", median(cAnon), median(bAnon))
+	fmt.Fprintf(w, "  RSS ratio critlined/baresip: %.2f\n", median(cRSS)/median(bRSS))
+	b.ReportMetric(median(cTicks), "critlined-ticks")
+	b.ReportMetric(median(bTicks), "baresip-ticks")
+	b.ReportMetric(median(cSys), "critlined-syscalls/s")
+	b.ReportMetric(median(bSys), "baresip-syscalls/s")
+	b.ReportMetric(median(cRSS), "critlined-rss-MB")
+	b.ReportMetric(median(bRSS), "baresip-rss-MB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// clockTicksPerSecond is USER_HZ, the unit of /proc/PID/stat's times: 100
+// on every Linux architecture critline runs on.
+const clockTicksPerSecond = 100
+
+type idleResult struct {
+	ticks, sys, rss, anon [2]float64 // [critlined, baresip]
+}
+
+func idleRun(b *testing.B, baresip string, idle, sysWin time.Duration, counter syscallCount) idleResult {
+	users := pbxUsers()
+	users["270009"] = "secret-9"
+	pbx := testpeer.StartKamailio(b, testpeer.KamailioOptions{Users: users})
+
+	// critlined as it runs in the field: info logging, default probe
+	// interval, its own process.
+	dir := b.TempDir()
+	socket := filepath.Join(dir, "control.sock")
+	logf, err := os.Create(filepath.Join(dir, "critlined.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	cl := exec.Command(shippedDaemon(b), "--config", pbxConfig(b, pbx.Addr),
+		"--control-socket", socket, "--state-dir", filepath.Join(dir, "state"),
+		"--metrics-listen", "127.0.0.1:0", "--log-level", "info")
+	cl.Stdout, cl.Stderr = logf, logf
+	if err := cl.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer stopProc(cl)
+
+	// baresip: one line, no audio driver (it has nothing to play while
+	// idle either), the same registration interval as critlined (300 s).
+	bdir := filepath.Join(dir, "baresip")
+	if err := os.MkdirAll(bdir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	sipPort := testpeer.FreeUDPPort(b, "127.0.0.1")
+	conf := fmt.Sprintf("poll_method\tepoll\nsip_listen\t127.0.0.1:%d\nsip_transports\tudp\nmodule_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule_app\taccount.so\n", sipPort)
+	acct := fmt.Sprintf("<sip:270009@%s;transport=udp>;auth_pass=secret-9;regint=300\n", pbx.Addr)
+	for name, s := range map[string]string{"config": conf, "accounts": acct, "contacts": "", "uuid": "9d2d1d52-0b6f-4c5e-8b2c-3e3f1a7c0001\n"} {
+		if err := os.WriteFile(filepath.Join(bdir, name), []byte(s), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bout := &testenv.Buffer{}
+	bs := exec.Command(baresip, "-f", bdir)
+	bs.Stdout, bs.Stderr = bout, bout
+	if err := bs.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer stopProc(bs)
+
+	c := control.NewClient(socket)
+	eventually(b, "critlined: both lines registered", func() bool {
+		st, err := c.Status(context.Background())
+		return err == nil && st.Mode == "normal" && registered(st)
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(bout.String(), "200 OK") {
+		if time.Now().After(deadline) {
+			b.Fatalf("baresip did not register:\n%s", bout.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Let start-up work (first registrations, the first collections)
+	// settle, as on an appliance that has been up for a while.
+	time.Sleep(5 * time.Second)
+
+	var r idleResult
+	pids := [2]int{cl.Process.Pid, bs.Process.Pid}
+	var t0 [2]float64
+	for i, pid := range pids {
+		t0[i] = procTicks(b, pid)
+	}
+	time.Sleep(idle)
+	for i, pid := range pids {
+		r.ticks[i] = procTicks(b, pid) - t0[i]
+	}
+	var wg sync.WaitGroup
+	for i, pid := range pids {
+		wg.Go(func() { r.sys[i] = counter.count(b, pid, sysWin) / sysWin.Seconds() })
+	}
+	wg.Wait()
+	for i, pid := range pids {
+		r.rss[i], r.anon[i] = procRSS(b, pid)
+	}
+	return r
+}
+
+// shippedDaemon builds critlined as make cross ships it (CGO_ENABLED=0,
+// stripped), once; CRITLINED_BIN names another binary to measure instead
+// (an older build, for a before/after comparison in one run).
+func shippedDaemon(b *testing.B) string {
+	if p := os.Getenv("CRITLINED_BIN"); p != "" {
+		return p
+	}
+	shippedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "critline-shipped-")
+		if err != nil {
+			shippedErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "github.com/critline/critline/cmd/critlined")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			shippedErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		shippedPath = filepath.Join(dir, "critlined")
+	})
+	if shippedErr != nil {
+		b.Fatal(shippedErr)
+	}
+	return shippedPath
+}
+
+var (
+	shippedOnce sync.Once
+	shippedPath string
+	shippedErr  error
+)
+
+func stopProc(c *exec.Cmd) {
+	_ = c.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.Process.Kill()
+		<-done
+	}
+}
+
+func envSeconds(name string, def int) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return time.Duration(def) * time.Second
+}
+
+// procTicks is a process's user + system CPU time in clock ticks, all its
+// threads included.
+func procTicks(b *testing.B, pid int) float64 {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name may hold spaces: fields count from after ")".
+	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
+	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
+	return ut + st
+}
+
+// procRSS is a process's resident memory and its anonymous share, MB.
+func procRSS(b *testing.B, pid int) (rss, anon float64) {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	kb := func(key string) float64 {
+		m := regexp.MustCompile(`(?m)^` + key + `:\s+(\d+) kB`).FindStringSubmatch(string(s))
+		if m == nil {
+			b.Fatalf("no %s in /proc/%d/status", key, pid)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v / 1024
+	}
+	return kb("VmRSS"), kb("RssAnon")
+}
+
+// syscallCount counts a process's system calls (all threads) over a window.
+type syscallCount struct {
+	name  string
+	count func(b *testing.B, pid int, d time.Duration) float64
+}
+
+var reTotal = regexp.MustCompile(`(?m)^[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?total$`)
+
+// syscallCounter prefers perf (a kernel tracepoint counter: it does not
+// slow the process) and falls back to strace -c -f.
+func syscallCounter(b *testing.B) syscallCount {
+	if out, err := exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "true").CombinedOutput(); err == nil && !strings.Contains(string(out), "not supported") {
+		return syscallCount{name: "perf raw_syscalls:sys_enter", count: func(b *testing.B, pid int, d time.Duration) float64 {
+			out, err := exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", strconv.Itoa(pid), "--", "sleep", fmt.Sprint(d.Seconds())).CombinedOutput()
+			if err != nil {
+				b.Fatalf("perf stat: %v\n%s", err, out)
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if f := strings.Split(line, ","); len(f) > 2 && strings.Contains(line, "raw_syscalls:sys_enter") {
+					if f[0] == "<not counted>" {
+						return 0 // the process never ran in the window
+					}
+					v, err := strconv.ParseFloat(f[0], 64)
+					if err != nil {
+						b.Fatalf("perf stat output %q", line)
+					}
+					return v
+				}
+			}
+			b.Fatalf("perf stat printed no count:\n%s", out)
+			return 0
+		}}
+	}
+	strace := testenv.LookTool(b, "strace", "strace")
+	return syscallCount{name: "strace -c -f", count: func(b *testing.B, pid int, d time.Duration) float64 {
+		out := filepath.Join(b.TempDir(), "strace.txt")
+		cmd := exec.Command(strace, "-c", "-f", "-o", out, "-p", strconv.Itoa(pid))
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(d)
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		s, err := os.ReadFile(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := reTotal.FindStringSubmatch(string(s))
+		if m == nil {
+			b.Fatalf("strace -c printed no total:\n%s", s)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}}
+}
