@@ -109,6 +109,13 @@ func (rc *remoteCall) start(c forwarding.Call) {
 	early := rc.early
 	rc.early = nil
 	rc.mu.Unlock()
+	select {
+	case <-rc.done: // the caller hung up while the dialogue was starting
+		sess.Close()
+		close(rc.pumped)
+		return
+	default:
+	}
 	for _, d := range early {
 		rc.digit(d)
 	}

@@ -97,7 +97,6 @@ func (m *Manager) wrong(caller, entry string, port int, result, detail string) v
 	m.record(v, caller, entry, port, detail)
 	if locked > 0 {
 		m.m.lockouts.WithLabelValues(LockCaller).Inc()
-		m.m.lockedCallers.Set(float64(len(m.Lockouts())))
 		m.log.Warn("remote activation: caller locked out", "caller", caller, "entry", entry, "for", locked)
 		v = verdict{result: ResultLockedOut, locked: locked, fresh: true}
 	}

@@ -691,7 +691,9 @@ func TestSameNumber(t *testing.T) {
 		{"07700 900 123", "447700900123", true},
 		{"+447700900123", "+447700900123", true},
 		{"07700900123", "07700900124", false},
-		{"07700900123", "+337700900123", true}, // the same national number: good enough for a staff list
+		{"07700900123", "+337700900123", true}, // the same national number: no country to tell them apart
+		{"+447700900123", "+337700900123", false},
+		{"+447700900123", "00447700900123", true},
 		{"123", "0123", false},
 		{"270001", "270001", true},
 		{"", "", false},

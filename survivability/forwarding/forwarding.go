@@ -173,7 +173,7 @@ type metrics struct {
 	mirrorFail    prometheus.Counter
 	calls         *prometheus.CounterVec
 	attempts      *prometheus.CounterVec
-	lockedCallers prometheus.Gauge
+	lockedCallers prometheus.GaugeFunc
 }
 
 // Results of remote-activation entries (critline_remote_attempts_total).
@@ -195,7 +195,7 @@ const (
 	EntryTrunk   = "service-trunk"     // a trunk dedicated to remote activation
 )
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, locked func() float64) (*metrics, error) {
 	m := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_forward_changes_total", Help: "Call-forwarding changes, by where they came from (ctl, remote, network).",
@@ -218,9 +218,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_remote_attempts_total", Help: "Remote-activation entries and refusals, by result.",
 		}, []string{"result"}),
-		lockedCallers: prometheus.NewGauge(prometheus.GaugeOpts{
+		lockedCallers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "critline_remote_locked_callers", Help: "Calling numbers locked out of remote activation now.",
-		}),
+		}, locked),
 	}
 	for _, v := range []Via{ViaCtl, ViaRemote, ViaNetwork} {
 		m.changes.WithLabelValues(string(v))
@@ -279,12 +279,11 @@ func New(cfg Config, opts Options) (*Manager, error) {
 			m.own[d] = true
 		}
 	}
-	if m.m, err = newMetrics(opts.Registerer); err != nil {
+	if m.m, err = newMetrics(opts.Registerer, func() float64 { return float64(len(m.Lockouts())) }); err != nil {
 		return nil, err
 	}
 	m.sec = newSecurity()
 	m.restore()
-	m.m.lockedCallers.Set(float64(len(m.Lockouts())))
 	for id := range m.ports {
 		m.setGauge(id)
 	}

