@@ -663,3 +663,39 @@ func TestRemoteActivationConfigChecks(t *testing.T) {
 		})
 	}
 }
+
+// A member of staff's dialogue holds the lodge's only trunk when a porter
+// dials 999: the dialogue is cut and the emergency call goes out at once,
+// every time.
+func TestEmergencyPreemptsTheDialogue(t *testing.T) {
+	p := startDaemon(t, remoteConfig(t, simConfig(t), `staff_numbers = ["07700900777"]`, ""))
+	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
+	const runs = 10
+	for i := range runs {
+		p.mustCtl("sim", "trunk", "ring", "07700900777")
+		eventually(t, "the dialogue answers", func() bool {
+			st := p.status()
+			return st.Trunks[0].InCall && len(p.recording(t)) > 0
+		})
+		if i%2 == 1 {
+			p.dtmf(t, "270001") // halfway through: waiting for the PIN
+		}
+		p.mustCtl("sim", "hook", "1", "off")
+		eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+		p.mustCtl("sim", "dial", "1", "999")
+		eventually(t, fmt.Sprintf("run %d: the emergency call is up on the trunk", i), func() bool {
+			pt := portState(p.status(), 1)
+			return (pt.State == "connected" || pt.State == "ringback") && pt.Route == "lte"
+		})
+		if out := p.mustCtl("sim", "trunk", "status"); !strings.Contains(out, `outbound to "999"`) {
+			t.Fatalf("run %d: the trunk is not calling 999:\n%s", i, out)
+		}
+		p.mustCtl("sim", "hook", "1", "on")
+		eventually(t, "the trunk is free", func() bool {
+			return !p.status().Trunks[0].InCall && portState(p.status(), 1).State == "idle"
+		})
+	}
+	if !strings.Contains(p.log.String(), "pre-empting a call for an emergency call") {
+		t.Error("no pre-emption logged")
+	}
+}
