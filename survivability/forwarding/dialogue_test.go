@@ -506,14 +506,13 @@ func TestRemoteOffAndPortsWithoutPIN(t *testing.T) {
 		t.Errorf("disabled = %v", got)
 	}
 
-	// Port 1 has no PIN (remote activation was turned on for port 2 only,
-	// as a manager built by hand allows): it cannot be chosen.
-	m2, err := New(Config{Remote: true, Ports: []Port{{ID: 1, Extension: "270001"}, {ID: 2, Extension: "270002", PINHash: fastHash(t, pin2)}}},
-		Options{Guard: e.guard, Clock: e.clock, Store: nil})
-	if err == nil {
+	// Remote activation with a port that has no PIN is refused; a port
+	// that is not configured cannot be chosen.
+	if _, err := New(Config{Remote: true, Ports: []Port{{ID: 1, Extension: "270001"}, {ID: 2, Extension: "270002", PINHash: fastHash(t, pin2)}}},
+		Options{Guard: e.guard, Clock: e.clock}); err == nil {
 		t.Fatal("remote activation on with a port without a PIN was accepted")
 	}
-	m2, err = New(Config{Remote: true, Ports: []Port{{ID: 2, Extension: "270002", PINHash: fastHash(t, pin2)}}}, Options{Guard: e.guard, Clock: e.clock})
+	m2, err := New(Config{Remote: true, Ports: []Port{{ID: 2, Extension: "270002", PINHash: fastHash(t, pin2)}}}, Options{Guard: e.guard, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
