@@ -296,7 +296,14 @@ func classifyTrunkErr(err error) (retry bool, r fxs.FailReason) {
 func (c *trunkCall) Hangup() error {
 	c.mu.Lock()
 	over := c.over
+	remote, rb := c.remote, c.ringback
 	c.mu.Unlock()
+	if remote != nil {
+		remote.stop() // e.g. pre-empted by an emergency call: the dialogue ends now
+	}
+	if rb != nil {
+		rb.stop()
+	}
 	if over {
 		return nil
 	}

@@ -690,6 +690,14 @@ func TestEmergencyPreemptsTheDialogue(t *testing.T) {
 		if out := p.mustCtl("sim", "trunk", "status"); !strings.Contains(out, `outbound to "999"`) {
 			t.Fatalf("run %d: the trunk is not calling 999:\n%s", i, out)
 		}
+		// The emergency operator hears the porter (silent here), never a
+		// prompt of the dialogue that was cut.
+		eventually(t, "a second of the emergency call", func() bool { return len(p.recording(t)) > 8000 })
+		for _, v := range p.recording(t) {
+			if v > 3000 || v < -3000 {
+				t.Fatalf("run %d: the emergency call carries the dialogue's audio (sample %d)", i, v)
+			}
+		}
 		p.mustCtl("sim", "hook", "1", "on")
 		eventually(t, "the trunk is free", func() bool {
 			return !p.status().Trunks[0].InCall && portState(p.status(), 1).State == "idle"

@@ -480,3 +480,46 @@ func TestParseKind(t *testing.T) {
 		t.Error("ParseKind(x)")
 	}
 }
+
+// A modem that is still starting (or out of coverage) refuses the mirror:
+// it is tried again, later and later, until the network takes it.
+func TestMirrorRetriesUntilTheNetworkTakesIt(t *testing.T) {
+	e := newEnv(t)
+	e.net.fail = errors.New("trunk down: starting")
+	m := e.manager(baseConfig(t))
+	e.net.wait(t, "clear unconditional", "clear busy", "clear no-reply", "clear not-reachable")
+	if err := m.Set(context.Background(), 1, Unconditional, "07700900123", 0, ViaCtl, "a"); err != nil {
+		t.Fatal(err)
+	}
+	e.net.wait(t, "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	retrying := func(n int) { // the queue has taken in all the failures
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			m.mirror.mu.Lock()
+			got := len(m.mirror.retry)
+			m.mirror.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d reasons waiting for a retry, want %d", got, n)
+			}
+		}
+	}
+	retrying(4)
+	e.advance(mirrorRetry) // still failing: the start-up clear of unconditional and the three sets again
+	e.net.wait(t, "clear unconditional", "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	retrying(4)
+	e.net.mu.Lock()
+	e.net.fail = nil
+	e.net.mu.Unlock()
+	e.advance(mirrorRetry) // the wait has doubled: nothing yet
+	if n := len(e.net.seen); n != 0 {
+		t.Fatalf("retried before the doubled wait: %d calls", n)
+	}
+	e.advance(mirrorRetry)
+	e.net.wait(t, "clear unconditional", "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	if got := m.metric(t, "critline_forward_mirror_failures_total"); got != 11 {
+		t.Errorf("mirror failures = %v", got)
+	}
+}

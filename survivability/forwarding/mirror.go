@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/critline/critline/hal"
 )
 
 // Network forwarding reasons (3GPP TS 27.007 +CCFC <reason>): the reason
@@ -111,14 +113,27 @@ func (m *Manager) MirrorState(port int) string {
 	return "refused: " + m.mirrorRefused
 }
 
+// Mirror retries: a failed reason is sent again after mirrorRetry,
+// doubling up to mirrorRetryMax, until the network takes it (the modem may
+// still be starting, or out of coverage).
+const (
+	mirrorRetry    = 5 * time.Second
+	mirrorRetryMax = 5 * time.Minute
+)
+
 // mirrorQueue sends the latest wanted state of each network reason from
 // one goroutine, so a slow or failing modem never holds up a change and
-// quick successive changes collapse into the last one.
+// quick successive changes collapse into the last one. What fails is
+// tried again later.
 type mirrorQueue struct {
 	m       *Manager
 	mu      sync.Mutex
 	last    map[string]netWant  // what was last asked for
 	pending map[string]*netWant // nil entry: nothing to do
+	retry   map[string]netWant  // failed, to be sent again unless replaced
+	backoff time.Duration
+	timer   hal.Timer
+	closed  bool
 	wake    chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
@@ -129,6 +144,8 @@ func (q *mirrorQueue) start(m *Manager) {
 	q.m = m
 	q.pending = map[string]*netWant{}
 	q.last = map[string]netWant{}
+	q.retry = map[string]netWant{}
+	q.backoff = mirrorRetry
 	q.wake = make(chan struct{}, 1)
 	q.quit = make(chan struct{})
 	q.done = make(chan struct{})
@@ -143,6 +160,7 @@ func (q *mirrorQueue) sync(s Settings, force bool) {
 		if last, ok := q.last[r]; force || !ok || last != w {
 			q.last[r] = w
 			q.pending[r] = &w
+			delete(q.retry, r)
 		}
 	}
 	q.mu.Unlock()
@@ -153,8 +171,48 @@ func (q *mirrorQueue) sync(s Settings, force bool) {
 }
 
 func (q *mirrorQueue) stop() {
-	q.once.Do(func() { close(q.quit) })
+	q.once.Do(func() {
+		q.mu.Lock()
+		q.closed = true
+		if q.timer != nil {
+			q.timer.Stop()
+		}
+		q.mu.Unlock()
+		close(q.quit)
+	})
 	<-q.done
+}
+
+// retryLater keeps a failed reason for another try, unless a newer want
+// replaced it meanwhile.
+func (q *mirrorQueue) retryLater(reason string, w netWant) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.pending[reason] != nil || q.last[reason] != w {
+		return
+	}
+	q.retry[reason] = w
+	if q.timer == nil {
+		d := q.backoff
+		q.backoff = min(2*q.backoff, mirrorRetryMax)
+		q.timer = q.m.clock.AfterFunc(d, q.retryNow)
+	}
+}
+
+func (q *mirrorQueue) retryNow() {
+	q.mu.Lock()
+	q.timer = nil
+	for r, w := range q.retry {
+		if q.pending[r] == nil {
+			q.pending[r] = &w
+		}
+	}
+	clear(q.retry)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (q *mirrorQueue) run() {
@@ -186,11 +244,19 @@ func (q *mirrorQueue) drain() {
 		if want == nil {
 			return
 		}
-		q.send(reason, *want)
+		if err := q.send(reason, *want); err != nil {
+			q.retryLater(reason, *want)
+			continue
+		}
+		q.mu.Lock()
+		if len(q.retry) == 0 && q.timer == nil {
+			q.backoff = mirrorRetry
+		}
+		q.mu.Unlock()
 	}
 }
 
-func (q *mirrorQueue) send(reason string, w netWant) {
+func (q *mirrorQueue) send(reason string, w netWant) error {
 	ctx, cancel := context.WithTimeout(context.Background(), q.m.cfg.MirrorTimeout)
 	defer cancel()
 	var err error
@@ -201,8 +267,9 @@ func (q *mirrorQueue) send(reason string, w netWant) {
 	}
 	if err != nil {
 		q.m.m.mirrorFail.Inc()
-		q.m.log.Warn("call forwarding not mirrored into the mobile network; the local setting stands", "reason", reason, "number", w.number, "err", err)
-		return
+		q.m.log.Warn("call forwarding not mirrored into the mobile network yet; the local setting stands, trying again later", "reason", reason, "number", w.number, "err", err)
+		return err
 	}
 	q.m.log.Info("call forwarding mirrored into the mobile network", "reason", reason, "number", w.number, "ring_time", w.ring)
+	return nil
 }
