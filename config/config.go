@@ -79,6 +79,9 @@ type SIP struct {
 	RTPPorts      string      `toml:"rtp_ports"` // "16384-16482"
 	ProbeInterval Duration    `toml:"probe_interval"`
 	Registrars    []Registrar `toml:"registrar"`
+	// ProgressTimeout: an outbound INVITE answered only with 100 Trying is
+	// cancelled after this long and the call moves to the next route.
+	ProgressTimeout Duration `toml:"progress_timeout"`
 }
 
 // Registrar is one PBX, in order of preference.
@@ -123,6 +126,9 @@ type Survivability struct {
 	// Forwarding is call forwarding and remote activation
 	// ([survivability.forwarding], see survivability/forwarding.Config).
 	Forwarding Raw `toml:"forwarding"`
+	// PortStall is how long one call step of a port may take before the
+	// port is declared wedged (the step is abandoned; the port carries on).
+	PortStall Duration `toml:"port_stall"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -134,6 +140,8 @@ type Metrics struct {
 type Control struct {
 	Socket string `toml:"socket"`
 	Group  string `toml:"group"` // group owning the socket; empty = the daemon's
+	// IdleTimeout closes a control connection that sends nothing this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
 }
 
 // Log configures logging.
@@ -248,11 +256,12 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "auto")
 	def(&c.State.Dir, DefaultStateDir)
+	c.limitDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		switch {
 		case os.IsNotExist(err):

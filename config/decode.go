@@ -4,7 +4,9 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -13,6 +15,32 @@ import (
 
 	"github.com/BurntSushi/toml"
 )
+
+// MaxFileSize is the largest configuration file read. A real one is a few
+// kilobytes; the cap keeps --config /dev/zero (or a log file given by
+// mistake) from exhausting memory.
+const MaxFileSize = 1 << 20
+
+// readConfigFile reads at most MaxFileSize bytes of path; anything longer
+// is refused with a message that names the problem.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory: pass the TOML file, e.g. --config %s", path, DefaultPath)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB: it is not a critline configuration (see examples/sim.toml)", path, MaxFileSize>>10)
+	}
+	return data, nil
+}
 
 // parseTOML parses data into a generic tree and a key -> line index. A syntax
 // error is recorded in errs and ok is false.

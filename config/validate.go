@@ -269,6 +269,7 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	if !oneOf(c.Log.Format, logFormats) {
 		bad("log.format", "%q is not a log format: use one of %s", c.Log.Format, choices(logFormats))
 	}
+	c.validateLimits(bad)
 }
 
 // checkHostPort checks "host:port". Listening addresses (listen = true) may

@@ -222,7 +222,14 @@ func (h *Handler) lifeline(w http.ResponseWriter, r *http.Request, l Lifeliner) 
 		return
 	}
 	if err := l.SetLifeline(req.Port, req.State == "on"); err != nil {
-		writeError(w, 404, fmt.Sprintf("port %d: %v", req.Port, err))
+		// Unknown port (ErrNotFound: 404) or a change refused because it
+		// could not be saved (400): either way not done, and the tool says
+		// why.
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, fmt.Sprintf("port %d: %v", req.Port, err))
 		return
 	}
 	msg := fmt.Sprintf("port %d lifeline %s", req.Port, req.State)

@@ -105,6 +105,11 @@ type Port struct {
 	Relay         string `json:"relay"`            // bypass | board
 	Mode          string `json:"mode"`
 	Lifeline      bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
+	// Engine is whether the port's engine takes and places calls: "ok",
+	// "stalled" (a call step is stuck; it is abandoned within seconds) or
+	// "recovered (...)" (one was abandoned and is still stuck somewhere;
+	// the port carries on). Counted in critline_port_wedged_total.
+	Engine string `json:"engine"`
 }
 
 // Version is the daemon's build.

@@ -17,4 +17,9 @@
 // implements Router and watches the port's events. Signal processing lives
 // in fxs/dsp, the country data in fxs/profile, hook decoding in fxs/hook and
 // dial plans in fxs/digitmap.
+//
+// Calls into the Router and Call run in order on the port's worker, never
+// under the port's lock. A step that stalls beyond Config.StallAfter is
+// abandoned so the port keeps taking and placing calls (Engine counts it);
+// Probe proves the engine answers, for the daemon's watchdog.
 package fxs

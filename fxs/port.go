@@ -48,6 +48,11 @@ type Config struct {
 	// have changed (default 5 ms). Hook timing always comes from the edges'
 	// timestamps; this only delays decisions such as "the digit has ended".
 	HookLatency time.Duration
+	// StallAfter is how long one call step (placing, answering, hanging
+	// up a call) may take before the port is declared wedged: the step is
+	// abandoned, counted and logged, and the port carries on (default
+	// DefaultStallAfter).
+	StallAfter time.Duration
 }
 
 type source int
@@ -209,6 +214,10 @@ func New(cfg Config) (*Port, error) {
 	p.work.wake = make(chan struct{}, 1)
 	p.wake = make(chan struct{}, 1)
 	p.work.log = p.log
+	p.work.stallAfter = cfg.StallAfter
+	if p.work.stallAfter <= 0 {
+		p.work.stallAfter = DefaultStallAfter
+	}
 	return p, nil
 }
 
@@ -245,8 +254,9 @@ func (p *Port) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(context.Background())
+	p.work.start(workCtx)
 	wg.Add(1)
-	go func() { defer wg.Done(); p.work.run(workCtx) }()
+	go func() { defer wg.Done(); p.supervise(workCtx) }()
 	var pumpDone chan struct{}
 	if p.audio != nil {
 		pumpDone = make(chan struct{})
@@ -287,6 +297,7 @@ loop:
 	}
 	stopWork()
 	wg.Wait()
+	p.work.stop()
 	return runErr
 }
 

@@ -23,7 +23,7 @@ func (p *Port) routeLocked(number string, emergency bool) {
 	p.enterLocked(StateRouting, detail)
 	req := RouteRequest{Port: p.id, Number: number, Emergency: emergency}
 	prog := progress{p, gen}
-	p.work.push(func() {
+	p.work.push("route", func() {
 		call, err := p.safeRoute(ctx, req, prog)
 		cancel()
 		p.mu.Lock()
@@ -31,7 +31,7 @@ func (p *Port) routeLocked(number string, emergency bool) {
 		if gen != p.callGen || p.closed {
 			// The porter hung up (or the call already ended) meanwhile.
 			if call != nil && err == nil && !p.endedGen(gen) {
-				p.work.push(func() { _ = call.Hangup() })
+				p.work.push("hangup", func() { _ = call.Hangup() })
 			}
 			return
 		}
@@ -156,7 +156,7 @@ func (p *Port) endCallLocked(hangup bool) {
 		p.stopRingingLocked()
 	}
 	if c := p.call; c != nil && hangup {
-		p.work.push(func() {
+		p.work.push("hangup", func() {
 			if err := c.Hangup(); err != nil {
 				p.log.Info("hanging up", "err", err)
 			}
@@ -172,7 +172,7 @@ func (p *Port) answerLocked() {
 	gen := p.callGen
 	p.stopRingingLocked()
 	p.enterLocked(StateConnected, "answered")
-	p.work.push(func() {
+	p.work.push("answer", func() {
 		m, err := call.Answer()
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -205,7 +205,7 @@ func (p *Port) recallLocked() {
 		return
 	}
 	p.emitLocked(Event{Kind: EventRecall, Detail: "passed to the call"})
-	p.work.push(func() {
+	p.work.push("recall", func() {
 		if err := f.Flash(); err != nil {
 			p.log.Info("recall", "err", err)
 		}

@@ -31,7 +31,7 @@ func (p *Port) digitLocked(d rune, source string) {
 	case StateConnected:
 		p.emitLocked(Event{Kind: EventDigit, Digit: string(d), Source: source})
 		if ds, ok := p.call.(DigitSender); ok {
-			p.work.push(func() {
+			p.work.push("digit", func() {
 				if err := ds.SendDigit(d); err != nil {
 					p.log.Info("sending a digit to the call", "digit", string(d), "err", err)
 				}

@@ -54,6 +54,10 @@ func contract() map[string]metricSpec {
 		"critline_remote_attempts_total": {counter, []string{"result"}},
 		"critline_fraud_blocked_total":   {counter, []string{"reason"}},
 		"critline_route_available":       {gauge, nil},
+		// Issue 12: a call step of a port that stalled and was abandoned;
+		// outbound INVITEs given up on (stage first-response or progress).
+		"critline_port_wedged_total":         {counter, []string{"port"}},
+		"critline_sip_invite_timeouts_total": {counter, []string{"registrar", "stage"}},
 	}
 }
 

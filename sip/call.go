@@ -69,6 +69,13 @@ type Call struct {
 	cli    *sipgo.DialogClientSession
 	ic     *IncomingCall // inbound calls: the decision
 
+	// The dialog's tags: in-dialog requests from the peer carry remoteTag
+	// in From and localTag in To. remoteTag of an outbound call is known
+	// from its 2xx.
+	localTag  string
+	remoteTag string
+	inv       *sip.Request // outbound: our INVITE (late responses are matched to it)
+
 	mu           sync.Mutex
 	state        CallState
 	err          error
@@ -80,6 +87,10 @@ type Call struct {
 	endOnce      sync.Once
 	cancelInvite context.CancelCauseFunc
 	gotProvis    bool
+	given        bool            // outbound: we gave up on the INVITE (deadline, hang-up) before any 2xx
+	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
+	canceled     bool            // outbound: a CANCEL went out for a late provisional response
+	endedAt      time.Time
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
@@ -179,6 +190,7 @@ func (c *Call) end(err error, why string) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		c.state, c.err = StateEnded, err
+		c.endedAt = time.Now()
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
@@ -189,6 +201,7 @@ func (c *Call) end(err error, why string) {
 		c.l.mu.Lock()
 		c.l.calls--
 		c.l.mu.Unlock()
+		u.forgetDialog(c)
 		if c.stream != nil {
 			st := c.stream.Stats()
 			port := strconv.Itoa(c.l.cfg.Port)
@@ -210,48 +223,52 @@ func (u *UA) track(c *Call) {
 	u.callMu.Lock()
 	u.calls[c.CallID] = c
 	u.callMu.Unlock()
+	if c.dir == Outbound {
+		u.rememberInvite(c)
+	}
 	c.l.mu.Lock()
 	c.l.calls++
 	c.l.mu.Unlock()
 }
 
 // Hangup ends the call: BYE when answered, CANCEL for an outbound call
-// still ringing, 480 for an inbound call not yet answered.
+// still ringing, 480 for an inbound call not yet answered. It never waits
+// for the network: the call ends at once and the BYE or CANCEL goes out in
+// the background (bounded by the transaction timers), so a dying PBX can
+// never hold up the port that hung up.
 func (c *Call) Hangup() error {
 	select {
 	case <-c.done:
 		return nil
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	switch {
 	case c.State() == StateAnswered && c.srv != nil:
-		inv := c.srv.InviteRequest
-		bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
-		bye.SetTransport(inv.Transport())
-		c.u.fromListener(bye)
-		err := c.srv.WriteBye(ctx, bye)
 		c.end(nil, "local BYE")
-		return err
-	case c.State() == StateAnswered && c.cli != nil:
-		err := c.cli.WriteBye(ctx, c.u.inDialog(c, sip.BYE))
-		c.end(nil, "local BYE")
-		return err
-	case c.dir == Outbound:
-		c.mu.Lock()
-		provis := c.gotProvis
-		c.mu.Unlock()
-		if provis {
-			c.cancelInvite(nil) // CANCEL, then the 487
-		} else {
-			c.cancelInvite(sipgo.WaitAnswerForceCancelErr)
-		}
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-		}
+		c.u.background(func(ctx context.Context) {
+			inv := c.srv.InviteRequest
+			bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
+			bye.SetTransport(inv.Transport())
+			c.u.fromListener(bye)
+			if err := c.srv.WriteBye(ctx, bye); err != nil {
+				c.u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)
+			}
+		})
 		return nil
+	case c.State() == StateAnswered && c.cli != nil:
+		c.end(nil, "local BYE")
+		c.u.background(func(ctx context.Context) {
+			if err := c.cli.WriteBye(ctx, c.u.inDialog(c, sip.BYE)); err != nil {
+				c.u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)
+			}
+		})
+		return nil
+	case c.dir == Outbound:
+		if c.giveUp(fmt.Errorf("registrar %s: %w", c.r.cfg.Name, ErrCanceled), "local cancel") {
+			return nil
+		}
+		// A 2xx won the race: the call is up, end it properly.
+		return c.Hangup()
 	case c.ic != nil:
 		if err := c.ic.Reject(480, "Temporarily Unavailable"); err != nil && !errors.Is(err, ErrDecided) {
 			return err
@@ -259,6 +276,26 @@ func (c *Call) Hangup() error {
 		return nil
 	}
 	return nil
+}
+
+// giveUp abandons an outbound INVITE that has no 2xx yet: the call ends at
+// once with err, and the INVITE transaction is dropped; runOutbound then
+// sends the CANCEL if a provisional response came (otherwise the first late
+// provisional response gets it, late.go). A 2xx that still comes is ACKed
+// and ended with BYE. It reports false when the call was answered meanwhile.
+func (c *Call) giveUp(err error, why string) bool {
+	c.mu.Lock()
+	if c.state == StateAnswered {
+		c.mu.Unlock()
+		return false
+	}
+	c.given = true
+	c.mu.Unlock()
+	// sipgo's own CANCEL goes to the Request-URI's host and port 5060, not
+	// where the INVITE went; ours is sent by runOutbound.
+	c.cancelInvite(sipgo.WaitAnswerForceCancelErr)
+	c.end(err, why)
+	return true
 }
 
 // applySDP negotiates a peer's SDP and points the stream at it.

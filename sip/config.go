@@ -53,6 +53,16 @@ type Config struct {
 	// RingTimeout bounds how long an inbound call waits for the router's
 	// decision or the answer (default 3 min), then gets 480.
 	RingTimeout time.Duration
+	// ProgressTimeout bounds an outbound INVITE after its first provisional
+	// response (100 Trying): with no ringing (180/183) and no final response
+	// within it the attempt is cancelled (CANCEL) and fails with ErrTimeout,
+	// so the call moves to the next route (default 6 s). sipgo's INVITE
+	// transaction has no such bound after a provisional response.
+	ProgressTimeout time.Duration
+	// Dialogs, when set, keeps the calls in progress on stable storage so
+	// that the next run can end (BYE) the ones a crash left up. A
+	// survivability/store.File fits.
+	Dialogs DialogStore
 
 	UserAgent string      // User-Agent header (default "critline")
 	TLS       *tls.Config // client TLS for registrars with transport "tls"
@@ -94,6 +104,7 @@ const (
 	DefaultAuthRetry       = 60 * time.Second
 	DefaultFirstResponse   = 2 * time.Second
 	DefaultRingTimeout     = 3 * time.Minute
+	DefaultProgressTimeout = 6 * time.Second
 )
 
 func (c *Config) defaults() {
@@ -110,6 +121,7 @@ func (c *Config) defaults() {
 	def(&c.AuthRetry, DefaultAuthRetry)
 	def(&c.FirstResponse, DefaultFirstResponse)
 	def(&c.RingTimeout, DefaultRingTimeout)
+	def(&c.ProgressTimeout, DefaultProgressTimeout)
 	if c.DownAfter <= 0 {
 		c.DownAfter = DefaultDownAfter
 	}

@@ -3,8 +3,14 @@
 // of an ordered ladder; every registrar is probed with OPTIONS for RTT, loss
 // and an up/down verdict with hysteresis; inbound INVITEs become
 // IncomingCall decisions for the router (ring, answer, reject, redirect);
-// outbound calls are attempts with a short first-response deadline whose
-// failures are typed so the router can move to the next route at once. Only
+// outbound calls are attempts with a short first-response deadline and a
+// deadline after 100 Trying, whose failures are typed so the router can move
+// to the next route at once. No wait is unbounded and nothing on a port's
+// path waits for the network: hang-ups, CANCELs and the ACK of an answer
+// happen in the background; a 2xx that comes late is ACKed and ended with
+// BYE; in-dialog requests must match Call-ID and both tags; the calls in
+// progress are kept on disk so the next run can end what a crash left up.
+// Only
 // the configured registrars may talk to it: anything else is dropped in the
 // transport read filter and counted. So the PBX must stay in the dialog
 // path (record-route, or be a back-to-back UA, as PBXs are): a far end's

@@ -34,6 +34,7 @@ type IncomingCall struct {
 	decided bool
 	pending func() error // the non-2xx final response, sent by the INVITE's goroutine
 	final   chan struct{}
+	acked   chan error // after Answer: the 2xx's ACK (nil) or why none came
 }
 
 // Canceled is closed when the call ends before or after a decision (the
@@ -73,8 +74,11 @@ func (ic *IncomingCall) Ring() error {
 	return nil
 }
 
-// Answer opens the media, sends 200 with the SDP answer and waits for the
-// ACK. The returned Call's Media is live.
+// Answer opens the media and sends 200 with the SDP answer. It returns as
+// soon as the 200 is on its way: the ACK is awaited in the background (the
+// port must never wait behind a dying transaction), and a call whose ACK
+// never comes is ended with BYE after AckTimeout. The returned Call's Media
+// is live.
 func (ic *IncomingCall) Answer() (*Call, error) {
 	if err := ic.decide(); err != nil {
 		return nil, err
@@ -92,11 +96,28 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 	s.SetMedia(ic.offer)
 	_, adv, _ := c.r.destination()
 	c.local = rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
-	if err := c.srv.RespondSDP(c.local.Answer(ic.offer)); err != nil {
-		c.end(fmt.Errorf("sip: answer: %w", err), "answer failed")
-		return nil, fmt.Errorf("sip: answering port %d: %w", ic.Port, err)
+	sent := make(chan struct{})
+	var sentOnce sync.Once
+	c.srv.OnState(func(st sip.DialogState) {
+		if st >= sip.DialogStateEstablished {
+			sentOnce.Do(func() { close(sent) })
+		}
+	})
+	acked := make(chan error, 1)
+	answer := c.local.Answer(ic.offer)
+	go func() { acked <- c.srv.RespondSDP(answer) }()
+	select {
+	case <-sent:
+	case err := <-acked:
+		if err != nil {
+			c.end(fmt.Errorf("sip: answer: %w", err), "answer failed")
+			return nil, fmt.Errorf("sip: answering port %d: %w", ic.Port, err)
+		}
+		acked <- nil // for the INVITE's goroutine
 	}
+	ic.acked = acked
 	c.setState(StateAnswered)
+	u.keepDialog(c)
 	return c, nil
 }
 
@@ -184,6 +205,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reinvite(req, tx)
 		return
 	}
+	if u.canceledEarly(req) {
+		u.respond(tx, req, 487, "Request Terminated")
+		return
+	}
 	l := u.lineFor(req)
 	if l == nil {
 		u.respond(tx, req, 404, "Not Found")
@@ -223,12 +248,14 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer sess.Close()
 	c := u.newCall(l, r, Inbound, cid.Value())
 	c.srv = sess
+	c.localTag, _ = sess.InviteRequest.To().Params.Get("tag")
+	c.remoteTag, _ = req.From().Params.Get("tag")
 	from := req.From()
 	c.Peer, c.PeerName = from.Address.User, from.DisplayName
-	u.track(c)
 	ic := &IncomingCall{Port: l.cfg.Port, Extension: l.cfg.Extension, From: c.Peer, FromName: c.PeerName,
 		Registrar: r.cfg.Name, Received: received, CallID: c.CallID, call: c, offer: offer, final: make(chan struct{})}
 	c.ic = ic
+	u.track(c) // visible to Close and in-dialog requests only once complete
 	u.m.inviteToRing.Observe(time.Since(received).Seconds())
 	u.cfg.OnIncoming(ic)
 
@@ -254,6 +281,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ic.sendPending()
 	if c.State() == StateAnswered {
+		u.awaitAck(c, ic.acked)
 		select {
 		case <-sess.Context().Done():
 			c.end(nil, "dialog ended")
@@ -261,6 +289,36 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case <-u.ctx.Done():
 		}
 	}
+}
+
+// awaitAck waits for the ACK of our 2xx. A call whose ACK never comes (lost,
+// or a broken PBX) is ended with BYE once the INVITE transaction has given
+// up retransmitting the 2xx (64*T1), as RFC 3261 13.3.1.4 wants; the port
+// was never held up meanwhile.
+func (u *UA) awaitAck(c *Call, acked <-chan error) {
+	if acked == nil {
+		return
+	}
+	limit := 64*sip.T1 + 4*time.Second // the transaction ends first; this is a backstop
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	var why error
+	select {
+	case err := <-acked:
+		if err == nil {
+			return
+		}
+		why = err
+	case <-t.C:
+		why = fmt.Errorf("no ACK within %s", limit)
+	case <-c.done:
+		return
+	case <-u.ctx.Done():
+		return
+	}
+	u.m.ackTimeouts.Inc()
+	u.log.Warn("answered call got no ACK: ending it with BYE", "port", c.l.cfg.Port, "call", c.CallID, "registrar", c.r.cfg.Name, "err", why)
+	_ = c.Hangup()
 }
 
 // reinvite answers an in-dialog INVITE (session refresh, hold) with our

@@ -15,6 +15,10 @@ type metrics struct {
 	callLoss         *prometheus.HistogramVec
 	callJitter       *prometheus.HistogramVec
 	rtpLost          *prometheus.CounterVec
+	inviteTimeouts   *prometheus.CounterVec
+	lateAnswers      *prometheus.CounterVec
+	ackTimeouts      prometheus.Counter
+	leftoversEnded   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -53,9 +57,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rtpLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_rtp_packets_lost_total", Help: "RTP packets from peers lost, summed over calls.",
 		}, []string{"port"}),
+		inviteTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_invite_timeouts_total",
+			Help: "Outbound INVITEs given up on, by stage: first-response (no answer at all) or progress (100 Trying and then nothing); the call moved to the next route.",
+		}, []string{"registrar", "stage"}),
+		lateAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_sip_late_answers_total",
+			Help: "2xx answers to INVITEs already given up on (or forked second answers), ACKed and ended with BYE so the far end is not left in a call.",
+		}, []string{"registrar"}),
+		ackTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_sip_ack_timeouts_total", Help: "Answered inbound calls whose 2xx was never ACKed, ended with BYE.",
+		}),
+		leftoversEnded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "critline_sip_leftover_dialogs_ended_total", Help: "Calls a previous run left up (it was killed in a call) ended with BYE at start.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.registrarUp, m.registrarRTT, m.registrarProbes, m.lineRegistered,
-		m.untrustedDropped, m.requestsRejected, m.inviteToRing, m.callLoss, m.callJitter, m.rtpLost} {
+		m.untrustedDropped, m.requestsRejected, m.inviteToRing, m.callLoss, m.callJitter, m.rtpLost,
+		m.inviteTimeouts, m.lateAnswers, m.ackTimeouts, m.leftoversEnded} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -28,11 +28,14 @@ type DialOptions struct {
 
 // Dial places a call from port to number (digits, or a sip: URI) through a
 // registrar. It returns when the far end rings (180), sends early media
-// (183) or answers; the Call's Media carries early media at once. It fails
-// fast with an error matching ErrTimeout (no response at all within the
-// first-response deadline), ErrServerFailure (5xx), ErrRejected (4xx/6xx,
-// a *StatusError) or ErrTransport, so the caller can try the next route.
-// ctx bounds only the attempt; Hangup ends the call.
+// (183) or answers; the Call's Media carries early media at once. Every
+// wait is bounded: no response at all within the first-response deadline,
+// or only 100 Trying and then nothing within ProgressTimeout, fails with an
+// error matching ErrTimeout (the INVITE is cancelled in the background);
+// otherwise it fails fast with ErrServerFailure (5xx), ErrRejected
+// (4xx/6xx, a *StatusError) or ErrTransport, so the caller can try the next
+// route. ctx ends the attempt at once (ErrCanceled): the porter hung up.
+// Hangup ends the call.
 func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions) (*Call, error) {
 	if !u.started.Load() || u.closed.Load() {
 		return nil, errors.New("sip: UA not running")
@@ -52,6 +55,9 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrCanceled, err)
+	}
 	dest, adv, _ := r.destination()
 	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
 	if err != nil {
@@ -62,8 +68,9 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(r.tp)
 	req.SetDestination(dest)
+	fromTag := sip.GenerateTagN(16)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: r.domain}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from.Params.Add("tag", fromTag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
 	req.AppendHeader(u.contact(l, r, adv))
@@ -73,6 +80,8 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	req.SetBody(local.Offer())
 
 	callCtx, cancel := context.WithCancelCause(u.ctx)
+	c := u.newCall(l, r, Outbound, "")
+	c.stream, c.local, c.Peer, c.cancelInvite, c.localTag, c.inv = s, local, number, cancel, fromTag, req
 	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
 	sess, err := dua.WriteInvite(callCtx, req)
 	if err != nil {
@@ -80,8 +89,7 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 		s.Close()
 		return nil, fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrTransport, err)
 	}
-	c := u.newCall(l, r, Outbound, req.CallID().Value())
-	c.cli, c.stream, c.local, c.Peer, c.cancelInvite = sess, s, local, number, cancel
+	c.CallID, c.cli = req.CallID().Value(), sess
 	u.track(c)
 	first := make(chan struct{})
 	go u.runOutbound(c, callCtx, first)
@@ -95,24 +103,49 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	select {
 	case <-first:
 	case <-timer.C:
-		cancel(sipgo.WaitAnswerForceCancelErr)
-		<-c.done
-		return nil, fmt.Errorf("registrar %s: %w: no response to INVITE within %s", r.cfg.Name, ErrTimeout, deadline)
+		err := fmt.Errorf("registrar %s: %w: no response to INVITE within %s", r.cfg.Name, ErrTimeout, deadline)
+		if c.giveUp(err, "no response") {
+			u.m.inviteTimeouts.WithLabelValues(r.cfg.Name, "first-response").Inc()
+			return nil, err
+		}
 	case <-c.done:
 		return nil, c.Err()
 	case <-ctx.Done():
-		c.Hangup()
-		return nil, ctx.Err()
+		return nil, c.abandon(ctx)
 	}
+	progress := time.NewTimer(u.cfg.ProgressTimeout)
+	defer progress.Stop()
 	select {
 	case <-c.alerting:
 		return c, nil
 	case <-c.done:
+		select {
+		case <-c.alerting:
+			// Answered and already cleared: the caller sees a short call.
+			return c, nil
+		default:
+		}
 		return nil, c.Err()
+	case <-progress.C:
+		err := fmt.Errorf("registrar %s: %w: only 100 Trying, no ringing or answer within %s", r.cfg.Name, ErrTimeout, u.cfg.ProgressTimeout)
+		if c.giveUp(err, "no progress after 100 Trying") {
+			u.m.inviteTimeouts.WithLabelValues(r.cfg.Name, "progress").Inc()
+			u.log.Warn("outbound call: the registrar sent 100 Trying and then nothing; cancelled", "port", port, "registrar", r.cfg.Name, "after", u.cfg.ProgressTimeout)
+			return nil, err
+		}
+		return c, nil // answered in the same instant
 	case <-ctx.Done():
-		c.Hangup()
-		return nil, ctx.Err()
+		return nil, c.abandon(ctx)
 	}
+}
+
+// abandon ends an attempt whose caller went away (ctx) and says so.
+func (c *Call) abandon(ctx context.Context) error {
+	err := fmt.Errorf("registrar %s: %w: %v", c.r.cfg.Name, ErrCanceled, context.Cause(ctx))
+	if !c.giveUp(err, "caller gave up") {
+		_ = c.Hangup() // answered in the same instant
+	}
+	return err
 }
 
 func (u *UA) dialRegistrar(l *line, name string) (*registrar, error) {
@@ -165,16 +198,45 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 		},
 	})
 	firstOnce.Do(func() { close(first) })
+	res := sess.InviteResponse
+	c.mu.Lock()
+	cancel := c.given && c.gotProvis && !c.canceled && (res == nil || res.IsProvisional())
+	if cancel {
+		c.canceled = true
+	}
+	c.mu.Unlock()
+	if cancel {
+		u.sendCancel(c)
+	}
 	if err != nil {
+		if res != nil && res.IsSuccess() {
+			// A 2xx crossed our CANCEL: the far end answered a call we had
+			// given up on. RFC 3261 wants it ACKed; then it is ended.
+			u.endLateAnswer(c, res, false, "answered while being cancelled")
+		}
 		c.end(u.classifyInvite(err, ctx, c.r), "invite failed")
 		return
 	}
-	if body := sess.InviteResponse.Body(); len(body) > 0 {
+	// Take the answer unless the call was given up meanwhile (deadline,
+	// hang-up): then it is a late answer, ACKed and ended with BYE.
+	c.mu.Lock()
+	late := c.given || c.state == StateEnded
+	if !late {
+		// Answered from here on: giveUp no longer applies.
+		c.remoteTag = toTag(res)
+		c.state = StateAnswered
+	}
+	c.mu.Unlock()
+	if late {
+		// ACK through the transaction, which also ACKs its retransmissions.
+		acked := sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK)) == nil
+		u.endLateAnswer(c, res, acked, "answered after the call had moved on")
+		return
+	}
+	if body := res.Body(); len(body) > 0 {
 		if err := c.applySDP(body); err != nil {
 			sess.WriteAck(context.Background(), u.inDialog(c, sip.ACK))
-			bctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			sess.WriteBye(bctx, u.inDialog(c, sip.BYE))
-			cancel()
+			u.background(func(ctx context.Context) { sess.WriteBye(ctx, u.inDialog(c, sip.BYE)) })
 			c.end(fmt.Errorf("sip: answer SDP: %w", err), "bad answer")
 			return
 		}
@@ -184,6 +246,7 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 		return
 	}
 	c.setState(StateAnswered)
+	u.keepDialog(c)
 	select {
 	case <-sess.Context().Done():
 		c.end(nil, "dialog ended")

@@ -46,6 +46,18 @@ type UA struct {
 	callMu sync.Mutex
 	calls  map[string]*Call // by Call-ID
 
+	invMu    sync.Mutex
+	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
+	canceled map[string]time.Time // CANCELs that came before their INVITE, by Call-ID and branch
+
+	dlg dialogBook // the calls in progress, on stable storage (Config.Dialogs)
+
+	bgMu     sync.Mutex
+	bgDone   bool
+	bg       sync.WaitGroup // BYEs and CANCELs in flight
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
 	subMu   sync.Mutex
 	subs    map[int]chan Event
 	nextSub int
@@ -72,6 +84,7 @@ func New(cfg Config) (*UA, error) {
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
 		byExt: map[string]*line{}, byPort: map[int]*line{},
 		calls: map[string]*Call{}, subs: map[int]chan Event{},
+		invites: map[string]*Call{}, canceled: map[string]time.Time{},
 	}
 	empty := map[netip.Addr]struct{}{}
 	u.allowed.Store(&empty)
@@ -87,6 +100,9 @@ func New(cfg Config) (*UA, error) {
 		u.regs = append(u.regs, r)
 		m.registrarUp.WithLabelValues(rc.Name).Set(0)
 		m.registrarRTT.WithLabelValues(rc.Name) // the series exists before the first answer
+		m.inviteTimeouts.WithLabelValues(rc.Name, "first-response")
+		m.inviteTimeouts.WithLabelValues(rc.Name, "progress")
+		m.lateAnswers.WithLabelValues(rc.Name)
 	}
 	for _, lc := range cfg.Lines {
 		l := newLine(lc, len(u.regs))
@@ -108,6 +124,7 @@ func (u *UA) Start(ctx context.Context) error {
 		return errors.New("sip: UA already started")
 	}
 	u.ctx, u.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	u.bgCtx, u.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	host, _, _ := net.SplitHostPort(u.cfg.Listen)
 	pc, err := net.ListenPacket("udp", u.cfg.Listen)
 	if err != nil {
@@ -135,6 +152,7 @@ func (u *UA) Start(ctx context.Context) error {
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(u.filter)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(u.onLateResponse)),
 	}
 	if u.cfg.TLS != nil {
 		opts = append(opts, sipgo.WithUserAgenTLSConfig(u.cfg.TLS))
@@ -149,9 +167,7 @@ func (u *UA) Start(ctx context.Context) error {
 	u.srv.OnInvite(u.onInvite)
 	u.srv.OnAck(u.onAck)
 	u.srv.OnBye(u.onBye)
-	u.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-	})
+	u.srv.OnCancel(u.onStrayCancel)
 	u.srv.OnOptions(u.onOptions)
 	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")
@@ -195,6 +211,7 @@ func (u *UA) Start(ctx context.Context) error {
 		u.wg.Add(1)
 		go u.lineLoop(l)
 	}
+	u.endLeftovers()
 	return nil
 }
 
@@ -222,6 +239,9 @@ func (u *UA) Close() error {
 		c.Hangup()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// The BYEs just sent get the same second as the un-registrations.
+	byes := make(chan struct{})
+	go func() { u.bg.Wait(); close(byes) }()
 	var wg sync.WaitGroup
 	for _, l := range u.lines {
 		l.mu.Lock()
@@ -236,8 +256,18 @@ func (u *UA) Close() error {
 		}
 	}
 	wg.Wait()
+	select {
+	case <-byes:
+	case <-ctx.Done():
+	}
 	cancel()
 	u.cancel()
+	u.bgMu.Lock()
+	u.bgDone = true
+	u.bgMu.Unlock()
+	u.bgCancel()
+	u.bg.Wait()
+	u.dlg.close()
 	u.pc.Close()
 	if u.tcpLn != nil {
 		u.tcpLn.Close()
@@ -390,14 +420,29 @@ func (u *UA) lineFor(req *sip.Request) *line {
 	return u.byExt[req.Recipient.User]
 }
 
+// lookupCall finds the call an in-dialog request belongs to: the Call-ID
+// and both tags must match (From carries the peer's tag, To ours), so a
+// request that merely knows a Call-ID cannot end or move someone's call.
 func (u *UA) lookupCall(req *sip.Request) *Call {
 	id := req.CallID()
-	if id == nil {
+	if id == nil || req.From() == nil || req.To() == nil {
 		return nil
 	}
 	u.callMu.Lock()
-	defer u.callMu.Unlock()
-	return u.calls[id.Value()]
+	c := u.calls[id.Value()]
+	u.callMu.Unlock()
+	if c == nil {
+		return nil
+	}
+	fromTag, _ := req.From().Params.Get("tag")
+	toTag, _ := req.To().Params.Get("tag")
+	c.mu.Lock()
+	local, remote := c.localTag, c.remoteTag
+	c.mu.Unlock()
+	if local == "" || remote == "" || fromTag != remote || toTag != local {
+		return nil
+	}
+	return c
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -426,4 +471,21 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.end(nil, "remote BYE")
+}
+
+// background runs f (a BYE, a CANCEL) off the caller's path, bounded by
+// the transaction timers; Close waits for it a moment, then cancels it.
+func (u *UA) background(f func(ctx context.Context)) {
+	u.bgMu.Lock()
+	defer u.bgMu.Unlock()
+	if u.bgDone {
+		return
+	}
+	u.bg.Add(1)
+	go func() {
+		defer u.bg.Done()
+		ctx, cancel := context.WithTimeout(u.bgCtx, 64*sip.T1+time.Second)
+		defer cancel()
+		f(ctx)
+	}()
 }

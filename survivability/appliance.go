@@ -64,11 +64,14 @@ type Options struct {
 	Prompts *prompts.Set
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
-	StateDir   string
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
-	Clock      hal.Clock
-	Version    string
+	StateDir string
+	// PortStallAfter is how long one call step of a port may take before
+	// the port is declared wedged (fxs.Config.StallAfter; 0: its default).
+	PortStallAfter time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
+	Clock          hal.Clock
+	Version        string
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -99,7 +102,8 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
-	svcReg     string // registrar of the service extension's line
+	svcReg     string     // registrar of the service extension's line
+	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -128,6 +132,7 @@ type port struct {
 	reg    string
 	regOK  bool
 	route  string // where the current call goes (registrar or trunk name)
+	wait   bool   // a relay move is waiting for on-hook (logged once, not every tick)
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -168,7 +173,7 @@ func New(o Options) (*Appliance, error) {
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
 			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
-			Logger: o.Logger.With("port", hw.ID),
+			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -200,6 +205,9 @@ func New(o Options) (*Appliance, error) {
 		m.setup.WithLabelValues(r)
 	}
 	m.buildInfo.WithLabelValues(o.Version, o.Board.Kind()).Set(1)
+	if err := a.registerEngine(o.Registerer); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
 	if o.StateDir != "" {
 		if a.store, err = store.Open(o.StateDir, "appliance", o.Logger); err != nil {
 			return nil, err
@@ -563,9 +571,13 @@ func rank(m Mode) int {
 func (a *Appliance) moveRelay(p *port, bypass bool, reason string) {
 	a.mu.Lock()
 	hook := p.hook
+	first := hook && !p.wait
+	p.wait = hook
 	a.mu.Unlock()
 	if hook {
-		a.log.Info("relay move waits for on-hook", "port", p.opt.ID, "bypass", bypass)
+		if first {
+			a.log.Info("relay move waits for on-hook", "port", p.opt.ID, "bypass", bypass)
+		}
 		return
 	}
 	if !bypass {

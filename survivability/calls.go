@@ -219,6 +219,15 @@ func (a *Appliance) inboundEnded(c *trunkCall, answered bool) {
 	a.callResult(port, "in", c.tl.nm, result, false)
 }
 
+// inboundUnanswered counts an inbound trunk call nobody answered against
+// each port it rang (none rang: it was no port's call), never against a
+// port "0".
+func (a *Appliance) inboundUnanswered(c *trunkCall, rang map[int]fxs.Progress) {
+	for id := range rang {
+		a.callResult(id, "in", c.tl.nm, "cancelled", false)
+	}
+}
+
 func (a *Appliance) trunkDigit(c *trunkCall, d rune) {
 	a.log.Debug("digit from trunk", "trunk", c.tl.nm, "digit", string(d))
 }

@@ -51,10 +51,10 @@ func (a *Appliance) Forward(req control.ForwardRequest) (string, error) {
 			return "", fmt.Errorf("after %q: write a duration like 20s", req.After)
 		}
 	}
-	if err := a.fwd.Set(ctx, req.Port, kind, req.Number, after, forwarding.ViaCtl, "critlinectl"); err != nil && !errors.Is(err, forwarding.ErrNotSaved) {
+	// A change that cannot be saved is refused (forwarding.ErrNotSaved):
+	// the field tool exits non-zero with the reason.
+	if err := a.fwd.Set(ctx, req.Port, kind, req.Number, after, forwarding.ViaCtl, "critlinectl"); err != nil {
 		return "", err
-	} else if err != nil {
-		return fmt.Sprintf("port %d: %s forwarding to %s is on, but NOT saved: %v", req.Port, kind, req.Number, err), nil
 	}
 	return fmt.Sprintf("port %d: %s forwarding to %s is on (the porter hears special dial tone)", req.Port, kind, req.Number), nil
 }

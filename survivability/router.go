@@ -92,10 +92,42 @@ func (at *attempt) fail(retry bool, reason fxs.FailReason, detail string) {
 		return
 	}
 	at.over = true
-	retry = retry && !at.alerted
+	// An emergency call goes on to the next rung whatever went wrong, as
+	// long as it was not answered; others only before the far end rang.
+	retry = retry && !at.alerted || at.lc.emerg && !at.answered
 	at.mu.Unlock()
 	at.lc.attemptFailed(at, retry, reason, detail)
 }
+
+// attemptError is a rung's refusal to place a call: retry says whether the
+// next rung may try (a timeout, a 5xx, a transport error) or the failure is
+// the number's or the PBX's answer (busy, barred, declined...).
+type attemptError struct {
+	retry  bool
+	reason fxs.FailReason
+	err    error
+}
+
+func (e *attemptError) Error() string { return e.err.Error() }
+func (e *attemptError) Unwrap() error { return e.err }
+
+// rungRetry says whether a rung's error lets the next rung try, and the
+// tone otherwise. A *fxs.CallError other than congestion is the number's
+// answer (busy, unobtainable); other errors are the route's trouble.
+func rungRetry(err error) (bool, fxs.FailReason) {
+	var ae *attemptError
+	if errors.As(err, &ae) {
+		return ae.retry, ae.reason
+	}
+	var ce *fxs.CallError
+	if errors.As(err, &ce) {
+		return ce.Reason == fxs.FailCongestion, ce.Reason
+	}
+	return true, fxs.FailCongestion
+}
+
+// errCleared: the porter hung up while the call was being placed.
+var errCleared = errors.New("call cleared")
 
 // ladderCall is the port's handle on an outbound call that may move along
 // the ladder: it hangs up whichever attempt is current and stops retries.
@@ -125,23 +157,57 @@ type router struct {
 	port int
 }
 
-// Route implements fxs.Router.
+// Route implements fxs.Router. It never waits for the network: the ladder
+// is worked on its own goroutine and reports through progress, so the
+// port's worker is free at once (for the porter's hang-up, for the next
+// call, for 999). The returned call is the porter's handle on the whole
+// ladder; hanging it up stops every attempt at once.
 func (r *router) Route(ctx context.Context, req fxs.RouteRequest, progress fxs.Progress) (fxs.Call, error) {
-	number, emergency := req.Number, req.Emergency || r.a.isEmergency(req.Number)
-	rungs, why := r.a.ladder(req.Port, number, emergency)
-	if len(rungs) == 0 {
-		r.a.noRoute(req.Port, number, emergency, why)
-		return nil, &fxs.CallError{Reason: fxs.FailCongestion, Err: errors.New(why)}
-	}
-	cctx, cancel := context.WithCancel(context.Background())
-	lc := &ladderCall{r: r, port: req.Port, number: number, emerg: emergency, progress: progress,
-		rungs: rungs, start: time.Now(), ctx: cctx, cancel: cancel}
-	r.a.log.Info("routing call", "port", req.Port, "number", number, "emergency", emergency, "ladder", rungNames(rungs))
-	if err := lc.tryNext(); err != nil {
-		cancel()
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	number, emergency := req.Number, req.Emergency || r.a.isEmergency(req.Number)
+	cctx, cancel := context.WithCancel(context.Background())
+	lc := &ladderCall{r: r, port: req.Port, number: number, emerg: emergency, progress: progress,
+		start: time.Now(), ctx: cctx, cancel: cancel}
+	go lc.run()
 	return lc, nil
+}
+
+// run builds the ladder and places the call on its first rung that takes
+// it; a call that finds no way out fails with congestion.
+func (lc *ladderCall) run() {
+	rungs, why := lc.r.a.ladder(lc.port, lc.number, lc.emerg)
+	lc.mu.Lock()
+	cleared := lc.done
+	lc.rungs = rungs
+	lc.mu.Unlock()
+	if cleared {
+		return
+	}
+	if len(rungs) == 0 {
+		lc.r.a.noRoute(lc.port, lc.number, lc.emerg, why)
+		lc.finish(fxs.FailCongestion, why)
+		return
+	}
+	lc.r.a.log.Info("routing call", "port", lc.port, "number", lc.number, "emergency", lc.emerg, "ladder", rungNames(rungs))
+	if err := lc.tryNext(); err != nil && !errors.Is(err, errCleared) {
+		reason := fxs.FailCongestion
+		var ce *fxs.CallError
+		if errors.As(err, &ce) {
+			reason = ce.Reason
+		}
+		lc.finish(reason, err.Error())
+	}
+}
+
+// finish fails the call for the porter (the tone of reason).
+func (lc *ladderCall) finish(reason fxs.FailReason, detail string) {
+	lc.mu.Lock()
+	lc.done = true
+	lc.mu.Unlock()
+	lc.cancel()
+	lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: detail})
 }
 
 func rungNames(rs []rung) []string {
@@ -160,7 +226,7 @@ func (lc *ladderCall) tryNext() error {
 		lc.mu.Lock()
 		if lc.done {
 			lc.mu.Unlock()
-			return errors.New("call cleared")
+			return errCleared
 		}
 		if lc.next >= len(lc.rungs) {
 			lc.done = true
@@ -197,12 +263,24 @@ func (lc *ladderCall) tryNext() error {
 		lc.r.a.setRoute(lc.port, rg.name())
 		call, err := rg.place(lc.ctx, lc.port, number, at)
 		if err != nil {
-			lc.r.a.log.Warn("call attempt refused", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+			lc.mu.Lock()
+			cleared := lc.done
+			lc.mu.Unlock()
+			if cleared {
+				return errCleared // the porter hung up: Hangup counted it
+			}
+			retry, reason := rungRetry(err)
+			last = &fxs.CallError{Reason: reason, Err: err}
 			lc.r.a.callResult(lc.port, "out", rg.name(), "failed", lc.emerg)
-			last = err
-			var ce *fxs.CallError
-			if errors.As(err, &ce) && ce.Reason != fxs.FailCongestion {
-				// Busy or unobtainable is the number's answer, not the route's.
+			switch {
+			case retry:
+				lc.r.a.log.Warn("call attempt failed, trying the next route", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+			case lc.emerg:
+				lc.r.a.log.Warn("emergency call refused on a route, trying the next one", "port", lc.port, "route", rg.name(), "number", number, "err", err)
+			default:
+				// The number's or the PBX's answer (busy, barred, declined,
+				// unavailable...): no other route may walk around it.
+				lc.r.a.log.Info("call refused; not trying other routes", "port", lc.port, "route", rg.name(), "number", number, "err", err)
 				lc.mu.Lock()
 				lc.next = len(lc.rungs)
 				lc.mu.Unlock()
@@ -213,7 +291,7 @@ func (lc *ladderCall) tryNext() error {
 		if lc.done {
 			lc.mu.Unlock()
 			_ = call.Hangup()
-			return errors.New("call cleared")
+			return errCleared
 		}
 		lc.call = call
 		lc.mu.Unlock()
@@ -269,14 +347,13 @@ func (lc *ladderCall) attemptFailed(at *attempt, retry bool, reason fxs.FailReas
 	// Keep the porter company while the next rung is tried.
 	lc.progress.Update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "trying the next route"})
 	go func() {
-		if err := lc.tryNext(); err != nil {
+		if err := lc.tryNext(); err != nil && !errors.Is(err, errCleared) {
 			reason := fxs.FailCongestion
 			var ce *fxs.CallError
 			if errors.As(err, &ce) {
 				reason = ce.Reason
 			}
-			lc.cancel()
-			lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: err.Error()})
+			lc.finish(reason, err.Error())
 		}
 	}()
 }
@@ -310,10 +387,8 @@ func (lc *ladderCall) Hangup() error {
 	call, at := lc.call, lc.cur
 	lc.mu.Unlock()
 	lc.cancel()
-	var err error
-	if call != nil {
-		err = call.Hangup()
-	}
+	// Book the call first: the route's own hang-up (a modem command) may
+	// take a moment.
 	if at != nil {
 		at.mu.Lock()
 		answered, wasOver := at.answered, at.over
@@ -328,7 +403,10 @@ func (lc *ladderCall) Hangup() error {
 		}
 		lc.r.a.callResult(lc.port, "out", at.rungName, result, lc.emerg)
 	}
-	return err
+	if call != nil {
+		return call.Hangup()
+	}
+	return nil
 }
 
 // Flash implements fxs.Flasher when the current attempt takes recalls.

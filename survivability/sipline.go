@@ -88,19 +88,63 @@ type sipRung struct {
 func (r *sipRung) name() string   { return r.registrar }
 func (r *sipRung) kind() RungKind { return RungRegistrar }
 
-// place sends the INVITE and waits for the first answer (bounded by the UA's
-// first-response deadline), so a dead registrar costs seconds, not Timer B.
+// place sends the INVITE and waits until the far end rings or answers
+// (every wait bounded by the UA's first-response and progress deadlines),
+// so a dead or silent registrar costs seconds, not Timer B. ctx ends the
+// attempt at once: the porter hung up.
 func (r *sipRung) place(ctx context.Context, portID int, number string, at *attempt) (fxs.Call, error) {
 	call, err := r.a.sip.Dial(ctx, portID, number, sip.DialOptions{Registrar: r.registrar})
 	if err != nil {
-		if retry, reason := classifySIPErr(err); !retry {
-			return nil, &fxs.CallError{Reason: reason, Err: err}
-		}
-		return nil, err
+		retry, reason := classifySIPErr(err)
+		return nil, &attemptError{retry: retry, reason: reason, err: err}
 	}
 	c := &sipCall{call: call}
 	go c.follow(at)
 	return c, nil
+}
+
+// sipOutcome is what a final response to an INVITE means for the call:
+// whether the next rung may try (DESIGN: only after a timeout, a 5xx or a
+// transport error) and which tone the porter hears otherwise.
+type sipOutcome struct {
+	retry  bool
+	reason fxs.FailReason
+}
+
+// sipCodes are the responses with an outcome of their own; the rest take
+// their class's (sipClass). A refusal is the PBX's or the callee's answer:
+// sending the number out on a trunk instead would walk around the PBX's
+// call barring, ring a callee who declined, and spend mobile minutes. An
+// emergency call is the exception: it goes on to the next rung whatever
+// the refusal (router.go).
+var sipCodes = map[int]sipOutcome{
+	401: {false, fxs.FailCongestion},   // our credentials refused after the challenge
+	403: {false, fxs.FailUnobtainable}, // barred by the PBX
+	404: {false, fxs.FailUnobtainable}, // no such number
+	407: {false, fxs.FailCongestion},   // as 401, from a proxy
+	408: {true, fxs.FailCongestion},    // Request Timeout: a timeout
+	410: {false, fxs.FailUnobtainable}, // Gone
+	480: {false, fxs.FailCongestion},   // the callee is unavailable
+	484: {false, fxs.FailUnobtainable}, // Address Incomplete
+	485: {false, fxs.FailUnobtainable}, // Ambiguous
+	486: {false, fxs.FailBusy},         // Busy Here
+	487: {false, fxs.FailCongestion},   // Request Terminated: cancelled
+	488: {false, fxs.FailCongestion},   // Not Acceptable Here (media)
+	600: {false, fxs.FailBusy},         // Busy Everywhere
+	603: {false, fxs.FailBusy},         // Decline
+	604: {false, fxs.FailUnobtainable}, // Does Not Exist Anywhere
+}
+
+// sipClass is the outcome of a response without a row in sipCodes.
+func sipClass(code int) sipOutcome {
+	switch {
+	case code >= 500 && code < 600:
+		return sipOutcome{true, fxs.FailCongestion} // the PBX failed: the next rung may do better
+	default:
+		// 3xx (redirects are not followed yet: the SIP dialects issue), 4xx,
+		// 6xx: refusals.
+		return sipOutcome{false, fxs.FailCongestion}
+	}
 }
 
 // classifySIPErr says whether another route may do better, and which tone
@@ -108,22 +152,16 @@ func (r *sipRung) place(ctx context.Context, portID int, number string, at *atte
 func classifySIPErr(err error) (retry bool, r fxs.FailReason) {
 	var se *sip.StatusError
 	if errors.As(err, &se) {
-		switch {
-		case se.Code == 486 || se.Code == 600:
-			return false, fxs.FailBusy
-		case se.Code == 404 || se.Code == 484 || se.Code == 604 || se.Code == 410:
-			return false, fxs.FailUnobtainable
-		case se.Code == 401 || se.Code == 407 || se.Code == 408 || se.Code >= 500:
-			return true, fxs.FailCongestion
-		case se.Code == 487:
-			return false, fxs.FailCongestion
+		o, ok := sipCodes[se.Code]
+		if !ok {
+			o = sipClass(se.Code)
 		}
-		return false, fxs.FailCongestion
+		return o.retry, o.reason
 	}
 	if errors.Is(err, sip.ErrCanceled) {
 		return false, fxs.FailCongestion
 	}
-	// Timeouts, transport errors, 5xx, a UA that is not running.
+	// Timeouts, transport errors, a UA that is not running.
 	return true, fxs.FailCongestion
 }
 

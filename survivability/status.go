@@ -29,6 +29,7 @@ func (a *Appliance) Status() control.Status {
 			cp.Relay = "bypass"
 		}
 		cp.Divert, _ = a.divertTarget(p)
+		cp.Engine = engineState(p.fx.Engine())
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
 		if a.fwd != nil {
 			cp.ForwardMirror = a.fwd.MirrorState(id)

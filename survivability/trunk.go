@@ -272,6 +272,10 @@ func (c *trunkCall) end(reason error) {
 	for _, p := range offers {
 		p.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "caller cleared"})
 	}
+	if !answered {
+		c.tl.a.inboundUnanswered(c, offers)
+		return
+	}
 	c.tl.a.inboundEnded(c, answered)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability"
 	"github.com/critline/critline/survivability/forwarding"
+	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -93,7 +94,11 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if len(cfg.SIP.Registrars) > 0 {
 		sip.SetTimers(0, 0, 0) // RFC 3261 defaults, set once for the process
 		sip.SetLibraryLogger(d.log.With("component", "sipgo"))
-		ua, err = sip.New(sipConfig(cfg, app, b.clock, reg, d.log))
+		sc := sipConfig(cfg, app, b.clock, reg, d.log)
+		if sc.Dialogs, err = store.Open(cfg.State.Dir, "dialogs", d.log); err != nil {
+			return err
+		}
+		ua, err = sip.New(sc)
 		if err != nil {
 			return fmt.Errorf("sip: %w", err)
 		}
@@ -113,11 +118,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	// relays are safe, so a watcher sees them move.
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
-	ctlSrv := &http.Server{
-		Handler:           control.NewHandler(app, sim, d.log),
-		ReadHeaderTimeout: 5 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return streams },
-	}
+	ctlSrv := control.NewServer(control.NewHandler(app, sim, d.log), cfg.Control.IdleTimeout.Duration, streams)
 
 	mln, err := net.Listen("tcp", cfg.Metrics.Listen)
 	if err != nil {
@@ -126,7 +127,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 5 * time.Second}))
-	metSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	metSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -203,7 +204,11 @@ func serveUntilClosed(log *slog.Logger, name string, srv *http.Server, ln net.Li
 	}
 }
 
-// watchdog pings systemd at half its interval while the appliance answers.
+// watchdog pings systemd at half its interval, and only while every port
+// can take and place calls (app.Probe: the appliance's lock is free and each
+// port's engine runs a step). A port whose call step stalls recovers by
+// itself within its stall limit, missing at most a ping or two; one that
+// stays wedged starves the watchdog and systemd restarts the daemon.
 func (d *daemon) watchdog(ctx context.Context, app *survivability.Appliance) {
 	interval, err := sd.SdWatchdogEnabled(false)
 	if err != nil || interval <= 0 {
@@ -211,18 +216,27 @@ func (d *daemon) watchdog(ctx context.Context, app *survivability.Appliance) {
 	}
 	t := time.NewTicker(interval / 2)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			alive := make(chan struct{})
-			go func() { app.Status(); close(alive) }()
-			select {
-			case <-alive:
+			pctx, cancel := context.WithTimeout(ctx, interval/4)
+			err := app.Probe(pctx)
+			cancel()
+			switch {
+			case err == nil:
+				if failing {
+					d.log.Warn("every port's engine answers again: feeding the watchdog")
+				}
+				failing = false
 				_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
-			case <-time.After(interval / 4):
-				d.log.Error("appliance not answering: withholding the watchdog ping so systemd restarts us")
+			case ctx.Err() != nil:
+				return
+			default:
+				failing = true
+				d.log.Error("a port cannot take or place calls: withholding the watchdog ping (systemd restarts the daemon if it stays so)", "err", err)
 			}
 		}
 	}

@@ -28,6 +28,8 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 		Clock:         b.clock,
 		Version:       version,
 		Trunks:        b.trunks,
+
+		PortStallAfter: cfg.Survivability.PortStall.Duration,
 	}
 	for _, p := range cfg.Ports {
 		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan,
@@ -50,10 +52,12 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		ProbeInterval: cfg.SIP.ProbeInterval.Duration,
 		FailbackAfter: cfg.Survivability.FailbackAfter.Duration,
 		UserAgent:     "critline/" + version,
-		OnIncoming:    app.OnIncoming,
-		Registerer:    reg,
-		Logger:        log.With("component", "sip"),
-		Clock:         clock,
+
+		ProgressTimeout: cfg.SIP.ProgressTimeout.Duration,
+		OnIncoming:      app.OnIncoming,
+		Registerer:      reg,
+		Logger:          log.With("component", "sip"),
+		Clock:           clock,
 	}
 	for _, r := range cfg.SIP.Registrars {
 		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain})

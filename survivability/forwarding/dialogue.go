@@ -414,10 +414,11 @@ func (d *Dialogue) menu(c rune) Action {
 		d.kind = Kinds()[c-'1'] // Unconditional, Busy, NoAnswer
 		return d.ask(StageNumber, TonePrompt, SayEnterNumber)
 	case '0':
+		// A change that cannot be saved is not made: the caller hears so.
 		err := d.m.Clear(context.Background(), d.port, "", ViaRemote, d.caller)
 		switch {
 		case errors.Is(err, ErrNotSaved):
-			return d.finish(ToneConfirm, "forwarding cancelled, not saved", SayForwardingOff, SayNotSaved, SayGoodbye)
+			return d.finish(ToneError, "cancel refused: not saved", SayNotSaved, SayGoodbye)
 		case err != nil:
 			return d.finish(ToneError, "cancel failed: "+err.Error(), SayTryLater, SayGoodbye)
 		}
@@ -448,7 +449,8 @@ func (d *Dialogue) apply() Action {
 	done := slices.Concat([]Prompt{SayForwardingTo}, SayNumber(d.number), []Prompt{SayIsOn})
 	switch {
 	case errors.Is(err, ErrNotSaved):
-		return d.finish(ToneConfirm, "forwarding set, not saved", append(done, SayNotSaved, SayGoodbye)...)
+		// A change that cannot be saved is not made: the caller hears so.
+		return d.finish(ToneError, "forwarding refused: not saved", SayNotSaved, SayGoodbye)
 	case err != nil:
 		d.number = ""
 		return d.ask(StageNumber, ToneError, SayNumberRefused, SayEnterNumber)

@@ -134,9 +134,10 @@ type Options struct {
 	NetworkPorts []int
 }
 
-// ErrNotSaved is wrapped by errors from changes that took effect but could
-// not be persisted.
-var ErrNotSaved = errors.New("forwarding is in effect but was not saved")
+// ErrNotSaved is wrapped by the error of a change that could not be
+// written to the state directory. Such a change is not made: the forwarding
+// in force and the one a restart brings back are always the same.
+var ErrNotSaved = errors.New("the change could not be saved, so it was not made")
 
 // Manager holds every port's forwarding and the remote-activation
 // security state. Its methods are safe for concurrent use.
@@ -157,7 +158,8 @@ type Manager struct {
 	settings map[int]Settings
 	sec      security
 
-	saveMu sync.Mutex
+	saveMu  sync.Mutex
+	unsaved bool // the last save failed: the disk lags what is in memory (lockouts)
 
 	network       NetworkForwarder
 	mirror        mirrorQueue
@@ -366,8 +368,12 @@ func (m *Manager) save() error {
 	}
 	p.Callers = m.sec.snapshot(m.clock.Now(), m.now())
 	m.mu.Unlock()
-	if err := m.store.Save(p); err != nil {
-		m.log.Error("forwarding state not saved: it will be lost on restart", "err", err)
+	err := m.store.Save(p)
+	m.mu.Lock()
+	m.unsaved = err != nil
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Error("forwarding state not saved", "err", err)
 		return fmt.Errorf("%w: %w", ErrNotSaved, err)
 	}
 	return nil
@@ -449,10 +455,10 @@ func (m *Manager) checkDest(number string) (string, error) {
 
 // Set turns on forwarding of kind for port to number. ringTime applies to
 // NoAnswer (0 = the configured default, else 5s..2m). who names the actor
-// (a user, a caller's number). The change takes effect and is logged,
-// counted and saved; a save failure is returned wrapping ErrNotSaved with
-// the forwarding in effect. Mirroring into the network happens afterwards
-// and never fails Set.
+// (a user, a caller's number). The change is saved, then takes effect and
+// is logged and counted; one that cannot be saved is not made (an error
+// wrapping ErrNotSaved). Mirroring into the network happens afterwards and
+// never fails Set.
 func (m *Manager) Set(ctx context.Context, port int, kind Kind, number string, ringTime time.Duration, via Via, who string) error {
 	if _, ok := m.ports[port]; !ok {
 		return fmt.Errorf("forwarding: no port %d (configured ports: %v)", port, m.Ports())
@@ -471,10 +477,11 @@ func (m *Manager) Set(ctx context.Context, port int, kind Kind, number string, r
 		m.log.Warn("call forwarding refused", "port", port, "kind", kind, "number", number, "via", via, "who", who, "err", err)
 		return fmt.Errorf("forwarding: port %d: %w", port, err)
 	}
-	return m.change(ctx, port, kind, n, ringTime, via, who)
+	return m.change(port, []edit{{kind, n, ringTime}}, via, who)
 }
 
-// Clear turns off forwarding of kind for port ("" = every kind).
+// Clear turns off forwarding of kind for port ("" = every kind), as one
+// change: saved first, not made when it cannot be saved (ErrNotSaved).
 func (m *Manager) Clear(ctx context.Context, port int, kind Kind, via Via, who string) error {
 	if _, ok := m.ports[port]; !ok {
 		return fmt.Errorf("forwarding: no port %d (configured ports: %v)", port, m.Ports())
@@ -490,11 +497,11 @@ func (m *Manager) Clear(ctx context.Context, port int, kind Kind, via Via, who s
 		}
 		kinds = []Kind{k}
 	}
-	var errs []error
+	var edits []edit
 	for _, k := range kinds {
-		errs = append(errs, m.change(ctx, port, k, "", 0, via, who))
+		edits = append(edits, edit{kind: k})
 	}
-	return errors.Join(errs...)
+	return m.change(port, edits, via, who)
 }
 
 func checkVia(v Via) error {
@@ -505,44 +512,88 @@ func checkVia(v Via) error {
 	return fmt.Errorf("forwarding: change source %q: use ctl, remote or network", v)
 }
 
-func (m *Manager) change(_ context.Context, port int, kind Kind, number string, ringTime time.Duration, via Via, who string) error {
+// edit is one kind of forwarding set to number ("" = off).
+type edit struct {
+	kind     Kind
+	number   string
+	ringTime time.Duration
+}
+
+// change applies edits to a port as one transaction: the new settings are
+// saved first and only then in force; when they cannot be saved the port
+// keeps its old settings and the error (wrapping ErrNotSaved) says why.
+func (m *Manager) change(port int, edits []edit, via Via, who string) error {
+	type applied struct {
+		edit
+		prev string
+	}
 	m.mu.Lock()
-	s := m.settings[port]
-	prev := s.Number(kind)
-	prevRing := s.NoAnswerAfter
-	s.set(kind, number)
-	if kind == NoAnswer && number != "" {
-		s.NoAnswerAfter = ringTime
-		if ringTime == 0 {
-			s.NoAnswerAfter = m.cfg.NoAnswerAfter
+	old := m.settings[port]
+	s := old
+	var done []applied
+	for _, e := range edits {
+		prev, prevRing := s.Number(e.kind), s.NoAnswerAfter
+		s.set(e.kind, e.number)
+		if e.kind == NoAnswer && e.number != "" {
+			s.NoAnswerAfter = e.ringTime
+			if e.ringTime == 0 {
+				s.NoAnswerAfter = m.cfg.NoAnswerAfter
+			}
+		}
+		if prev != e.number || e.kind == NoAnswer && e.number != "" && prevRing != s.NoAnswerAfter {
+			done = append(done, applied{e, prev})
 		}
 	}
-	unchanged := prev == number && (kind != NoAnswer || number == "" || prevRing == s.NoAnswerAfter)
-	if unchanged {
+	if len(done) == 0 && !m.unsaved {
 		m.mu.Unlock()
 		return nil
 	}
-	s.Changed = m.now().UTC()
-	s.By = string(via) + ":" + who
-	m.settings[port] = s
-	mirror := port == m.mirrorPort && via != ViaNetwork
+	if len(done) > 0 {
+		s.Changed = m.now().UTC()
+		s.By = string(via) + ":" + who
+		m.settings[port] = s
+	}
+	mirror := port == m.mirrorPort && via != ViaNetwork && len(done) > 0
 	m.mu.Unlock()
 
-	m.m.changes.WithLabelValues(string(via)).Inc()
-	m.setGauge(port)
-	if number == "" {
-		m.log.Info("call forwarding cleared", "port", port, "kind", kind, "was", prev, "via", via, "who", who)
-	} else {
-		attrs := []any{"port", port, "kind", kind, "number", number, "was", prev, "via", via, "who", who}
-		if kind == NoAnswer {
-			attrs = append(attrs, "ring_time", s.NoAnswerAfter)
+	if err := m.save(); err != nil {
+		m.mu.Lock()
+		if m.settings[port] == s {
+			m.settings[port] = old
 		}
-		m.log.Info("call forwarding set", attrs...)
+		m.mu.Unlock()
+		what := "forwarding"
+		if len(done) == 1 {
+			if done[0].number != "" {
+				what = fmt.Sprintf("%s forwarding to %s", done[0].kind, done[0].number)
+			} else {
+				what = fmt.Sprintf("%s forwarding (to %s)", done[0].kind, done[0].prev)
+			}
+		}
+		m.log.Error("call forwarding change refused: it could not be saved", "port", port, "change", what, "via", via, "who", who, "err", err)
+		verb := "set"
+		if len(done) > 0 && done[0].number == "" {
+			verb = "cleared"
+		}
+		return fmt.Errorf("forwarding: port %d: %s NOT %s, nothing changed: %w", port, what, verb, err)
+	}
+	for _, d := range done {
+		m.m.changes.WithLabelValues(string(via)).Inc()
+		if d.number == "" {
+			m.log.Info("call forwarding cleared", "port", port, "kind", d.kind, "was", d.prev, "via", via, "who", who)
+		} else {
+			attrs := []any{"port", port, "kind", d.kind, "number", d.number, "was", d.prev, "via", via, "who", who}
+			if d.kind == NoAnswer {
+				attrs = append(attrs, "ring_time", s.NoAnswerAfter)
+			}
+			m.log.Info("call forwarding set", attrs...)
+		}
 	}
 	if mirror {
 		m.mirror.sync(s, false)
 	}
-	return m.save()
+	m.setGauge(port)
+	return nil
 }
 
 // Close stops the network mirror after it has sent what is queued.

@@ -361,19 +361,41 @@ func TestCorruptStateStartsClean(t *testing.T) {
 	}
 }
 
-func TestSaveFailureKeepsSetting(t *testing.T) {
+// A change that cannot be saved is not made: what is in force and what a
+// restart brings back never differ.
+func TestSaveFailureRefusesChange(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(baseConfig(t))
+	ctx := context.Background()
+	if err := m.Set(ctx, 2, NoAnswer, "07700900999", 0, ViaCtl, "a"); err != nil {
+		t.Fatal(err)
+	}
 	// Replace the state directory by a file so saving fails.
 	os.RemoveAll(e.dir)
 	os.WriteFile(e.dir, nil, 0o600)
 	defer os.Remove(e.dir)
-	err := m.Set(context.Background(), 2, Busy, "07700900123", 0, ViaCtl, "a")
-	if !errors.Is(err, ErrNotSaved) {
-		t.Fatalf("Set: %v, want ErrNotSaved", err)
+	err := m.Set(ctx, 2, Busy, "07700900123", 0, ViaCtl, "a")
+	if !errors.Is(err, ErrNotSaved) || !strings.Contains(err.Error(), "NOT set") {
+		t.Fatalf("Set: %v, want a refusal wrapping ErrNotSaved", err)
 	}
-	if s, _ := m.Get(2); s.Busy != "07700900123" {
-		t.Fatal("the setting did not take effect when saving failed")
+	if s, _ := m.Get(2); s.Busy != "" {
+		t.Fatal("the setting took effect although it was not saved")
+	}
+	err = m.Clear(ctx, 2, "", ViaCtl, "a")
+	if !errors.Is(err, ErrNotSaved) || !strings.Contains(err.Error(), "NOT cleared") {
+		t.Fatalf("Clear: %v, want a refusal wrapping ErrNotSaved", err)
+	}
+	if s, _ := m.Get(2); s.NoAnswer != "07700900999" {
+		t.Fatal("the forwarding was cleared although that was not saved")
+	}
+	// Saving works again: the same change now goes through.
+	os.Remove(e.dir)
+	os.MkdirAll(e.dir, 0o750)
+	if err := m.Clear(ctx, 2, "", ViaCtl, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := m.Get(2); s.Active() {
+		t.Fatalf("not cleared: %+v", s)
 	}
 }
 

@@ -3,6 +3,7 @@ package forwarding
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -277,7 +278,9 @@ var ErrPortsNotLocked = errors.New("ports are never locked out, only calling num
 // Unlock lifts lockouts and forgets wrong entries and earlier lockouts:
 // kind LockCaller or "" (both mean callers), key a caller's number (or
 // "withheld"; "" = every caller). who names the engineer, for the log. It
-// returns how many lockouts it lifted.
+// returns how many lockouts it lifted. Like a forwarding change it is
+// saved first: when it cannot be, nothing is lifted (an error wrapping
+// ErrNotSaved), since a restart would bring the lockouts back.
 func (m *Manager) Unlock(kind, key, who string) (int, error) {
 	switch kind {
 	case "", LockCaller:
@@ -292,6 +295,7 @@ func (m *Manager) Unlock(kind, key, who string) (int, error) {
 	m.mu.Lock()
 	now := m.clock.Now()
 	n := 0
+	lifted := map[string]callerMark{}
 	for k, c := range m.sec.callers {
 		if key != "" && k != key {
 			continue
@@ -299,11 +303,22 @@ func (m *Manager) Unlock(kind, key, who string) (int, error) {
 		if now < c.locked {
 			n++
 		}
+		lifted[k] = c
 		delete(m.sec.callers, k)
 	}
 	m.mu.Unlock()
+	if err := m.save(); err != nil {
+		m.mu.Lock()
+		for k, c := range lifted {
+			if _, ok := m.sec.callers[k]; !ok {
+				m.sec.callers[k] = c
+			}
+		}
+		m.mu.Unlock()
+		return 0, fmt.Errorf("forwarding: lockouts NOT lifted, nothing changed: %w", err)
+	}
 	m.log.Info("remote-activation lockouts lifted", "key", key, "lifted", n, "who", who)
-	return n, m.save()
+	return n, nil
 }
 
 // normalizeCaller reduces a caller ID to digits with an optional leading

@@ -160,10 +160,31 @@ func (f *File) Save(v any) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Something that is not a regular file where the state goes (a
+	// directory, a FIFO) is set aside: a directory would refuse the rename
+	// for ever.
+	if st, err := os.Lstat(f.path); err == nil && !st.Mode().IsRegular() && st.Mode()&fs.ModeSymlink == 0 {
+		_ = f.setAside(bad(nil, "it is a %s, not a regular file", kind(st.Mode())))
+	}
 	if err := f.writeAtomic(data); err != nil {
 		return fmt.Errorf("store: save %s: %w%s", f.path, err, hint(err, f.dir))
 	}
 	return nil
+}
+
+// kind names a non-regular file's type for messages.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 func (f *File) writeAtomic(data []byte) (err error) {
@@ -236,12 +257,18 @@ func (f *File) Load(v any) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fh, err := os.Open(f.path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, for ever (start-up hung, deaf to SIGTERM).
+	fh, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: %s: %w: %w", f.path, ErrNotFound, fs.ErrNotExist)
 	}
 	if err != nil {
 		return fmt.Errorf("store: load %s: %w%s", f.path, err, hint(err, f.dir))
+	}
+	if st, err := fh.Stat(); err == nil && !st.Mode().IsRegular() {
+		fh.Close()
+		return f.setAside(bad(nil, "it is a %s, not a regular file", kind(st.Mode())))
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, MaxSize+1))
 	fh.Close()

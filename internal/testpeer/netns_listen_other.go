@@ -1,0 +1,13 @@
+//go:build !linux
+
+package testpeer
+
+import (
+	"errors"
+	"net"
+)
+
+// listenInNetNS needs Linux network namespaces.
+func listenInNetNS(ns string, addr *net.UDPAddr) (*net.UDPConn, error) {
+	return nil, errors.New("network namespaces are Linux only")
+}
