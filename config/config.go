@@ -23,6 +23,10 @@ type Config struct {
 	// Path is the file the configuration was read from ("" when parsed
 	// from memory).
 	Path string `toml:"-"`
+	// Notices are things worth knowing that do not stop the file from
+	// working (a default taken where the file is silent on something that
+	// matters): --check-config prints them, the daemon logs them.
+	Notices []Problem `toml:"-"`
 }
 
 // Board says which hardware backend runs the ports and how.
@@ -70,15 +74,25 @@ type Port struct {
 	DivertTo string `toml:"divert_to"`
 	// DivertAfter overrides [survivability] divert_after for this port.
 	DivertAfter Duration `toml:"divert_after"`
+	// BehindRelay is what the lifeline relay puts the handset on in bypass:
+	// "copper" (a live PSTN line) or "none". Unset means none (with a
+	// notice): bypass is then never used as a route.
+	BehindRelay string `toml:"behind_relay"`
 }
 
 // SIP is the user agent's configuration.
 type SIP struct {
-	Listen        string      `toml:"listen"`
-	Advertise     string      `toml:"advertise"` // address put in Contact/Via when listening on 0.0.0.0
-	RTPPorts      string      `toml:"rtp_ports"` // "16384-16482"
-	ProbeInterval Duration    `toml:"probe_interval"`
-	Registrars    []Registrar `toml:"registrar"`
+	Listen        string   `toml:"listen"`
+	Advertise     string   `toml:"advertise"` // address put in Contact/Via when listening on 0.0.0.0
+	RTPPorts      string   `toml:"rtp_ports"` // "16384-16482"
+	ProbeInterval Duration `toml:"probe_interval"`
+	// Register is which registrars each line registers with: "all" (every
+	// one at once, the default) or "first" (the best usable one only).
+	Register string `toml:"register"`
+	// RegisterExpiry is the registration lifetime asked for (default
+	// 120s): a PBX notices a dead appliance when it runs out.
+	RegisterExpiry Duration    `toml:"register_expiry"`
+	Registrars     []Registrar `toml:"registrar"`
 	// ProgressTimeout: an outbound INVITE answered only with 100 Trying is
 	// cancelled after this long and the call moves to the next route.
 	ProgressTimeout Duration `toml:"progress_timeout"`
@@ -109,8 +123,13 @@ type Trunk struct {
 
 // Survivability tunes the routing brain.
 type Survivability struct {
-	Emergency     []string `toml:"emergency"`
-	FailbackAfter Duration `toml:"failback_after"`
+	Emergency []string `toml:"emergency"`
+	// EmergencyRoute orders an emergency call's routes: "pbx-first" (the
+	// default: the PBX presents the site's number and address while it is
+	// healthy) or "trunk-first"; either hands over to the next route at
+	// once on any failure.
+	EmergencyRoute string   `toml:"emergency_route"`
+	FailbackAfter  Duration `toml:"failback_after"`
 	// DivertTo is where inbound calls go while a handset cannot be reached
 	// (left off-hook, or on the PSTN line): a number or a sip: URI.
 	DivertTo string `toml:"divert_to"`
@@ -206,6 +225,13 @@ const (
 	DefaultDebounce      = 5 * time.Millisecond
 	DefaultProbeInterval = 500 * time.Millisecond
 	DefaultFailback      = 30 * time.Second
+	// DefaultRegisterExpiry: refreshed every 60 s, so a PBX notices a dead
+	// appliance (its binding runs out) within two minutes and applies its
+	// own divert, at four REGISTERs a minute for two lines on two PBXs.
+	DefaultRegisterExpiry = 120 * time.Second
+	MinRegisterExpiry     = 30 * time.Second // below, PBXs refuse it (Min-Expires is often 60 s) or drown in refreshes
+	MaxRegisterExpiry     = time.Hour        // above, a dead appliance goes unnoticed too long
+	DefaultEmergencyRoute = "pbx-first"
 )
 
 func (c *Config) applyDefaults() {
@@ -228,6 +254,11 @@ func (c *Config) applyDefaults() {
 	for i := range c.SIP.Registrars {
 		def(&c.SIP.Registrars[i].Transport, "udp")
 	}
+	def(&c.SIP.Register, "all")
+	if c.SIP.RegisterExpiry.Duration == 0 {
+		c.SIP.RegisterExpiry.Duration = DefaultRegisterExpiry
+	}
+	def(&c.Survivability.EmergencyRoute, DefaultEmergencyRoute)
 	for i := range c.Trunks {
 		def(&c.Trunks[i].Kind, "modem")
 		def(&c.Trunks[i].Variant, "generic")
@@ -241,6 +272,11 @@ func (c *Config) applyDefaults() {
 			c.Ports[i].DivertAfter = c.Survivability.DivertAfter
 		}
 		def(&c.Ports[i].RingDrive, "enable")
+		if c.Ports[i].BehindRelay == "" {
+			c.Notices = append(c.Notices, Problem{Key: fmt.Sprintf("port[%d].behind_relay", i),
+				Msg: `not set: taken as "none" (no copper line behind the relay), so the handset stays on the board and bypass is never used as a route; write behind_relay = "copper" if a live PSTN line is wired behind this port's relay, or "none" to silence this notice`})
+			c.Ports[i].BehindRelay = "none"
+		}
 		if c.Ports[i].Name == "" {
 			c.Ports[i].Name = fmt.Sprintf("port %d", c.Ports[i].ID)
 		}
@@ -290,6 +326,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	c.Path = name
+	for i := range c.Notices {
+		c.Notices[i].Line = loc.line(c.Notices[i].Key)
+		if c.Notices[i].Line == 0 { // the key is absent: point at its table
+			c.Notices[i].Line = loc.line(c.Notices[i].Key[:strings.LastIndexByte(c.Notices[i].Key, '.')])
+		}
+	}
 	return &c, nil
 }
 
@@ -314,9 +356,15 @@ func (e *Errors) add(line int, key, format string, args ...any) {
 }
 
 // Lines renders each problem as "file:line: key: message".
-func (e *Errors) Lines() []string {
-	out := make([]string, 0, len(e.Problems))
-	for _, p := range e.Problems {
+func (e *Errors) Lines() []string { return renderProblems(e.File, e.Problems) }
+
+// NoticeLines renders the notices as "file:line: key: message".
+func (c *Config) NoticeLines() []string { return renderProblems(c.Path, c.Notices) }
+
+func renderProblems(file string, problems []Problem) []string {
+	e := &Errors{File: file}
+	out := make([]string, 0, len(problems))
+	for _, p := range problems {
 		var b strings.Builder
 		b.WriteString(e.File)
 		if p.Line > 0 {

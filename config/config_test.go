@@ -202,3 +202,49 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Issue 11's keys: what is behind each relay, registration with every
+// registrar and its expiry, the emergency route; their defaults, their
+// errors, and the notice for a relay whose copper is not stated.
+func TestSurvivabilityKeys(t *testing.T) {
+	c, err := Parse("k.toml", []byte("[[port]]\nid = 1\nextension = \"201\"\n\n[[port]]\nid = 2\nextension = \"202\"\nbehind_relay = \"copper\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ports[0].BehindRelay != "none" || c.Ports[1].BehindRelay != "copper" {
+		t.Errorf("behind_relay: %q, %q", c.Ports[0].BehindRelay, c.Ports[1].BehindRelay)
+	}
+	if c.SIP.Register != "all" || c.SIP.RegisterExpiry.Duration != DefaultRegisterExpiry || c.Survivability.EmergencyRoute != "pbx-first" {
+		t.Errorf("defaults: register %q expiry %v emergency_route %q", c.SIP.Register, c.SIP.RegisterExpiry, c.Survivability.EmergencyRoute)
+	}
+	notes := c.NoticeLines()
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], `k.toml:1: port[0].behind_relay: not set: taken as "none"`) {
+		t.Errorf("notices %q", notes)
+	}
+
+	_, err = Parse("bad.toml", []byte(`[[port]]
+id = 1
+extension = "201"
+behind_relay = "fibre"
+
+[sip]
+register = "some"
+register_expiry = "5s"
+
+[survivability]
+emergency_route = "satellite-first"
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, w := range []string{
+		`bad.toml:4: port[0].behind_relay: "fibre": use "copper"`,
+		`bad.toml:7: sip.register: "some": use "all"`,
+		`bad.toml:8: sip.register_expiry: 5s: use 30s to 1h0m0s`,
+		`bad.toml:11: survivability.emergency_route: "satellite-first": use "pbx-first"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}

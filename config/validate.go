@@ -22,6 +22,9 @@ var (
 	trunkKinds  = []string{"modem", "sim"}
 	variants    = []string{"generic", "simcom", "quectel"}
 	ringDrives  = []string{"enable", "toggle"}
+	behindRelay = []string{"copper", "none"}
+	regModes    = []string{"all", "first"}
+	emergRoutes = []string{"pbx-first", "trunk-first"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "text", "logfmt", "json"}
 	maxPortID   = 64
@@ -128,6 +131,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 				bad(k+".dial_plan", "%v", err)
 			}
 		}
+		if !oneOf(p.BehindRelay, behindRelay) {
+			bad(k+".behind_relay", "%q: use \"copper\" (a live PSTN line is wired behind the relay) or \"none\"", p.BehindRelay)
+		}
 		if !oneOf(p.RingDrive, ringDrives) {
 			bad(k+".ring_drive", "%q is not a ring drive: use enable (SLIC ring-enable input) or toggle (forward/reverse toggled at the ring frequency)", p.RingDrive)
 		}
@@ -156,6 +162,12 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		bad("sip.rtp_ports", "%v", err)
 	} else if hi-lo+1 < 2*len(c.Ports) {
 		bad("sip.rtp_ports", "range %s has room for %d calls but there are %d ports: widen it", c.SIP.RTPPorts, (hi-lo+1)/2, len(c.Ports))
+	}
+	if !oneOf(c.SIP.Register, regModes) {
+		bad("sip.register", "%q: use \"all\" (every line with every registrar at once) or \"first\" (with the best registrar only)", c.SIP.Register)
+	}
+	if d := c.SIP.RegisterExpiry.Duration; d < MinRegisterExpiry || d > MaxRegisterExpiry {
+		bad("sip.register_expiry", "%s: use %s to %s (default %s: a PBX notices a dead appliance within two minutes)", c.SIP.RegisterExpiry, MinRegisterExpiry, MaxRegisterExpiry, DefaultRegisterExpiry)
 	}
 	if c.SIP.ProbeInterval.Duration < 50_000_000 {
 		bad("sip.probe_interval", "%s is too short: use 100ms or more", c.SIP.ProbeInterval)
@@ -227,6 +239,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if !reDigits.MatchString(n) {
 			bad(fmt.Sprintf("survivability.emergency[%d]", i), "%q is not a number: use digits only", n)
 		}
+	}
+	if !oneOf(c.Survivability.EmergencyRoute, emergRoutes) {
+		bad("survivability.emergency_route", "%q: use \"pbx-first\" (the PBX presents the site's number and address while it is healthy) or \"trunk-first\"", c.Survivability.EmergencyRoute)
 	}
 	if d := c.Survivability.DivertTo; d != "" && !reDialable.MatchString(d) && !strings.HasPrefix(d, "sip:") {
 		bad("survivability.divert_to", "%q is neither a number nor a sip: URI", d)

@@ -22,6 +22,15 @@ type Status struct {
 	RecentModes []ModeChange `json:"recent_modes"`
 	// Lockouts are calling numbers locked out of remote activation.
 	Lockouts []Lockout `json:"lockouts,omitempty"`
+	// RouteAvailable: some route can carry an ordinary call now (a usable
+	// registrar, or a trunk that can call).
+	RouteAvailable bool `json:"route_available"`
+	// EmergencyRouteAvailable: some route can carry an emergency call now
+	// (a usable registrar, or a trunk registered or in limited service).
+	EmergencyRouteAvailable bool `json:"emergency_route_available"`
+	// EmergencyRoute is the order emergency calls try: pbx-first or
+	// trunk-first.
+	EmergencyRoute string `json:"emergency_route"`
 	// Remote is remote activation's entries (absent when it is off).
 	Remote *Remote `json:"remote,omitempty"`
 }
@@ -54,6 +63,10 @@ type Power struct {
 	Source     string `json:"source"` // mains | battery
 	Mains      bool   `json:"mains"`
 	BatteryLow bool   `json:"battery_low"`
+	// Shedding: the battery is low and the appliance keeps serving calls on
+	// the board (ports without a copper line), shedding what calls do not
+	// need.
+	Shedding bool `json:"shedding,omitempty"`
 }
 
 // LAN is the local network.
@@ -67,7 +80,7 @@ type Registrar struct {
 	Address   string  `json:"address"`
 	Transport string  `json:"transport"`
 	Up        bool    `json:"up"`
-	Active    bool    `json:"active"` // the one lines register with now
+	Active    bool    `json:"active"` // some line is registered with it now
 	RTTMillis float64 `json:"rtt_ms"`
 	Loss      float64 `json:"loss"` // fraction of recent probes lost
 	Detail    string  `json:"detail,omitempty"`
@@ -75,14 +88,24 @@ type Registrar struct {
 
 // Trunk is one PSTN trunk's health.
 type Trunk struct {
-	Name       string  `json:"name"`
-	Kind       string  `json:"kind"`
-	Up         bool    `json:"up"`
-	Registered bool    `json:"registered"`
-	Operator   string  `json:"operator,omitempty"`
-	SignalDBm  float64 `json:"signal_dbm"`
-	InCall     bool    `json:"in_call"`
-	Detail     string  `json:"detail,omitempty"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Up: the trunk can place an ordinary call (modem answering and
+	// registered on a network), as critline_trunk_up.
+	Up bool `json:"up"`
+	// ModemUp: the modem answers, whatever the network.
+	ModemUp bool `json:"modem_up"`
+	// Service is what the network lets the trunk do: full (any call),
+	// limited (emergency calls only) or none.
+	Service string `json:"service"`
+	// EmergencyCalls: the trunk can place an emergency call (full or
+	// limited service).
+	EmergencyCalls bool    `json:"emergency_calls"`
+	Registered     bool    `json:"registered"`
+	Operator       string  `json:"operator,omitempty"`
+	SignalDBm      float64 `json:"signal_dbm"`
+	InCall         bool    `json:"in_call"`
+	Detail         string  `json:"detail,omitempty"`
 }
 
 // Port is one FXS port.
@@ -94,9 +117,15 @@ type Port struct {
 	State      string `json:"state"`
 	Condition  string `json:"condition,omitempty"` // e.g. parked, line-fault
 	Digits     string `json:"digits"`
-	Route      string `json:"route,omitempty"` // where the current call goes: registrar or trunk name
-	Registered string `json:"registered,omitempty"`
-	Forwarding string `json:"forwarding,omitempty"`
+	Route      string `json:"route,omitempty"`      // where the current call goes: registrar or trunk name
+	Registered string `json:"registered,omitempty"` // the most preferred registrar the line is registered with
+	// Registrations is the line's registration with each registrar, in
+	// order of preference.
+	Registrations []LineRegistration `json:"registrations,omitempty"`
+	// BehindRelay is what the lifeline relay puts the handset on in
+	// bypass: "copper" (a live PSTN line) or "none".
+	BehindRelay string `json:"behind_relay"`
+	Forwarding  string `json:"forwarding,omitempty"`
 	// ForwardMirror is "on" while the port's forwarding is mirrored into
 	// the mobile network, "refused: WHY" when forward_mirror asks for it
 	// but the trunk's SIM serves other ports too; absent otherwise.
@@ -110,6 +139,13 @@ type Port struct {
 	// "recovered (...)" (one was abandoned and is still stuck somewhere;
 	// the port carries on). Counted in critline_port_wedged_total.
 	Engine string `json:"engine"`
+}
+
+// LineRegistration is a port's line registration with one registrar.
+type LineRegistration struct {
+	Registrar  string `json:"registrar"`
+	Registered bool   `json:"registered"`
+	Error      string `json:"error,omitempty"` // the last failure
 }
 
 // Version is the daemon's build.

@@ -24,7 +24,7 @@ type metricSpec struct {
 	labels []string
 }
 
-// contract returns the metric names of DESIGN.md's contract and issue 8 with
+// contract returns the metric names of DESIGN.md's contract and issues 8 and 11 with
 // their type and label names. Alerts and the dashboard may use only these (and
 // Prometheus's own `up` in alerts); the live daemon must export them with these
 // types and labels.
@@ -58,6 +58,14 @@ func contract() map[string]metricSpec {
 		// outbound INVITEs given up on (stage first-response or progress).
 		"critline_port_wedged_total":         {counter, []string{"port"}},
 		"critline_sip_invite_timeouts_total": {counter, []string{"registrar", "stage"}},
+		// Issue 11: what a trunk can do, what is behind each relay, failed
+		// emergency calls, load shedding.
+		"critline_trunk_modem_up":               {gauge, []string{"trunk"}},
+		"critline_trunk_emergency_up":           {gauge, []string{"trunk"}},
+		"critline_emergency_route_available":    {gauge, nil},
+		"critline_emergency_calls_failed_total": {counter, []string{"reason"}},
+		"critline_port_copper":                  {gauge, []string{"port"}},
+		"critline_power_shedding":               {gauge, nil},
 	}
 }
 

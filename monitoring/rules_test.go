@@ -90,12 +90,14 @@ func readRules(t *testing.T, path string) ([]rule, []string) {
 	return rules, lines
 }
 
-// wantAlerts are the alerts issue 8 and the monitoring brief ask for.
+// wantAlerts are the alerts issues 8 and 11 and the monitoring brief ask for.
 var wantAlerts = []string{
 	"CritlineSurvivableMode", "CritlineLifelineMode", "CritlineOnBattery", "CritlineBatteryLow",
 	"CritlineTrunkDownWhilePBXDown", "CritlineNoRouteLeft", "CritlineLineParked", "CritlineRegistrarDown",
 	"CritlineTrunkSignalWeak", "CritlineLineNotRegistered", "CritlineExporterDown", "CritlineEmergencyCall",
 	"CritlinePINFailures", "CritlineFraudBlocked", "CritlineRelayBypassUnexpected", "CritlineLANDown",
+	// Issue 11: a trunk that cannot call, no way out for 999, a failed emergency call.
+	"CritlineTrunkCannotCall", "CritlineNoEmergencyRoute", "CritlineEmergencyCallFailed",
 }
 
 func promtool(t *testing.T) string {

@@ -32,11 +32,18 @@ type Config struct {
 	Registrars []Registrar // in order of preference
 	Lines      []Line
 
-	ProbeInterval  time.Duration // OPTIONS to every registrar (default 500 ms)
-	ProbeTimeout   time.Duration // a probe unanswered this long is lost (default 800 ms)
-	DownAfter      int           // consecutive lost probes to mark a registrar down (default 2)
-	UpAfter        int           // consecutive answered probes to mark it up again (default 3)
-	RegisterExpiry time.Duration // Expires asked for (default 300 s)
+	ProbeInterval time.Duration // OPTIONS to every registrar (default 500 ms)
+	ProbeTimeout  time.Duration // a probe unanswered this long is lost (default 800 ms)
+	DownAfter     int           // consecutive lost probes to mark a registrar down (default 2)
+	UpAfter       int           // consecutive answered probes to mark it up again (default 3)
+	// Register says which registrars each line registers with:
+	// RegisterAll (default: every one at once, so each PBX can reach the
+	// line) or RegisterFirst (the most preferred usable one only).
+	Register string
+	// RegisterExpiry is the Expires asked for (default 120 s): a PBX
+	// notices a dead appliance when the binding runs out, so keep it
+	// short; a registrar that wants longer (423) gets its Min-Expires.
+	RegisterExpiry time.Duration
 	// RegisterTimeout bounds one REGISTER transaction, challenge included
 	// (default 2 s); a registrar that does not answer in time is skipped.
 	RegisterTimeout time.Duration
@@ -92,13 +99,19 @@ type Line struct {
 	Password  string
 }
 
+// Register modes.
+const (
+	RegisterAll   = "all"   // every line with every registrar at once
+	RegisterFirst = "first" // every line with the best usable registrar only
+)
+
 // Defaults.
 const (
 	DefaultProbeInterval   = 500 * time.Millisecond
 	DefaultProbeTimeout    = 800 * time.Millisecond
 	DefaultDownAfter       = 2
 	DefaultUpAfter         = 3
-	DefaultRegisterExpiry  = 300 * time.Second
+	DefaultRegisterExpiry  = 120 * time.Second
 	DefaultRegisterTimeout = 2 * time.Second
 	DefaultFailbackAfter   = 30 * time.Second
 	DefaultAuthRetry       = 60 * time.Second
@@ -127,6 +140,9 @@ func (c *Config) defaults() {
 	}
 	if c.UpAfter <= 0 {
 		c.UpAfter = DefaultUpAfter
+	}
+	if c.Register == "" {
+		c.Register = RegisterAll
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "critline"
@@ -169,6 +185,10 @@ func (c *Config) validate() error {
 	if len(c.Registrars) == 0 {
 		bad("no registrar: configure at least one [[sip.registrar]]")
 	}
+	if c.Register != RegisterAll && c.Register != RegisterFirst {
+		bad("register %q: use %q (every registrar at once) or %q (the best one only)", c.Register, RegisterAll, RegisterFirst)
+	}
+
 	names := map[string]bool{}
 	for i, r := range c.Registrars {
 		if r.Name == "" {

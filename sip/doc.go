@@ -1,6 +1,7 @@
 // Package sip is critline's SIP user agent, built on sipgo: every FXS port is
-// a line (an AOR with digest credentials) registered with one registrar out
-// of an ordered ladder; every registrar is probed with OPTIONS for RTT, loss
+// a line (an AOR with digest credentials) registered with every registrar
+// at once (Config.Register "all", so each PBX can reach it), or with the best
+// one of an ordered ladder ("first"); every registrar is probed with OPTIONS for RTT, loss
 // and an up/down verdict with hysteresis; inbound INVITEs become
 // IncomingCall decisions for the router (ring, answer, reject, redirect);
 // outbound calls are attempts with a short first-response deadline and a

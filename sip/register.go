@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,34 +17,38 @@ import (
 
 // line is one port's registration state.
 type line struct {
-	cfg  Line
-	wake chan struct{}
+	cfg   Line
+	wake  chan struct{}   // the line's loop ([sip] register = "first")
+	wakes []chan struct{} // each binding's loop ([sip] register = "all")
 
 	mu        sync.Mutex
-	active    int // registrar index registered with, -1 for none
+	active    int    // the most preferred registrar bound with, -1 for none
+	bound     []bool // bound with registrar i now
 	lastErr   error
 	callID    []string
 	cseq      []uint32
 	authUntil []time.Time // credentials refused: no retry before
 	authWait  []time.Duration
-	skipUntil []time.Time // no answer / transport error: skip for a while
-	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
+	skipUntil []time.Time     // no answer / transport error: skip for a while
+	boundPort []int           // Contact port of the binding (TLS: the connection's local port)
+	minExp    []time.Duration // the registrar's Min-Expires (423), 0: none seen
 	calls     int
 }
 
 func newLine(cfg Line, nRegs int) *line {
-	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1,
+	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1, bound: make([]bool, nRegs),
 		callID: make([]string, nRegs), cseq: make([]uint32, nRegs),
 		authUntil: make([]time.Time, nRegs), authWait: make([]time.Duration, nRegs),
-		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs)}
+		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs), minExp: make([]time.Duration, nRegs)}
 	for i := range l.callID {
 		l.callID[i] = uuid.NewString()
 		l.cseq[i] = 1
+		l.wakes = append(l.wakes, make(chan struct{}, 1))
 	}
 	return l
 }
 
-// poke wakes the line's loop after a registrar's verdict changed; a
+// poke wakes the line's loops after a registrar's verdict changed; a
 // registrar that came up is no longer skipped.
 func (l *line) poke(idx int, up bool) {
 	if up {
@@ -51,10 +56,29 @@ func (l *line) poke(idx int, up bool) {
 		l.skipUntil[idx] = time.Time{}
 		l.mu.Unlock()
 	}
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{l.wake, l.wakes[idx]} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// setBoundLocked records the binding with registrar i and keeps active the
+// most preferred bound registrar. It reports whether anything changed.
+func (l *line) setBoundLocked(i int, on bool) bool {
+	if l.bound[i] == on {
+		return false
+	}
+	l.bound[i] = on
+	l.active = -1
+	for j, b := range l.bound {
+		if b {
+			l.active = j
+			break
+		}
+	}
+	return true
 }
 
 func (l *line) status(u *UA) LineStatus {
@@ -65,6 +89,31 @@ func (l *line) status(u *UA) LineStatus {
 		s.Registrar = u.regs[l.active].cfg.Name
 	}
 	return s
+}
+
+// publishBinding reports the line's binding with one registrar.
+func (u *UA) publishBinding(l *line, r *registrar, registered bool, err error) {
+	u.m.lineRegistered.WithLabelValues(strconv.Itoa(l.cfg.Port), r.cfg.Name).Set(b2f(registered))
+	u.publish(LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registrar: r.cfg.Name, Registered: registered, Err: err, At: u.clock.Now()})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Bindings returns, per line, whether it is bound with each registrar (in
+// ladder order).
+func (u *UA) Bindings() map[int][]bool {
+	out := map[int][]bool{}
+	for _, l := range u.lines {
+		l.mu.Lock()
+		out[l.cfg.Port] = append([]bool(nil), l.bound...)
+		l.mu.Unlock()
+	}
+	return out
 }
 
 // Lines returns every line's registration.
@@ -113,7 +162,7 @@ func (u *UA) better(l *line, act int) int {
 	return -1
 }
 
-func (l *line) bound(i int) int {
+func (l *line) contactPort(i int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.boundPort[i]
@@ -134,7 +183,6 @@ func (u *UA) lineLoop(l *line) {
 	defer u.wg.Done()
 	var refreshAt time.Time
 	retry := time.Second
-	port := strconv.Itoa(l.cfg.Port)
 	for u.ctx.Err() == nil {
 		now := time.Now()
 		l.mu.Lock()
@@ -153,28 +201,30 @@ func (u *UA) lineLoop(l *line) {
 			target = u.better(l, act)
 		case !now.Before(refreshAt):
 			target = act
-		case u.regs[act].tp == "TLS" && u.connPort(u.regs[act]) != l.bound(act):
+		case u.regs[act].tp == "TLS" && u.connPort(u.regs[act]) != l.contactPort(act):
 			target = act // the connection was re-opened: re-bind to the new one at once
 		}
 		if target >= 0 {
 			r := u.regs[target]
-			ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
-			granted, err := u.doRegister(ctx, l, r, u.cfg.RegisterExpiry)
-			cancel()
+			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
 			}
 			if err == nil {
 				l.mu.Lock()
 				old := l.active
-				l.active, l.lastErr = target, nil
+				if old >= 0 && old != target {
+					l.setBoundLocked(old, false)
+				}
+				l.setBoundLocked(target, true)
+				l.lastErr = nil
 				l.authWait[target] = 0
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
 				if old != target {
 					if old >= 0 {
-						u.m.lineRegistered.WithLabelValues(port, u.regs[old].cfg.Name).Set(0)
+						u.publishBinding(l, u.regs[old], false, nil)
 						if !u.regs[old].isDown() {
 							u.wg.Add(1)
 							go func() { // don't leave a stale binding ringing on the old PBX
@@ -185,44 +235,16 @@ func (u *UA) lineLoop(l *line) {
 							}()
 						}
 					}
-					u.m.lineRegistered.WithLabelValues(port, r.cfg.Name).Set(1)
 					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
-					st := l.status(u)
-					st.At = u.clock.Now()
-					u.publish(st)
+					u.publishBinding(l, r, true, nil)
 				}
 				continue
 			}
-			now = time.Now()
 			l.mu.Lock()
-			l.lastErr = err
-			if errors.Is(err, ErrAuth) {
-				w := l.authWait[target]
-				if w == 0 {
-					w = u.cfg.AuthRetry
-				} else {
-					w = min(2*w, 30*time.Minute)
-				}
-				l.authWait[target] = w
-				l.authUntil[target] = now.Add(w)
-				u.log.Error("registrar refused the line's credentials: check the port's extension and password (not retrying in a loop)",
-					"port", l.cfg.Port, "extension", l.cfg.Extension, "auth_user", l.cfg.AuthUser, "registrar", r.cfg.Name, "err", err, "next_try", w)
-			} else {
-				l.skipUntil[target] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
-				u.log.Warn("registration failed", "port", l.cfg.Port, "registrar", r.cfg.Name, "err", err)
-			}
-			wasActive := l.active == target
-			if wasActive {
-				l.active = -1
-			}
+			u.registerFailedLocked(l, target, err)
+			l.setBoundLocked(target, false)
 			l.mu.Unlock()
-			if wasActive {
-				u.m.lineRegistered.WithLabelValues(port, r.cfg.Name).Set(0)
-			}
-			st := l.status(u)
-			st.At = u.clock.Now()
-			st.Registrar = r.cfg.Name
-			u.publish(st)
+			u.publishBinding(l, r, false, err)
 			if u.pick(l, -1) >= 0 {
 				continue // the next rung, at once
 			}
@@ -252,6 +274,145 @@ func (u *UA) lineLoop(l *line) {
 		}
 		t.Stop()
 	}
+}
+
+// registerFailedLocked books a failed REGISTER: refused credentials back
+// off (doubling up to 30 min, never a loop), anything else skips the
+// registrar for a while.
+func (u *UA) registerFailedLocked(l *line, i int, err error) {
+	now := time.Now()
+	l.lastErr = err
+	r := u.regs[i]
+	if errors.Is(err, ErrAuth) {
+		w := l.authWait[i]
+		if w == 0 {
+			w = u.cfg.AuthRetry
+		} else {
+			w = min(2*w, 30*time.Minute)
+		}
+		l.authWait[i] = w
+		l.authUntil[i] = now.Add(w)
+		u.log.Error("registrar refused the line's credentials: check the port's extension and password (not retrying in a loop)",
+			"port", l.cfg.Port, "extension", l.cfg.Extension, "auth_user", l.cfg.AuthUser, "registrar", r.cfg.Name, "err", err, "next_try", w)
+		return
+	}
+	l.skipUntil[i] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
+	u.log.Warn("registration failed", "port", l.cfg.Port, "registrar", r.cfg.Name, "err", err)
+}
+
+// bindLoop keeps one line bound with one registrar ([sip] register =
+// "all": every line with every registrar at once, so each PBX can reach
+// the line while the others live): registered at start, refreshed before
+// the binding expires, re-registered as soon as the registrar answers
+// again after an outage. While the registrar is known down the binding
+// counts as lost (the PBX cannot reach the line through it either).
+func (u *UA) bindLoop(l *line, i int) {
+	defer u.wg.Done()
+	r := u.regs[i]
+	var refreshAt time.Time
+	retry := time.Second
+	for u.ctx.Err() == nil {
+		now := time.Now()
+		l.mu.Lock()
+		bound := l.bound[i]
+		l.mu.Unlock()
+		try := false
+		switch {
+		case bound && r.isDown():
+			l.mu.Lock()
+			l.setBoundLocked(i, false)
+			l.mu.Unlock()
+			u.log.Warn("line binding lost: registrar down", "port", l.cfg.Port, "registrar", r.cfg.Name)
+			u.publishBinding(l, r, false, fmt.Errorf("registrar %s: %w", r.cfg.Name, ErrTimeout))
+			continue
+		case !bound:
+			try = u.usable(l, i, now, false)
+		case !now.Before(refreshAt):
+			try = true
+		case r.tp == "TLS" && u.connPort(r) != l.contactPort(i):
+			try = true // the connection was re-opened: re-bind to the new one at once
+		}
+		if try {
+			granted, err := u.register(l, r)
+			if u.ctx.Err() != nil {
+				return
+			}
+			l.mu.Lock()
+			if err == nil {
+				changed := l.setBoundLocked(i, true)
+				l.authWait[i] = 0
+				l.mu.Unlock()
+				refreshAt = time.Now().Add(refreshIn(granted))
+				retry = time.Second
+				if changed {
+					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+					u.publishBinding(l, r, true, nil)
+				}
+				continue
+			}
+			u.registerFailedLocked(l, i, err)
+			l.setBoundLocked(i, false)
+			l.mu.Unlock()
+			u.publishBinding(l, r, false, err)
+			refreshAt = time.Time{}
+		}
+		wait := retry
+		l.mu.Lock()
+		bound = l.bound[i]
+		l.mu.Unlock()
+		if bound {
+			wait = time.Until(refreshAt)
+			if r.tp == "TLS" {
+				wait = min(wait, time.Second)
+			}
+		} else {
+			retry = min(2*retry, 30*time.Second)
+		}
+		t := time.NewTimer(max(wait, 10*time.Millisecond))
+		select {
+		case <-u.ctx.Done():
+			t.Stop()
+			return
+		case <-l.wakes[i]:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// register binds the line with r for the configured expiry, or the
+// registrar's minimum when it asks for a longer one (423 Interval Too
+// Brief with Min-Expires). Each REGISTER transaction (challenge included)
+// gets RegisterTimeout.
+func (u *UA) register(l *line, r *registrar) (time.Duration, error) {
+	l.mu.Lock()
+	exp := max(u.cfg.RegisterExpiry, l.minExp[r.idx])
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
+	granted, err := u.doRegister(ctx, l, r, exp)
+	cancel()
+	var brief *intervalTooBrief
+	if errors.As(err, &brief) && brief.min > exp {
+		u.log.Warn("registrar wants a longer registration expiry than [sip] register_expiry: using its minimum",
+			"registrar", r.cfg.Name, "asked", exp, "min_expires", brief.min)
+		l.mu.Lock()
+		l.minExp[r.idx] = brief.min
+		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(u.ctx, u.cfg.RegisterTimeout)
+		granted, err = u.doRegister(ctx, l, r, brief.min)
+		cancel()
+	}
+	return granted, err
+}
+
+// intervalTooBrief is a 423 answer to REGISTER.
+type intervalTooBrief struct {
+	registrar string
+	min       time.Duration
+}
+
+func (e *intervalTooBrief) Error() string {
+	return fmt.Sprintf("registrar %s: 423 Interval Too Brief (Min-Expires %s)", e.registrar, e.min)
 }
 
 // doRegister sends one REGISTER (answering a digest challenge) and returns
@@ -299,6 +460,13 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 		return 0, classify(err, r)
 	}
 	switch {
+	case res.StatusCode == 423:
+		if h := res.GetHeader("Min-Expires"); h != nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 && n <= 86400 {
+				return 0, &intervalTooBrief{registrar: r.cfg.Name, min: time.Duration(n) * time.Second}
+			}
+		}
+		return 0, &StatusError{Code: res.StatusCode, Reason: res.Reason, Registrar: r.cfg.Name}
 	case res.StatusCode == 401 || res.StatusCode == 407:
 		return 0, fmt.Errorf("registrar %s: %w: challenged again after answering with user %q (%d %s)", r.cfg.Name, ErrAuth, l.cfg.AuthUser, res.StatusCode, res.Reason)
 	case res.StatusCode == 403:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,5 +115,128 @@ func TestRefreshKeepsBinding(t *testing.T) {
 	}
 	if err := s.wait(t, 10*time.Second); err != nil {
 		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+}
+
+// With [sip] register = "all" (the default) every line is registered with
+// every registrar at once: a call from the second (cloud) PBX reaches the
+// line while the first lives; each binding is reported on its own and a
+// dead PBX loses only its own.
+func TestRegisterWithEveryRegistrar(t *testing.T) {
+	campus := startKamailio(t, kamOpts{Users: testUsers()})
+	cloud := startKamailio(t, kamOpts{Algorithm: "SHA-256", Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "campus", Address: campus.Addr}, {Name: "cloud", Address: cloud.Addr}}, testLines, nil)
+	events, stop := u.Subscribe(256)
+	defer stop()
+	bound := func(want ...bool) func() bool {
+		return func() bool {
+			for _, b := range u.Bindings() {
+				if len(b) != len(want) {
+					return false
+				}
+				for i := range want {
+					if b[i] != want[i] {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, 10*time.Second, "every line bound with both registrars", bound(true, true))
+	for _, l := range testLines {
+		for _, r := range []string{"campus", "cloud"} {
+			if v := value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), r)); v != 1 {
+				t.Errorf("critline_line_registered{port=%d,registrar=%s} = %v", l.Port, r, v)
+			}
+		}
+	}
+	if !allRegistered(u.UA, "campus") {
+		t.Fatalf("lines report %+v, want the preferred registrar campus", u.Lines())
+	}
+	perBinding := map[string]bool{}
+	for len(events) > 0 {
+		if ls, ok := (<-events).(LineStatus); ok && ls.Registered {
+			perBinding[fmt.Sprintf("%d/%s", ls.Port, ls.Registrar)] = true
+		}
+	}
+	if len(perBinding) != 4 {
+		t.Errorf("binding events %v, want one per line and registrar", perBinding)
+	}
+
+	// A call from the cloud PBX while the campus PBX lives.
+	s := startSipp(t, cloud.Addr, "-sf", scenario(t, "uac_busy.xml", "", "{{CODE}}", "486"), "-s", "270002", "-m", "1")
+	select {
+	case ic := <-u.incoming:
+		if ic.Registrar != "cloud" || ic.Port != 2 {
+			t.Errorf("call from the cloud PBX came as port %d from %q", ic.Port, ic.Registrar)
+		}
+		ic.Reject(486, "Busy Here")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the cloud PBX's call never reached the line; sipp: %s", s.errors())
+	}
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Errorf("sipp: %v\n%s", err, s.errors())
+	}
+
+	// The campus PBX dies: its bindings are lost, the cloud's hold.
+	campus.Kill()
+	waitFor(t, 10*time.Second, "campus bindings lost, cloud kept", bound(false, true))
+	if !allRegistered(u.UA, "cloud") {
+		t.Fatalf("lines report %+v after the campus PBX died", u.Lines())
+	}
+	if v := value(u.m.lineRegistered.WithLabelValues("1", "campus")); v != 0 {
+		t.Errorf("critline_line_registered{port=1,registrar=campus} = %v with campus dead", v)
+	}
+	// It comes back: bound again.
+	startKamailioOnPort(t, kamOpts{Users: testUsers()}, campus.Port)
+	waitFor(t, 20*time.Second, "bound with campus again", bound(true, true))
+}
+
+// With [sip] register = "first" each line is registered with the best
+// registrar only: the second PBX cannot reach it while the first lives.
+func TestRegisterFirstOnly(t *testing.T) {
+	campus := startKamailio(t, kamOpts{Users: testUsers()})
+	cloud := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "campus", Address: campus.Addr}, {Name: "cloud", Address: cloud.Addr}}, testLines,
+		func(c *Config) { c.Register = RegisterFirst })
+	waitFor(t, 10*time.Second, "lines on campus", func() bool { return allRegistered(u.UA, "campus") })
+	for _, b := range u.Bindings() {
+		if !b[0] || b[1] {
+			t.Fatalf("bindings %v, want campus only", u.Bindings())
+		}
+	}
+	if v := value(u.m.lineRegistered.WithLabelValues("1", "cloud")); v != 0 {
+		t.Errorf("critline_line_registered{port=1,registrar=cloud} = %v in first-only mode", v)
+	}
+}
+
+// A registrar that refuses a short expiry (423 Interval Too Brief) gets
+// its Min-Expires, and the line registers.
+func TestRegisterHonoursMinExpires(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers(), MinExpires: 90})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, func(c *Config) { c.RegisterExpiry = 30 * time.Second })
+	waitFor(t, 30*time.Second, "registered despite the 423", func() bool { return allRegistered(u.UA, "pbx") })
+	for _, l := range u.lines {
+		l.mu.Lock()
+		got := l.minExp[0]
+		l.mu.Unlock()
+		if got != 90*time.Second {
+			t.Errorf("port %d: learnt Min-Expires %v, want 90s", l.cfg.Port, got)
+		}
+	}
+}
+
+func TestConfigRegisterMode(t *testing.T) {
+	c := Config{Register: "some", Listen: "127.0.0.1:0", RTPPortMin: 30000, RTPPortMax: 30010,
+		Registrars: []Registrar{{Name: "pbx", Address: "127.0.0.1:5060"}}, OnIncoming: func(*IncomingCall) {}}
+	c.defaults()
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `register "some"`) {
+		t.Fatalf("bad register mode accepted: %v", err)
+	}
+	c = Config{}
+	c.defaults()
+	if c.Register != RegisterAll || c.RegisterExpiry != 120*time.Second {
+		t.Fatalf("defaults: register %q expiry %v, want all and 120s", c.Register, c.RegisterExpiry)
 	}
 }

@@ -208,8 +208,15 @@ func (u *UA) Start(ctx context.Context) error {
 		go u.probeLoop(r)
 	}
 	for _, l := range u.lines {
-		u.wg.Add(1)
-		go u.lineLoop(l)
+		if u.cfg.Register == RegisterFirst {
+			u.wg.Add(1)
+			go u.lineLoop(l)
+			continue
+		}
+		for i := range u.regs {
+			u.wg.Add(1)
+			go u.bindLoop(l, i)
+		}
 	}
 	u.endLeftovers()
 	return nil
@@ -245,13 +252,16 @@ func (u *UA) Close() error {
 	var wg sync.WaitGroup
 	for _, l := range u.lines {
 		l.mu.Lock()
-		act := l.active
+		bound := append([]bool(nil), l.bound...)
 		l.mu.Unlock()
-		if act >= 0 {
+		for i, b := range bound {
+			if !b {
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				u.doRegister(ctx, l, u.regs[act], 0)
+				u.doRegister(ctx, l, u.regs[i], 0)
 			}()
 		}
 	}
@@ -376,22 +386,34 @@ func (u *UA) initClient(r *registrar) error {
 	return nil
 }
 
-// registrarFor finds the registrar a request came from.
+// registrarFor finds the registrar a request came from: the one at its
+// source address and port (two PBXs may share a host), else the first at
+// its address.
 func (u *UA) registrarFor(req *sip.Request) *registrar {
 	ap, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
 		return u.regs[0]
 	}
 	ip := ap.Addr().Unmap()
+	var byIP *registrar
 	for _, r := range u.regs {
 		r.mu.Lock()
 		for _, a := range r.ips {
-			if a == ip {
+			if a != ip {
+				continue
+			}
+			if int(ap.Port()) == r.port {
 				r.mu.Unlock()
 				return r
 			}
+			if byIP == nil {
+				byIP = r
+			}
 		}
 		r.mu.Unlock()
+	}
+	if byIP != nil {
+		return byIP
 	}
 	return u.regs[0]
 }

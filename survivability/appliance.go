@@ -31,6 +31,11 @@ type PortOptions struct {
 	DivertTo string
 	// DivertAfter diverts a call still ringing after this long; 0: never.
 	DivertAfter time.Duration
+	// Copper says a live copper PSTN line is wired behind the port's
+	// lifeline relay. Without one, bypass is never used as a route: the
+	// handset stays on the board while the board has power, and calls
+	// leave by whatever path is left.
+	Copper bool
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -40,12 +45,16 @@ type RegistrarOptions struct {
 
 // Options build an Appliance.
 type Options struct {
-	Board      hal.Board
-	Profile    *profile.Profile
-	Ports      []PortOptions
-	Emergency  []string
-	Registrars []RegistrarOptions
-	Trunks     []TrunkOptions
+	Board     hal.Board
+	Profile   *profile.Profile
+	Ports     []PortOptions
+	Emergency []string
+	// EmergencyRoute orders an emergency call's rungs: EmergencyPBXFirst
+	// (the default: the PBX presents the site's own number and address
+	// while it is healthy) or EmergencyTrunkFirst.
+	EmergencyRoute string
+	Registrars     []RegistrarOptions
+	Trunks         []TrunkOptions
 	// FailbackAfter is how long a registrar must stay healthy after a
 	// failure before idle ports go back to it.
 	FailbackAfter time.Duration
@@ -102,8 +111,10 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
-	svcReg     string     // registrar of the service extension's line
-	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
+	svcReg     string          // most preferred registrar the service extension is registered with
+	svcRegs    map[string]bool // the service extension's binding with each registrar
+	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
+	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -129,10 +140,12 @@ type port struct {
 	bypass bool // what the relay should be
 	forced bool // an operator put it in bypass
 	sos    bool // an emergency call found no route: handset sent to the PSTN line
+	copper bool // a copper PSTN line is behind the relay
 	reg    string
 	regOK  bool
-	route  string // where the current call goes (registrar or trunk name)
-	wait   bool   // a relay move is waiting for on-hook (logged once, not every tick)
+	regs   map[string]lineBinding // the line's binding with each registrar
+	route  string                 // where the current call goes (registrar or trunk name)
+	wait   bool                   // a relay move is waiting for on-hook (logged once, not every tick)
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -169,7 +182,7 @@ func New(o Options) (*Appliance, error) {
 		if !ok {
 			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
-		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true}
+		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
 			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
@@ -184,12 +197,21 @@ func New(o Options) (*Appliance, error) {
 		m.offhook.WithLabelValues(portLabel(hw.ID)).Set(0)
 		m.parked.WithLabelValues(portLabel(hw.ID)).Set(0)
 		m.divertActive.WithLabelValues(portLabel(hw.ID)).Set(0)
+		m.copper.WithLabelValues(portLabel(hw.ID)).Set(b2f(po.Copper))
+	}
+	switch o.EmergencyRoute {
+	case "", EmergencyPBXFirst, EmergencyTrunkFirst:
+	default:
+		return nil, fmt.Errorf("survivability: emergency route %q: use %s or %s", o.EmergencyRoute, EmergencyPBXFirst, EmergencyTrunkFirst)
+	}
+	for _, r := range []string{EmergencyNoRoute, EmergencyEveryRouteFailed} {
+		m.emergencyFailed.WithLabelValues(r)
 	}
 	for _, t := range o.Trunks {
 		if t.Trunk == nil {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
-		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name()})
+		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.
@@ -232,13 +254,8 @@ func (a *Appliance) divertTarget(p *port) (string, string) {
 	if p.opt.DivertTo == "" {
 		return "", ""
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case p.cond == fxs.ConditionLeftOffHook:
-		return p.opt.DivertTo, "left-off-hook"
-	case p.hw.Relay.Bypass():
-		return p.opt.DivertTo, "bypass"
+	if ok, why := a.canRing(p); !ok {
+		return p.opt.DivertTo, why
 	}
 	return "", ""
 }
@@ -401,12 +418,18 @@ func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
 // healthLocked gathers the signals for decide.
 func (a *Appliance) healthLocked(now time.Time) Health {
 	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
-		Registrars: map[string]bool{}, Trunks: map[string]bool{}}
+		Registrars: map[string]bool{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
+		Copper: len(a.order) > 0}
 	for name, r := range a.regs {
 		h.Registrars[name] = a.usableLocked(r, now)
 	}
 	for _, tl := range a.trunks {
-		h.Trunks[tl.nm] = tl.status().Up
+		st := tl.status()
+		h.Trunks[tl.nm] = st.CanCall()
+		h.EmergencyTrunks[tl.nm] = st.CanCallEmergency()
+	}
+	for _, id := range a.order {
+		h.Copper = h.Copper && a.ports[id].copper
 	}
 	return h
 }
@@ -445,6 +468,9 @@ func (a *Appliance) reevaluate(cause string) {
 				pm = Lifeline
 			}
 		}
+		if h.BatteryLow && p.copper {
+			pm = Lifeline // its handset goes to the copper line before the power fails
+		}
 		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
 		if worse(pm, p.mode) || idle || p.mode == "" {
 			if pm != p.mode && p.mode != "" {
@@ -455,7 +481,9 @@ func (a *Appliance) reevaluate(cause string) {
 		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
 			p.sos = false // the emergency call on the PSTN line is over
 		}
-		want := p.forced || p.sos || p.mode == Lifeline || h.BatteryLow
+		// Bypass is a route only where a copper line is behind the relay;
+		// elsewhere the handset stays on the board while it has power.
+		want := p.copper && (p.forced || p.sos || p.mode == Lifeline || h.BatteryLow)
 		if want != p.bypass {
 			p.bypass = want
 		}
@@ -467,7 +495,18 @@ func (a *Appliance) reevaluate(cause string) {
 		}
 	}
 	a.scheduleLinePollLocked(poll)
+	shed := h.BatteryLow && !h.Copper
+	shedChanged := shed != a.shedding
+	a.shedding = shed
 	a.mu.Unlock()
+	if shedChanged {
+		a.m.shedding.Set(b2f(shed))
+		if shed {
+			a.log.Warn("battery low: keeping the handsets without a copper line on the board and serving calls; shedding what calls do not need (inbound trunk calls ring one port)")
+		} else {
+			a.log.Info("power: load shedding over")
+		}
+	}
 	if changed {
 		if prev != "" {
 			a.m.modeChanges.Inc()
@@ -479,6 +518,7 @@ func (a *Appliance) reevaluate(cause string) {
 		a.moveRelay(mv.p, mv.bypass, reason)
 	}
 	a.m.routes.Set(float64(len(upNames(h.Registrars)) + len(upNames(h.Trunks))))
+	a.m.emergencyRoutes.Set(float64(len(upNames(h.Registrars)) + len(upNames(h.EmergencyTrunks))))
 	a.syncForwarding()
 }
 

@@ -26,59 +26,94 @@ func (a *Appliance) setRelayNow(p *port, bypass bool, reason string) {
 
 func (a *Appliance) isEmergency(number string) bool { return slices.Contains(a.o.Emergency, number) }
 
+// Emergency routes: the order of an emergency call's rungs.
+const (
+	// EmergencyPBXFirst: while the PBX is healthy, emergency calls leave by
+	// it, so the emergency operator gets the site's own number and
+	// registered address; the trunks follow at once on any failure.
+	EmergencyPBXFirst = "pbx-first"
+	// EmergencyTrunkFirst: emergency calls leave by a trunk first (the
+	// operator gets the SIM's number and a cell-level location).
+	EmergencyTrunkFirst = "trunk-first"
+)
+
 // ladder lists the rungs a call tries, in order, or says why there are none.
+//
 // Ordinary calls: registrars that are healthy and trusted, then trunks that
-// are up and free, then registrars still proving themselves after a failure.
-// Emergency calls take the most direct working route: trunks first (busy
-// ones too: their call is pre-empted), then registrars.
+// can call (registered) and are free, then registrars still proving
+// themselves after a failure.
+//
+// Emergency calls use every rung there is, best first, so they never give
+// up while one is left: healthy registrars and free trunks (in the
+// configured emergency route's order; trunks in limited service after
+// registered ones), then recovering registrars, then busy trunks (their
+// ordinary call is pre-empted: only when nothing else is left), then
+// registrars known down and trunks reporting no network, which may still
+// get through, and last a trunk carrying another emergency call (waited for
+// a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
 	now := time.Now()
-	var trusted, recovering, trunks []rung
+	var trusted, recovering, downRegs []rung
 	a.mu.Lock()
-	if a.sip != nil && a.lanUp {
+	if a.sip != nil {
 		for _, ro := range a.o.Registrars {
 			r := a.regs[ro.Name]
+			sr := &sipRung{a: a, registrar: ro.Name}
 			switch {
+			case !a.lanUp:
+				downRegs = append(downRegs, sr)
 			case a.usableLocked(r, now):
-				trusted = append(trusted, &sipRung{a: a, registrar: ro.Name})
+				trusted = append(trusted, sr)
 			case r.up || !r.known:
-				recovering = append(recovering, &sipRung{a: a, registrar: ro.Name})
+				recovering = append(recovering, sr)
+			default:
+				downRegs = append(downRegs, sr)
 			}
 		}
 	}
 	a.mu.Unlock()
-	var busy []*trunkLine
+	var free, freeLimited, busy, noNet, waitFor []rung
+	nBusy := 0
 	for _, tl := range a.trunks {
-		if !tl.status().Up {
-			continue
+		st, cur := tl.status(), tl.current()
+		switch {
+		case cur != nil:
+			nBusy++
+			if cur.emerg {
+				waitFor = append(waitFor, tl) // another emergency call: never pre-empted, waited for
+			} else {
+				busy = append(busy, tl)
+			}
+		case st.CanCall():
+			free = append(free, tl)
+		case st.CanCallEmergency():
+			freeLimited = append(freeLimited, tl)
+		default:
+			noNet = append(noNet, tl)
 		}
-		if tl.busy() {
-			busy = append(busy, tl)
-			continue
-		}
-		trunks = append(trunks, tl)
 	}
 	var out []rung
+	switch {
+	case !emergency:
+		out = append(append(append(out, trusted...), free...), recovering...)
+	case a.o.EmergencyRoute == EmergencyTrunkFirst:
+		out = append(append(append(append(out, free...), freeLimited...), trusted...), recovering...)
+	default:
+		out = append(append(append(append(out, trusted...), free...), freeLimited...), recovering...)
+	}
 	if emergency {
-		if len(trunks) == 0 && len(busy) > 0 {
-			// A single busy trunk: the porter's emergency call wins.
-			busy[0].preempt()
-			trunks = append(trunks, busy[0])
-		}
-		out = append(append(append(out, trunks...), trusted...), recovering...)
-	} else {
-		out = append(append(append(out, trusted...), trunks...), recovering...)
+		out = append(append(append(append(out, busy...), downRegs...), noNet...), waitFor...)
 	}
 	if len(out) > 0 {
 		return out, ""
 	}
 	switch {
-	case len(busy) > 0:
+	case nBusy > 0 && len(free) == 0:
 		return nil, "every trunk is busy and no registrar is reachable"
 	case !a.lanUpNow() && len(a.trunks) == 0:
 		return nil, "LAN down and no trunk configured"
 	}
-	return nil, "no route left: no registrar reachable, no trunk up"
+	return nil, "no route left: no registrar reachable, no trunk can call"
 }
 
 func (a *Appliance) lanUpNow() bool {
@@ -136,23 +171,40 @@ func (a *Appliance) callFinished(at *attempt) {
 	a.guard.CallEnded(at.rungName, time.Since(answeredAt))
 }
 
-// noRoute is called when a call found no way out. For an emergency call
-// the port's relay drops at once (the porter is off-hook but in no call):
-// the handset lands on the PSTN line, hears the exchange's dial tone and
-// can dial again.
+// noRoute is called when a call found no way out at all (an empty
+// ladder).
 func (a *Appliance) noRoute(portID int, number string, emergency bool, why string) {
 	a.log.Error("no route for a call", "port", portID, "number", number, "emergency", emergency, "why", why)
-	if !emergency {
-		return
+	if emergency {
+		a.emergencyFailed(portID, number, EmergencyNoRoute, why)
 	}
+}
+
+// Why an emergency call failed (critline_emergency_calls_failed_total).
+const (
+	EmergencyNoRoute          = "no-route"           // no rung at all
+	EmergencyEveryRouteFailed = "every-route-failed" // every rung was tried and failed
+)
+
+// emergencyFailed records an emergency call that could not be placed and
+// gives the porter the last way out there is: where a copper line is
+// behind the port's relay, the relay drops at once (the porter is off-hook
+// but in no call), the handset lands on the PSTN line, hears the
+// exchange's dial tone and can dial again. Without copper the handset
+// stays on the board (bypass would leave it on nothing): the porter hears
+// congestion and can dial again, and the NOC is alerted.
+func (a *Appliance) emergencyFailed(portID int, number, reason, why string) {
+	a.m.emergencyFailed.WithLabelValues(reason).Inc()
 	p := a.ports[portID]
-	if p == nil {
+	copper := p != nil && p.copper
+	a.log.Error("EMERGENCY CALL FAILED", "port", portID, "number", number, "reason", reason, "why", why, "copper_line", copper)
+	if !copper {
 		return
 	}
 	a.mu.Lock()
 	p.sos = true
 	a.mu.Unlock()
-	a.setRelayNow(p, true, "emergency call with no route: handset to the PSTN line")
+	a.setRelayNow(p, true, "emergency call with no route: handset to the copper line")
 }
 
 func (a *Appliance) callResult(portID int, dir, route, result string, emergency bool) {
@@ -169,21 +221,31 @@ func (a *Appliance) callSetup(route string, d time.Duration) {
 // onTrunkStatus records a trunk's health.
 func (a *Appliance) onTrunkStatus(name string, st hal.TrunkStatus, changed bool) {
 	if changed {
-		a.log.Warn("trunk", "trunk", name, "up", st.Up, "detail", st.Detail)
+		a.log.Warn("trunk", "trunk", name, "modem_up", st.Up, "service", st.Service, "can_call", st.CanCall(),
+			"emergency_calls", st.CanCallEmergency(), "detail", st.Detail)
 		a.reevaluate("trunk " + name)
 	}
 }
 
 // offerInbound rings the given ports (all when none given) for a call that
-// came in on a trunk; it reports whether any port rings.
+// came in on a trunk; it reports whether any port rings. A port that cannot
+// ring (handset on the copper line, left off-hook, engine stopped) is never
+// offered the call. While shedding load on a low battery, one port rings.
 func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bool {
 	if len(ports) == 0 {
 		ports = a.order
 	}
-	rang := false
+	a.mu.Lock()
+	shed := a.shedding
+	a.mu.Unlock()
+	var rang []int
 	for _, id := range ports {
 		p := a.ports[id]
 		if p == nil {
+			continue
+		}
+		if ok, why := a.canRing(p); !ok {
+			a.log.Info("port cannot ring: not offered the trunk call", "port", id, "why", why)
 			continue
 		}
 		pc := &portCall{c: c, port: id}
@@ -195,12 +257,15 @@ func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bo
 		c.mu.Lock()
 		c.offers[id] = pr
 		c.mu.Unlock()
-		rang = true
+		rang = append(rang, id)
+		if shed {
+			break
+		}
 	}
-	if rang {
-		a.log.Info("inbound trunk call ringing", "trunk", c.tl.nm, "caller", cid.Number, "ports", ports)
+	if len(rang) > 0 {
+		a.log.Info("inbound trunk call ringing", "trunk", c.tl.nm, "caller", cid.Number, "ports", rang)
 	}
-	return rang
+	return len(rang) > 0
 }
 
 func (a *Appliance) inboundAnswered(c *trunkCall, portID int) {

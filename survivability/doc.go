@@ -1,8 +1,10 @@
 // Package survivability is the appliance's brain: it turns health signals
 // (power, LAN, registrars, trunks, lines) into a mode (normal, survivable,
 // lifeline) per port and for the appliance, drives the lifeline relays from
-// it, routes each call along the ladder (registrars, then trunks, then the
-// relay), and owns the appliance's status and metrics.
+// it, routes each call along the ladder (registrars, then trunks; the relay
+// only where a copper line is behind it), and owns the appliance's status and
+// metrics. Emergency calls try every rung there is, in the configured
+// emergency route's order, before they give up.
 //
 // It is the only package that connects an FXS port to a route; it sees the
 // hardware only through hal interfaces and the SIP and trunk layers only

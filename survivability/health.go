@@ -27,36 +27,60 @@ type Health struct {
 	Mains      bool
 	BatteryLow bool
 	LANUp      bool
-	Registrars map[string]bool // name -> up (absent = not monitored)
-	Trunks     map[string]bool // name -> up
-	Forced     Mode            // set by an operator; "" = automatic
+	Registrars map[string]bool // name -> usable (absent = not monitored)
+	// Trunks: name -> can place an ordinary call (modem up and
+	// registered). A trunk that cannot is no route for the mode.
+	Trunks map[string]bool
+	// EmergencyTrunks: name -> can place an emergency call (registered, or
+	// limited service).
+	EmergencyTrunks map[string]bool
+	// Copper: every port has a copper PSTN line behind its relay, so on a
+	// low battery every handset can move to it.
+	Copper bool
+	Forced Mode // set by an operator; "" = automatic
 }
 
-// decide maps health to a mode and a reason a person can read.
+// decide maps health to a mode and a reason a person can read. Lifeline
+// means no route is left for an ordinary call (or the battery is low and
+// every handset has a copper line to go to); handsets move to the copper
+// line only where there is one (the appliance does that per port).
 func decide(h Health) (Mode, string) {
 	if h.Forced != "" {
 		return h.Forced, "forced by operator"
 	}
-	if h.BatteryLow {
-		return Lifeline, "battery low"
+	if h.BatteryLow && h.Copper {
+		return Lifeline, "battery low: handsets to the copper lines"
+	}
+	power := ""
+	switch {
+	case h.BatteryLow:
+		power = "; battery low: serving calls on the board (not every port has a copper line)"
+	case !h.Mains:
+		power = "; on battery"
 	}
 	regUp := upNames(h.Registrars)
 	trunkUp := upNames(h.Trunks)
 	if h.LANUp && len(regUp) > 0 {
-		r := "registrar " + strings.Join(regUp, ", ") + " reachable"
-		if !h.Mains {
-			r += "; on battery"
-		}
-		return Normal, r
+		return Normal, "registrar " + strings.Join(regUp, ", ") + " reachable" + power
 	}
 	why := "no registrar reachable"
 	if !h.LANUp {
 		why = "LAN down"
 	}
 	if len(trunkUp) > 0 {
-		return Survivable, fmt.Sprintf("%s; trunk %s up", why, strings.Join(trunkUp, ", "))
+		return Survivable, fmt.Sprintf("%s; trunk %s up%s", why, strings.Join(trunkUp, ", "), power)
 	}
-	return Lifeline, why + "; no trunk up: no route left"
+	var limited []string
+	for _, n := range upNames(h.EmergencyTrunks) {
+		if !h.Trunks[n] {
+			limited = append(limited, n)
+		}
+	}
+	why += "; no trunk can call: no route left"
+	if len(limited) > 0 {
+		why += fmt.Sprintf(" (trunk %s: emergency calls only)", strings.Join(limited, ", "))
+	}
+	return Lifeline, why + power
 }
 
 func upNames(m map[string]bool) []string {

@@ -25,7 +25,13 @@ func TestDecide(t *testing.T) {
 		{Health{Mains: true, LANUp: false, Registrars: up, Trunks: trunkUp}, Survivable, "LAN down"},
 		{Health{Mains: true, LANUp: true, Registrars: down, Trunks: trunkDown}, Lifeline, "no route left"},
 		{Health{Mains: true, LANUp: true, Registrars: map[string]bool{}, Trunks: map[string]bool{}}, Lifeline, "no route left"},
-		{Health{Mains: false, BatteryLow: true, LANUp: true, Registrars: up, Trunks: trunkUp}, Lifeline, "battery low"},
+		{Health{Mains: false, BatteryLow: true, LANUp: true, Registrars: up, Trunks: trunkUp, Copper: true}, Lifeline, "battery low"},
+		// Without a copper line behind every relay, a low battery does not
+		// abandon working routes.
+		{Health{Mains: false, BatteryLow: true, LANUp: true, Registrars: up, Trunks: trunkUp}, Normal, "battery low: serving calls"},
+		{Health{Mains: false, BatteryLow: true, LANUp: false, Registrars: up, Trunks: trunkUp}, Survivable, "battery low"},
+		// A trunk in limited service is no route for ordinary calls.
+		{Health{Mains: true, LANUp: true, Registrars: down, Trunks: trunkDown, EmergencyTrunks: trunkUp}, Lifeline, "trunk lte: emergency calls only"},
 		{Health{Mains: true, LANUp: true, Registrars: up, Forced: Lifeline}, Lifeline, "forced"},
 	} {
 		mode, reason := decide(c.h)

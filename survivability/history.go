@@ -97,6 +97,9 @@ func (a *Appliance) SetLifeline(id int, on bool) error {
 	if p == nil {
 		return fmt.Errorf("no such port: %w", control.ErrNotFound)
 	}
+	if on && !p.copper {
+		return fmt.Errorf("no copper line behind its relay (behind_relay = \"none\"): bypass would leave the handset on nothing; if a live PSTN line is wired there, set behind_relay = \"copper\" and restart")
+	}
 	a.mu.Lock()
 	was := p.forced
 	p.forced = on

@@ -23,6 +23,11 @@ type metrics struct {
 	setup        *prometheus.HistogramVec
 	divertActive *prometheus.GaugeVec
 	diverts      *prometheus.CounterVec
+
+	emergencyFailed *prometheus.CounterVec
+	emergencyRoutes prometheus.Gauge
+	copper          *prometheus.GaugeVec
+	shedding        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,7 +61,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "critline_port_parked", Help: "1 while the port's handset is left off-hook and the port has given up on it (parked).",
 	}, []string{"port"})
 	m.routes = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "critline_route_available", Help: "Working routes: registrars usable plus trunks up. 0 means only the lifeline relay is left.",
+		Name: "critline_route_available", Help: "Routes that can carry an ordinary call: registrars usable plus trunks that can call (modem up and registered). 0 means no ordinary call can leave the appliance.",
+	})
+	m.emergencyRoutes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "critline_emergency_route_available", Help: "Routes that can carry an emergency call: registrars usable plus trunks registered or in limited service. 0 means an emergency call can leave only by a copper line behind a relay, where there is one.",
+	})
+	m.emergencyFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "critline_emergency_calls_failed_total", Help: "Emergency calls that could not be placed, by reason (no-route: no rung at all; every-route-failed: every rung was tried and failed).",
+	}, []string{"reason"})
+	m.copper = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "critline_port_copper", Help: "1 when a copper PSTN line is wired behind the port's lifeline relay ([[port]] behind_relay = \"copper\"); 0: bypass is no route for this port.",
+	}, []string{"port"})
+	m.shedding = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "critline_power_shedding", Help: "1 while the battery is low and the appliance keeps serving calls on the board (ports without a copper line), shedding what calls do not need.",
 	})
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "critline_calls_total", Help: "Call attempts by port, direction (in, out), route (registrar or trunk name) and result.",
@@ -75,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.diverts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "critline_diverts_total", Help: "Inbound calls diverted, by port and reason (left-off-hook, bypass, no-answer).",
 	}, []string{"port", "reason"})
-	for _, c := range []prometheus.Collector{m.divertActive, m.diverts, m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass, m.parked, m.routes, m.calls, m.emergency, m.setup} {
+	for _, c := range []prometheus.Collector{m.emergencyFailed, m.emergencyRoutes, m.copper, m.shedding, m.divertActive, m.diverts, m.buildInfo, m.mode, m.modeChanges, m.mains, m.batteryLow, m.lanUp, m.offhook, m.relayBypass, m.parked, m.routes, m.calls, m.emergency, m.setup} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

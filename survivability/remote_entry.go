@@ -80,7 +80,7 @@ func (a *Appliance) remoteOnTrunk(c *trunkCall, call forwarding.Call, ev hal.Tru
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.tl.t.Answer(ctx); err != nil {
+	if err := c.tl.t.Answer(ctx, c.callID()); err != nil {
 		a.log.Warn("remote activation: answering failed", "trunk", c.tl.nm, "err", err)
 		c.end(err)
 		return
@@ -198,21 +198,32 @@ func (a *Appliance) remoteOnSIP(ic *sip.IncomingCall) {
 	}()
 }
 
-// serviceLineStatus follows the service extension's registration; it
-// reports whether e was about that line.
+// serviceLineStatus follows the service extension's registration with
+// each registrar (with [sip] register = "all" it is bound with all at
+// once); it reports whether e was about that line.
 func (a *Appliance) serviceLineStatus(e sip.LineStatus) bool {
 	if a.o.ServiceExtension == "" || e.Extension != a.o.ServiceExtension {
 		return false
 	}
-	reg := ""
-	if e.Registered {
-		reg = e.Registrar
+	if e.Registrar == "" {
+		return true
 	}
 	a.mu.Lock()
-	changed := a.svcReg != reg
-	a.svcReg = reg
+	if a.svcRegs == nil {
+		a.svcRegs = map[string]bool{}
+	}
+	a.svcRegs[e.Registrar] = e.Registered
+	was := a.svcReg
+	a.svcReg = ""
+	for _, ro := range a.o.Registrars {
+		if a.svcRegs[ro.Name] {
+			a.svcReg = ro.Name
+			break
+		}
+	}
+	now := a.svcReg
 	a.mu.Unlock()
-	if changed {
+	if now != was || e.Err != nil {
 		a.log.Info("remote activation service extension registration", "extension", e.Extension, "registrar", e.Registrar, "registered", e.Registered, "err", e.Err)
 	}
 	return true

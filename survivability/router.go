@@ -93,8 +93,9 @@ func (at *attempt) fail(retry bool, reason fxs.FailReason, detail string) {
 	}
 	at.over = true
 	// An emergency call goes on to the next rung whatever went wrong, as
-	// long as it was not answered; others only before the far end rang.
-	retry = retry && !at.alerted || at.lc.emerg && !at.answered
+	// long as it was not answered: it never gives up while a rung is left.
+	// Others move on only before the far end rang.
+	retry = (retry && !at.alerted) || (at.lc.emerg && !at.answered)
 	at.mu.Unlock()
 	at.lc.attemptFailed(at, retry, reason, detail)
 }
@@ -242,7 +243,7 @@ func (lc *ladderCall) tryNext() error {
 				reason = ce.Reason
 			}
 			if lc.emerg {
-				lc.r.a.noRoute(lc.port, lc.number, true, fmt.Sprintf("every route failed (%v)", tried))
+				lc.r.a.emergencyFailed(lc.port, lc.number, EmergencyEveryRouteFailed, fmt.Sprintf("every route failed (%v): %v", tried, last))
 			}
 			return &fxs.CallError{Reason: reason, Err: fmt.Errorf("tried %v: %w", tried, last)}
 		}
@@ -329,15 +330,15 @@ func (lc *ladderCall) attemptFailed(at *attempt, retry bool, reason fxs.FailReas
 		return
 	}
 	lc.call = nil
-	more := retry && lc.next < len(lc.rungs)
+	more := (retry || lc.emerg) && lc.next < len(lc.rungs)
 	if !more {
 		lc.done = true
 	}
 	lc.mu.Unlock()
 	lc.r.a.callResult(lc.port, "out", at.rungName, "failed", lc.emerg)
 	if !more {
-		if lc.emerg && reason == fxs.FailCongestion {
-			lc.r.a.noRoute(lc.port, lc.number, true, "every route failed: "+detail)
+		if lc.emerg {
+			lc.r.a.emergencyFailed(lc.port, lc.number, EmergencyEveryRouteFailed, at.rungName+": "+detail)
 		}
 		lc.cancel()
 		lc.progress.Update(fxs.CallUpdate{State: fxs.CallFailed, Reason: reason, Detail: at.rungName + ": " + detail})

@@ -61,19 +61,7 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				if a.serviceLineStatus(e) {
 					continue // the service extension (remote_entry.go)
 				}
-				p := a.ports[e.Port]
-				if p == nil {
-					continue
-				}
-				a.mu.Lock()
-				p.reg, p.regOK = e.Registrar, e.Registered
-				a.mu.Unlock()
-				if e.Err != nil {
-					a.log.Warn("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered, "err", e.Err)
-				} else {
-					a.log.Info("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered)
-				}
-				a.reevaluate("line registration")
+				a.lineStatus(e)
 			}
 		}
 	}
@@ -232,6 +220,10 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	}
 	if target, why := a.divertTarget(p); target != "" {
 		a.divert(ic, p, target, why)
+		return
+	}
+	if ok, why := a.canRing(p); !ok {
+		a.unreachable(ic, p, why)
 		return
 	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ic.From, Name: ic.FromName}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
+	"github.com/critline/critline/hal"
 )
 
 // Status is the appliance's status for the control API.
@@ -30,6 +31,10 @@ func (a *Appliance) Status() control.Status {
 		}
 		cp.Divert, _ = a.divertTarget(p)
 		cp.Engine = engineState(p.fx.Engine())
+		cp.BehindRelay = "none"
+		if p.copper {
+			cp.BehindRelay = "copper"
+		}
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
 		if a.fwd != nil {
 			cp.ForwardMirror = a.fwd.MirrorState(id)
@@ -45,8 +50,20 @@ func (a *Appliance) Status() control.Status {
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
 		st := tl.status()
-		trunks = append(trunks, control.Trunk{Name: tl.nm, Kind: tl.o.Kind, Up: st.Up, Registered: st.Registered,
-			Operator: st.Operator, SignalDBm: st.SignalDBm, InCall: st.InCall || tl.busy(), Detail: st.Detail})
+		ct := control.Trunk{Name: tl.nm, Kind: tl.o.Kind, Up: st.CanCall(), ModemUp: st.Up, Service: st.Service.String(),
+			EmergencyCalls: st.CanCallEmergency(), Registered: st.Registered,
+			Operator: st.Operator, SignalDBm: st.SignalDBm, InCall: st.InCall || tl.busy(), Detail: st.Detail}
+		if !st.Up {
+			ct.Service = hal.ServiceNone.String()
+		}
+		switch {
+		case ct.Detail != "" || !st.Up || st.CanCall():
+		case st.CanCallEmergency():
+			ct.Detail = "not registered: emergency calls only (limited service)"
+		default:
+			ct.Detail = "no network"
+		}
+		trunks = append(trunks, ct)
 	}
 
 	a.mu.Lock()
@@ -56,7 +73,7 @@ func (a *Appliance) Status() control.Status {
 		Version: a.o.Version, Board: a.o.Board.Kind(), Profile: a.o.Profile.Name,
 		Mode: string(a.mode), ModeSince: a.modeSince, ModeReason: a.modeReason,
 		Uptime:   time.Since(a.started).Seconds(),
-		Power:    control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains"},
+		Power:    control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains", Shedding: a.shedding},
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
@@ -64,6 +81,13 @@ func (a *Appliance) Status() control.Status {
 	}
 	if !a.mains {
 		s.Power.Source = "battery"
+	}
+	h := a.healthLocked(now)
+	s.RouteAvailable = len(upNames(h.Registrars))+len(upNames(h.Trunks)) > 0
+	s.EmergencyRouteAvailable = len(upNames(h.Registrars))+len(upNames(h.EmergencyTrunks)) > 0
+	s.EmergencyRoute = a.o.EmergencyRoute
+	if s.EmergencyRoute == "" {
+		s.EmergencyRoute = EmergencyPBXFirst
 	}
 	for _, ro := range a.o.Registrars {
 		r := a.regs[ro.Name]
@@ -77,11 +101,7 @@ func (a *Appliance) Status() control.Status {
 		case r.up && !a.usableLocked(r, now):
 			cr.Detail = "recovering: back in use after the fail-back period"
 		}
-		for _, id := range a.order {
-			if p := a.ports[id]; p.regOK && p.reg == ro.Name {
-				cr.Active = true
-			}
-		}
+		cr.Active = a.boundWithLocked(ro.Name)
 		s.Registrars = append(s.Registrars, cr)
 	}
 	if n := len(a.history); n > 0 {
@@ -95,6 +115,9 @@ func (a *Appliance) Status() control.Status {
 		cp.Lifeline = p.forced
 		if p.regOK {
 			cp.Registered = p.reg
+		}
+		if a.sip != nil {
+			cp.Registrations = a.registrationsLocked(p)
 		}
 		s.Ports = append(s.Ports, cp)
 	}
@@ -129,7 +152,15 @@ func (a *Appliance) Healthy() error {
 	a.mu.Lock()
 	h := a.healthLocked(time.Now())
 	a.mu.Unlock()
-	if len(upNames(h.Registrars)) == 0 && len(upNames(h.Trunks)) == 0 {
+	// A trunk whose modem answers counts: the firmware drives it; whether
+	// the network registers the SIM is no measure of the firmware.
+	modems := 0
+	for _, tl := range a.trunks {
+		if tl.status().Up {
+			modems++
+		}
+	}
+	if len(upNames(h.Registrars)) == 0 && modems == 0 {
 		missing = append(missing, "no registrar or trunk reachable")
 	}
 	if len(missing) > 0 {

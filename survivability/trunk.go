@@ -23,15 +23,42 @@ type TrunkOptions struct {
 	Number string
 }
 
-// trunkLine owns one trunk: its event stream, its single call, its health.
+// How long a trunk may take to accept a dialled call.
+const trunkDialTimeout = 10 * time.Second
+
+// How long an emergency call waits for a trunk that carries another
+// emergency call (two porters dialling 999 at once): if the first attempt
+// fails, the second gets the trunk; if it connects, the second moves on.
+const trunkEmergencyWait = 8 * time.Second
+
+// errPreempted ends an ordinary call whose trunk an emergency call needs.
+var errPreempted = errors.New("pre-empted by an emergency call")
+
+// maxEarlyEvents bounds the events of a call kept while its Dial is in
+// flight (a call reports a handful).
+const maxEarlyEvents = 64
+
+// trunkLine owns one trunk: its event stream, the one call it carries and
+// its health. Every trunk event names its call (hal.TrunkCallID); an event
+// of a call that is no longer the trunk's current call (the late end of a
+// call that was pre-empted or hung up) is dropped, never applied to the
+// call that came next.
 type trunkLine struct {
-	a   *Appliance
-	o   TrunkOptions
-	t   hal.Trunk
-	nm  string
-	mu  sync.Mutex
-	st  hal.TrunkStatus
-	cur *trunkCall
+	a  *Appliance
+	o  TrunkOptions
+	t  hal.Trunk
+	nm string
+
+	emergWait time.Duration // trunkEmergencyWait; shorter in tests
+
+	mu   sync.Mutex
+	st   hal.TrunkStatus
+	cur  *trunkCall
+	free chan struct{} // closed while cur is nil (setCurLocked, release)
+	// dialing: the Dial of cur is in flight, so cur has no identity yet;
+	// events wait in early and are applied, in order, once it returns.
+	dialing bool
+	early   []hal.TrunkEvent
 }
 
 func (tl *trunkLine) name() string   { return tl.nm }
@@ -47,6 +74,13 @@ func (tl *trunkLine) busy() bool {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	return tl.cur != nil
+}
+
+// current is the call the trunk carries, nil when idle.
+func (tl *trunkLine) current() *trunkCall {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.cur
 }
 
 // run reads the trunk's events until they end.
@@ -67,34 +101,56 @@ func (tl *trunkLine) run(ctx context.Context) {
 
 func (tl *trunkLine) setStatus(st hal.TrunkStatus) {
 	tl.mu.Lock()
-	changed := tl.st.Up != st.Up
+	old := tl.st
 	tl.st = st
 	tl.mu.Unlock()
+	changed := old.Up != st.Up || old.CanCall() != st.CanCall() || old.CanCallEmergency() != st.CanCallEmergency()
 	tl.a.onTrunkStatus(tl.nm, st, changed)
 }
 
+// event takes one event from the trunk.
 func (tl *trunkLine) event(ev hal.TrunkEvent) {
-	switch ev.Kind {
-	case hal.TrunkState:
+	if ev.Kind == hal.TrunkState {
 		tl.setStatus(ev.Status)
 		if !ev.Status.Up {
-			// A vanished device ends its call.
+			// A vanished device ends its call (a call still being dialled
+			// fails by itself: its Dial returns the error).
 			tl.mu.Lock()
 			c := tl.cur
+			if tl.dialing {
+				c = nil
+			}
 			tl.mu.Unlock()
 			if c != nil {
 				c.end(fmt.Errorf("%w: %s", hal.ErrTrunkDown, ev.Status.Detail))
 			}
 		}
 		return
-	case hal.TrunkIncoming:
+	}
+	tl.mu.Lock()
+	if tl.dialing {
+		if len(tl.early) < maxEarlyEvents {
+			tl.early = append(tl.early, ev)
+		}
+		tl.mu.Unlock()
+		return
+	}
+	tl.mu.Unlock()
+	tl.dispatch(ev)
+}
+
+// dispatch applies a call event to the call it names.
+func (tl *trunkLine) dispatch(ev hal.TrunkEvent) {
+	if ev.Kind == hal.TrunkIncoming {
 		tl.incoming(ev)
 		return
 	}
 	tl.mu.Lock()
 	c := tl.cur
+	mine := c != nil && c.id == ev.Call
 	tl.mu.Unlock()
-	if c == nil {
+	if !mine {
+		tl.a.log.Debug("trunk event of a call that is over: ignored", "trunk", tl.nm, "event", ev.Kind, "call", ev.Call)
 		return
 	}
 	switch ev.Kind {
@@ -109,61 +165,167 @@ func (tl *trunkLine) event(ev hal.TrunkEvent) {
 	}
 }
 
-// place dials out; it is a rung of the ladder.
+// replay applies, in order, the events that arrived while a Dial was in
+// flight, then lets events through again.
+func (tl *trunkLine) replay() {
+	for {
+		tl.mu.Lock()
+		evs := tl.early
+		tl.early = nil
+		if len(evs) == 0 {
+			tl.dialing = false
+			tl.mu.Unlock()
+			return
+		}
+		tl.mu.Unlock()
+		for _, ev := range evs {
+			tl.dispatch(ev)
+		}
+	}
+}
+
+// whyNotLocked says why the trunk cannot place an ordinary call.
+func (tl *trunkLine) whyNotLocked() string {
+	switch {
+	case !tl.st.Up:
+		if tl.st.Detail != "" {
+			return tl.st.Detail
+		}
+		return "modem not answering"
+	case tl.st.Service == hal.ServiceLimited:
+		return "not registered: emergency calls only (limited service)"
+	}
+	return "no network"
+}
+
+// place dials out; it is a rung of the ladder. An ordinary call needs a
+// trunk that can call (modem up and registered) and free. An emergency
+// call tries the trunk whatever it reports (the network has the last word:
+// limited service takes emergency calls) and pre-empts an ordinary call on
+// it; it never pre-empts another emergency call.
 func (tl *trunkLine) place(ctx context.Context, port int, number string, at *attempt) (fxs.Call, error) {
+	emerg := at.lc.emerg
 	tl.mu.Lock()
-	if !tl.st.Up {
+	if !emerg && !tl.st.CanCall() {
+		why := tl.whyNotLocked()
 		tl.mu.Unlock()
-		return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkDown)
+		return nil, fmt.Errorf("trunk %s: %w: %s", tl.nm, hal.ErrTrunkDown, why)
 	}
-	if tl.cur != nil {
-		tl.mu.Unlock()
-		return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkBusy)
+	if old := tl.cur; old != nil {
+		switch {
+		case !emerg:
+			tl.mu.Unlock()
+			return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkBusy)
+		case old.emerg:
+			// Never pre-empt an emergency call: wait a moment for the trunk.
+			free := tl.free
+			tl.mu.Unlock()
+			t := time.NewTimer(tl.emergWait)
+			select {
+			case <-free:
+				t.Stop()
+			case <-t.C:
+				return nil, fmt.Errorf("trunk %s: %w with another emergency call", tl.nm, hal.ErrTrunkBusy)
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		default:
+			tl.mu.Unlock()
+			tl.preempt(old)
+		}
+		tl.mu.Lock()
+		if tl.cur != nil {
+			tl.mu.Unlock()
+			return nil, fmt.Errorf("trunk %s: %w (taken again meanwhile)", tl.nm, hal.ErrTrunkBusy)
+		}
 	}
-	c := &trunkCall{tl: tl, port: port, at: at, dir: "out", number: number}
-	tl.cur = c
-	tl.mu.Unlock()
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, trunkDialTimeout)
 	defer cancel()
-	if err := tl.t.Dial(dctx, number); err != nil {
-		tl.release(c)
+	c := &trunkCall{tl: tl, port: port, at: at, dir: "out", number: number, emerg: emerg,
+		cancelDial: cancel, dialed: make(chan struct{})}
+	tl.setCurLocked(c)
+	tl.dialing, tl.early = true, nil
+	tl.mu.Unlock()
+
+	id, err := tl.t.Dial(dctx, number)
+	tl.mu.Lock()
+	c.id = id
+	if err != nil && tl.cur == c {
+		tl.clearCurLocked()
+	}
+	tl.mu.Unlock()
+	tl.replay()
+	close(c.dialed)
+	if err != nil {
+		if c.wasPreempted() {
+			return nil, &fxs.CallError{Reason: fxs.FailCongestion, Err: fmt.Errorf("trunk %s: %w", tl.nm, errPreempted)}
+		}
 		return nil, fmt.Errorf("trunk %s: dialling %s: %w", tl.nm, number, err)
 	}
 	return c, nil
 }
 
-// preempt clears the trunk's current call to make room for an emergency
-// call; it reports whether there was one.
-func (tl *trunkLine) preempt() bool {
-	tl.mu.Lock()
-	c := tl.cur
-	tl.mu.Unlock()
-	if c == nil {
-		return false
+// preempt ends an ordinary call to make room for an emergency call: the
+// trunk hangs it up, and its porter (or the ports it rings) hear it end.
+// It returns once the trunk is free (or the call gone).
+func (tl *trunkLine) preempt(c *trunkCall) {
+	tl.a.log.Warn("pre-empting a call for an emergency call", "trunk", tl.nm, "direction", c.dir, "port", c.portID(), "number", c.number)
+	c.mu.Lock()
+	c.preempted = true
+	c.mu.Unlock()
+	if c.dialed != nil {
+		// Perhaps still being dialled: stop the attempt and let its Dial
+		// settle. A Dial that failed is its place()'s to report.
+		c.cancelDial()
+		<-c.dialed
+		if tl.current() != c {
+			c.markOver()
+			return
+		}
 	}
-	tl.a.log.Warn("pre-empting a call for an emergency call", "trunk", tl.nm, "port", c.port, "number", c.number)
-	_ = c.Hangup()
-	c.end(errors.New("pre-empted by an emergency call"))
-	return true
+	c.clear(errPreempted)
 }
 
 func (tl *trunkLine) release(c *trunkCall) {
 	tl.mu.Lock()
 	if tl.cur == c {
-		tl.cur = nil
+		tl.clearCurLocked()
 	}
 	tl.mu.Unlock()
 }
 
-// incoming offers an inbound trunk call to the ports.
+// setCurLocked makes c the trunk's call.
+func (tl *trunkLine) setCurLocked(c *trunkCall) {
+	if tl.cur == nil {
+		tl.free = make(chan struct{})
+	}
+	tl.cur = c
+}
+
+// clearCurLocked leaves the trunk free, and says so to whoever waits.
+func (tl *trunkLine) clearCurLocked() {
+	tl.cur = nil
+	if tl.free != nil {
+		close(tl.free)
+		tl.free = nil
+	}
+}
+
+// incoming offers an inbound trunk call to the ports that can ring.
 func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	tl.mu.Lock()
-	if tl.cur != nil {
+	if cur := tl.cur; cur != nil {
 		tl.mu.Unlock()
-		return // a repeated RING of the call already offered
+		if cur.callID() != ev.Call {
+			// A second call while the trunk carries one (a waiting call):
+			// not offered; the network gives the caller busy.
+			tl.a.log.Warn("a second call on the trunk while it carries one: not offered", "trunk", tl.nm, "caller", ev.CallerID, "call", ev.Call)
+		}
+		return
 	}
-	c := &trunkCall{tl: tl, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
-	tl.cur = c
+	c := &trunkCall{tl: tl, id: ev.Call, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
+	tl.setCurLocked(c)
 	tl.mu.Unlock()
 	if tl.remoteEntry(c, ev) {
 		return // remote activation (remote_entry.go)
@@ -179,18 +341,24 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 		cid.NumberAbsence = dsp.Absence('O')
 	}
 	if !tl.a.offerInbound(c, tl.o.Ports, cid) {
-		tl.a.log.Warn("inbound trunk call: no port free to ring; rejecting", "trunk", tl.nm, "caller", ev.CallerID)
-		_ = tl.t.Hangup(context.Background())
-		tl.release(c)
+		tl.a.log.Warn("inbound trunk call: no port can ring; rejecting it", "trunk", tl.nm, "caller", ev.CallerID)
+		_ = c.Hangup()
 	}
 }
 
-// trunkCall is a call on a trunk, either direction. For an inbound call it
-// is offered to several ports at once; the first to answer takes it.
+// trunkCall is a call on a trunk, either direction. An inbound call is
+// offered to several ports at once; the first to answer takes it.
 type trunkCall struct {
 	tl     *trunkLine
-	dir    string
+	dir    string // "in" | "out"
 	number string
+	emerg  bool // an outbound emergency call: never pre-empted
+	// id is the trunk's name for the call, set by Dial (outbound, under
+	// tl.mu) or by its TrunkIncoming event (inbound).
+	id hal.TrunkCallID
+
+	cancelDial context.CancelFunc // outbound: stops its Dial
+	dialed     chan struct{}      // outbound: closed once its Dial returned and its early events were applied
 
 	mu     sync.Mutex
 	port   int
@@ -203,6 +371,25 @@ type trunkCall struct {
 	preAnswered bool
 	answer      bool
 	over        bool
+	preempted   bool
+}
+
+func (c *trunkCall) callID() hal.TrunkCallID {
+	c.tl.mu.Lock()
+	defer c.tl.mu.Unlock()
+	return c.id
+}
+
+func (c *trunkCall) portID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.port
+}
+
+func (c *trunkCall) wasPreempted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.preempted
 }
 
 func (c *trunkCall) alerting() {
@@ -235,42 +422,88 @@ func (c *trunkCall) digit(d rune) {
 	c.tl.a.trunkDigit(c, d)
 }
 
-// end reports the call's end once, to whoever is listening.
-func (c *trunkCall) end(reason error) {
+// markOver marks the call finished; only the first caller gets true.
+func (c *trunkCall) markOver() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.over {
-		c.mu.Unlock()
-		return
+		return false
 	}
 	c.over = true
-	answered := c.answer
-	offers := c.offers
-	c.offers = nil
-	remote, rb := c.remote, c.ringback
-	c.mu.Unlock()
+	return true
+}
+
+// end: the network or the far end cleared the call (its TrunkEnded, or the
+// trunk went away). Whoever listens hears of it once.
+func (c *trunkCall) end(reason error) {
+	if !c.markOver() {
+		return
+	}
 	c.tl.release(c)
+	c.notify(reason)
+}
+
+// clear hangs the call up on the trunk and tells whoever listens why (a
+// pre-emption): the porter hears the call end.
+func (c *trunkCall) clear(reason error) {
+	if !c.markOver() {
+		return
+	}
+	if err := c.hangupTrunk(); err != nil {
+		c.tl.a.log.Warn("trunk: clearing a call", "trunk", c.tl.nm, "err", err)
+	}
+	c.tl.release(c)
+	c.notify(reason)
+}
+
+// hangupTrunk clears this call, and only this call, on the trunk.
+func (c *trunkCall) hangupTrunk() error {
+	id := c.callID()
+	if id == 0 {
+		if c.cancelDial != nil {
+			c.cancelDial() // its Dial is in flight: the trunk drops the attempt
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.tl.t.Hangup(ctx, id)
+}
+
+// notify tells the call's listeners it is over.
+func (c *trunkCall) notify(reason error) {
+	c.mu.Lock()
+	answered, offers, remote, rb := c.answer, c.offers, c.remote, c.ringback
+	c.offers = nil
+	c.mu.Unlock()
 	if remote != nil {
 		remote.stop()
 		return
 	}
 	if rb != nil {
-		rb.stop()
+		rb.stop() // a staff call for the lodge: its ringback ends too
+	}
+	detail := "trunk " + c.tl.nm
+	if reason != nil {
+		detail += ": " + reason.Error()
 	}
 	if c.at != nil {
 		if answered {
-			c.at.update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "trunk " + c.tl.nm + ": far end cleared"})
+			if reason == nil {
+				detail = "trunk " + c.tl.nm + ": far end cleared"
+			}
+			c.at.update(fxs.CallUpdate{State: fxs.CallEnded, Detail: detail})
 			return
 		}
 		retry, fr := classifyTrunkErr(reason)
-		detail := "trunk " + c.tl.nm
-		if reason != nil {
-			detail += ": " + reason.Error()
-		}
 		c.at.fail(retry, fr, detail)
 		return
 	}
+	if reason == nil {
+		detail = "caller cleared"
+	}
 	for _, p := range offers {
-		p.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "caller cleared"})
+		p.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: detail})
 	}
 	if !answered {
 		c.tl.a.inboundUnanswered(c, offers)
@@ -285,6 +518,8 @@ func classifyTrunkErr(err error) (retry bool, r fxs.FailReason) {
 	switch {
 	case err == nil:
 		return false, fxs.FailCongestion
+	case errors.Is(err, errPreempted):
+		return false, fxs.FailCongestion
 	case errors.Is(err, hal.ErrBusy):
 		return false, fxs.FailBusy
 	case errors.Is(err, hal.ErrNoAnswer):
@@ -296,29 +531,31 @@ func classifyTrunkErr(err error) (retry bool, r fxs.FailReason) {
 	return true, fxs.FailCongestion
 }
 
-// Hangup implements fxs.Call.
+// Hangup implements fxs.Call: the porter hung up (or no port could take
+// an inbound call). The trunk clears this call only.
 func (c *trunkCall) Hangup() error {
 	c.mu.Lock()
-	over := c.over
 	remote, rb := c.remote, c.ringback
 	c.mu.Unlock()
 	if remote != nil {
-		remote.stop() // e.g. pre-empted by an emergency call: the dialogue ends now
+		remote.stop() // the dialogue ends with its call
 	}
 	if rb != nil {
 		rb.stop()
 	}
-	if over {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := c.tl.t.Hangup(ctx)
-	c.mu.Lock()
-	c.over = true
-	c.mu.Unlock()
-	c.tl.release(c)
+	_, err := c.hangup()
 	return err
+}
+
+// hangup clears the call on the trunk unless it is already over; first
+// says this call did it.
+func (c *trunkCall) hangup() (first bool, err error) {
+	if !c.markOver() {
+		return false, nil
+	}
+	err = c.hangupTrunk()
+	c.tl.release(c)
+	return true, err
 }
 
 // SendDigit implements fxs.DigitSender.
@@ -364,7 +601,7 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := c.tl.t.Answer(ctx); err != nil {
+		if err := c.tl.t.Answer(ctx, c.callID()); err != nil {
 			c.end(err)
 			return nil, err
 		}
@@ -385,8 +622,10 @@ func (pc *portCall) Hangup() error {
 	if !mine {
 		return nil
 	}
-	err := c.Hangup()
-	c.tl.a.inboundEnded(c, true)
+	first, err := c.hangup()
+	if first {
+		c.tl.a.inboundEnded(c, true)
+	}
 	return err
 }
 

@@ -157,6 +157,9 @@ func runConfig(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
 		args[1], cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
+	for _, n := range cfg.NoticeLines() {
+		fmt.Fprintln(e.stdout, "notice:", n)
+	}
 	return exitOK
 }
 

@@ -66,12 +66,16 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	if st.Power.BatteryLow {
 		power += ", BATTERY LOW"
 	}
+	if st.Power.Shedding {
+		power += " (shedding load, serving calls on the board)"
+	}
 	fmt.Fprintf(w, "power    %s\n", power)
 	lan := "up"
 	if !st.LAN.Up {
 		lan = "DOWN"
 	}
-	fmt.Fprintf(w, "lan      %s\n\n", lan)
+	fmt.Fprintf(w, "lan      %s\n", lan)
+	fmt.Fprintf(w, "routes   ordinary calls %s, emergency calls %s (%s)\n\n", yesNo(st.RouteAvailable), yesNo(st.EmergencyRouteAvailable), dash(st.EmergencyRoute))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REGISTRAR\tADDRESS\tUP\tACTIVE\tRTT\tLOSS\tDETAIL")
@@ -101,9 +105,14 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if t.SignalDBm != 0 {
 			sig = fmt.Sprintf("%.0fdBm", t.SignalDBm)
 		}
-		netw := "no"
-		if t.Registered {
+		netw := "none"
+		switch {
+		case !t.ModemUp:
+			netw = "-"
+		case t.Service == "full":
 			netw = dash(t.Operator)
+		case t.Service == "limited":
+			netw = "limited: 999 only"
 		}
 		call := ""
 		if t.InCall {
@@ -114,7 +123,7 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORT\tNAME\tEXT\tHOOK\tSTATE\tDIGITS\tROUTE\tFORWARD\tRELAY\tMODE")
+	fmt.Fprintln(tw, "PORT\tNAME\tEXT\tREGISTERED\tHOOK\tSTATE\tDIGITS\tROUTE\tFORWARD\tRELAY\tMODE")
 	for _, p := range st.Ports {
 		state := p.State
 		if p.Condition != "" {
@@ -124,7 +133,16 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if relay == "bypass" {
 			relay = "BYPASS"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
+		if p.BehindRelay == "none" {
+			relay += " (no copper)"
+		}
+		var regs []string
+		for _, r := range p.Registrations {
+			if r.Registered {
+				regs = append(regs, r.Registrar)
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, dash(strings.Join(regs, ",")), p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
 	}
 	tw.Flush()
 	for _, p := range st.Ports {

@@ -21,7 +21,11 @@ func openBoard(ctx context.Context, cfg *config.Config, log *slog.Logger) (*boar
 			ids = append(ids, p.ID)
 			drive[p.ID] = p.RingDrive
 		}
-		sb, err := sim.New(sim.Options{Ports: ids, RingDrive: drive, Debounce: cfg.Board.Debounce.Duration, Clock: clock})
+		copper := map[int]bool{}
+		for _, p := range cfg.Ports {
+			copper[p.ID] = p.BehindRelay == "copper"
+		}
+		sb, err := sim.New(sim.Options{Ports: ids, RingDrive: drive, Debounce: cfg.Board.Debounce.Duration, Clock: clock, Copper: copper})
 		if err != nil {
 			return nil, err
 		}

@@ -141,9 +141,11 @@ func TestPBXFailoverAndFailback(t *testing.T) {
 	}
 	p.mustCtl("sim", "hook", "1", "on")
 	eventually(t, "port 1 back to normal once idle", func() bool { return portState(p.status(), 1).Mode == "normal" })
-	if v := p.metric(`critline_calls_total{direction="out",port="1",result="answered",route="lte"}`); v != "1" {
-		t.Fatalf("trunk call not counted: %q", v)
-	}
+	// The call is counted once the trunk has confirmed the hang-up, which may
+	// come after the port is idle.
+	eventually(t, "the trunk call counted", func() bool {
+		return p.metric(`critline_calls_total{direction="out",port="1",result="answered",route="lte"}`) == "1"
+	})
 }
 
 // An emergency call on a single busy trunk pre-empts the call on it.
@@ -167,17 +169,28 @@ func TestEmergencyPreemptsTrunkCall(t *testing.T) {
 }
 
 // The trunk vanishing while the PBX is unreachable leaves no route: the
-// appliance goes to lifeline and idle handsets go to the PSTN line.
+// appliance goes to lifeline; the idle handset with a copper line behind
+// its relay (port 1 in examples/sim.toml) goes to it, the one without
+// (port 2) stays on the board: bypass would leave it on nothing.
 func TestTrunkVanishesToLifeline(t *testing.T) {
 	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "trunk", "vanish")
-	eventually(t, "lifeline", func() bool {
+	eventually(t, "lifeline, port 1 on its copper line", func() bool {
 		st := p.status()
-		return st.Mode == "lifeline" && portState(st, 1).Relay == "bypass" && portState(st, 2).Relay == "bypass"
+		return st.Mode == "lifeline" && portState(st, 1).Relay == "bypass"
 	})
+	if pt := portState(p.status(), 2); pt.Relay != "board" || pt.BehindRelay != "none" {
+		t.Fatalf("port 2 has no copper line, yet: %+v", pt)
+	}
 	if v := p.metric(`critline_relay_bypass{port="1"}`); v != "1" {
 		t.Fatalf("relay metric %q", v)
+	}
+	if v := p.metric(`critline_port_copper{port="2"}`); v != "0" {
+		t.Fatalf("copper metric of port 2 %q", v)
+	}
+	if v := p.metric("critline_route_available"); v != "0" {
+		t.Fatalf("route_available %q with no route", v)
 	}
 	p.mustCtl("sim", "trunk", "return")
 	eventually(t, "survivable again with the handsets on the board", func() bool {
@@ -186,9 +199,11 @@ func TestTrunkVanishesToLifeline(t *testing.T) {
 	})
 }
 
-// Mains off is survivable business as usual; battery low sends idle ports
-// to the PSTN line.
-func TestBatteryLowGoesToLifeline(t *testing.T) {
+// Mains off is survivable business as usual. On a low battery the handset
+// with a copper line (port 1) goes to it once idle; the one without (port
+// 2) keeps being served on the board over the trunk, and the appliance
+// sheds what calls do not need (an inbound trunk call rings one port).
+func TestBatteryLowKeepsServingWithoutCopper(t *testing.T) {
 	p := startDaemon(t, simConfig(t))
 	eventually(t, "survivable on the trunk", func() bool { return p.status().Mode == "survivable" })
 	p.mustCtl("sim", "power", "battery")
@@ -196,18 +211,33 @@ func TestBatteryLowGoesToLifeline(t *testing.T) {
 	if st := p.status(); st.Mode != "survivable" || portState(st, 1).Relay != "board" {
 		t.Fatalf("on battery alone must change nothing: %+v", st)
 	}
-	p.mustCtl("sim", "hook", "2", "off") // port 2 busy: its relay waits
-	eventually(t, "dial tone on 2", func() bool { return portState(p.status(), 2).State == "dialtone" })
+	p.mustCtl("sim", "hook", "1", "off") // port 1 busy: its relay waits
+	eventually(t, "dial tone on 1", func() bool { return portState(p.status(), 1).State == "dialtone" })
 	p.mustCtl("sim", "power", "battery-low")
-	eventually(t, "lifeline, idle port 1 in bypass", func() bool {
+	eventually(t, "shedding, the trunk route kept", func() bool {
 		st := p.status()
-		return st.Mode == "lifeline" && portState(st, 1).Relay == "bypass"
+		return st.Power.Shedding && st.Mode == "survivable" && p.metric("critline_power_shedding") == "1"
 	})
-	if pt := portState(p.status(), 2); pt.Relay != "board" {
-		t.Fatalf("off-hook port 2 moved to bypass under the porter: %+v", pt)
+	st := p.status()
+	if pt := portState(st, 1); pt.Relay != "board" {
+		t.Fatalf("off-hook port 1 moved to bypass under the porter: %+v", pt)
 	}
-	p.mustCtl("sim", "hook", "2", "on")
-	eventually(t, "port 2 in bypass once on-hook", func() bool { return portState(p.status(), 2).Relay == "bypass" })
+	if pt := portState(st, 1); pt.Mode != "lifeline" {
+		t.Fatalf("port 1 (copper) should be on its way to the copper line: %+v", pt)
+	}
+	p.mustCtl("sim", "hook", "1", "on")
+	eventually(t, "port 1 in bypass once on-hook", func() bool { return portState(p.status(), 1).Relay == "bypass" })
+	if pt := portState(p.status(), 2); pt.Relay != "board" || pt.Mode != "survivable" {
+		t.Fatalf("port 2 (no copper) must stay on the board, served: %+v", pt)
+	}
+	// Port 2 still calls out over the trunk, 999 included.
+	p.mustCtl("sim", "hook", "2", "off")
+	eventually(t, "dial tone on 2", func() bool { return portState(p.status(), 2).State == "dialtone" })
+	p.mustCtl("sim", "dial", "2", "999")
+	eventually(t, "port 2's emergency call up on the trunk", func() bool {
+		pt := portState(p.status(), 2)
+		return pt.State == "connected" && pt.Route == "lte"
+	})
 }
 
 // The first call after the PBX dies, before any health check has noticed,

@@ -118,6 +118,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
 			f.config, cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
+		for _, n := range cfg.NoticeLines() {
+			fmt.Fprintln(stdout, "notice:", n)
+		}
 		return exitOK
 	}
 
@@ -136,6 +139,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	for _, n := range cfg.NoticeLines() {
+		log.Warn("configuration notice: " + n)
+	}
 	d := &daemon{flags: f, cfg: cfg, log: log, level: level}
 	if err := d.serve(ctx, hup); err != nil {
 		log.Error("critlined stopped", "err", err)

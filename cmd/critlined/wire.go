@@ -19,21 +19,21 @@ func loadProfile(cfg *config.Config) (*profile.Profile, error) {
 
 func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg prometheus.Registerer, log *slog.Logger) survivability.Options {
 	o := survivability.Options{
-		Board:         b.board,
-		Profile:       prof,
-		Emergency:     cfg.Survivability.Emergency,
-		FailbackAfter: cfg.Survivability.FailbackAfter.Duration,
-		Registerer:    reg,
-		Logger:        log,
-		Clock:         b.clock,
-		Version:       version,
-		Trunks:        b.trunks,
-
+		Board:          b.board,
+		Profile:        prof,
+		Emergency:      cfg.Survivability.Emergency,
+		EmergencyRoute: cfg.Survivability.EmergencyRoute,
+		FailbackAfter:  cfg.Survivability.FailbackAfter.Duration,
+		Registerer:     reg,
+		Logger:         log,
+		Clock:          b.clock,
+		Version:        version,
+		Trunks:         b.trunks,
 		PortStallAfter: cfg.Survivability.PortStall.Duration,
 	}
 	for _, p := range cfg.Ports {
 		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan,
-			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration})
+			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper"})
 	}
 	for _, r := range cfg.SIP.Registrars {
 		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})
@@ -45,14 +45,15 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger) sip.Config {
 	lo, hi, _ := config.ParsePortRange(cfg.SIP.RTPPorts) // validated
 	sc := sip.Config{
-		Listen:        cfg.SIP.Listen,
-		Advertise:     cfg.SIP.Advertise,
-		RTPPortMin:    lo,
-		RTPPortMax:    hi,
-		ProbeInterval: cfg.SIP.ProbeInterval.Duration,
-		FailbackAfter: cfg.Survivability.FailbackAfter.Duration,
-		UserAgent:     "critline/" + version,
-
+		Listen:          cfg.SIP.Listen,
+		Advertise:       cfg.SIP.Advertise,
+		RTPPortMin:      lo,
+		RTPPortMax:      hi,
+		ProbeInterval:   cfg.SIP.ProbeInterval.Duration,
+		Register:        cfg.SIP.Register,
+		RegisterExpiry:  cfg.SIP.RegisterExpiry.Duration,
+		FailbackAfter:   cfg.Survivability.FailbackAfter.Duration,
+		UserAgent:       "critline/" + version,
 		ProgressTimeout: cfg.SIP.ProgressTimeout.Duration,
 		OnIncoming:      app.OnIncoming,
 		Registerer:      reg,

@@ -49,7 +49,7 @@ func BenchmarkRingToIncoming(b *testing.B) {
 		r.waitFor(m, "incoming", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkIncoming && e.CallerID == num })
 		lat = append(lat, time.Since(start))
 		b.StopTimer()
-		if err := r.tr.Hangup(c); err != nil {
+		if err := r.tr.Hangup(c, r.cur()); err != nil {
 			b.Fatal(err)
 		}
 		r.waitKind(m, hal.TrunkEnded)

@@ -26,6 +26,7 @@ func (s callState) String() string {
 
 // callInfo is the one call a trunk carries.
 type callInfo struct {
+	id        hal.TrunkCallID // what its events carry; 0 while idle
 	state     callState
 	incoming  bool
 	number    string // dialled number, or the caller's from +CLCC
@@ -98,7 +99,7 @@ func (t *Trunk) onURC(l string) {
 		}
 		t.mu.Lock()
 		if t.call.state == callActive {
-			t.evq.push(hal.TrunkEvent{Kind: hal.TrunkDigit, Digit: d, At: time.Now()})
+			t.evq.push(hal.TrunkEvent{Kind: hal.TrunkDigit, Call: t.call.id, Digit: d, At: time.Now()})
 		}
 		t.mu.Unlock()
 	default:
@@ -114,7 +115,7 @@ func (t *Trunk) ring(number string, clip *CallerID) {
 	switch t.call.state {
 	case callIdle:
 		t.gen++
-		t.call = callInfo{state: callRinging, incoming: true, started: now, lastRing: now, number: number}
+		t.call = callInfo{id: t.newCallIDLocked(), state: callRinging, incoming: true, started: now, lastRing: now, number: number}
 		t.kickPollLocked()
 		if clip == nil {
 			gen := t.gen
@@ -130,7 +131,7 @@ func (t *Trunk) ring(number string, clip *CallerID) {
 	}
 	if clip != nil && !t.call.announced {
 		t.call.announced = true
-		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkIncoming, CallerID: clip.Number, CallerName: clip.Name, Presentation: clip.Presentation, At: now})
+		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: t.call.id, CallerID: clip.Number, CallerName: clip.Name, Presentation: clip.Presentation, At: now})
 	}
 }
 
@@ -142,7 +143,7 @@ func (t *Trunk) clipTimeout(gen uint64) {
 		return
 	}
 	t.call.announced = true
-	ev := hal.TrunkEvent{Kind: hal.TrunkIncoming, Presentation: hal.PresentationUnavailable, At: time.Now()}
+	ev := hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: t.call.id, Presentation: hal.PresentationUnavailable, At: time.Now()}
 	if t.call.number != "" {
 		ev.CallerID, ev.Presentation = t.call.number, hal.PresentationAllowed
 	}
@@ -165,7 +166,7 @@ func (t *Trunk) applyEntry(e CallEntry) {
 		t.endByNetworkLocked("")
 	case e.Stat == clccAlerting && t.call.state == callDialing:
 		t.call.state = callAlerting
-		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAlerting, At: time.Now()})
+		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAlerting, Call: t.call.id, At: time.Now()})
 	case e.Stat == clccActive && (t.call.state == callDialing || t.call.state == callAlerting):
 		t.setActiveLocked()
 	}
@@ -255,7 +256,7 @@ func (t *Trunk) setActiveLocked() {
 	}
 	t.call.state = callActive
 	t.call.answered = time.Now()
-	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAnswered, At: time.Now()})
+	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: t.call.id, At: time.Now()})
 	if t.voice != nil {
 		t.voice.reset()
 		t.call.rxAtStart = t.voice.received()
@@ -327,7 +328,7 @@ func (t *Trunk) endCallLocked(reason error, result string) {
 		dir = "in"
 	}
 	t.m.calls.WithLabelValues(dir, result).Inc()
-	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkEnded, Reason: reason, At: time.Now()})
+	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkEnded, Call: c.id, Reason: reason, At: time.Now()})
 	if t.voice != nil {
 		t.voice.reset()
 		if c.voiceOn && t.prof.pcmCallOff != "" && t.eng != nil {
@@ -339,43 +340,64 @@ func (t *Trunk) endCallLocked(reason error, result string) {
 
 // ---- calls ----
 
-// Dial starts an outbound call. It returns once the module has accepted
-// the attempt (ATD...; answered OK); progress follows as TrunkAlerting,
-// TrunkAnswered and TrunkEnded events. A refused attempt returns an error
-// wrapping hal.ErrBusy, ErrNoAnswer, ErrNoCarrier or ErrNoDialtone (the
-// module's result), hal.ErrRejected (ERROR or +CME ERROR) or
-// hal.ErrTrunkDown (no answer, device gone), and no event follows it.
-func (t *Trunk) Dial(ctx context.Context, number string) error {
+// Dial starts an outbound call and returns its identity. It returns once
+// the module has accepted the attempt (ATD...; answered OK); progress
+// follows as TrunkAlerting, TrunkAnswered and TrunkEnded events carrying
+// that identity. A refused attempt returns an error wrapping hal.ErrBusy,
+// ErrNoAnswer, ErrNoCarrier or ErrNoDialtone (the module's result),
+// hal.ErrRejected (ERROR or +CME ERROR) or hal.ErrTrunkDown (no answer,
+// device gone), and no event follows it. The trunk never refuses a call for
+// want of registration itself: an emergency number goes through in limited
+// service, and the network answers for everything else.
+func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error) {
 	if !validNumber(number, false) {
-		return fmt.Errorf("trunk %q: dial %q: not a phone number: use digits, +, * and # only (at most 40)", t.cfg.Name, number)
+		return 0, fmt.Errorf("trunk %q: dial %q: not a phone number: use digits, +, * and # only (at most 40)", t.cfg.Name, number)
 	}
 	eng, err := t.engine()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	t.mu.Lock()
 	if t.call.state != callIdle {
 		st := t.call.state
 		t.mu.Unlock()
-		return fmt.Errorf("trunk %q: dial %s: %w (%s)", t.cfg.Name, number, hal.ErrTrunkBusy, st)
+		return 0, fmt.Errorf("trunk %q: dial %s: %w (%s)", t.cfg.Name, number, hal.ErrTrunkBusy, st)
 	}
 	t.gen++
 	gen := t.gen
-	t.call = callInfo{state: callDialing, number: number, started: time.Now()}
+	id := t.newCallIDLocked()
+	t.call = callInfo{id: id, state: callDialing, number: number, started: time.Now()}
 	t.kickPollLocked()
 	t.mu.Unlock()
 
 	_, err = eng.exec(ctx, &request{cmd: "ATD" + number + ";", call: true}, t.cfg.DialTimeout)
 	if err == nil {
-		return nil
+		return id, nil
+	}
+	var ae *ATError
+	cleared := true
+	if !errors.As(err, &ae) {
+		// The caller gave up, or the module did not answer: the module may
+		// have the call all the same. Clear it on the module before the
+		// trunk counts as free, so neither this AT+CHUP nor a late report
+		// of this call can land on the next call. When the module does not
+		// confirm either, the call stays until a poll finds the module has
+		// no call (pollCall), and the trunk reports busy meanwhile.
+		cctx, cancel := context.WithTimeout(t.ctx, t.cfg.CommandTimeout)
+		_, herr := eng.exec(cctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout)
+		cancel()
+		cleared = herr == nil
 	}
 	t.mu.Lock()
 	if t.gen == gen {
-		t.gen++
-		t.call = callInfo{}
+		if cleared {
+			t.gen++
+			t.call = callInfo{}
+		} else {
+			t.call.ending = true
+		}
 	}
 	t.mu.Unlock()
-	var ae *ATError
 	switch {
 	case errors.As(err, &ae) && ae.Unwrap() != nil:
 		result := map[error]string{hal.ErrBusy: "busy", hal.ErrNoAnswer: "no-answer"}[ae.Unwrap()]
@@ -383,32 +405,35 @@ func (t *Trunk) Dial(ctx context.Context, number string) error {
 			result = "failed"
 		}
 		t.m.calls.WithLabelValues("out", result).Inc()
-		return fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
 	case errors.As(err, &ae):
 		t.m.calls.WithLabelValues("out", "failed").Inc()
-		return fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrRejected, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrRejected, err)
 	case ctx.Err() != nil:
-		// The caller gave up; make sure the module does too.
-		t.act(func(eng *engine) { _, _ = eng.exec(t.ctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout) })
-		return fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w", t.cfg.Name, number, err)
 	default:
 		t.m.calls.WithLabelValues("out", "failed").Inc()
-		t.act(func(eng *engine) { _, _ = eng.exec(t.ctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout) })
-		return fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrTrunkDown, err)
+		return id, fmt.Errorf("trunk %q: dial %s: %w: %w", t.cfg.Name, number, hal.ErrTrunkDown, err)
 	}
 }
 
-// Answer picks up the ringing inbound call; TrunkAnswered follows.
-func (t *Trunk) Answer(ctx context.Context) error {
+// newCallIDLocked gives the next call its identity.
+func (t *Trunk) newCallIDLocked() hal.TrunkCallID {
+	t.lastID++
+	return t.lastID
+}
+
+// Answer picks up the ringing inbound call id; TrunkAnswered follows.
+func (t *Trunk) Answer(ctx context.Context, id hal.TrunkCallID) error {
 	eng, err := t.engine()
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
-	st, gen := t.call.state, t.gen
+	st, gen, cur := t.call.state, t.gen, t.call.id
 	t.mu.Unlock()
-	if st != callRinging {
-		return fmt.Errorf("trunk %q: answer: no inbound call is ringing (%s)", t.cfg.Name, st)
+	if cur != id || st != callRinging {
+		return fmt.Errorf("trunk %q: answer: call %d is not ringing (the trunk's call is %d, %s)", t.cfg.Name, id, cur, st)
 	}
 	_, err = eng.exec(ctx, &request{cmd: "ATA", call: true}, t.cfg.DialTimeout)
 	t.mu.Lock()
@@ -430,14 +455,15 @@ func (t *Trunk) Answer(ctx context.Context) error {
 	return nil
 }
 
-// Hangup clears the current call or rejects a ringing one; TrunkEnded
-// (Reason nil) follows. With no call it does nothing. The call is over for
-// the trunk even when the module does not confirm (the error says so).
-func (t *Trunk) Hangup(ctx context.Context) error {
+// Hangup clears call id or rejects it while it rings; TrunkEnded (Reason
+// nil) follows. A call that is already over is left alone: whatever the
+// trunk carries now is another call. The call is over for the trunk even
+// when the module does not confirm (the error says so).
+func (t *Trunk) Hangup(ctx context.Context, id hal.TrunkCallID) error {
 	t.mu.Lock()
 	st, c := t.call.state, t.call
 	t.mu.Unlock()
-	if st == callIdle {
+	if st == callIdle || c.id != id {
 		return nil
 	}
 	var err error
@@ -457,7 +483,9 @@ func (t *Trunk) Hangup(ctx context.Context) error {
 		result = "abandoned"
 	}
 	t.mu.Lock()
-	t.endCallLocked(nil, result)
+	if t.call.id == id {
+		t.endCallLocked(nil, result)
+	}
 	t.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("trunk %q: hangup: %w", t.cfg.Name, err)

@@ -47,7 +47,7 @@ func ExampleOpen() {
 	for ev := range tr.Events() {
 		if ev.Kind == hal.TrunkIncoming {
 			fmt.Println("call from", ev.CallerID)
-			tr.Answer(context.Background())
+			tr.Answer(context.Background(), ev.Call)
 			break
 		}
 	}

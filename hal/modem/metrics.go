@@ -11,6 +11,8 @@ import (
 // the first.
 type metrics struct {
 	up          prometheus.Gauge
+	modemUp     prometheus.Gauge
+	emergencyUp prometheus.Gauge
 	registered  prometheus.Gauge
 	signal      prometheus.Gauge
 	atOK        prometheus.Counter
@@ -51,7 +53,11 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 	var errs []error
 	must := func(err error) { errs = append(errs, err) }
 
-	up, err := gauge("critline_trunk_up", "1 when the trunk's modem answers and is initialised.")
+	up, err := gauge("critline_trunk_up", "1 while the trunk can place an ordinary call: its modem answers and is registered on a network.")
+	must(err)
+	modemUp, err := gauge("critline_trunk_modem_up", "1 while the trunk's modem answers and is initialised (whatever the network).")
+	must(err)
+	emergUp, err := gauge("critline_trunk_emergency_up", "1 while the trunk can place an emergency call: registered, or in limited service (a network in reach that takes emergency calls only).")
 	must(err)
 	regd, err := gauge("critline_trunk_registered", "1 when the trunk is registered on the network (home or roaming).")
 	must(err)
@@ -81,7 +87,7 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{
-		up: up.WithLabelValues(trunk), registered: regd.WithLabelValues(trunk), signal: sig.WithLabelValues(trunk),
+		up: up.WithLabelValues(trunk), modemUp: modemUp.WithLabelValues(trunk), emergencyUp: emergUp.WithLabelValues(trunk), registered: regd.WithLabelValues(trunk), signal: sig.WithLabelValues(trunk),
 		atOK: at.WithLabelValues(trunk, "ok"), atError: at.WithLabelValues(trunk, "error"), atTimeout: at.WithLabelValues(trunk, "timeout"),
 		atSeconds: hist.WithLabelValues(trunk),
 		reopens:   reopen.MustCurryWith(prometheus.Labels{"trunk": trunk}),

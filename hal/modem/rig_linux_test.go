@@ -221,3 +221,12 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 	t.Fatalf("never happened: %s", what)
 }
+
+// cur is the identity of the call the trunk carries now (0 for none).
+func (r *rig) cur() hal.TrunkCallID {
+	r.tr.mu.Lock()
+	defer r.tr.mu.Unlock()
+	return r.tr.call.id
+}
+
+func dialErr(_ hal.TrunkCallID, err error) error { return err }

@@ -44,6 +44,8 @@ type Trunk struct {
 	upCh   chan struct{} // closed while up
 	call   callInfo
 	gen    uint64 // call generation, so stale timers do nothing
+	lastID hal.TrunkCallID
+	signal bool // +CSQ reports a measurable signal: a cell is in reach
 }
 
 var _ hal.Trunk = (*Trunk)(nil)
@@ -488,8 +490,8 @@ func (t *Trunk) setUp(eng *engine) {
 	t.status.Up = true
 	t.status.Detail = ""
 	close(t.upCh)
-	t.m.up.Set(1)
-	t.log.Info("modem: up", "registered", t.status.Registered, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
+	t.gaugesLocked()
+	t.log.Info("modem: up", "registered", t.status.Registered, "service", t.status.Service, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
 	t.stateEventLocked()
 }
 
@@ -504,22 +506,69 @@ func (t *Trunk) setDown(detail string) {
 	}
 	t.status.Up = false
 	t.status.Registered = false
+	t.status.Service = hal.ServiceNone
 	t.status.SignalDBm = 0
-	t.creg, t.cereg = Registration{}, Registration{}
+	t.creg, t.cereg, t.signal = Registration{}, Registration{}, false
 	t.upCh = make(chan struct{})
-	t.m.up.Set(0)
-	t.m.registered.Set(0)
+	t.gaugesLocked()
 	t.m.signal.Set(0)
 	t.endCallLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
 	t.emitStateLocked()
 }
 
 func (t *Trunk) setSignal(rssi int) {
-	dbm, _ := CSQToDBm(rssi)
+	dbm, known := CSQToDBm(rssi)
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.status.SignalDBm = dbm
-	t.mu.Unlock()
+	t.signal = known
 	t.m.signal.Set(dbm)
+	t.serviceLocked()
+}
+
+// serviceLocked works out what the network lets the trunk do and reports
+// a change. Registered (home or roaming) is full service. Not registered
+// but denied (stat 3: a network answered and refused the SIM), attached
+// for emergency bearer services only (stat 8), or with a measurable signal
+// (a cell in reach) is limited service: 3GPP has every network in reach
+// take emergency calls then. Nothing at all is no service. The reading is
+// a good guess, not a promise (some networks refuse SIM-less emergency
+// calls): the router still tries such a trunk for an emergency call when
+// nothing better is left.
+func (t *Trunk) serviceLocked() (reported bool) {
+	svc := hal.ServiceNone
+	switch {
+	case t.creg.Registered() || t.cereg.Registered():
+		svc = hal.ServiceFull
+	case t.creg.Stat == 3 || t.cereg.Stat == 3 || t.cereg.Stat == 8 || t.signal:
+		svc = hal.ServiceLimited
+	}
+	if svc == t.status.Service {
+		return false
+	}
+	was := t.status.Service
+	t.status.Service = svc
+	t.gaugesLocked()
+	t.log.Info("modem: network service changed", "service", svc, "was", was)
+	t.stateEventLocked()
+	return true
+}
+
+// gaugesLocked publishes the trunk's state: critline_trunk_up only while
+// it can place an ordinary call (modem answering and registered).
+func (t *Trunk) gaugesLocked() {
+	s := t.status
+	t.m.up.Set(b2f(s.CanCall()))
+	t.m.modemUp.Set(b2f(s.Up))
+	t.m.registered.Set(b2f(s.Up && s.Registered))
+	t.m.emergencyUp.Set(b2f(s.CanCallEmergency()))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // regLine applies a +CREG/+CEREG/+CGREG report or answer.
@@ -541,15 +590,17 @@ func (t *Trunk) regLine(l string) {
 	reg := t.creg.Registered() || t.cereg.Registered()
 	if reg != t.status.Registered {
 		t.status.Registered = reg
-		if reg {
-			t.m.registered.Set(1)
-		} else {
-			t.m.registered.Set(0)
+		if !reg {
 			t.status.Operator = ""
 		}
+		t.gaugesLocked()
 		t.log.Info("modem: registration changed", "registered", reg)
-		t.stateEventLocked()
+		if !t.serviceLocked() {
+			t.stateEventLocked()
+		}
+		return
 	}
+	t.serviceLocked()
 }
 
 // stateEventLocked reports the status. While the trunk is down nothing is

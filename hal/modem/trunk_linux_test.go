@@ -85,7 +85,7 @@ func TestDialAnswerDTMFHangup(t *testing.T) {
 func dialAnswerDTMFHangup(t *testing.T, v Variant) {
 	r := newRig(t, v)
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "+447700900123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "+447700900123"); err != nil {
 		t.Fatal(err)
 	}
 	if v != Generic { // a generic module is polled, and may be seen answered before ringing
@@ -107,7 +107,7 @@ func dialAnswerDTMFHangup(t *testing.T, v Variant) {
 	if e.Digit != '5' || e2.Digit != '*' {
 		t.Fatalf("digits %q %q", e.Digit, e2.Digit)
 	}
-	if err := r.tr.Hangup(ctx(t)); err != nil {
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil {
 		t.Fatal(err)
 	}
 	ev, _ := r.waitKind(m3, hal.TrunkEnded)
@@ -117,7 +117,7 @@ func dialAnswerDTMFHangup(t *testing.T, v Variant) {
 	if r.tr.Status().InCall {
 		t.Fatal("still in call")
 	}
-	if errors.Is(r.tr.Dial(ctx(t), "12a"), hal.ErrTrunkDown) {
+	if errors.Is(dialErr(r.tr.Dial(ctx(t), "12a")), hal.ErrTrunkDown) {
 		t.Fatal("bad number must be refused as bad input")
 	}
 }
@@ -136,7 +136,7 @@ func TestDialOutcomes(t *testing.T) {
 				r := newRig(t, v)
 				r.ctl("ondial", tc.ondial)
 				m := r.mark()
-				if err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
+				if _, err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
 					t.Fatalf("%s: %v", v, err)
 				}
 				ev, _ := r.waitKind(m, hal.TrunkEnded)
@@ -149,7 +149,7 @@ func TestDialOutcomes(t *testing.T) {
 				// The trunk is free for the next call.
 				r.ctl("ondial", "answer")
 				m = r.mark()
-				if err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
+				if _, err := r.tr.Dial(ctx(t), "01234567890"); err != nil {
 					t.Fatalf("%s: second dial: %v", v, err)
 				}
 				r.waitKind(m, hal.TrunkAnswered)
@@ -166,30 +166,30 @@ func TestDialOutcomes(t *testing.T) {
 func TestDialWhileBusyAndWhileDown(t *testing.T) {
 	r := newRig(t, SIMCom)
 	r.ctl("ondial", "ring")
-	if err := r.tr.Dial(ctx(t), "123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "123"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.tr.Dial(ctx(t), "456"); !errors.Is(err, hal.ErrTrunkBusy) {
+	if _, err := r.tr.Dial(ctx(t), "456"); !errors.Is(err, hal.ErrTrunkBusy) {
 		t.Fatalf("second dial: %v", err)
 	}
 	m := r.mark()
 	r.ctl("answer")
 	r.waitKind(m, hal.TrunkAnswered)
-	r.tr.Hangup(ctx(t))
-	r.ctl("network", "down")
-	r.waitStatus(m, "deregistered", func(s hal.TrunkStatus) bool { return !s.Registered })
-	if err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrRejected) {
-		t.Fatalf("dial without network: %v", err)
+	r.tr.Hangup(ctx(t), r.cur())
+	r.ctl("network", "limited")
+	r.waitStatus(m, "limited service", func(s hal.TrunkStatus) bool { return !s.Registered && s.Service == hal.ServiceLimited })
+	if _, err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrRejected) {
+		t.Fatalf("ordinary call in limited service: %v", err)
 	}
 	// The trunk never refuses a call for want of registration itself:
 	// emergency calls work in limited service.
 	r.ctl("ondial", "answer")
 	m = r.mark()
-	if err := r.tr.Dial(ctx(t), "999"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "999"); err != nil {
 		t.Fatalf("emergency call without registration: %v", err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)
-	if err := r.tr.Hangup(ctx(t)); err != nil {
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil {
 		t.Fatal(err)
 	}
 	r.ctl("network", "up")
@@ -206,7 +206,7 @@ func TestIncomingCall(t *testing.T) {
 			if ev.CallerID != "+441234567890" || ev.Presentation != hal.PresentationAllowed || ev.CallerName != "Porter" {
 				t.Fatalf("incoming %+v", ev)
 			}
-			if err := r.tr.Answer(ctx(t)); err != nil {
+			if err := r.tr.Answer(ctx(t), r.cur()); err != nil {
 				t.Fatal(err)
 			}
 			r.waitKind(m2, hal.TrunkAnswered)
@@ -230,7 +230,7 @@ func TestIncomingWithheldRejectedAndCancelled(t *testing.T) {
 	if ev.CallerID != "" || ev.Presentation != hal.PresentationWithheld {
 		t.Fatalf("withheld: %+v", ev)
 	}
-	if err := r.tr.Hangup(ctx(t)); err != nil { // reject
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil { // reject
 		t.Fatal(err)
 	}
 	r.waitKind(m2, hal.TrunkEnded)
@@ -249,7 +249,7 @@ func TestIncomingWithheldRejectedAndCancelled(t *testing.T) {
 	if ev.Reason != nil {
 		t.Fatalf("missed call ended with %v", ev.Reason)
 	}
-	if err := r.tr.Answer(ctx(t)); err == nil {
+	if err := r.tr.Answer(ctx(t), r.cur()); err == nil {
 		t.Fatal("answered a call that is gone")
 	}
 }
@@ -318,11 +318,11 @@ func TestSlowAnswers(t *testing.T) {
 	r := newRig(t, SIMCom, withConfig(func(c *Config) { c.CommandTimeout = 2 * time.Second }))
 	r.ctl("slow", "250ms")
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "999"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "999"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)
-	if err := r.tr.Hangup(ctx(t)); err != nil {
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.count(m, hal.TrunkState); n != 0 {
@@ -342,7 +342,7 @@ func TestHangMidCommandRecovers(t *testing.T) {
 	if !strings.Contains(ev.Status.Detail, "wedged") {
 		t.Fatalf("down because %q", ev.Status.Detail)
 	}
-	if err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrTrunkDown) {
+	if _, err := r.tr.Dial(ctx(t), "123"); !errors.Is(err, hal.ErrTrunkDown) {
 		t.Fatalf("dial on a wedged trunk: %v", err)
 	}
 	r.ctl("unwedge")
@@ -355,7 +355,7 @@ func TestHangMidCommandRecovers(t *testing.T) {
 func TestUnplugDuringCall(t *testing.T) {
 	r := newRig(t, SIMCom)
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
 		t.Fatal(err)
 	}
 	_, m2 := r.waitKind(m, hal.TrunkAnswered)
@@ -368,17 +368,17 @@ func TestUnplugDuringCall(t *testing.T) {
 	if r.tr.Status().InCall {
 		t.Fatal("in call while down")
 	}
-	if err := r.tr.Hangup(ctx(t)); err != nil {
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil {
 		t.Fatalf("hangup with no call: %v", err)
 	}
 	r.ctl("return")
 	r.waitStatus(m3, "up", func(s hal.TrunkStatus) bool { return s.Up })
 	m = r.mark()
-	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)
-	if err := r.tr.Hangup(ctx(t)); err != nil {
+	if err := r.tr.Hangup(ctx(t), r.cur()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -395,7 +395,7 @@ func TestStartsWithDeviceMissing(t *testing.T) {
 	if st := tr.Status(); st.Up {
 		t.Fatalf("up without a device: %+v", st)
 	}
-	if err := tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
+	if _, err := tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
 		t.Fatalf("dial: %v", err)
 	}
 	sim, err := modemsim.New(modemsim.Options{Dir: dir, Logger: quiet()})
@@ -413,7 +413,7 @@ func TestNetworkDropDuringCall(t *testing.T) {
 	m := r.mark()
 	r.ctl("ring", "0123")
 	_, m2 := r.waitKind(m, hal.TrunkIncoming)
-	if err := r.tr.Answer(ctx(t)); err != nil {
+	if err := r.tr.Answer(ctx(t), r.cur()); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m2, hal.TrunkAnswered)
@@ -490,7 +490,7 @@ func TestSMS(t *testing.T) {
 func TestCloseEndsEverything(t *testing.T) {
 	r := newRig(t, SIMCom)
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "07700900123"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)
@@ -500,7 +500,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if !errors.Is(ev.Reason, hal.ErrTrunkDown) {
 		t.Fatalf("ended with %v", ev.Reason)
 	}
-	if err := r.tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
+	if _, err := r.tr.Dial(ctx(t), "1"); !errors.Is(err, hal.ErrTrunkDown) {
 		t.Fatalf("dial after close: %v", err)
 	}
 	var f hal.Frame
@@ -540,7 +540,7 @@ func TestMetricsLint(t *testing.T) {
 	r := newRig(t, SIMCom)
 	r.ctl("ondial", "busy")
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "123"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "123"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkEnded)
@@ -596,4 +596,148 @@ func TestResetHookWakesWedgedModule(t *testing.T) {
 	if len(resets) != 1 {
 		t.Fatalf("%d resets", len(resets))
 	}
+}
+
+// Every call has its own identity; a late hang-up of an old call never
+// clears the next one, and each event says which call it is about.
+func TestCallIdentity(t *testing.T) {
+	r := newRig(t, SIMCom)
+	m := r.mark()
+	a, err := r.tr.Dial(ctx(t), "07700900001")
+	if err != nil || a == 0 {
+		t.Fatalf("first dial: %d %v", a, err)
+	}
+	ev, _ := r.waitKind(m, hal.TrunkAnswered)
+	if ev.Call != a {
+		t.Fatalf("answered event for call %d, want %d", ev.Call, a)
+	}
+	m = r.mark()
+	if err := r.tr.Hangup(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = r.waitKind(m, hal.TrunkEnded)
+	if ev.Call != a {
+		t.Fatalf("ended event for call %d, want %d", ev.Call, a)
+	}
+	m = r.mark()
+	b, err := r.tr.Dial(ctx(t), "07700900002")
+	if err != nil || b == a || b == 0 {
+		t.Fatalf("second dial: %d (first %d) %v", b, a, err)
+	}
+	r.waitKind(m, hal.TrunkAnswered)
+	// The first call's owner hangs up late: the second call stays up.
+	if err := r.tr.Hangup(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.tr.Answer(ctx(t), a); err == nil {
+		t.Fatal("answering an old call succeeded")
+	}
+	if !r.tr.Status().InCall || r.cur() != b {
+		t.Fatalf("a late hang-up of call %d cleared call %d", a, b)
+	}
+	if err := r.tr.Hangup(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	// An inbound call gets an identity of its own, carried by every event.
+	m = r.mark()
+	r.ctl("ring", "01865270000")
+	in, m2 := r.waitKind(m, hal.TrunkIncoming)
+	if in.Call == 0 || in.Call == a || in.Call == b {
+		t.Fatalf("inbound call identity %d (earlier %d, %d)", in.Call, a, b)
+	}
+	if err := r.tr.Answer(ctx(t), b); err == nil {
+		t.Fatal("answered the ringing call with another call's identity")
+	}
+	if err := r.tr.Answer(ctx(t), in.Call); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := r.waitKind(m2, hal.TrunkAnswered); ev.Call != in.Call {
+		t.Fatalf("answered event for call %d, want %d", ev.Call, in.Call)
+	}
+	r.ctl("hangup")
+	if ev, _ := r.waitKind(m2, hal.TrunkEnded); ev.Call != in.Call {
+		t.Fatalf("ended event for call %d, want %d", ev.Call, in.Call)
+	}
+}
+
+// A dial the caller gives up on is cleared on the module before the trunk
+// is free again, so the next call is never cleared by the old one's
+// AT+CHUP or by a late report of the old call.
+func TestCancelledDialFreesTheTrunkCleanly(t *testing.T) {
+	for i := range 5 {
+		r := newRig(t, SIMCom)
+		r.ctl("slow", "100ms") // answers late, but within the command timeout
+		c, cancel := context.WithTimeout(ctx(t), 30*time.Millisecond)
+		if _, err := r.tr.Dial(c, "07700900001"); err == nil {
+			t.Fatal("a cancelled dial succeeded")
+		}
+		cancel()
+		r.ctl("slow", "0")
+		m := r.mark()
+		var id hal.TrunkCallID
+		eventually(t, "the trunk free again", func() bool {
+			var err error
+			id, err = r.tr.Dial(ctx(t), "999")
+			if err != nil && !errors.Is(err, hal.ErrTrunkBusy) {
+				t.Fatalf("run %d: dial after a cancelled one: %v", i, err)
+			}
+			return err == nil
+		})
+		ev, _ := r.waitFor(m, "the second call answered or ended", func(e hal.TrunkEvent) bool {
+			return e.Call == id && (e.Kind == hal.TrunkAnswered || e.Kind == hal.TrunkEnded)
+		})
+		if ev.Kind != hal.TrunkAnswered {
+			t.Fatalf("run %d: the call after a cancelled dial did not connect: %+v", i, ev)
+		}
+		r.tr.Close()
+	}
+}
+
+// The network states a trunk can be in, and what each lets it do: a trunk
+// is a route for ordinary calls only while registered, for emergency calls
+// also in limited service, and for nothing with no network at all.
+func TestNetworkService(t *testing.T) {
+	r := newRig(t, Quectel)
+	check := func(what string, svc hal.NetworkService, up, emerg, modemUp float64) {
+		t.Helper()
+		eventually(t, what, func() bool { return r.tr.Status().Service == svc })
+		for name, want := range map[string]float64{"critline_trunk_up": up, "critline_trunk_emergency_up": emerg, "critline_trunk_modem_up": modemUp} {
+			if got := gather(t, r, name); got != want {
+				t.Errorf("%s: %s = %v, want %v", what, name, got, want)
+			}
+		}
+	}
+	check("registered", hal.ServiceFull, 1, 1, 1)
+	if st := r.tr.Status(); !st.CanCall() || !st.CanCallEmergency() {
+		t.Fatalf("registered trunk cannot call: %+v", st)
+	}
+
+	r.ctl("network", "limited")
+	check("limited service", hal.ServiceLimited, 0, 1, 1)
+	if st := r.tr.Status(); st.CanCall() || !st.CanCallEmergency() || st.Registered {
+		t.Fatalf("limited service: %+v", st)
+	}
+	if _, err := r.tr.Dial(ctx(t), "07700900123"); !errors.Is(err, hal.ErrRejected) {
+		t.Fatalf("ordinary call in limited service: %v", err)
+	}
+	m := r.mark()
+	id, err := r.tr.Dial(ctx(t), "112")
+	if err != nil {
+		t.Fatalf("emergency call in limited service: %v", err)
+	}
+	if ev, _ := r.waitKind(m, hal.TrunkAnswered); ev.Call != id {
+		t.Fatalf("answered %+v", ev)
+	}
+	if err := r.tr.Hangup(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+
+	r.ctl("network", "off")
+	check("no network", hal.ServiceNone, 0, 0, 1)
+	if _, err := r.tr.Dial(ctx(t), "999"); !errors.Is(err, hal.ErrNoCarrier) {
+		t.Fatalf("emergency call with no network: %v, want no carrier", err)
+	}
+
+	r.ctl("network", "up")
+	check("registered again", hal.ServiceFull, 1, 1, 1)
 }

@@ -15,7 +15,7 @@ import (
 func connect(t *testing.T, r *rig) {
 	t.Helper()
 	m := r.mark()
-	if err := r.tr.Dial(ctx(t), "01865270000"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "01865270000"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)
@@ -192,10 +192,10 @@ func TestVoiceStallReenables(t *testing.T) {
 		return n >= 2
 	})
 	// Once audio flows, a call is not flagged.
-	r.tr.Hangup(ctx(t))
+	r.tr.Hangup(ctx(t), r.cur())
 	m := r.mark()
 	r.ctl("gap", "1ms")
-	if err := r.tr.Dial(ctx(t), "1"); err != nil {
+	if _, err := r.tr.Dial(ctx(t), "1"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind(m, hal.TrunkAnswered)

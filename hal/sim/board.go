@@ -13,7 +13,10 @@ type Options struct {
 	Ports     []int                 // port ids
 	RingDrive map[int]hal.RingDrive // per port; default hal.RingEnable
 	Debounce  time.Duration         // hook debounce, as the kernel does it
-	Clock     hal.Clock             // default hal.SystemClock
+	// Copper: ports with a live copper PSTN line wired behind their relay
+	// (the others have nothing there).
+	Copper map[int]bool
+	Clock  hal.Clock // default hal.SystemClock
 }
 
 // Board is the simulated board. Its control methods (Hook, Pulse, Flash,
@@ -54,7 +57,7 @@ func New(o Options) (*Board, error) {
 			return nil, fmt.Errorf("sim board: port %d given twice", id)
 		}
 		l := newLine(id, o.RingDrive[id], o.Debounce, o.Clock, b.watch)
-		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch, line: l}
+		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch, line: l, copper: o.Copper[id]}
 		p := newPCM(id, o.Clock)
 		b.lines[id], b.relays[id], b.pcms[id] = l, r, p
 		b.ports = append(b.ports, hal.Port{ID: id, Line: l, Relay: r, Audio: p})

@@ -7,12 +7,16 @@ import (
 )
 
 // Relay is a simulated lifeline relay; it starts in bypass. The simulated
-// board senses line-in-use on the PSTN side (hal.LineInUse).
+// board senses line-in-use on the PSTN side (hal.LineInUse): loop current
+// from the exchange through the handset, so only where a copper line is
+// wired behind the relay (Options.Copper); without one, a handset in
+// bypass is on nothing and no current flows.
 type Relay struct {
-	port  int
-	clock hal.Clock
-	watch *broadcaster
-	line  *Line
+	port   int
+	clock  hal.Clock
+	watch  *broadcaster
+	line   *Line
+	copper bool
 
 	mu     sync.Mutex
 	bypass bool
@@ -33,7 +37,10 @@ func (r *Relay) SetBypass(bypass bool) error {
 }
 
 // LineInUse reports a handset off-hook on the PSTN line (in bypass).
-func (r *Relay) LineInUse() (bool, error) { return r.line.lineInUse(), nil }
+func (r *Relay) LineInUse() (bool, error) { return r.copper && r.line.lineInUse(), nil }
+
+// Copper reports whether a copper line is wired behind the relay.
+func (r *Relay) Copper() bool { return r.copper }
 
 // Bypass reports whether the handset is on the PSTN line.
 func (r *Relay) Bypass() bool {

@@ -22,7 +22,7 @@ func newTestBoard(t *testing.T) (*Board, *hal.ManualClock) {
 func newBypassBoard(t *testing.T) (*Board, *hal.ManualClock) {
 	t.Helper()
 	clk := hal.NewManualClock(time.Hour)
-	b, err := New(Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Clock: clk})
+	b, err := New(Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Clock: clk, Copper: map[int]bool{1: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +302,23 @@ func TestBypassMovesTheHandset(t *testing.T) {
 	clk.Advance(50 * time.Millisecond)
 	if e := recv(t, l.Events()); e.OffHook {
 		t.Fatalf("event %+v", e)
+	}
+}
+
+// Without a copper line behind the relay a handset in bypass is on
+// nothing: no loop current, nothing sensed.
+func TestBypassWithoutCopper(t *testing.T) {
+	b, clk := newBypassBoard(t)
+	r := b.relays[2]
+	if r.Copper() || !b.relays[1].Copper() {
+		t.Fatal("copper: port 1 has it, port 2 has not")
+	}
+	b.Hook(2, true)
+	clk.Advance(50 * time.Millisecond)
+	if inUse, _ := r.LineInUse(); inUse {
+		t.Fatal("line-in-use sensed with no line behind the relay")
+	}
+	if len(b.lines[2].Events()) != 0 {
+		t.Fatal("SLIC saw a handset that is in bypass")
 	}
 }

@@ -82,7 +82,12 @@ var atTable = []atRow{
 		}
 		return ok(fmt.Sprintf(`+COPS: 0,0,"%s",7`, s.st.operator))
 	}},
-	{name: "+CSQ", action: func(s *Sim, _ atCmd) ([]string, string) { return ok(fmt.Sprintf("+CSQ: %d,99", s.st.rssi)) }},
+	{name: "+CSQ", action: func(s *Sim, _ atCmd) ([]string, string) {
+		if !s.st.cell {
+			return ok("+CSQ: 99,99") // not known or not detectable
+		}
+		return ok(fmt.Sprintf("+CSQ: %d,99", s.st.rssi))
+	}},
 
 	// Calls (27.007 6.x, 7.6, 7.18; V.250 D).
 	{name: "D", action: func(s *Sim, c atCmd) ([]string, string) {

@@ -30,7 +30,8 @@ func verbs() map[string]verb {
 		"answer":     {"answer", "the dialled far end answers now", (*Sim).cAnswer},
 		"ondial":     {"ondial answer|busy|noanswer|reject|ring [DELAY]", "what the far end does with calls dialled from now on", (*Sim).cOndial},
 		"dtmf":       {"dtmf DIGITS", "the far end presses DTMF digits", (*Sim).cDTMF},
-		"network":    {"network up|down", "register on or drop off the network (down also ends a call)", (*Sim).cNetwork},
+		"network":    {"network up|limited|off", "registered (any call); limited service (a network in reach refuses the SIM: emergency calls only); off (down): no network at all, no call (limited and off end a call)", (*Sim).cNetwork},
+		"timing":     {"timing alert|answer|noanswer|ring DURATION", "how long a dialled far end takes to ring, to answer, to give up, and the RING interval", (*Sim).cTiming},
 		"signal":     {"signal DBM|none", "set the signal level, -113..-51 dBm", (*Sim).cSignal},
 		"operator":   {"operator NAME", "set the network's name", (*Sim).cOperator},
 		"wedge":      {"wedge [mid]", "go silent (mid: after the next command's information lines, before its result)", (*Sim).cWedge},
@@ -134,8 +135,11 @@ func (s *Sim) cStatus(args []string) (string, error) {
 		}
 	}
 	net := "registered"
-	if !s.st.registered {
-		net = "not registered"
+	switch {
+	case !s.st.registered && s.st.cell:
+		net = "limited service (emergency calls only)"
+	case !s.st.registered:
+		net = "no network"
 	}
 	fmt.Fprintf(&b, "\nnetwork: %s on %q, signal %s", net, s.st.operator, dbm(s.st.rssi))
 	call := "none"
@@ -320,20 +324,28 @@ func (s *Sim) cNetwork(args []string) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	was := s.st.registered
 	switch strings.ToLower(args[0]) {
 	case "up":
-		s.st.registered = true
+		s.st.registered, s.st.cell = true, true
 		s.regReportLocked()
 		return "registered", nil
-	case "down":
-		s.st.registered = false
+	case "limited":
+		s.st.registered, s.st.cell = false, true
+		if was && s.st.call != nil {
+			s.endCallLocked("NO CARRIER")
+		}
+		s.regReportLocked()
+		return "limited service: emergency calls only", nil
+	case "down", "off":
+		s.st.registered, s.st.cell = false, false
 		if s.st.call != nil {
 			s.endCallLocked("NO CARRIER")
 		}
 		s.regReportLocked()
-		return "dropped off the network", nil
+		return "no network", nil
 	}
-	return "", fmt.Errorf("%q: use up or down", args[0])
+	return "", fmt.Errorf("%q: use up, limited or off", args[0])
 }
 
 func (s *Sim) cSignal(args []string) (string, error) {
@@ -647,4 +659,29 @@ func (s *Sim) cCommands(args []string) (string, error) {
 	}
 	c := s.Commands()
 	return strings.Join(c[max(0, len(c)-n):], "\n"), nil
+}
+
+func (s *Sim) cTiming(args []string) (string, error) {
+	if err := nargs(args, 2, 2); err != nil {
+		return "", err
+	}
+	d, err := time.ParseDuration(args[1])
+	if err != nil || d <= 0 || d > time.Hour {
+		return "", fmt.Errorf("duration %q: give a positive duration such as 300ms", args[1])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch strings.ToLower(args[0]) {
+	case "alert":
+		s.o.AlertAfter = d
+	case "answer":
+		s.o.AnswerAfter = d
+	case "noanswer":
+		s.o.NoAnswerAfter = d
+	case "ring":
+		s.o.RingInterval = d
+	default:
+		return "", fmt.Errorf("%q: use alert, answer, noanswer or ring", args[0])
+	}
+	return fmt.Sprintf("%s after %v", strings.ToLower(args[0]), d), nil
 }

@@ -60,7 +60,8 @@ type modemState struct {
 	pcmOn           bool
 	cmgf            int
 
-	registered bool
+	registered bool // attached to the network: any call
+	cell       bool // a network is in reach: emergency calls even when not registered
 	rssi       int
 	operator   string
 
@@ -141,7 +142,7 @@ func New(o Options) (*Sim, error) {
 		voiceKick: make(chan struct{}, 1),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 	}
-	s.st = s.defaults(modemState{registered: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}})
+	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}})
 	s.mu.Lock()
 	err := s.attachLocked()
 	s.mu.Unlock()
@@ -157,7 +158,7 @@ func New(o Options) (*Sim, error) {
 func (s *Sim) defaults(old modemState) modemState {
 	return modemState{
 		echo: true, echoStuck: old.echoStuck, cmgf: 0,
-		registered: old.registered, rssi: old.rssi, operator: old.operator,
+		registered: old.registered, cell: old.cell, rssi: old.rssi, operator: old.operator,
 		ondial: old.ondial, dialD: old.dialD, slow: old.slow, jitter: old.jitter,
 		fwd: old.fwd,
 	}
@@ -470,9 +471,12 @@ func (s *Sim) errLocked(code int, text string) string {
 
 // regLocked formats a registration answer (query) or report.
 func (s *Sim) regLocked(prefix string, n int, query bool) string {
-	stat := 0
-	if s.st.registered {
+	stat := 0 // no network in reach
+	switch {
+	case s.st.registered:
 		stat = 1
+	case s.st.cell:
+		stat = 3 // registration denied: limited service, emergency calls only
 	}
 	loc := ""
 	if n == 2 && stat == 1 {
@@ -571,7 +575,10 @@ func (s *Sim) dialLocked(number string) ([]string, string) {
 	if number == "" || strings.Trim(number, "+0123456789*#") != "" {
 		return nil, s.errLocked(50, "incorrect parameters")
 	}
-	if !s.st.registered && number != "112" && number != "999" && number != "911" {
+	if !s.st.cell {
+		return nil, "NO CARRIER" // no network in reach at all
+	}
+	if !s.st.registered && !isEmergency(number) {
 		// Emergency numbers go through on any network in reach (limited service).
 		return nil, s.errLocked(30, "no network service")
 	}
@@ -746,4 +753,10 @@ func (s *Sim) garbageLocked(n int) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// isEmergency reports the numbers every network takes in limited service:
+// 112 and 911 always (3GPP TS 22.101), 999 as a UK SIM lists it.
+func isEmergency(number string) bool {
+	return number == "112" || number == "911" || number == "999"
 }
