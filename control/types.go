@@ -106,6 +106,34 @@ type Trunk struct {
 	SignalDBm      float64 `json:"signal_dbm"`
 	InCall         bool    `json:"in_call"`
 	Detail         string  `json:"detail,omitempty"`
+	// Services: the network's services on the trunk's calls and how far
+	// each is known to work.
+	Services []TrunkService `json:"services,omitempty"`
+	// Waiting: the caller waiting behind the call in progress, if any.
+	Waiting string `json:"waiting,omitempty"`
+	// MissedCalls: calls that arrived on the trunk and reached nobody,
+	// since the daemon started; RecentMissed lists the last ones.
+	MissedCalls  uint64       `json:"missed_calls"`
+	RecentMissed []MissedCall `json:"recent_missed,omitempty"`
+}
+
+// TrunkService is one of a trunk network's services: deflection, hold,
+// transfer, call-waiting.
+type TrunkService struct {
+	Name string `json:"name"`
+	// Support: unknown, unsupported (the module lacks it), available (the
+	// network has not refused it), working (the network carried it) or
+	// refused (Detail says how), since the last registration change.
+	Support string    `json:"support"`
+	Detail  string    `json:"detail,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+// MissedCall is a call on a trunk that reached nobody.
+type MissedCall struct {
+	At     time.Time `json:"at"`
+	Caller string    `json:"caller"` // the number, or withheld / unavailable
+	Reason string    `json:"reason"` // no-port | unanswered | rejected | divert-failed
 }
 
 // Port is one FXS port.

@@ -5,11 +5,14 @@
 // profile, detects DTMF in the handset's audio, collects digits against a
 // digit map with its timers, rings the line by the cadence on either board
 // style (ring enable, or ring mode with polarity toggled at the ring
-// frequency), sends caller ID where the standard puts it, and pumps audio
-// frames between the device and the call's media stream. An idle or parked
-// port whose device is a hal.Pausable rests: the device is stopped and the
-// pump waits without a timer until a state that needs audio (off-hook, an
-// offered call, a call) wakes it.
+// frequency), sends caller ID where the standard puts it, tells a porter in
+// a call of a second one (call-waiting tone, caller ID on call waiting with
+// the handset's acknowledgement), turns R and a digit into the profile's
+// recall action for calls that take them, and pumps audio frames between the
+// device and the call's media stream. An idle or parked port whose device is
+// a hal.Pausable rests: the device is stopped and the pump waits without a
+// timer until a state that needs audio (off-hook, an offered call, a call)
+// wakes it.
 //
 // The port asks a Router where a dialled number goes and accepts inbound
 // calls through Offer; both speak the small interfaces in api.go. It never

@@ -121,10 +121,15 @@ type Port struct {
 	media    Media
 	cwOn     bool      // call-waiting tone mixed into the call's audio
 	cwFrame  hal.Frame // the pump's scratch for it
-	cidBuf   []int16
-	cidPos   int
-	resting  bool          // the pump has paused the device (hal.Pausable)
-	wake     chan struct{} // wakes a resting pump
+	wcid     waitingCID
+	// recallWait: R was pressed in a call that takes the recall codes;
+	// the next digit is the code (waiting.go).
+	recallWait bool
+	recallSlt  timerSlot
+	cidBuf     []int16
+	cidPos     int
+	resting    bool          // the pump has paused the device (hal.Pausable)
+	wake       chan struct{} // wakes a resting pump
 
 	// the current call
 	callGen   uint64
@@ -316,7 +321,8 @@ func (p *Port) SetForwarding(on bool) {
 }
 
 // SetCallWaiting mixes the profile's call-waiting tone into the earpiece
-// audio of the call in progress (on) or stops it. The survivability layer
+// audio of the call in progress (on) or stops it (and any caller ID on
+// call waiting, see OfferWaiting). The survivability layer
 // uses it when a second call arrives for a port that is in a call (Offer
 // then fails with ErrBusy). It fails with ErrNotInCall when the port is not
 // in a call; the tone stops by itself when the call ends.
@@ -326,12 +332,14 @@ func (p *Port) SetCallWaiting(on bool) error {
 	if on && p.state != StateConnected {
 		return fmt.Errorf("%w: %s", ErrNotInCall, p.state)
 	}
-	if on && !p.cwOn {
-		p.tones[toneCallWaiting].Reset()
+	if !on {
+		p.stopWaitingLocked()
+		return nil
 	}
-	if on != p.cwOn {
-		p.cwOn = on
-		p.emitLocked(Event{Kind: EventCallWaiting, On: on})
+	if !p.cwOn {
+		p.tones[toneCallWaiting].Reset()
+		p.cwOn = true
+		p.emitLocked(Event{Kind: EventCallWaiting, On: true})
 	}
 	return nil
 }

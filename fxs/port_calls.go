@@ -199,6 +199,9 @@ func (p *Port) recallLocked() {
 		p.emitLocked(Event{Kind: EventRecall, Detail: "ignored in " + string(p.state)})
 		return
 	}
+	if p.recallCodesLocked() {
+		return
+	}
 	f, ok := p.call.(Flasher)
 	if !ok {
 		p.emitLocked(Event{Kind: EventRecall, Detail: "the call takes no recall"})

@@ -78,9 +78,8 @@ func (p *Port) enterLocked(s State, detail string) {
 	case StateParked:
 		p.setCondLocked(ConditionLeftOffHook)
 	}
-	if s != StateConnected && p.cwOn {
-		p.cwOn = false
-		p.emitLocked(Event{Kind: EventCallWaiting, On: false})
+	if s != StateConnected {
+		p.leaveConnectedLocked()
 	}
 }
 

@@ -55,13 +55,17 @@ func (p *Port) pump() {
 			p.dtmfN = 0
 		}
 		cw := p.cwOn
+		mute := false
 		if cw {
-			p.tones[toneCallWaiting].Fill(&p.cwFrame)
+			mute = p.waitingFrameLocked(&p.cwFrame)
 		}
 		m := p.media
 		src := p.fillLocked(&out)
 		p.mu.Unlock()
 		if src == srcPeer && m != nil {
+			if mute {
+				clear(in[:]) // caller ID on call waiting: the far end hears nothing of it
+			}
 			if err := m.WriteFrame(&in); err != nil {
 				p.audioError("sending audio to the call", err)
 			}
@@ -70,7 +74,10 @@ func (p *Port) pump() {
 				p.audioError("receiving audio from the call", err)
 			}
 		}
-		if cw && src == srcPeer {
+		switch {
+		case cw && src == srcPeer && mute:
+			out = p.cwFrame
+		case cw && src == srcPeer:
 			for i, v := range p.cwFrame {
 				out[i] = sat16(int32(out[i]) + int32(v))
 			}

@@ -23,6 +23,15 @@ const (
 	TrunkDigit
 	// TrunkState: the trunk's status changed (Status).
 	TrunkState
+	// TrunkWaiting: a second call arrived during a call (call waiting);
+	// CallerID and Presentation say who. It rings nowhere until the
+	// consumer acts (TrunkServices.Hold, Deflect) or the caller gives up
+	// (TrunkEnded). If the other call ends first, the network offers it as
+	// an ordinary call: TrunkIncoming follows with the same Call.
+	TrunkWaiting
+	// TrunkHeld: the call is on hold (TrunkServices.Hold, Transfer): the
+	// trunk's audio no longer carries it. TrunkAnswered says it is back.
+	TrunkHeld
 )
 
 func (k TrunkEventKind) String() string {
@@ -39,6 +48,10 @@ func (k TrunkEventKind) String() string {
 		return "digit"
 	case TrunkState:
 		return "state"
+	case TrunkWaiting:
+		return "waiting"
+	case TrunkHeld:
+		return "held"
 	}
 	return "unknown"
 }
@@ -63,9 +76,9 @@ type TrunkCallID uint64
 type TrunkEvent struct {
 	Kind         TrunkEventKind
 	Call         TrunkCallID  // the call the event is about; 0 for TrunkState
-	CallerID     string       // TrunkIncoming
-	CallerName   string       // TrunkIncoming, when the network sends one
-	Presentation Presentation // TrunkIncoming
+	CallerID     string       // TrunkIncoming, TrunkWaiting
+	CallerName   string       // TrunkIncoming, TrunkWaiting, when the network sends one
+	Presentation Presentation // TrunkIncoming, TrunkWaiting
 	Reason       error        // TrunkEnded: nil for a normal clear, else one of the Err* below (wrapped)
 	Digit        rune         // TrunkDigit
 	Status       TrunkStatus  // TrunkState
@@ -131,7 +144,9 @@ var (
 )
 
 // Trunk is a PSTN trunk carrying one call at a time: a cellular or
-// analogue-line modem, or an FXO port.
+// analogue-line modem, or an FXO port. A trunk that also implements
+// TrunkServices may hold a second call (waiting or held); the methods here
+// then act on the call in the foreground (ringing, dialling or connected).
 type Trunk interface {
 	// Name is the trunk's configured name.
 	Name() string

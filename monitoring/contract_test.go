@@ -66,6 +66,12 @@ func contract() map[string]metricSpec {
 		"critline_emergency_calls_failed_total": {counter, []string{"reason"}},
 		"critline_port_copper":                  {gauge, []string{"port"}},
 		"critline_power_shedding":               {gauge, nil},
+		// Issue 11 points 5 and 6: the mobile network's services on trunk
+		// calls, calls it sent on, calls that reached nobody.
+		"critline_trunk_service_supported":      {gauge, []string{"trunk", "service"}},
+		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
+		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
+		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
 	}
 }
 

@@ -98,6 +98,8 @@ var wantAlerts = []string{
 	"CritlinePINFailures", "CritlineFraudBlocked", "CritlineRelayBypassUnexpected", "CritlineLANDown",
 	// Issue 11: a trunk that cannot call, no way out for 999, a failed emergency call.
 	"CritlineTrunkCannotCall", "CritlineNoEmergencyRoute", "CritlineEmergencyCallFailed",
+	// Issue 11 points 5 and 6: callers on a trunk turned away, a network service not to be had.
+	"CritlineTrunkCallsTurnedAway", "CritlineTrunkServiceUnavailable",
 }
 
 func promtool(t *testing.T) string {

@@ -115,6 +115,7 @@ type Appliance struct {
 	svcRegs    map[string]bool // the service extension's binding with each registrar
 	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
 	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
+	sm         *svcMetrics
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -212,6 +213,9 @@ func New(o Options) (*Appliance, error) {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
+	}
+	if err := a.initServices(); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.

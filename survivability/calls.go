@@ -277,6 +277,9 @@ func (a *Appliance) inboundEnded(c *trunkCall, answered bool) {
 	c.mu.Lock()
 	port := c.port
 	c.mu.Unlock()
+	if a.inboundOver(c, answered) {
+		return // sent on by the network: counted as diverted
+	}
 	result := "cancelled"
 	if answered {
 		result = "answered"

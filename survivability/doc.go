@@ -4,7 +4,10 @@
 // it, routes each call along the ladder (registrars, then trunks; the relay
 // only where a copper line is behind it), and owns the appliance's status and
 // metrics. Emergency calls try every rung there is, in the configured
-// emergency route's order, before they give up.
+// emergency route's order, before they give up. Calls that arrive on a
+// mobile trunk get the diverts and forwarding of the ports through the
+// network's own services, and a second caller during a trunk call is rung
+// elsewhere or announced to the porter (trunk_services.go).
 //
 // It is the only package that connects an FXS port to a route; it sees the
 // hardware only through hal interfaces and the SIP and trunk layers only

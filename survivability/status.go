@@ -63,6 +63,7 @@ func (a *Appliance) Status() control.Status {
 		default:
 			ct.Detail = "no network"
 		}
+		a.trunkServicesStatus(tl, &ct)
 		trunks = append(trunks, ct)
 	}
 

@@ -59,6 +59,7 @@ type trunkLine struct {
 	// events wait in early and are applied, in order, once it returns.
 	dialing bool
 	early   []hal.TrunkEvent
+	sv      *trunkSvc // the second call and the network's services (trunk_services.go)
 }
 
 func (tl *trunkLine) name() string   { return tl.nm }
@@ -142,7 +143,12 @@ func (tl *trunkLine) event(ev hal.TrunkEvent) {
 // dispatch applies a call event to the call it names.
 func (tl *trunkLine) dispatch(ev hal.TrunkEvent) {
 	if ev.Kind == hal.TrunkIncoming {
-		tl.incoming(ev)
+		if !tl.a.svcIncoming(tl, ev) {
+			tl.incoming(ev)
+		}
+		return
+	}
+	if tl.a.svcEvent(tl, ev) {
 		return
 	}
 	tl.mu.Lock()
@@ -271,6 +277,7 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 // It returns once the trunk is free (or the call gone).
 func (tl *trunkLine) preempt(c *trunkCall) {
 	tl.a.log.Warn("pre-empting a call for an emergency call", "trunk", tl.nm, "direction", c.dir, "port", c.portID(), "number", c.number)
+	tl.a.svcPreempt(tl)
 	c.mu.Lock()
 	c.preempted = true
 	c.mu.Unlock()
@@ -293,6 +300,7 @@ func (tl *trunkLine) release(c *trunkCall) {
 		tl.clearCurLocked()
 	}
 	tl.mu.Unlock()
+	tl.a.svcReleased(tl, c)
 }
 
 // setCurLocked makes c the trunk's call.
@@ -340,10 +348,7 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	if cid.Number == "" && cid.NumberAbsence == 0 {
 		cid.NumberAbsence = dsp.Absence('O')
 	}
-	if !tl.a.offerInbound(c, tl.o.Ports, cid) {
-		tl.a.log.Warn("inbound trunk call: no port can ring; rejecting it", "trunk", tl.nm, "caller", ev.CallerID)
-		_ = c.Hangup()
-	}
+	tl.a.routeInbound(c, tl.o.Ports, cid) // divert, ring the ports, or refuse at once
 }
 
 // trunkCall is a call on a trunk, either direction. An inbound call is
@@ -372,6 +377,7 @@ type trunkCall struct {
 	answer      bool
 	over        bool
 	preempted   bool
+	x           callExtra // the network's services (trunk_services.go)
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -458,6 +464,9 @@ func (c *trunkCall) clear(reason error) {
 
 // hangupTrunk clears this call, and only this call, on the trunk.
 func (c *trunkCall) hangupTrunk() error {
+	if done, err := c.tl.a.svcHangup(c); done {
+		return err
+	}
 	id := c.callID()
 	if id == 0 {
 		if c.cancelDial != nil {
@@ -472,6 +481,9 @@ func (c *trunkCall) hangupTrunk() error {
 
 // notify tells the call's listeners it is over.
 func (c *trunkCall) notify(reason error) {
+	if c.tl.a.svcNotify(c, reason) {
+		return
+	}
 	c.mu.Lock()
 	answered, offers, remote, rb := c.answer, c.offers, c.remote, c.ringback
 	c.offers = nil
@@ -574,7 +586,7 @@ type portCall struct {
 // Answer implements fxs.InboundCall: the first port to answer takes the
 // call; the others stop ringing.
 func (pc *portCall) Answer() (fxs.Media, error) {
-	c := pc.c
+	c := pc.call()
 	c.mu.Lock()
 	if c.over || c.answer {
 		c.mu.Unlock()
@@ -598,13 +610,9 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	c.mu.Unlock()
 	if pre && rb != nil {
 		rb.release() // answered by the dialogue already: take its audio over
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := c.tl.t.Answer(ctx, c.callID()); err != nil {
-			c.end(err)
-			return nil, err
-		}
+	} else if err := c.tl.a.svcAnswer(pc); err != nil {
+		c.end(err)
+		return nil, err
 	}
 	c.tl.a.inboundAnswered(c, pc.port)
 	if a := c.tl.t.Audio(); a != nil {
@@ -615,7 +623,7 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 
 // Hangup implements fxs.Call for the port that answered.
 func (pc *portCall) Hangup() error {
-	c := pc.c
+	c := pc.call()
 	c.mu.Lock()
 	mine := c.answer && c.port == pc.port
 	c.mu.Unlock()
@@ -630,4 +638,13 @@ func (pc *portCall) Hangup() error {
 }
 
 // SendDigit implements fxs.DigitSender.
-func (pc *portCall) SendDigit(d rune) error { return pc.c.SendDigit(d) }
+func (pc *portCall) SendDigit(d rune) error { return pc.call().SendDigit(d) }
+
+// call is the trunk call the port is in now (a porter's recall code may
+// move them to the other of two calls).
+func (pc *portCall) call() *trunkCall {
+	tl := pc.c.tl
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return pc.c
+}

@@ -28,6 +28,7 @@ type Profile struct {
 	Hook     Hook     `toml:"hook"`
 	CallerID CallerID `toml:"caller_id"`
 	Dialling Dialling `toml:"dialling"`
+	Recall   Recall   `toml:"recall"`
 }
 
 // Ring is the power-ringing signal.
@@ -87,6 +88,8 @@ type CallerID struct {
 	Level         float64       `toml:"level"`      // FSK level, dBm0
 	AfterData     time.Duration `toml:"after_data"` // before-ring: data end to first ring
 	AfterRing     time.Duration `toml:"after_ring"` // after-first-ring: end of first ring to data
+	// Waiting is caller ID on call waiting (see recall.go).
+	Waiting CIDWaiting `toml:"waiting"`
 }
 
 // Dialling is the default dial plan and its timers.
@@ -130,6 +133,7 @@ func Load(name string, override []byte) (*Profile, error) {
 		if err := decode(p, override); err != nil {
 			return nil, fmt.Errorf("profile override for %q: %w", name, err)
 		}
+		replaceCodes(p, override)
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("country profile %q: %w", name, err)
@@ -252,6 +256,8 @@ func (p *Profile) Validate() error {
 	if strings.TrimSpace(d.Plan) == "" {
 		bad("dialling.plan", "is missing: give a digit map such as \"999|112|0[1-9]xxxxxxxxx\"")
 	}
+	errs = append(errs, p.validateWaiting()...)
+	errs = append(errs, p.validateRecall()...)
 	for _, t := range []struct {
 		key    string
 		v      time.Duration

@@ -10,6 +10,13 @@ import (
 	"github.com/critline/critline/hal"
 )
 
+// The calls on a trunk. A module has one voice channel but the network
+// lets the subscriber keep two calls: while one is connected a second may
+// wait (call waiting), and one may be held while the other is connected
+// (call hold). The driver keeps two slots; the voice port always carries
+// the connected one. A third call is left to the network (it waits until
+// the caller gives up or the network forwards it).
+
 type callState int
 
 const (
@@ -18,27 +25,118 @@ const (
 	callAlerting           // far end ringing
 	callRinging            // inbound call ringing here
 	callActive             // connected
+	callWaiting            // a second inbound call waiting during a call
+	callHeld               // on hold
 )
 
 func (s callState) String() string {
-	return [...]string{"idle", "dialing", "alerting", "ringing", "active"}[s]
+	return [...]string{"idle", "dialing", "alerting", "ringing", "active", "waiting", "held"}[s]
 }
 
-// callInfo is the one call a trunk carries.
+// callInfo is one call slot.
 type callInfo struct {
-	id        hal.TrunkCallID // what its events carry; 0 while idle
+	id        hal.TrunkCallID // what its events carry; 0 = the slot is free
+	cid       int             // the network's call id (+CLCC <id1>), 0 until seen
 	state     callState
 	incoming  bool
-	number    string // dialled number, or the caller's from +CLCC
-	announced bool   // TrunkIncoming sent
+	internal  bool   // the second leg of a transfer: it makes no events
+	number    string // dialled number, or the caller's
+	name      string
+	pres      hal.Presentation
+	announced bool // TrunkIncoming or TrunkWaiting sent
 	started   time.Time
 	lastRing  time.Time
-	voiceOn   bool // the per-call PCM command was sent
-	ending    bool // the call ended without a result; waiting for one
-	answered  time.Time
-	rxAtStart uint64 // voice frames received before the call connected
-	voiceOK   bool   // audio from the module has been seen (or checked)
+	ending    bool      // the call ended without a result; waiting for one
+	active    time.Time // when the call was last connected
+	rxAtStart uint64    // voice frames received before it was connected
+	voiceOK   bool      // audio from the module has been seen (or checked)
 }
+
+// ---- slots ----
+
+// slotLocked returns the call with that id, nil when there is none.
+func (t *Trunk) slotLocked(id hal.TrunkCallID) *callInfo {
+	if id == 0 {
+		return nil
+	}
+	for i := range t.calls {
+		if t.calls[i].id == id {
+			return &t.calls[i]
+		}
+	}
+	return nil
+}
+
+// findLocked returns the first call in one of the states, nil when none.
+func (t *Trunk) findLocked(states ...callState) *callInfo {
+	for i := range t.calls {
+		c := &t.calls[i]
+		if c.id == 0 {
+			continue
+		}
+		for _, s := range states {
+			if c.state == s {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// callsLocked counts the calls.
+func (t *Trunk) callsLocked() int {
+	n := 0
+	for i := range t.calls {
+		if t.calls[i].id != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// foregroundLocked is the call the hal.Trunk methods act on: ringing,
+// dialling or connected; failing that the held one.
+func (t *Trunk) foregroundLocked() *callInfo {
+	if c := t.findLocked(callActive, callDialing, callAlerting, callRinging); c != nil {
+		return c
+	}
+	return t.findLocked(callHeld)
+}
+
+// newCallLocked takes a free slot for a new call; nil when both are used.
+func (t *Trunk) newCallLocked(st callState, incoming bool, number string) *callInfo {
+	for i := range t.calls {
+		c := &t.calls[i]
+		if c.id != 0 {
+			continue
+		}
+		now := time.Now()
+		*c = callInfo{id: t.newCallIDLocked(), state: st, incoming: incoming, number: number, started: now, lastRing: now}
+		t.changedLocked()
+		t.kickPollLocked() // the +CLCC poll runs while a call exists
+		return c
+	}
+	return nil
+}
+
+// changedLocked wakes whoever waits for a call to change (Transfer).
+func (t *Trunk) changedLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// emitLocked reports an event about call c.
+func (t *Trunk) emitLocked(c *callInfo, ev hal.TrunkEvent) {
+	t.changedLocked()
+	if c.internal {
+		return
+	}
+	ev.Call, ev.At = c.id, time.Now()
+	t.evq.push(ev)
+}
+
+// inCallLocked reports any call on the trunk.
+func (t *Trunk) inCallLocked() bool { return t.callsLocked() > 0 }
 
 // ---- unsolicited reports ----
 
@@ -47,15 +145,31 @@ type callInfo struct {
 func (t *Trunk) onURC(l string) {
 	switch {
 	case l == "RING" || strings.HasPrefix(l, "+CRING:"):
-		t.ring("", nil)
+		t.mu.Lock()
+		t.ringLocked("", nil)
+		t.mu.Unlock()
 	case strings.HasPrefix(l, "+CLIP:"):
 		c, err := parseCLIP(l)
+		t.mu.Lock()
 		if err != nil {
 			t.log.Warn("modem: bad caller ID", "err", err)
-			t.ring("", nil)
+			t.ringLocked("", nil)
+		} else {
+			t.ringLocked("", &c)
+		}
+		t.mu.Unlock()
+	case strings.HasPrefix(l, "+CCWA:"):
+		w, err := parseCCWA(l)
+		if err != nil {
+			t.log.Warn("modem: bad call-waiting report", "err", err)
 			return
 		}
-		t.ring("", &c)
+		if w.Class&1 == 0 {
+			return // data or fax
+		}
+		t.mu.Lock()
+		t.waitingLocked(w.Number, &w)
+		t.mu.Unlock()
 	case strings.HasPrefix(l, "+CLCC:"), strings.HasPrefix(l, "^DSCI:"):
 		parse := parseCLCC
 		if l[0] == '^' {
@@ -66,20 +180,37 @@ func (t *Trunk) onURC(l string) {
 			t.log.Warn("modem: bad call report", "err", err)
 			return
 		}
-		t.applyEntry(e)
+		t.mu.Lock()
+		t.clccSeen = true
+		t.applyEntryLocked(e)
+		t.mu.Unlock()
 	case l == "VOICE CALL: BEGIN":
 		t.mu.Lock()
-		if s := t.call.state; s == callDialing || s == callAlerting {
-			t.setActiveLocked()
+		if c := t.findLocked(callDialing, callAlerting); c != nil {
+			t.setActiveLocked(c)
 		}
 		t.mu.Unlock()
 	case strings.HasPrefix(l, "VOICE CALL: END"), strings.HasPrefix(l, "MISSED_CALL:"):
+		// Which call ended: a module that reports calls (+CLCC, ^DSCI) has
+		// said so already; with one call it is that one; with two the
+		// listing says.
 		t.mu.Lock()
-		t.endByNetworkLocked("")
+		if t.callsLocked() == 1 && !t.clccSeen {
+			t.endByNetworkLocked(t.foregroundLocked(), "")
+		} else {
+			t.pollSoonLocked()
+		}
 		t.mu.Unlock()
 	case isCallFinal(l):
 		t.mu.Lock()
-		t.endByNetworkLocked(l)
+		switch c := t.findLocked(callDialing, callAlerting); {
+		case c != nil:
+			t.endByNetworkLocked(c, l)
+		case t.callsLocked() == 1 && !t.clccSeen:
+			t.endByNetworkLocked(t.foregroundLocked(), l)
+		default:
+			t.pollSoonLocked()
+		}
 		t.mu.Unlock()
 	case strings.HasPrefix(l, "+CREG:"), strings.HasPrefix(l, "+CEREG:"), strings.HasPrefix(l, "+CGREG:"):
 		t.regLine(l)
@@ -98,8 +229,8 @@ func (t *Trunk) onURC(l string) {
 			return
 		}
 		t.mu.Lock()
-		if t.call.state == callActive {
-			t.evq.push(hal.TrunkEvent{Kind: hal.TrunkDigit, Call: t.call.id, Digit: d, At: time.Now()})
+		if c := t.findLocked(callActive); c != nil {
+			t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkDigit, Digit: d})
 		}
 		t.mu.Unlock()
 	default:
@@ -107,136 +238,314 @@ func (t *Trunk) onURC(l string) {
 	}
 }
 
-// ring handles RING, +CLIP and an incoming +CLCC entry (number).
-func (t *Trunk) ring(number string, clip *CallerID) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// pollSoonLocked lists the calls at once instead of at the next poll.
+func (t *Trunk) pollSoonLocked() {
+	if t.eng != nil {
+		t.act(t.pollCall)
+	}
+}
+
+// ringLocked handles RING, +CLIP and an incoming +CLCC entry (number).
+func (t *Trunk) ringLocked(number string, clip *CallerID) {
 	now := time.Now()
-	switch t.call.state {
-	case callIdle:
-		t.gen++
-		t.call = callInfo{id: t.newCallIDLocked(), state: callRinging, incoming: true, started: now, lastRing: now, number: number}
-		t.kickPollLocked()
+	c := t.findLocked(callRinging)
+	if c == nil {
+		if t.callsLocked() > 0 {
+			return // a second call during a call is reported by +CCWA
+		}
+		c = t.newCallLocked(callRinging, true, number)
 		if clip == nil {
-			gen := t.gen
-			time.AfterFunc(t.cfg.ClipWait, func() { t.clipTimeout(gen) })
+			id := c.id
+			time.AfterFunc(t.cfg.ClipWait, func() { t.clipTimeout(id) })
 		}
-	case callRinging:
-		t.call.lastRing = now
+	} else {
+		c.lastRing = now
 		if number != "" {
-			t.call.number = number
+			c.number = number
 		}
-	default:
-		return // a waiting call during a call: not supported, the network gives it busy
 	}
-	if clip != nil && !t.call.announced {
-		t.call.announced = true
-		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: t.call.id, CallerID: clip.Number, CallerName: clip.Name, Presentation: clip.Presentation, At: now})
+	if clip != nil && !c.announced {
+		c.announced = true
+		c.number, c.name, c.pres = clip.Number, clip.Name, clip.Presentation
+		t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkIncoming, CallerID: clip.Number, CallerName: clip.Name, Presentation: clip.Presentation})
 	}
 }
 
-// clipTimeout announces a ringing call whose caller ID never came.
-func (t *Trunk) clipTimeout(gen uint64) {
+// waitingLocked handles a second call waiting: +CCWA (w), or a +CLCC
+// entry in state 5 (w nil).
+func (t *Trunk) waitingLocked(number string, w *Waiting) {
+	c := t.findLocked(callWaiting)
+	if c == nil {
+		if t.callsLocked() == 0 {
+			// Nothing to wait behind: it is an ordinary incoming call.
+			var clip *CallerID
+			if w != nil {
+				clip = &CallerID{Number: w.Number, Type: w.Type, Name: w.Name, Presentation: w.Presentation}
+			}
+			t.ringLocked(number, clip)
+			return
+		}
+		if c = t.newCallLocked(callWaiting, true, number); c == nil {
+			t.log.Info("modem: a third call is waiting; the network keeps it until the caller gives up", "number", number)
+			return
+		}
+		t.log.Info("modem: a call is waiting", "number", number)
+		t.pollSoonLocked() // learn its call id
+		if w == nil {
+			id := c.id
+			time.AfterFunc(t.cfg.ClipWait, func() { t.clipTimeout(id) })
+		}
+	} else if number != "" && c.number == "" && c.pres == hal.PresentationAllowed {
+		c.number = number
+	}
+	if w != nil && !c.announced {
+		c.announced = true
+		c.number, c.name, c.pres = w.Number, w.Name, w.Presentation
+		t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkWaiting, CallerID: w.Number, CallerName: w.Name, Presentation: w.Presentation})
+	}
+}
+
+// clipTimeout announces a ringing or waiting call whose caller ID never
+// came.
+func (t *Trunk) clipTimeout(id hal.TrunkCallID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if gen != t.gen || t.call.state != callRinging || t.call.announced {
+	c := t.slotLocked(id)
+	if c == nil || c.announced || (c.state != callRinging && c.state != callWaiting) {
 		return
 	}
-	t.call.announced = true
-	ev := hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: t.call.id, Presentation: hal.PresentationUnavailable, At: time.Now()}
-	if t.call.number != "" {
-		ev.CallerID, ev.Presentation = t.call.number, hal.PresentationAllowed
-	}
-	t.evq.push(ev)
+	t.announceLocked(c)
 }
 
-// applyEntry applies one call's state from +CLCC or ^DSCI.
-func (t *Trunk) applyEntry(e CallEntry) {
+// announceLocked reports a ringing or waiting call with what is known of
+// its caller.
+func (t *Trunk) announceLocked(c *callInfo) {
+	c.announced = true
+	kind := hal.TrunkIncoming
+	if c.state == callWaiting {
+		kind = hal.TrunkWaiting
+	}
+	ev := hal.TrunkEvent{Kind: kind, Presentation: hal.PresentationUnavailable}
+	if c.number != "" {
+		ev.CallerID, ev.Presentation = c.number, hal.PresentationAllowed
+	}
+	if c.pres != hal.PresentationAllowed {
+		ev.CallerID, ev.Presentation = "", c.pres
+	}
+	ev.CallerName = c.name
+	t.emitLocked(c, ev)
+}
+
+// matchLocked finds the call a +CLCC/^DSCI entry is about: by the
+// network's call id, or, the first time a call is listed, by a state the
+// entry can follow from. It learns the call id.
+func (t *Trunk) matchLocked(e CallEntry) *callInfo {
+	for i := range t.calls {
+		if c := &t.calls[i]; c.id != 0 && c.cid != 0 && c.cid == e.ID {
+			return c
+		}
+	}
+	for _, exact := range []bool{true, false} {
+		for i := range t.calls {
+			c := &t.calls[i]
+			if c.id == 0 || c.cid != 0 || c.incoming != e.Incoming {
+				continue
+			}
+			if entryFits(c.state, e.Stat, exact) {
+				c.cid = e.ID
+				return c
+			}
+		}
+	}
+	if e.Stat == clccDisconnect && t.callsLocked() == 1 {
+		return t.foregroundLocked()
+	}
+	return nil
+}
+
+// entryFits says whether a call in state s may be listed with stat: the
+// same state (exact), or one it can have moved to.
+func entryFits(s callState, stat int, exact bool) bool {
+	same := map[int]callState{clccActive: callActive, clccHeld: callHeld, clccDialing: callDialing,
+		clccAlerting: callAlerting, clccIncoming: callRinging, clccWaiting: callWaiting}
+	if exact {
+		return same[stat] == s && stat != clccDisconnect
+	}
+	switch stat {
+	case clccDialing, clccAlerting:
+		return s == callDialing || s == callAlerting
+	case clccIncoming:
+		return s == callWaiting
+	case clccActive:
+		return s != callIdle
+	case clccHeld:
+		return s == callActive
+	}
+	return false
+}
+
+// applyEntryLocked applies one call's state from +CLCC or ^DSCI.
+func (t *Trunk) applyEntryLocked(e CallEntry) *callInfo {
 	if e.Mode != 0 {
-		return // data or fax
+		return nil // data or fax
 	}
-	if e.Incoming && (e.Stat == clccIncoming || e.Stat == clccWaiting) {
-		t.ring(e.Number, nil)
-		return
+	c := t.matchLocked(e)
+	if c == nil {
+		switch {
+		case e.Incoming && e.Stat == clccIncoming:
+			t.ringLocked(e.Number, nil)
+			c = t.findLocked(callRinging)
+		case e.Incoming && e.Stat == clccWaiting:
+			t.waitingLocked(e.Number, nil)
+			c = t.findLocked(callWaiting)
+		}
+		if c != nil && c.cid == 0 {
+			c.cid = e.ID
+		}
+		return c
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case e.Stat == clccDisconnect:
-		t.endByNetworkLocked("")
-	case e.Stat == clccAlerting && t.call.state == callDialing:
-		t.call.state = callAlerting
-		t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAlerting, Call: t.call.id, At: time.Now()})
-	case e.Stat == clccActive && (t.call.state == callDialing || t.call.state == callAlerting):
-		t.setActiveLocked()
+	switch e.Stat {
+	case clccDisconnect:
+		t.endByNetworkLocked(c, "")
+	case clccIncoming:
+		if c.state == callWaiting {
+			t.waitingToRingingLocked(c)
+		}
+		if c.state == callRinging {
+			c.lastRing = time.Now()
+			if e.Number != "" && c.pres == hal.PresentationAllowed {
+				c.number = e.Number
+			}
+		}
+	case clccWaiting:
+		if e.Number != "" && c.number == "" && c.pres == hal.PresentationAllowed {
+			c.number = e.Number
+		}
+	case clccAlerting:
+		if c.state == callDialing {
+			c.state = callAlerting
+			t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkAlerting})
+		}
+	case clccActive:
+		if c.state != callActive {
+			t.setActiveLocked(c)
+		}
+	case clccHeld:
+		if c.state == callActive {
+			t.setHeldLocked(c)
+		}
+	}
+	return c
+}
+
+// waitingToRingingLocked: the call this one waited behind has ended, so
+// the network offers it as an ordinary incoming call.
+func (t *Trunk) waitingToRingingLocked(c *callInfo) {
+	c.state, c.lastRing = callRinging, time.Now()
+	t.log.Info("modem: the waiting call now rings as an ordinary call", "number", c.number)
+	if c.announced {
+		t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkIncoming, CallerID: c.number, CallerName: c.name, Presentation: c.pres})
 	}
 }
 
 // pollCall lists calls while one exists, so a lost report cannot leave a
 // call hanging; it also ends an inbound call whose RINGs stopped.
 func (t *Trunk) pollCall(eng *engine) {
+	type snap struct {
+		id    hal.TrunkCallID
+		state callState
+		since time.Duration
+	}
 	t.mu.Lock()
-	st, since, lastRing := t.call.state, time.Since(t.call.started), t.call.lastRing
+	var before []snap
+	var ringing *callInfo
+	for i := range t.calls {
+		if c := &t.calls[i]; c.id != 0 {
+			before = append(before, snap{c.id, c.state, time.Since(c.started)})
+			if c.state == callRinging {
+				ringing = c
+			}
+		}
+	}
+	ringID, lastRing := hal.TrunkCallID(0), time.Time{}
+	if ringing != nil {
+		ringID, lastRing = ringing.id, ringing.lastRing
+	}
+	active := t.findLocked(callActive) != nil
 	t.mu.Unlock()
-	if st == callIdle {
+	if len(before) == 0 {
 		return
 	}
-	if st == callActive {
+	if active {
 		t.checkVoice(eng)
 	}
 	resp, err := eng.exec(t.ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
 	if err != nil {
 		var ae *ATError
-		if errors.As(err, &ae) && st == callRinging && time.Since(lastRing) > t.cfg.RingTimeout {
+		if errors.As(err, &ae) && ringID != 0 && time.Since(lastRing) > t.cfg.RingTimeout {
 			t.mu.Lock()
-			t.endByNetworkLocked("")
+			t.endByNetworkLocked(t.slotLocked(ringID), "")
 			t.mu.Unlock()
 		}
 		return
 	}
-	var found bool
+	var entries []CallEntry
 	for _, l := range resp.Lines {
 		e, err := parseCLCC(l)
 		if err != nil || e.Mode != 0 {
 			continue
 		}
-		found = true
-		t.applyEntry(e)
-		break
-	}
-	if found {
-		return
+		entries = append(entries, e)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.call.state == st && (st != callDialing || since > 2*t.cfg.CallPoll+time.Second) {
-		t.endByNetworkLocked("")
+	// Calls no longer listed end first, so a call waiting behind one of
+	// them is offered as an ordinary call after that one's end.
+	listed := map[hal.TrunkCallID]bool{}
+	for _, e := range entries {
+		if e.Mode == 0 {
+			if c := t.matchLocked(e); c != nil {
+				listed[c.id] = true
+			}
+		}
+	}
+	for _, b := range before {
+		c := t.slotLocked(b.id)
+		if c == nil || listed[c.id] || c.state != b.state {
+			continue
+		}
+		if b.state != callDialing || b.since > 2*t.cfg.CallPoll+time.Second {
+			t.endByNetworkLocked(c, "")
+		}
+	}
+	for _, e := range entries {
+		t.applyEntryLocked(e)
 	}
 }
 
 // checkVoice catches one-way audio, the commonest complaint about modem
 // trunks: a connected call whose module has sent no audio for VoiceStall
-// gets its voice command sent again (once per call), and a warning.
+// gets its voice command sent again (once per connection), and a warning.
 func (t *Trunk) checkVoice(eng *engine) {
 	if t.voice == nil {
 		return
 	}
 	t.mu.Lock()
-	c := t.call
-	if c.state != callActive || c.voiceOK {
+	c := t.findLocked(callActive)
+	if c == nil || c.voiceOK {
 		t.mu.Unlock()
 		return
 	}
 	if t.voice.received() > c.rxAtStart {
-		t.call.voiceOK = true
+		c.voiceOK = true
 		t.mu.Unlock()
 		return
 	}
-	if time.Since(c.answered) < t.cfg.VoiceStall {
+	if time.Since(c.active) < t.cfg.VoiceStall {
 		t.mu.Unlock()
 		return
 	}
-	t.call.voiceOK = true
+	c.voiceOK = true
 	t.mu.Unlock()
 	t.m.voiceStalls.Inc()
 	t.log.Warn("modem: connected call but no audio from the module; re-enabling voice", "pcm", t.cfg.PCM, "attached", t.voice.attached())
@@ -250,21 +559,35 @@ func (t *Trunk) checkVoice(eng *engine) {
 	}
 }
 
-func (t *Trunk) setActiveLocked() {
-	if t.call.state == callActive {
+// setActiveLocked marks c connected (answered, or back from hold).
+func (t *Trunk) setActiveLocked(c *callInfo) {
+	if c.state == callActive {
 		return
 	}
-	t.call.state = callActive
-	t.call.answered = time.Now()
-	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: t.call.id, At: time.Now()})
+	c.state = callActive
+	c.active = time.Now()
+	c.voiceOK = false
+	t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkAnswered})
 	if t.voice != nil {
 		t.voice.reset()
-		t.call.rxAtStart = t.voice.received()
-		if t.prof.pcmCallOn != "" && !t.call.voiceOn {
-			t.call.voiceOn = true
+		c.rxAtStart = t.voice.received()
+		if t.prof.pcmCallOn != "" && !t.pcmOn {
+			t.pcmOn = true
 			cmd := t.prof.pcmCallOn
 			t.act(func(eng *engine) { t.voiceCmd(eng, cmd) })
 		}
+	}
+}
+
+// setHeldLocked marks c held: the voice port no longer carries it.
+func (t *Trunk) setHeldLocked(c *callInfo) {
+	if c.state == callHeld {
+		return
+	}
+	c.state = callHeld
+	t.emitLocked(c, hal.TrunkEvent{Kind: hal.TrunkHeld})
+	if t.voice != nil {
+		t.voice.reset()
 	}
 }
 
@@ -274,18 +597,18 @@ func (t *Trunk) voiceCmd(eng *engine, cmd string) {
 	}
 }
 
-// endByNetworkLocked ends the call because the network or the far end
-// did; final is the call result seen ("" for a report without one).
-func (t *Trunk) endByNetworkLocked(final string) {
-	c := t.call
+// endByNetworkLocked ends call c because the network or the far end did;
+// final is the call result seen ("" for a report without one).
+func (t *Trunk) endByNetworkLocked(c *callInfo, final string) {
+	if c == nil || c.id == 0 {
+		return
+	}
 	var reason error
 	result := "answered"
-	switch {
-	case c.state == callIdle:
-		return
-	case c.state == callActive:
+	switch c.state {
+	case callActive, callHeld:
 		// a normal clear
-	case c.state == callRinging:
+	case callRinging, callWaiting:
 		result = "missed"
 	default: // dialing or alerting
 		reason = callFinalErr(final)
@@ -294,13 +617,13 @@ func (t *Trunk) endByNetworkLocked(final string) {
 			// END"): the module may still send BUSY or NO ANSWER, which
 			// says more. Wait a moment for it.
 			if !c.ending {
-				t.call.ending = true
-				gen := t.gen
+				c.ending = true
+				id, number := c.id, c.number
 				time.AfterFunc(t.cfg.ClipWait, func() {
 					t.mu.Lock()
 					defer t.mu.Unlock()
-					if t.gen == gen {
-						t.endCallLocked(fmt.Errorf("trunk %q: call to %s: %w", t.cfg.Name, c.number, hal.ErrNoCarrier), "failed")
+					if c := t.slotLocked(id); c != nil {
+						t.endCallLocked(c, fmt.Errorf("trunk %q: call to %s: %w", t.cfg.Name, number, hal.ErrNoCarrier), "failed")
 					}
 				})
 			}
@@ -312,28 +635,53 @@ func (t *Trunk) endByNetworkLocked(final string) {
 		}
 		reason = fmt.Errorf("trunk %q: call to %s: %w", t.cfg.Name, c.number, reason)
 	}
-	t.endCallLocked(reason, result)
+	t.endCallLocked(c, reason, result)
 }
 
-// endCallLocked ends the call, if any, with TrunkEnded.
-func (t *Trunk) endCallLocked(reason error, result string) {
-	c := t.call
-	if c.state == callIdle {
+// endCallLocked ends call c, if any, with TrunkEnded.
+func (t *Trunk) endCallLocked(c *callInfo, reason error, result string) {
+	if c == nil || c.id == 0 {
 		return
 	}
-	t.gen++
-	t.call = callInfo{}
+	old := *c
+	*c = callInfo{}
 	dir := "out"
-	if c.incoming {
+	if old.incoming {
 		dir = "in"
 	}
 	t.m.calls.WithLabelValues(dir, result).Inc()
-	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkEnded, Call: c.id, Reason: reason, At: time.Now()})
-	if t.voice != nil {
-		t.voice.reset()
-		if c.voiceOn && t.prof.pcmCallOff != "" && t.eng != nil {
-			cmd := t.prof.pcmCallOff
-			t.act(func(eng *engine) { t.voiceCmd(eng, cmd) })
+	t.emitLocked(&old, hal.TrunkEvent{Kind: hal.TrunkEnded, Reason: reason})
+	t.afterEndLocked()
+}
+
+// afterEndLocked settles the calls left after one ended: a waiting call
+// now rings as an ordinary call; with no call left the voice port is
+// switched off.
+func (t *Trunk) afterEndLocked() {
+	switch t.callsLocked() {
+	case 0:
+		if t.voice != nil {
+			t.voice.reset()
+			if t.pcmOn && t.prof.pcmCallOff != "" && t.eng != nil {
+				cmd := t.prof.pcmCallOff
+				t.act(func(eng *engine) { t.voiceCmd(eng, cmd) })
+			}
+		}
+		t.pcmOn = false
+	case 1:
+		// Not while a hold operation is under way: it decides what becomes
+		// of the waiting call (AT+CHLD=1 connects it).
+		if c := t.findLocked(callWaiting); c != nil && t.holding == 0 {
+			t.waitingToRingingLocked(c)
+		}
+	}
+}
+
+// endAllLocked ends every call (the trunk went down).
+func (t *Trunk) endAllLocked(reason error, result string) {
+	for i := range t.calls {
+		if t.calls[i].id != 0 {
+			t.endCallLocked(&t.calls[i], reason, result)
 		}
 	}
 }
@@ -350,6 +698,18 @@ func (t *Trunk) endCallLocked(reason error, result string) {
 // want of registration itself: an emergency number goes through in limited
 // service, and the network answers for everything else.
 func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error) {
+	return t.dial(ctx, number, false)
+}
+
+// newCallIDLocked gives the next call its identity.
+func (t *Trunk) newCallIDLocked() hal.TrunkCallID {
+	t.lastID++
+	return t.lastID
+}
+
+// dial places a call; internal marks the second leg of a transfer. A held
+// call may stay while it dials.
+func (t *Trunk) dial(ctx context.Context, number string, internal bool) (hal.TrunkCallID, error) {
 	if !validNumber(number, false) {
 		return 0, fmt.Errorf("trunk %q: dial %q: not a phone number: use digits, +, * and # only (at most 40)", t.cfg.Name, number)
 	}
@@ -358,16 +718,18 @@ func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error
 		return 0, err
 	}
 	t.mu.Lock()
-	if t.call.state != callIdle {
-		st := t.call.state
+	if c := t.findLocked(callDialing, callAlerting, callRinging, callActive, callWaiting); c != nil {
+		st := c.state
 		t.mu.Unlock()
 		return 0, fmt.Errorf("trunk %q: dial %s: %w (%s)", t.cfg.Name, number, hal.ErrTrunkBusy, st)
 	}
-	t.gen++
-	gen := t.gen
-	id := t.newCallIDLocked()
-	t.call = callInfo{id: id, state: callDialing, number: number, started: time.Now()}
-	t.kickPollLocked()
+	c := t.newCallLocked(callDialing, false, number)
+	if c == nil {
+		t.mu.Unlock()
+		return 0, fmt.Errorf("trunk %q: dial %s: %w (two calls)", t.cfg.Name, number, hal.ErrTrunkBusy)
+	}
+	c.internal = internal
+	id := c.id
 	t.mu.Unlock()
 
 	_, err = eng.exec(ctx, &request{cmd: "ATD" + number + ";", call: true}, t.cfg.DialTimeout)
@@ -379,22 +741,19 @@ func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error
 	if !errors.As(err, &ae) {
 		// The caller gave up, or the module did not answer: the module may
 		// have the call all the same. Clear it on the module before the
-		// trunk counts as free, so neither this AT+CHUP nor a late report
+		// trunk counts as free, so neither this clearing nor a late report
 		// of this call can land on the next call. When the module does not
 		// confirm either, the call stays until a poll finds the module has
 		// no call (pollCall), and the trunk reports busy meanwhile.
-		cctx, cancel := context.WithTimeout(t.ctx, t.cfg.CommandTimeout)
-		_, herr := eng.exec(cctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout)
-		cancel()
-		cleared = herr == nil
+		cleared = t.clearDialling(eng) == nil
 	}
 	t.mu.Lock()
-	if t.gen == gen {
+	if c := t.slotLocked(id); c != nil {
 		if cleared {
-			t.gen++
-			t.call = callInfo{}
+			*c = callInfo{}
+			t.changedLocked()
 		} else {
-			t.call.ending = true
+			c.ending = true
 		}
 	}
 	t.mu.Unlock()
@@ -417,10 +776,20 @@ func (t *Trunk) Dial(ctx context.Context, number string) (hal.TrunkCallID, error
 	}
 }
 
-// newCallIDLocked gives the next call its identity.
-func (t *Trunk) newCallIDLocked() hal.TrunkCallID {
-	t.lastID++
-	return t.lastID
+// clearDialling makes sure an abandoned attempt is gone on the module,
+// without touching a held call, and reports whether the module confirmed.
+func (t *Trunk) clearDialling(eng *engine) error {
+	t.mu.Lock()
+	held := t.findLocked(callHeld) != nil
+	t.mu.Unlock()
+	cmd := "AT+CHUP"
+	if held {
+		cmd = "AT+CHLD=1" // release the active (dialling) call only; the held one stays held
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.CommandTimeout)
+	defer cancel()
+	_, err := eng.exec(ctx, &request{cmd: cmd}, t.cfg.CommandTimeout)
+	return err
 }
 
 // Answer picks up the ringing inbound call id; TrunkAnswered follows.
@@ -430,15 +799,21 @@ func (t *Trunk) Answer(ctx context.Context, id hal.TrunkCallID) error {
 		return err
 	}
 	t.mu.Lock()
-	st, gen, cur := t.call.state, t.gen, t.call.id
-	t.mu.Unlock()
-	if cur != id || st != callRinging {
-		return fmt.Errorf("trunk %q: answer: call %d is not ringing (the trunk's call is %d, %s)", t.cfg.Name, id, cur, st)
+	c := t.slotLocked(id)
+	if c == nil || c.state != callRinging {
+		st := "over"
+		if c != nil {
+			st = c.state.String()
+		}
+		t.mu.Unlock()
+		return fmt.Errorf("trunk %q: answer: call %d is not ringing (%s)", t.cfg.Name, id, st)
 	}
+	t.mu.Unlock()
 	_, err = eng.exec(ctx, &request{cmd: "ATA", call: true}, t.cfg.DialTimeout)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if gen != t.gen {
+	c = t.slotLocked(id)
+	if c == nil {
 		if err == nil {
 			err = errors.New("the call ended while being answered")
 		}
@@ -447,48 +822,118 @@ func (t *Trunk) Answer(ctx context.Context, id hal.TrunkCallID) error {
 	if err != nil {
 		var ae *ATError
 		if errors.As(err, &ae) && ae.Unwrap() != nil {
-			t.endCallLocked(nil, "missed") // the caller hung up
+			t.endCallLocked(c, nil, "missed") // the caller hung up
 		}
 		return fmt.Errorf("trunk %q: answer: %w", t.cfg.Name, err)
 	}
-	t.setActiveLocked()
+	t.setActiveLocked(c)
 	return nil
 }
 
-// Hangup clears call id or rejects it while it rings; TrunkEnded (Reason
-// nil) follows. A call that is already over is left alone: whatever the
-// trunk carries now is another call. The call is over for the trunk even
-// when the module does not confirm (the error says so).
+// Hangup clears call id (rejects it while it rings or waits) and leaves
+// any other call; TrunkEnded (Reason nil) follows. A call that is already
+// over is left alone: whatever the trunk carries now is another call. The
+// call is over for the trunk even when the module does not confirm (the
+// error says so).
 func (t *Trunk) Hangup(ctx context.Context, id hal.TrunkCallID) error {
+	return t.release(ctx, id)
+}
+
+// Release clears one call and leaves the other (hal.TrunkServices); unlike
+// Hangup it says when the call is already over.
+func (t *Trunk) Release(ctx context.Context, call hal.TrunkCallID) error {
 	t.mu.Lock()
-	st, c := t.call.state, t.call
+	ok := t.slotLocked(call) != nil
 	t.mu.Unlock()
-	if st == callIdle || c.id != id {
+	if !ok {
+		return fmt.Errorf("trunk %q: release: %w", t.cfg.Name, hal.ErrNoSuchCall)
+	}
+	return t.release(ctx, call)
+}
+
+func (t *Trunk) release(ctx context.Context, id hal.TrunkCallID) error {
+	t.mu.Lock()
+	c := t.slotLocked(id)
+	if c == nil {
+		t.mu.Unlock()
 		return nil
 	}
+	st, incoming, alone := c.state, c.incoming, t.callsLocked() == 1
+	t.mu.Unlock()
 	var err error
 	if eng, e := t.engine(); e != nil {
 		err = e
-	} else if _, err = eng.exec(ctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout); err != nil {
-		var ae *ATError
-		if errors.As(err, &ae) {
-			_, err = eng.exec(ctx, &request{cmd: "ATH"}, t.cfg.CommandTimeout)
+	} else if alone {
+		if _, err = eng.exec(ctx, &request{cmd: "AT+CHUP"}, t.cfg.CommandTimeout); err != nil {
+			var ae *ATError
+			if errors.As(err, &ae) {
+				_, err = eng.exec(ctx, &request{cmd: "ATH"}, t.cfg.CommandTimeout)
+			}
 		}
+	} else {
+		err = t.releaseOne(ctx, eng, id)
 	}
 	result := "answered"
 	switch {
-	case c.incoming && st == callRinging:
+	case incoming && (st == callRinging || st == callWaiting):
 		result = "rejected"
-	case st != callActive:
+	case st != callActive && st != callHeld:
 		result = "abandoned"
 	}
 	t.mu.Lock()
-	if t.call.id == id {
-		t.endCallLocked(nil, result)
-	}
+	t.endCallLocked(t.slotLocked(id), nil, result)
+	t.pollSoonLocked()
 	t.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("trunk %q: hangup: %w", t.cfg.Name, err)
+	}
+	return nil
+}
+
+// releaseOne clears one of two calls: AT+CHLD=1<id> (27.007: release the
+// given call), or, for a waiting call, AT+CHLD=0 (user determined busy).
+func (t *Trunk) releaseOne(ctx context.Context, eng *engine, id hal.TrunkCallID) error {
+	t.mu.Lock()
+	c := t.slotLocked(id)
+	if c == nil {
+		t.mu.Unlock()
+		return nil
+	}
+	st, cid := c.state, c.cid
+	t.mu.Unlock()
+	if st == callWaiting {
+		_, err := eng.exec(ctx, &request{cmd: "AT+CHLD=0"}, t.cfg.NetworkTimeout)
+		return err
+	}
+	if cid == 0 {
+		if err := t.learnIDs(ctx, eng); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		if c := t.slotLocked(id); c != nil {
+			cid = c.cid
+		}
+		t.mu.Unlock()
+		if cid == 0 {
+			return errors.New("the module does not list the call: cannot release it alone")
+		}
+	}
+	_, err := eng.exec(ctx, &request{cmd: fmt.Sprintf("AT+CHLD=1%d", cid)}, t.cfg.NetworkTimeout)
+	return err
+}
+
+// learnIDs lists the calls to learn their network ids.
+func (t *Trunk) learnIDs(ctx context.Context, eng *engine) error {
+	resp, err := eng.exec(ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range resp.Lines {
+		if e, err := parseCLCC(l); err == nil {
+			t.applyEntryLocked(e)
+		}
 	}
 	return nil
 }
@@ -505,9 +950,13 @@ func (t *Trunk) SendDTMF(ctx context.Context, digits string) error {
 		return err
 	}
 	t.mu.Lock()
-	st := t.call.state
+	connected := t.findLocked(callActive) != nil
+	st := callIdle
+	if f := t.foregroundLocked(); f != nil {
+		st = f.state
+	}
 	t.mu.Unlock()
-	if st != callActive {
+	if !connected {
 		return fmt.Errorf("trunk %q: DTMF: no call is connected (%s)", t.cfg.Name, st)
 	}
 	for _, d := range digits {

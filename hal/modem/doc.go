@@ -5,8 +5,11 @@
 // unsolicited results delivered as events even inside a response), the
 // lifecycle that keeps the modem usable (init, liveness probe, reopen with
 // backoff after a wedge, an unplug or a USB re-enumeration), the call state
-// machine, and the voice stream over the module's PCM serial port, all
-// behind hal.Trunk and hal.PCM.
+// machine (two calls: one connected, one waiting or held), the network's
+// supplementary services (call deflection, hold, explicit call transfer and
+// call waiting, found out at start and on every registration change), and
+// the voice stream over the module's PCM serial port, all behind hal.Trunk,
+// hal.TrunkServices and hal.PCM.
 //
 // What does not live here: routing (which trunk, which number is allowed),
 // tones and DTMF detection in audio (fxs/dsp), and the modem simulator

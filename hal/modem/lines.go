@@ -76,7 +76,7 @@ var bareWords = []string{
 var prefixed = []string{
 	"+CME ERROR:", "+CMS ERROR:", "+CLIP:", "+CLCC:", "+CREG:", "+CEREG:", "+CGREG:", "+CSQ:",
 	"+CCFC:", "+COPS:", "+CMGS:", "+RXDTMF:", "+DTMF:", "+QTONEDET:", "+QIND:", "^DSCI:",
-	"VOICE CALL: END", "MISSED_CALL:", "+CRING:", "+CPIN:", "+CUSD:", "+CMTI:",
+	"VOICE CALL: END", "MISSED_CALL:", "+CRING:", "+CPIN:", "+CUSD:", "+CMTI:", "+CCWA:", "+CHLD:",
 }
 
 // knownStart reports whether s begins with a result or report we know.

@@ -25,6 +25,9 @@ type metrics struct {
 	dropped     prometheus.Counter
 	calls       *prometheus.CounterVec // by direction and result
 	voiceStalls prometheus.Counter
+
+	svcSupported *prometheus.GaugeVec   // by service, curried with trunk
+	svcRefusals  *prometheus.CounterVec // by service, curried with trunk
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
@@ -81,7 +84,14 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 	must(err)
 	stalls, err := counter("critline_trunk_voice_stalls_total", "Connected calls on which the module sent no audio in time (voice was re-enabled).")
 	must(err)
-	calls, err := counter("critline_trunk_calls_total", "Calls on the trunk by direction (in, out) and result (answered, busy, no-answer, failed, missed).", "direction", "result")
+	calls, err := counter("critline_trunk_calls_total", "Calls on the trunk by direction (in, out) and result (answered, busy, no-answer, failed, missed, rejected, abandoned, deflected, transferred).", "direction", "result")
+	must(err)
+	svc, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "critline_trunk_service_supported",
+		Help: "1 while the trunk's network service (deflection, hold, transfer, call-waiting) is usable: the module has it and the network has not refused it since the last registration change.",
+	}, []string{"trunk", "service"}))
+	must(err)
+	refusals, err := counter("critline_trunk_service_refusals_total", "Times the network refused a service (deflection, hold, transfer, call-waiting).", "service")
 	must(err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -92,7 +102,9 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 		atSeconds: hist.WithLabelValues(trunk),
 		reopens:   reopen.MustCurryWith(prometheus.Labels{"trunk": trunk}),
 		stray:     stray.WithLabelValues(trunk), underruns: under.WithLabelValues(trunk), dropped: drop.WithLabelValues(trunk),
-		calls:       calls.MustCurryWith(prometheus.Labels{"trunk": trunk}),
-		voiceStalls: stalls.WithLabelValues(trunk),
+		calls:        calls.MustCurryWith(prometheus.Labels{"trunk": trunk}),
+		voiceStalls:  stalls.WithLabelValues(trunk),
+		svcSupported: svc.MustCurryWith(prometheus.Labels{"trunk": trunk}),
+		svcRefusals:  refusals.MustCurryWith(prometheus.Labels{"trunk": trunk}),
 	}, nil
 }

@@ -410,6 +410,12 @@ var cmeText = map[int]string{
 	10: "SIM not inserted", 11: "SIM PIN required", 13: "SIM failure", 14: "SIM busy",
 	16: "incorrect password", 20: "memory full", 30: "no network service",
 	31: "network timeout", 32: "network not allowed - emergency calls only", 100: "unknown",
+	132: "service option not supported", 133: "requested service option not subscribed",
+	134: "service option temporarily out of order",
+	// Supplementary services (27.007 9.2.1).
+	257: "network rejected request", 258: "retry operation", 259: "invalid deflected to number",
+	260: "deflected to own number", 261: "unknown subscriber", 262: "service not available",
+	263: "unknown class specified", 264: "unknown network message",
 }
 
 // parseCMEError parses "+CME ERROR: <code or text>" (or +CMS ERROR).

@@ -101,7 +101,20 @@ func newRig(t testing.TB, v Variant, opts ...rigOpt) *rig {
 		t.Fatalf("trunk never came up: %v (status %+v)", err, r.tr.Status())
 	}
 	r.waitStatus(0, "up", func(s hal.TrunkStatus) bool { return s.Up })
+	// The service probe runs once the trunk is up; let it finish so a test
+	// that wedges the modem or counts commands starts from quiet.
+	eventually(t, "services probed", func() bool { return r.probed() })
 	return r
+}
+
+// probed reports that the service probe has run to its end.
+func (r *rig) probed() bool {
+	for _, s := range r.tr.Services() {
+		if s.Service == hal.ServiceCallWaiting {
+			return s.Support != hal.SupportUnknown || s.Detail == "not registered on a network"
+		}
+	}
+	return false
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -222,11 +235,15 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	t.Fatalf("never happened: %s", what)
 }
 
-// cur is the identity of the call the trunk carries now (0 for none).
+// cur is the identity of the call in the trunk's foreground now (0 for
+// none).
 func (r *rig) cur() hal.TrunkCallID {
 	r.tr.mu.Lock()
 	defer r.tr.mu.Unlock()
-	return r.tr.call.id
+	if c := r.tr.foregroundLocked(); c != nil {
+		return c.id
+	}
+	return 0
 }
 
 func dialErr(_ hal.TrunkCallID, err error) error { return err }

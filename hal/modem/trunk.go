@@ -41,11 +41,19 @@ type Trunk struct {
 	status hal.TrunkStatus
 	creg   Registration
 	cereg  Registration
-	upCh   chan struct{} // closed while up
-	call   callInfo
-	gen    uint64 // call generation, so stale timers do nothing
-	lastID hal.TrunkCallID
-	signal bool // +CSQ reports a measurable signal: a cell is in reach
+	upCh   chan struct{}   // closed while up
+	calls  [2]callInfo     // the call in the foreground and a waiting or held one
+	lastID hal.TrunkCallID // the last call identity given out
+	pcmOn  bool            // the per-call voice command was sent
+	signal bool            // +CSQ reports a measurable signal: a cell is in reach
+	// changed is closed (and replaced) whenever a call changes.
+	changed chan struct{}
+	svc     services
+	probing bool // a service probe is queued
+	holding int  // AT+CHLD operations under way
+	// clccSeen: the module reports calls by +CLCC or ^DSCI, which say
+	// which call ended; VOICE CALL: END and NO CARRIER then add nothing.
+	clccSeen bool
 }
 
 var _ hal.Trunk = (*Trunk)(nil)
@@ -77,8 +85,10 @@ func Open(cfg Config) (*Trunk, error) {
 		probeNow: make(chan struct{}, 1),
 		callKick: make(chan struct{}, 1),
 		upCh:     make(chan struct{}),
+		changed:  make(chan struct{}),
 		status:   hal.TrunkStatus{Detail: "starting"},
 	}
+	t.svc.init(m, "trunk down")
 	if cfg.PCM != "" {
 		t.voice = newVoice(cfg, m, t.log)
 	}
@@ -97,7 +107,7 @@ func (t *Trunk) Status() hal.TrunkStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.status
-	s.InCall = t.call.state != callIdle
+	s.InCall = t.inCallLocked()
 	return s
 }
 
@@ -172,12 +182,14 @@ func (t *Trunk) engine() (*engine, error) {
 
 // act runs f on the supervisor goroutine with the current engine, soon. It
 // never blocks; a full queue drops f (the next poll repairs what it would
-// have done).
-func (t *Trunk) act(f func(*engine)) {
+// have done) and reports false.
+func (t *Trunk) act(f func(*engine)) bool {
 	select {
 	case t.actions <- f:
+		return true
 	default:
 		t.log.Debug("modem: action queue full")
+		return false
 	}
 }
 
@@ -462,7 +474,7 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 func (t *Trunk) callIdle() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.call.state == callIdle
+	return t.callsLocked() == 0
 }
 
 // kickPollLocked starts the +CLCC poll for a call that has just begun.
@@ -490,6 +502,7 @@ func (t *Trunk) setUp(eng *engine) {
 	t.status.Up = true
 	t.status.Detail = ""
 	close(t.upCh)
+	t.probeSoonLocked()
 	t.gaugesLocked()
 	t.log.Info("modem: up", "registered", t.status.Registered, "service", t.status.Service, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
 	t.stateEventLocked()
@@ -509,10 +522,12 @@ func (t *Trunk) setDown(detail string) {
 	t.status.Service = hal.ServiceNone
 	t.status.SignalDBm = 0
 	t.creg, t.cereg, t.signal = Registration{}, Registration{}, false
+	t.clccSeen = false
 	t.upCh = make(chan struct{})
 	t.gaugesLocked()
 	t.m.signal.Set(0)
-	t.endCallLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
+	t.endAllLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
+	t.svc.setAllLocked(hal.SupportUnknown, "trunk down: "+detail)
 	t.emitStateLocked()
 }
 
@@ -595,6 +610,9 @@ func (t *Trunk) regLine(l string) {
 		}
 		t.gaugesLocked()
 		t.log.Info("modem: registration changed", "registered", reg)
+		if t.status.Up {
+			t.probeSoonLocked() // a new network may offer other services
+		}
 		if !t.serviceLocked() {
 			t.stateEventLocked()
 		}
@@ -615,7 +633,7 @@ func (t *Trunk) stateEventLocked() {
 
 func (t *Trunk) emitStateLocked() {
 	s := t.status
-	s.InCall = t.call.state != callIdle
+	s.InCall = t.inCallLocked()
 	t.evq.push(hal.TrunkEvent{Kind: hal.TrunkState, Status: s, At: time.Now()})
 }
 

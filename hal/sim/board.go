@@ -59,6 +59,7 @@ func New(o Options) (*Board, error) {
 		l := newLine(id, o.RingDrive[id], o.Debounce, o.Clock, b.watch)
 		r := &Relay{port: id, bypass: true, clock: o.Clock, watch: b.watch, line: l, copper: o.Copper[id]}
 		p := newPCM(id, o.Clock)
+		p.phone.offHook = l.drivenOffHook
 		b.lines[id], b.relays[id], b.pcms[id] = l, r, p
 		b.ports = append(b.ports, hal.Port{ID: id, Line: l, Relay: r, Audio: p})
 	}
@@ -226,6 +227,31 @@ func (b *Board) Listen(port int, n int) (<-chan []int16, error) {
 		return nil, fmt.Errorf("listen length %d samples: use 1 sample to 10 minutes", n)
 	}
 	return p.tap(n), nil
+}
+
+// SetCallerDisplay makes a port's telephone one that answers caller ID on
+// call waiting (the default) or an older one that does not.
+func (b *Board) SetCallerDisplay(port int, on bool) error {
+	p, ok := b.pcms[port]
+	if !ok {
+		return fmt.Errorf("no port %d on this board: ports are %v", port, b.portIDs())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phone.noCIDCW = !on
+	return nil
+}
+
+// CallerDisplayAcks counts the acknowledgements a port's telephone sent to
+// caller ID on call waiting.
+func (b *Board) CallerDisplayAcks(port int) int {
+	p, ok := b.pcms[port]
+	if !ok {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.phone.acks
 }
 
 // Watch streams every change of the board's outputs and inputs until

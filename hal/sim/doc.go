@@ -6,5 +6,8 @@
 //
 // The simulated modem lives apart, in hal/sim/modemsim, on a real pty so the
 // serial code path is always the real one. Nothing here knows about tones,
-// digits, SIP or routing: the board only moves levels and samples.
+// digits, SIP or routing: the board only moves levels and samples. The one
+// exception is the handsets themselves: they are caller-display telephones
+// that answer the alert of caller ID on call waiting with DTMF D, as such a
+// phone does (handset.go).
 package sim

@@ -22,6 +22,7 @@ type PCM struct {
 	mu       sync.Mutex
 	next     time.Duration // when the next captured frame is due
 	mic      []int16
+	phone    handset
 	taps     []*tap
 	closed   bool
 	closing  chan struct{}
@@ -89,6 +90,9 @@ func (p *PCM) WriteFrame(f *hal.Frame) error {
 	defer p.mu.Unlock()
 	if p.closed {
 		return hal.ErrClosed
+	}
+	if ack := p.phone.earpiece(f[:]); ack != nil {
+		p.mic = append(p.mic, ack...)
 	}
 	p.feedLocked(f[:])
 	return nil

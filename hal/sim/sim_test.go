@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -302,6 +303,68 @@ func TestBypassMovesTheHandset(t *testing.T) {
 	clk.Advance(50 * time.Millisecond)
 	if e := recv(t, l.Events()); e.OffHook {
 		t.Fatalf("event %+v", e)
+	}
+}
+
+// The handset answers the CPE alerting signal once it ends, and nothing else.
+func TestHandsetAcknowledgesCallerIDOnCallWaiting(t *testing.T) {
+	b, _ := newTestBoard(t)
+	p := b.pcms[1]
+	var f hal.Frame
+	write := func(freqs ...float64) {
+		for i := range f {
+			v := 0.0
+			for _, fr := range freqs {
+				v += 5100 * math.Sin(2*math.Pi*fr*float64(i)/hal.SampleRate)
+			}
+			f[i] = int16(v)
+		}
+		if err := p.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		write(400) // a call-waiting tone, speech...
+		write(2130)
+		write(697, 1209)
+	}
+	if len(p.mic) != 0 || b.CallerDisplayAcks(1) != 0 {
+		t.Fatal("the handset answered something that was not the alert")
+	}
+	// On the hook the dual tone is ordinary caller ID's alert: never answered.
+	for range 4 {
+		write(2130, 2750)
+	}
+	write()
+	if len(p.mic) != 0 {
+		t.Fatal("an on-hook handset answered the alert of ordinary caller ID")
+	}
+	if err := b.Hook(1, true); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		write(2130, 2750)
+	}
+	if len(p.mic) != 0 {
+		t.Fatal("acknowledged before the alert ended")
+	}
+	write()
+	if len(p.mic) != 480 || b.CallerDisplayAcks(1) != 1 {
+		t.Fatalf("acknowledgement of %d samples, %d acks", len(p.mic), b.CallerDisplayAcks(1))
+	}
+	if lo, hi := toneAmp(p.mic[:160], 941), toneAmp(p.mic[:160], 1633); lo < 8000 || hi < 8000 {
+		t.Fatalf("acknowledgement is not DTMF D: %v %v", lo, hi)
+	}
+	p.mic = nil
+	if err := b.SetCallerDisplay(1, false); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		write(2130, 2750)
+	}
+	write()
+	if len(p.mic) != 0 {
+		t.Fatal("a telephone without caller display answered")
 	}
 }
 

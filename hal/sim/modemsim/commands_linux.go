@@ -100,10 +100,11 @@ var atTable = []atRow{
 	{name: "+CLIP", set: boolH(func(st *modemState) *bool { return &st.clip }),
 		read: func(s *Sim, _ atCmd) ([]string, string) { return ok(fmt.Sprintf("+CLIP: %d,1", b2i(s.st.clip))) }},
 	{name: "+CLCC", action: func(s *Sim, _ atCmd) ([]string, string) {
-		if c := s.st.call; c != nil {
-			return ok(s.clccLocked(c))
+		var lines []string
+		for _, c := range s.st.calls {
+			lines = append(lines, s.clccLocked(c))
 		}
-		return ok()
+		return ok(lines...)
 	}, set: func(s *Sim, c atCmd) ([]string, string) {
 		if s.o.Variant == Generic {
 			return nil, s.errLocked(4, "operation not supported") // call reports as URCs are a vendor extension
@@ -112,7 +113,7 @@ var atTable = []atRow{
 	}},
 	{name: "+VTS", set: func(s *Sim, c atCmd) ([]string, string) {
 		d := strings.Trim(c.arg, `"`)
-		if s.st.call == nil || s.st.call.stat != 0 {
+		if s.findLocked(0) == nil {
 			return nil, s.errLocked(3, "operation not allowed")
 		}
 		if d == "" || strings.Trim(d, "0123456789*#ABCD") != "" {
@@ -122,6 +123,25 @@ var atTable = []atRow{
 		return ok()
 	}},
 	{name: "+CCFC", set: func(s *Sim, c atCmd) ([]string, string) { return s.ccfcLocked(c.raw) }},
+
+	// Supplementary services (27.007 7.12-7.14; see calls_linux.go).
+	{name: "+CCWA", set: func(s *Sim, c atCmd) ([]string, string) { return s.ccwaLocked(c.arg) },
+		read: func(s *Sim, _ atCmd) ([]string, string) { return ok(fmt.Sprintf("+CCWA: %d", b2i(s.st.ccwaURC))) },
+		test: func(s *Sim, _ atCmd) ([]string, string) {
+			if s.st.svc["waiting"].absent {
+				return nil, s.cmeLocked(4)
+			}
+			return ok("+CCWA: (0,1)")
+		}},
+	{name: "+CHLD", set: func(s *Sim, c atCmd) ([]string, string) { return s.chldLocked(c.arg) },
+		test: func(s *Sim, _ atCmd) ([]string, string) { return s.chldTestLocked() }},
+	{name: "+CTFR", set: func(s *Sim, c atCmd) ([]string, string) { return s.ctfrLocked(c.raw) },
+		test: func(s *Sim, _ atCmd) ([]string, string) {
+			if s.st.svc["deflection"].absent {
+				return nil, s.cmeLocked(4)
+			}
+			return ok()
+		}},
 
 	// SMS (27.005 3.2, 3.5).
 	{name: "+CMGF", set: intH(0, 1, func(st *modemState) *int { return &st.cmgf })},
@@ -139,7 +159,7 @@ var atTable = []atRow{
 		return boolH(func(st *modemState) *bool { return &st.dtmfURC })(s, c)
 	}},
 	{name: "+CPCMREG", variant: SIMCom, set: func(s *Sim, c atCmd) ([]string, string) {
-		if c.arg == "1" && s.st.call == nil {
+		if c.arg == "1" && len(s.st.calls) == 0 {
 			return nil, s.errLocked(3, "operation not allowed")
 		}
 		return boolH(func(st *modemState) *bool { return &st.pcmOn })(s, c)
@@ -260,10 +280,10 @@ func resetH(s *Sim, _ atCmd) ([]string, string) {
 	return ok()
 }
 
+// hangupH is ATH / AT+CHUP: like the modules it copies, it clears every
+// call (held and waiting ones too).
 func hangupH(s *Sim, _ atCmd) ([]string, string) {
-	if s.st.call != nil {
-		s.endCallLocked("")
-	}
+	s.endAllLocked("")
 	return ok()
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,8 +26,10 @@ type verb struct {
 func verbs() map[string]verb {
 	return map[string]verb{
 		"status":     {"status", "show the simulated modem's state", (*Sim).cStatus},
-		"ring":       {"ring NUMBER|withheld|unavailable [NAME]", "an inbound call: RING and +CLIP every few seconds until answered or cancelled", (*Sim).cRing},
-		"hangup":     {"hangup", "the far end hangs up (or the caller gives up ringing)", (*Sim).cHangup},
+		"ring":       {"ring NUMBER|withheld|unavailable [NAME]", "an inbound call: RING and +CLIP every few seconds until answered or cancelled; during a call it waits (+CCWA) if call waiting is on, else gets busy", (*Sim).cRing},
+		"hangup":     {"hangup [active|held|waiting|ringing|ID]", "the far end hangs up (or the caller gives up ringing); with two calls say which", (*Sim).cHangup},
+		"service":    {"service deflection|hold|transfer|waiting|all allow|refuse [CODE]|absent", "the network carries a service, refuses it with +CME ERROR CODE (default 3, operation not allowed; 257 network rejected request, 262 service not available, 30 no network service), or the module lacks the command", (*Sim).cService},
+		"redirects":  {"redirects", "list the calls the driver deflected (AT+CTFR) or transferred (AT+CHLD=4)", (*Sim).cRedirects},
 		"answer":     {"answer", "the dialled far end answers now", (*Sim).cAnswer},
 		"ondial":     {"ondial answer|busy|noanswer|reject|ring [DELAY]", "what the far end does with calls dialled from now on", (*Sim).cOndial},
 		"dtmf":       {"dtmf DIGITS", "the far end presses DTMF digits", (*Sim).cDTMF},
@@ -142,15 +145,37 @@ func (s *Sim) cStatus(args []string) (string, error) {
 		net = "no network"
 	}
 	fmt.Fprintf(&b, "\nnetwork: %s on %q, signal %s", net, s.st.operator, dbm(s.st.rssi))
-	call := "none"
-	if c := s.st.call; c != nil {
+	var calls []string
+	for _, c := range s.st.calls {
 		dir := "outbound to"
 		if c.incoming {
 			dir = "inbound from"
 		}
-		call = fmt.Sprintf("%s %q, %s", dir, c.number, statName(c.stat))
+		calls = append(calls, fmt.Sprintf("%d: %s %q, %s", c.id, dir, c.number, statName(c.stat)))
 	}
-	fmt.Fprintf(&b, "\ncall: %s; voice %v; on dial: %s", call, s.st.pcmOn || s.o.Variant == Generic, s.st.ondial)
+	list := "call: none" // the words scripts look for on an idle trunk
+	if len(calls) > 0 {
+		list = "calls: " + strings.Join(calls, "; ")
+	}
+	fmt.Fprintf(&b, "\n%s; voice %v; on dial: %s", list, s.st.pcmOn || s.o.Variant == Generic, s.st.ondial)
+	cw := "off"
+	if s.st.cw {
+		cw = "on"
+	}
+	var svcs []string
+	for _, n := range serviceNames {
+		r := s.st.svc[n]
+		switch {
+		case r.absent:
+			svcs = append(svcs, n+" absent")
+		case r.refuse != 0:
+			svcs = append(svcs, fmt.Sprintf("%s refused (+CME ERROR: %d)", n, r.refuse))
+		}
+	}
+	if len(svcs) == 0 {
+		svcs = []string{"all carried"}
+	}
+	fmt.Fprintf(&b, "\ncall waiting: %s; services: %s", cw, strings.Join(svcs, ", "))
 	var faults []string
 	if s.st.wedged {
 		faults = append(faults, "wedged")
@@ -185,6 +210,10 @@ func statName(stat int) string {
 	switch stat {
 	case 0:
 		return "connected"
+	case 1:
+		return "held"
+	case 5:
+		return "waiting"
 	case 2:
 		return "dialling"
 	case 3:
@@ -222,42 +251,116 @@ func (s *Sim) cRing(args []string) (string, error) {
 	if s.att == nil {
 		return "", fmt.Errorf("the modem has vanished: use return first")
 	}
-	if s.st.call != nil {
-		return "", fmt.Errorf("a call is in progress: hang it up first")
-	}
 	if !s.st.registered {
 		return "", fmt.Errorf("not registered: use network up first")
 	}
-	s.st.call = c
-	s.callStatLocked(c, 4)
-	s.ringLocked()
-	s.noReplyLocked(c)
-	who := c.number
-	if who == "" {
-		who = args[0]
+	out, err := s.incomingLocked(c)
+	if err == nil && c.stat == 4 {
+		s.noReplyLocked(c) // the network's forward on no reply
 	}
-	return "ringing from " + who, nil
+	return out, err
 }
 
 func (s *Sim) cHangup(args []string) (string, error) {
+	if err := nargs(args, 0, 1); err != nil {
+		return "", err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st.call == nil {
+	if len(s.st.calls) == 0 {
 		return "", fmt.Errorf("no call")
 	}
-	s.endCallLocked("NO CARRIER")
-	return "far end hung up", nil
+	var c *simCall
+	switch {
+	case len(args) == 0 && len(s.st.calls) == 1:
+		c = s.st.calls[0]
+	case len(args) == 0:
+		return "", fmt.Errorf("two calls: say which (active, held, waiting, ringing or a call id)")
+	default:
+		stat := map[string]int{"active": 0, "connected": 0, "held": 1, "waiting": 5, "ringing": 4}
+		if st, ok := stat[strings.ToLower(args[0])]; ok {
+			c = s.findLocked(st)
+		} else if id, err := strconv.Atoi(args[0]); err == nil {
+			c = s.callByIDLocked(id)
+		}
+		if c == nil {
+			return "", fmt.Errorf("no %s call", args[0])
+		}
+	}
+	s.endCallLocked(c, "NO CARRIER")
+	return fmt.Sprintf("far end of call %d hung up", c.id), nil
 }
 
 func (s *Sim) cAnswer(args []string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.st.call
-	if c == nil || c.incoming || c.stat == 0 {
+	c := s.findLocked(2, 3)
+	if c == nil || c.incoming {
 		return "", fmt.Errorf("no dialled call is waiting for an answer")
 	}
-	s.farAnswerLocked()
+	s.farAnswerLocked(c)
 	return "far end answered", nil
+}
+
+func (s *Sim) cService(args []string) (string, error) {
+	if err := nargs(args, 2, 3); err != nil {
+		return "", err
+	}
+	name := strings.ToLower(args[0])
+	names := serviceNames
+	if name != "all" {
+		if !slices.Contains(serviceNames, name) {
+			return "", fmt.Errorf("%q: use %s or all", args[0], strings.Join(serviceNames, ", "))
+		}
+		names = []string{name}
+	}
+	var r serviceRule
+	switch strings.ToLower(args[1]) {
+	case "allow":
+		if len(args) == 3 {
+			return "", fmt.Errorf("allow takes no code")
+		}
+	case "refuse":
+		r.refuse = 3
+		if len(args) == 3 {
+			code, err := strconv.Atoi(args[2])
+			if err != nil || code <= 0 || code > 65535 {
+				return "", fmt.Errorf("code %q: give a +CME ERROR number, e.g. 3, 257, 262 or 30", args[2])
+			}
+			r.refuse = code
+		}
+	case "absent":
+		if len(args) == 3 {
+			return "", fmt.Errorf("absent takes no code")
+		}
+		r.absent = true
+	default:
+		return "", fmt.Errorf("%q: use allow, refuse [CODE] or absent", args[1])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		s.st.svc[n] = r
+	}
+	switch {
+	case r.absent:
+		return fmt.Sprintf("%s: the module has no such command", strings.Join(names, ", ")), nil
+	case r.refuse != 0:
+		return fmt.Sprintf("%s: the network refuses with %s", strings.Join(names, ", "), s.cmeLocked(r.refuse)), nil
+	}
+	return strings.Join(names, ", ") + ": carried by the network", nil
+}
+
+func (s *Sim) cRedirects(args []string) (string, error) {
+	r := s.Redirects()
+	if len(r) == 0 {
+		return "no call deflected or transferred", nil
+	}
+	var b strings.Builder
+	for _, x := range r {
+		fmt.Fprintf(&b, "%s %s: %s -> %s after %s\n", x.At.Format(time.TimeOnly), x.Kind, x.From, x.To, x.After.Round(time.Millisecond))
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
 }
 
 func (s *Sim) cOndial(args []string) (string, error) {
@@ -293,7 +396,7 @@ func (s *Sim) cDTMF(args []string) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st.call == nil || s.st.call.stat != 0 {
+	if s.findLocked(0) == nil {
 		return "", fmt.Errorf("no connected call")
 	}
 	for _, c := range d {
@@ -332,16 +435,14 @@ func (s *Sim) cNetwork(args []string) (string, error) {
 		return "registered", nil
 	case "limited":
 		s.st.registered, s.st.cell = false, true
-		if was && s.st.call != nil {
-			s.endCallLocked("NO CARRIER")
+		if was {
+			s.endAllLocked("NO CARRIER")
 		}
 		s.regReportLocked()
 		return "limited service: emergency calls only", nil
 	case "down", "off":
 		s.st.registered, s.st.cell = false, false
-		if s.st.call != nil {
-			s.endCallLocked("NO CARRIER")
-		}
+		s.endAllLocked("NO CARRIER")
 		s.regReportLocked()
 		return "no network", nil
 	}

@@ -7,7 +7,12 @@
 // reports call progress, carries voice both ways, and is steered through
 // Sim.Control (the verbs of `critlinectl sim trunk ...`) or its Go methods:
 // ring, far-end answer/reject/busy/no answer, network loss, wedge, garbage,
-// slow answers, echo, vanish and return, signal level, voice gaps.
+// slow answers, echo, vanish and return, signal level, voice gaps. Like a
+// mobile network it keeps two calls per subscriber (one waiting or held)
+// and carries the supplementary services the driver uses: call waiting
+// (+CCWA), call hold and explicit call transfer (+CHLD), call deflection
+// (+CTFR); the verb `service` makes the network refuse any of them with
+// the +CME ERROR a real network gives, or the module lack the command.
 //
 // It is a product feature (demos, training, field dry runs) and the peer of
 // hal/modem's tests. It knows nothing of critline above the hal: no routing,

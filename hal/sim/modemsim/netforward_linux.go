@@ -43,19 +43,19 @@ func (s *Sim) noReplyLocked(c *simCall) {
 	if secs == 0 {
 		secs = 20
 	}
-	s.afterLocked(time.Duration(secs)*time.Second, func() {
-		if s.st.call != c || c.stat != 4 {
+	s.afterLocked(c, time.Duration(secs)*time.Second, func() {
+		if c.stat != 4 {
 			return
 		}
 		s.log.Info("the network forwarded an unanswered call", "from", c.number, "to", f.number, "after_s", secs)
 		s.forwarded = append(s.forwarded, fmt.Sprintf("%s -> %s (no reply after %d s)", c.number, f.number, secs))
-		s.endCallLocked("")
+		s.endCallLocked(c, "")
 	})
 }
 
 // recordLocked adds what the driver sent during a connected call.
 func (s *Sim) recordLocked(samples []int16) {
-	if c := s.st.call; c != nil && c.stat == 0 && len(s.recording) < maxRecording {
+	if s.findLocked(0) != nil && len(s.recording) < maxRecording {
 		s.recording = append(s.recording, samples[:min(len(samples), maxRecording-len(s.recording))]...)
 	}
 }

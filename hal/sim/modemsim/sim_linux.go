@@ -25,16 +25,16 @@ type Sim struct {
 	mu        sync.Mutex
 	att       *attachment // nil while vanished
 	st        modemState
-	callN     uint64 // call generation: timers of an ended call do nothing
 	cmds      []string
 	sms       []SMS
+	redirects []Redirect
 	play      []int16
 	heard     []int16
 	nHeard    int
 	taps      []*tap
 	post      []func() // run after the current command's final result
 	farDigits string
-	recording []int16  // what the driver sent during the last connected call
+	recording []int16  // what the driver sent during the last call (netforward_linux.go)
 	forwarded []string // calls the network forwarded away from the modem
 	closed    bool
 	stop      chan struct{}
@@ -65,7 +65,7 @@ type modemState struct {
 	rssi       int
 	operator   string
 
-	call   *simCall
+	calls  []*simCall // at most two: one connected (or dialling, ringing) and one waiting or held
 	ondial string
 	dialD  time.Duration // extra delay before the ondial outcome
 
@@ -76,7 +76,10 @@ type modemState struct {
 	jitter           int
 
 	fwd     map[int]fwd
-	prompt  bool // SMS text being typed
+	cw      bool                   // call waiting active in the network (AT+CCWA=x,1)
+	ccwaURC bool                   // +CCWA reports on (AT+CCWA=1)
+	svc     map[string]serviceRule // how the network treats each supplementary service
+	prompt  bool                   // SMS text being typed
 	smsTo   string
 	smsText []byte
 }
@@ -88,6 +91,7 @@ type fwd struct {
 }
 
 type simCall struct {
+	id           int // the call id of +CLCC
 	incoming     bool
 	number       string
 	name         string
@@ -142,7 +146,7 @@ func New(o Options) (*Sim, error) {
 		voiceKick: make(chan struct{}, 1),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 	}
-	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}})
+	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}, svc: map[string]serviceRule{}})
 	s.mu.Lock()
 	err := s.attachLocked()
 	s.mu.Unlock()
@@ -160,7 +164,7 @@ func (s *Sim) defaults(old modemState) modemState {
 		echo: true, echoStuck: old.echoStuck, cmgf: 0,
 		registered: old.registered, cell: old.cell, rssi: old.rssi, operator: old.operator,
 		ondial: old.ondial, dialD: old.dialD, slow: old.slow, jitter: old.jitter,
-		fwd: old.fwd,
+		fwd: old.fwd, cw: old.cw, svc: old.svc,
 	}
 }
 
@@ -276,8 +280,7 @@ func (s *Sim) detachLocked() {
 	s.att = nil
 	os.Remove(s.atLink)
 	os.Remove(s.pcmLink)
-	s.st.call = nil
-	s.callN++
+	s.st.calls = nil
 }
 
 func (s *Sim) writer(a *attachment, p *ptyPair, q chan []byte) {
@@ -489,162 +492,6 @@ func (s *Sim) regLocked(prefix string, n int, query bool) string {
 		return fmt.Sprintf("%s: %d,%d%s", prefix, n, stat, loc)
 	}
 	return fmt.Sprintf("%s: %d%s", prefix, stat, loc)
-}
-
-func (s *Sim) clccLocked(c *simCall) string {
-	dir := 0
-	if c.incoming {
-		dir = 1
-	}
-	num, typ := c.number, 129
-	if strings.HasPrefix(num, "+") {
-		typ = 145
-	}
-	return fmt.Sprintf(`+CLCC: 1,%d,%d,0,0,"%s",%d`, dir, c.stat, num, typ)
-}
-
-// callStatLocked moves the call to stat and reports it the variant's way.
-func (s *Sim) callStatLocked(c *simCall, stat int) {
-	c.stat = stat
-	s.kickVoiceLocked()
-	if s.st.clccURC {
-		s.urcLocked(s.clccLocked(c))
-	}
-	if s.st.dsci {
-		dir, typ := 0, 129
-		if c.incoming {
-			dir = 1
-		}
-		if strings.HasPrefix(c.number, "+") {
-			typ = 145
-		}
-		s.urcLocked(fmt.Sprintf("^DSCI: 1,%d,%d,0,%s,%d", dir, stat, c.number, typ))
-	}
-	if stat == 2 || stat == 4 {
-		s.recording = s.recording[:0] // a new call (dialling or ringing): a new recording
-	}
-	if stat == 0 && s.o.Variant == SIMCom {
-		s.urcLocked("VOICE CALL: BEGIN")
-	}
-}
-
-// endCallLocked ends the call: final is the result the driver sees ("" when
-// the driver hung up, "NO CARRIER" when the far end did...).
-func (s *Sim) endCallLocked(final string) {
-	c := s.st.call
-	if c == nil {
-		return
-	}
-	wasActive := c.stat == 0
-	s.callStatLocked(c, 6)
-	if s.o.Variant == SIMCom {
-		if wasActive {
-			secs := int(time.Since(c.started).Seconds())
-			s.urcLocked(fmt.Sprintf("VOICE CALL: END: %06d", secs))
-		} else if c.incoming && final != "" {
-			s.urcLocked(fmt.Sprintf("MISSED_CALL: %s %s", time.Now().Format("03:04PM"), c.number))
-		}
-	}
-	if final != "" && (wasActive || !c.incoming) {
-		s.urcLocked(final)
-	}
-	s.st.call = nil
-	if s.o.Variant == SIMCom {
-		s.st.pcmOn = false
-	}
-	s.callN++
-}
-
-// afterLocked runs f after d if the call generation is unchanged.
-func (s *Sim) afterLocked(d time.Duration, f func()) {
-	n := s.callN
-	time.AfterFunc(d, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closed || s.callN != n || s.st.call == nil {
-			return
-		}
-		f()
-	})
-}
-
-func (s *Sim) dialLocked(number string) ([]string, string) {
-	if s.st.call != nil {
-		return nil, s.errLocked(3, "operation not allowed")
-	}
-	if number == "" || strings.Trim(number, "+0123456789*#") != "" {
-		return nil, s.errLocked(50, "incorrect parameters")
-	}
-	if !s.st.cell {
-		return nil, "NO CARRIER" // no network in reach at all
-	}
-	if !s.st.registered && !isEmergency(number) {
-		// Emergency numbers go through on any network in reach (limited service).
-		return nil, s.errLocked(30, "no network service")
-	}
-	c := &simCall{number: number, stat: 2, started: time.Now()}
-	s.st.call = c
-	s.callStatLocked(c, 2)
-	d := s.st.dialD
-	switch s.st.ondial {
-	case "reject":
-		s.afterLocked(d+50*time.Millisecond, func() { s.endCallLocked("NO CARRIER") })
-	default:
-		s.afterLocked(d+s.o.AlertAfter, func() {
-			s.callStatLocked(c, 3)
-			switch s.st.ondial {
-			case "busy":
-				s.afterLocked(s.o.AlertAfter, func() { s.endCallLocked("BUSY") })
-			case "noanswer":
-				s.afterLocked(s.o.NoAnswerAfter, func() { s.endCallLocked("NO ANSWER") })
-			case "answer":
-				s.afterLocked(s.o.AnswerAfter, func() { s.farAnswerLocked() })
-			}
-		})
-	}
-	return nil, "OK"
-}
-
-func (s *Sim) farAnswerLocked() {
-	c := s.st.call
-	if c == nil || c.incoming || c.stat == 0 {
-		return
-	}
-	c.started = time.Now()
-	s.callStatLocked(c, 0)
-}
-
-func (s *Sim) answerLocked() ([]string, string) {
-	c := s.st.call
-	if c == nil || !c.incoming || c.stat != 4 {
-		return nil, "NO CARRIER"
-	}
-	c.started = time.Now()
-	c.stat = 0
-	// The module says OK first, then reports the connection.
-	s.post = append(s.post, func() { s.callStatLocked(c, 0) })
-	return nil, "OK"
-}
-
-// ringLocked sends RING (+CLIP) now and again until the call changes.
-func (s *Sim) ringLocked() {
-	c := s.st.call
-	if c == nil || !c.incoming || c.stat != 4 {
-		return
-	}
-	s.urcLocked("RING")
-	if s.st.clip {
-		num := c.number
-		if c.presentation != 0 {
-			num = ""
-		}
-		typ := 129
-		if strings.HasPrefix(num, "+") {
-			typ = 145
-		}
-		s.urcLocked(fmt.Sprintf(`+CLIP: "%s",%d,"",0,"%s",%d`, num, typ, c.name, c.presentation))
-	}
-	s.afterLocked(s.o.RingInterval, s.ringLocked)
 }
 
 func (s *Sim) ccfcLocked(args string) ([]string, string) {

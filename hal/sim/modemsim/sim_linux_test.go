@@ -236,7 +236,7 @@ func TestControlErrors(t *testing.T) {
 			t.Errorf("%v accepted", args)
 			continue
 		}
-		if len(args) < 2 && (len(args) == 0 || args[0] == "frobnicate") && !strings.Contains(err.Error(), "ring, signal, slow") {
+		if len(args) < 2 && (len(args) == 0 || args[0] == "frobnicate") && !strings.Contains(err.Error(), "ring, service, signal, slow") {
 			t.Errorf("%v: error does not list the verbs: %v", args, err)
 		}
 	}

@@ -79,8 +79,8 @@ func (s *Sim) voiceClock() {
 // voiceOnLocked says whether voice flows: a call up, a voice port attached
 // and PCM enabled.
 func (s *Sim) voiceOnLocked() bool {
-	c := s.st.call
-	return c != nil && c.stat == 0 && s.att != nil && s.att.pcm != nil &&
+	c := s.findLocked(0) // the active call (another may be waiting or held)
+	return c != nil && s.att != nil && s.att.pcm != nil &&
 		(s.st.pcmOn || s.o.Variant == Generic)
 }
 
