@@ -27,6 +27,8 @@ type Config struct {
 	// working (a default taken where the file is silent on something that
 	// matters): --check-config prints them, the daemon logs them.
 	Notices []Problem `toml:"-"`
+
+	loc locator // where each key is written, for later checks' messages
 }
 
 // Board says which hardware backend runs the ports and how.
@@ -332,6 +334,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			c.Notices[i].Line = loc.line(c.Notices[i].Key[:strings.LastIndexByte(c.Notices[i].Key, '.')])
 		}
 	}
+	c.loc = loc
 	return &c, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,6 +41,10 @@ type NotRunningError struct {
 }
 
 func (e *NotRunningError) Error() string {
+	if what := notASocket(e.Socket); what != "" {
+		return fmt.Sprintf("%s is %s, not a control socket: pass --socket with the path of the daemon's socket (its [control] socket, by default %s)",
+			e.Socket, what, defaultSocketHint)
+	}
 	why := "cannot connect"
 	switch {
 	case errors.Is(e.Err, os.ErrNotExist) || errors.Is(e.Err, syscall.ENOENT):
@@ -54,7 +59,29 @@ func (e *NotRunningError) Error() string {
 		"  Another socket? pass --socket PATH (the daemon's [control] socket)", e.Socket, why)
 }
 
-func (e *NotRunningError) Unwrap() error { return e.Err }
+// defaultSocketHint is the daemon's default socket (config.DefaultSocket;
+// control does not import config).
+const defaultSocketHint = "/run/critline/control.sock"
+
+// notASocket describes what is at path when it exists and is not a socket
+// ("a directory (it holds control.sock: try that)", "a regular file"), and
+// returns "" otherwise.
+func notASocket(path string) string {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Type() == os.ModeSocket {
+		return ""
+	}
+	switch {
+	case st.IsDir():
+		if in, err := os.Stat(filepath.Join(path, "control.sock")); err == nil && in.Mode().Type() == os.ModeSocket {
+			return "a directory (it holds control.sock: try --socket " + filepath.Join(path, "control.sock") + ")"
+		}
+		return "a directory"
+	case st.Mode().IsRegular():
+		return "a regular file"
+	}
+	return "a " + st.Mode().Type().String() + " file"
+}
 
 // APIError is a 4xx/5xx answer from the daemon.
 type APIError struct {

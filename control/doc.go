@@ -6,6 +6,6 @@
 // The handler knows nothing about boards, ports or SIP: it decodes and checks
 // requests strictly (unknown fields, bad JSON, wrong verbs and oversized
 // bodies get a 4xx and change nothing) and calls the small interfaces it is
-// given. DESIGN.md's house has no room for a package both commands share;
-// this is it, and it imports nothing of ours but hal's audio constants.
+// given. It is the package both commands share (docs/design.md, "The house");
+// it imports nothing of ours but hal's audio constants.
 package control

@@ -3,7 +3,7 @@ package control
 import "time"
 
 // Status is what `critlinectl status --json` prints. Field names are part of
-// the contract.
+// the contract: testdata/status.golden.json pins them (TestStatusJSONGolden).
 type Status struct {
 	Version    string      `json:"version"`
 	Board      string      `json:"board"`

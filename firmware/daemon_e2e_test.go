@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/testenv"
 )
 
@@ -111,6 +112,13 @@ func TestDaemonCallsAgainstRealDaemon(t *testing.T) {
 	if busy, detail, err := calls(ctx); err != nil || busy {
 		t.Fatalf("idle daemon: busy=%v %q %v", busy, detail, err)
 	}
+	// The handset is lifted on the board's side of the relay: wait until the
+	// relay is energised (until a route is up the handset is on the line
+	// behind it, where the board cannot see it).
+	waitFor("port 1's relay on the board", func() (bool, error) {
+		st, err := control.NewClient(sock).Status(ctx)
+		return err == nil && len(st.Ports) > 0 && st.Ports[0].Relay == "board", err
+	})
 	hook(t, sock, `{"port":1,"state":"off"}`)
 	var detail string
 	waitFor("port 1 off the hook seen as a call", func() (bool, error) {

@@ -10,22 +10,17 @@ import (
 
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // waitCall waits until the worker has stored the router's call handle.
 func (h *harness) waitCall() {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(h.t, 5*time.Second, "the router's call handle stored", func() bool {
 		h.p.mu.Lock()
-		ok := h.p.call != nil
-		h.p.mu.Unlock()
-		if ok {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	h.t.Fatal("call handle never stored")
+		defer h.p.mu.Unlock()
+		return h.p.call != nil
+	})
 }
 
 // dialToRoute lifts, keys digits by DTMF and returns the router request.
@@ -292,13 +287,7 @@ func TestOutboundCall(t *testing.T) {
 
 func waitFor(t *testing.T, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never met")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the condition", f)
 }
 
 func TestEarlyMedia(t *testing.T) {
@@ -381,8 +370,7 @@ func TestHangupWhileRouting(t *testing.T) {
 	r.reply <- routeReply{call: call}
 	waitFor(t, func() bool { hu, _, _, _ := call.counts(); return hu == 1 })
 	// Late progress from that call is ignored.
-	r.progress.Update(CallUpdate{State: CallAnswered, Media: &fakeMedia{}})
-	time.Sleep(10 * time.Millisecond)
+	r.progress.Update(CallUpdate{State: CallAnswered, Media: &fakeMedia{}}) // applied (or dropped) before it returns
 	if s := h.state(); s != StateIdle {
 		t.Errorf("stale progress moved the port to %s", s)
 	}

@@ -1,7 +1,7 @@
 // Package monitoring_test checks critline's monitoring deliverables, which are
 // data files rather than Go code: the Prometheus alerting rules (alerts.yml and
 // their promtool unit tests), the Grafana dashboard, and that the live daemon's
-// /metrics passes `promtool check metrics` and matches DESIGN.md's contract.
+// /metrics passes `promtool check metrics` and matches the metrics contract in docs/design.md.
 package monitoring_test
 
 import (
@@ -24,7 +24,7 @@ type metricSpec struct {
 	labels []string
 }
 
-// contract returns the metric names of DESIGN.md's contract and issues 8 and 11 with
+// contract returns the metric names of the contract (docs/design.md) with
 // their type and label names. Alerts and the dashboard may use only these (and
 // Prometheus's own `up` in alerts); the live daemon must export them with these
 // types and labels.
@@ -99,7 +99,7 @@ func seriesName(allowed map[string]metricSpec, name string) (base string, spec m
 			return b, s, nil
 		}
 	}
-	return "", metricSpec{}, fmt.Errorf("metric %s is not in the contract (typo, or add it to DESIGN.md's contract and contract_test.go)", name)
+	return "", metricSpec{}, fmt.Errorf("metric %s is not in the contract (typo, or add it to the contract in docs/design.md and contract_test.go)", name)
 }
 
 // checkRefs checks that an expression's metrics and labels are all known.

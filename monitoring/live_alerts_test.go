@@ -14,6 +14,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/critline/critline/internal/testenv"
 )
 
 // value returns the value of the series name{labels} in a scrape.
@@ -72,17 +74,19 @@ func is(fams map[string]*dto.MetricFamily, v float64, name string, labels ...str
 // there fails, a slow one does not.
 func waitState(t *testing.T, d *daemonProc, what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		fams := d.families()
-		if cond(fams) {
-			return fams
+	var fams map[string]*dto.MetricFamily
+	reached := false
+	t.Cleanup(func() {
+		if !reached && fams != nil {
+			t.Logf("the daemon never reached state %q; last scrape:\n%s", what, critlineSeries(fams))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon never reached state %q; last scrape:\n%s", what, critlineSeries(fams))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	})
+	testenv.Eventually(t, 30*time.Second, "the daemon in state "+what, func() bool {
+		fams = d.families()
+		return cond(fams)
+	})
+	reached = true
+	return fams
 }
 
 // critlineSeries lists the critline_ series of a scrape as promtool input

@@ -13,7 +13,7 @@ type RegistrarHealth struct {
 	Up        bool          // verdict with hysteresis
 	Known     bool          // false until the first verdict
 	RTT       time.Duration // last answered probe
-	Loss      float64       // lost fraction of the last 20 probes
+	Loss      float64       // lost fraction of the probes since the verdict last changed (at most the last 20)
 	At        time.Duration // hal.Clock time of the verdict
 }
 

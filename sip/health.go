@@ -90,6 +90,7 @@ func (r *registrar) record(ok bool, rtt time.Duration, downAfter, upAfter int) b
 		r.misses = 0
 		if !r.up && (!r.known || r.oks >= upAfter) {
 			r.up, r.known, r.upSince = true, true, time.Now()
+			r.restartWindowLocked(false, r.oks)
 			return true
 		}
 		return false
@@ -98,6 +99,7 @@ func (r *registrar) record(ok bool, rtt time.Duration, downAfter, upAfter int) b
 	r.oks = 0
 	if (r.up || !r.known) && r.misses >= downAfter {
 		r.up, r.known = false, true
+		r.restartWindowLocked(true, r.misses)
 		return true
 	}
 	return false

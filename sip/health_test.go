@@ -34,8 +34,12 @@ func TestHealthHysteresis(t *testing.T) {
 		t.Fatal("3 successes must bring it up")
 	}
 	h := r.health()
-	if h.Loss <= 0 || h.Loss >= 1 || !h.Known {
-		t.Fatalf("loss window: %+v", h)
+	if h.Loss != 0 || !h.Known {
+		t.Fatalf("loss window just after coming up: %+v", h)
+	}
+	step(false)
+	if h := r.health(); h.Loss != 0.25 {
+		t.Fatalf("one loss in four probes since coming up: %+v", h)
 	}
 	// unknown and silent from the start: down after DownAfter misses
 	r2 := &registrar{}
@@ -45,6 +49,38 @@ func TestHealthHysteresis(t *testing.T) {
 	}
 	if !r2.record(false, 0, 2, 3) || r2.up || !r2.known {
 		t.Fatal("no down verdict after two misses")
+	}
+}
+
+// Loss describes the registrar as it is now: one that has just come back
+// from an outage shows no loss (it once showed 85 %: the outage's losses
+// filled the window), one that has just gone down shows total loss, and
+// in between the window covers the last 20 probes.
+func TestLossSinceTheVerdict(t *testing.T) {
+	r := &registrar{}
+	r.record(true, 0, 2, 3)
+	for range 30 {
+		r.record(false, 0, 2, 3) // the outage
+	}
+	if h := r.health(); h.Up || h.Loss != 1 {
+		t.Fatalf("during the outage: %+v", h)
+	}
+	for range 3 {
+		r.record(true, 0, 2, 3)
+	}
+	if h := r.health(); !h.Up || h.Loss != 0 {
+		t.Fatalf("just back up: %+v, want loss 0", h)
+	}
+	for i := range 40 { // then 1 in 4 lost, for longer than the window
+		r.record(i%4 != 3, 0, 2, 3)
+	}
+	if h := r.health(); !h.Up || h.Loss != 0.25 {
+		t.Fatalf("steady 25 %% loss: %+v", h)
+	}
+	r.record(false, 0, 2, 3)
+	r.record(false, 0, 2, 3)
+	if h := r.health(); h.Up || h.Loss != 1 {
+		t.Fatalf("just gone down: %+v", h)
 	}
 }
 

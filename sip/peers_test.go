@@ -63,17 +63,10 @@ func startUA(t testing.TB, regs []Registrar, lines []Line, tweak func(*Config)) 
 	return tu
 }
 
-// waitFor polls cond until it holds or d passes.
+// waitFor is testenv.Eventually: cond must hold within d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", d, what)
+	testenv.Eventually(t, d, what, cond)
 }
 
 func allRegistered(u *UA, registrar string) bool {

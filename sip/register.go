@@ -33,6 +33,7 @@ type line struct {
 	boundPort []int           // Contact port of the binding (TLS: the connection's local port)
 	minExp    []time.Duration // the registrar's Min-Expires (423), 0: none seen
 	calls     int
+	failures  failureLog // logs a run of failures once, not every retry
 }
 
 func newLine(cfg Line, nRegs int) *line {
@@ -222,6 +223,7 @@ func (u *UA) lineLoop(l *line) {
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
+				l.failures.succeeded(u.log, l.cfg.Port, target, r.cfg.Name)
 				if old != target {
 					if old >= 0 {
 						u.publishBinding(l, u.regs[old], false, nil)
@@ -297,7 +299,7 @@ func (u *UA) registerFailedLocked(l *line, i int, err error) {
 		return
 	}
 	l.skipUntil[i] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
-	u.log.Warn("registration failed", "port", l.cfg.Port, "registrar", r.cfg.Name, "err", err)
+	l.failures.failed(u.log, l.cfg.Port, i, r.cfg.Name, err)
 }
 
 // bindLoop keeps one line bound with one registrar ([sip] register =
@@ -344,6 +346,7 @@ func (u *UA) bindLoop(l *line, i int) {
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
+				l.failures.succeeded(u.log, l.cfg.Port, i, r.cfg.Name)
 				if changed {
 					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
 					u.publishBinding(l, r, true, nil)

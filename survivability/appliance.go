@@ -116,6 +116,9 @@ type Appliance struct {
 	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
 	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
 	sm         *svcMetrics
+	runSince   time.Time // when Run began
+	settled    bool      // the first health reports are in (start.go)
+	lineLog    lineLog
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -310,8 +313,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Error("reading link state", "err", err)
 	}
 	a.mu.Lock()
-	a.running = true
+	a.running, a.runSince = true, time.Now()
 	a.mu.Unlock()
+	a.m.setMode(Lifeline) // the relays are in bypass until the first evaluation
 
 	portCtx, stopPorts := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -453,7 +457,10 @@ func (a *Appliance) reevaluate(cause string) {
 	prev := a.mode
 	if changed {
 		a.mode, a.modeSince = mode, now
-		a.recordModeLocked(now, prev, mode, reason)
+	}
+	record, from, reason := a.settleLocked(now, prev, changed, reason) // start.go
+	if record {
+		a.recordModeLocked(now, from, mode, reason)
 	}
 	a.modeReason = reason
 	a.scheduleFailbackLocked(now)
@@ -477,7 +484,7 @@ func (a *Appliance) reevaluate(cause string) {
 		}
 		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
 		if worse(pm, p.mode) || idle || p.mode == "" {
-			if pm != p.mode && p.mode != "" {
+			if pm != p.mode && p.mode != "" && a.settled { // not while provisional (start.go)
 				a.log.Info("port mode", "port", id, "mode", pm, "was", p.mode)
 			}
 			p.mode = pm
@@ -512,11 +519,13 @@ func (a *Appliance) reevaluate(cause string) {
 		}
 	}
 	if changed {
-		if prev != "" {
+		a.m.setMode(mode)
+	}
+	if record {
+		if from != "" {
 			a.m.modeChanges.Inc()
 		}
-		a.m.setMode(mode)
-		a.log.Warn("mode", "mode", mode, "was", prev, "reason", reason, "cause", cause)
+		a.log.Log(context.Background(), modeLevel(from, mode), "mode", "mode", mode, "was", from, "reason", reason, "cause", cause)
 	}
 	for _, mv := range moves {
 		a.moveRelay(mv.p, mv.bypass, reason)

@@ -34,11 +34,7 @@ func (a *Appliance) lineStatus(e sip.LineStatus) {
 		}
 	}
 	a.mu.Unlock()
-	if e.Err != nil {
-		a.log.Warn("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered, "err", e.Err)
-	} else {
-		a.log.Info("line registration", "port", e.Port, "registrar", e.Registrar, "registered", e.Registered)
-	}
+	a.lineLog.log(a.log, e)
 	a.reevaluate("line registration")
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the appliance-level series of DESIGN.md's contract.
+// metrics are the appliance-level series of the metrics contract (docs/design.md).
 type metrics struct {
 	buildInfo    *prometheus.GaugeVec
 	mode         *prometheus.GaugeVec

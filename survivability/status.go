@@ -90,6 +90,9 @@ func (a *Appliance) Status() control.Status {
 	if s.EmergencyRoute == "" {
 		s.EmergencyRoute = EmergencyPBXFirst
 	}
+	if a.mode == "" { // before the first decision (start.go): the relays are in bypass
+		s.Mode, s.ModeReason = string(Lifeline), startingReason
+	}
 	for _, ro := range a.o.Registrars {
 		r := a.regs[ro.Name]
 		cr := control.Registrar{Name: ro.Name, Address: ro.Address, Transport: ro.Transport,
@@ -102,7 +105,7 @@ func (a *Appliance) Status() control.Status {
 		case r.up && !a.usableLocked(r, now):
 			cr.Detail = "recovering: back in use after the fail-back period"
 		}
-		cr.Active = a.boundWithLocked(ro.Name)
+		cr.Active = r.up && a.boundWithLocked(ro.Name) // a dead registrar is no one's
 		s.Registrars = append(s.Registrars, cr)
 	}
 	if n := len(a.history); n > 0 {
@@ -112,6 +115,9 @@ func (a *Appliance) Status() control.Status {
 		p := a.ports[id]
 		cp := snaps[id]
 		cp.Mode = string(p.mode)
+		if p.mode == "" {
+			cp.Mode = string(Lifeline) // before the first decision
+		}
 		cp.Route = p.route
 		cp.Lifeline = p.forced
 		if p.regOK {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/critline/critline/internal/testenv"
 )
 
 func TestRunPrintsPathsAndTakesVerbs(t *testing.T) {
@@ -22,15 +24,11 @@ func TestRunPrintsPathsAndTakesVerbs(t *testing.T) {
 
 	// The AT port answers through the real serial code path.
 	var p serial.Port
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var err error
-		if p, err = serial.Open(dir+"/lte", &serial.Mode{BaudRate: 115200}); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	var err error
+	testenv.Eventually(t, 5*time.Second, "the AT port "+dir+"/lte opening", func() bool {
+		p, err = serial.Open(dir+"/lte", &serial.Mode{BaudRate: 115200})
+		return err == nil
+	})
 	defer p.Close()
 	p.SetReadTimeout(100 * time.Millisecond)
 	if _, err := p.Write([]byte("ATE0\r")); err != nil {

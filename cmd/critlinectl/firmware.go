@@ -67,6 +67,7 @@ type fwEnv struct {
 	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
+	helped bool // a verb printed its flags for --help: its usage error is a success
 }
 
 func (e *fwEnv) fail(err error) int {
@@ -75,6 +76,9 @@ func (e *fwEnv) fail(err error) int {
 }
 
 func (e *fwEnv) usage(verb, format string, args ...any) int {
+	if e.helped {
+		return 0
+	}
 	fmt.Fprintf(e.stderr, "critlinectl firmware %s: %s\n\n%s\n", verb, fmt.Sprintf(format, args...), fwUsage)
 	return 2
 }
@@ -84,6 +88,17 @@ func fwFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("firmware "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	return fs
+}
+
+// parse is fwParse; for -h or --help it prints the verb's flags on stdout
+// instead, and the verb then ends with exit code 0.
+func (e *fwEnv) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := fwParse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printFlags(e.stdout, fs)
+		e.helped = true
+	}
+	return pos, err
 }
 
 // fwParse parses flags allowing them after positional arguments too
@@ -105,6 +120,24 @@ func fwParse(fs *flag.FlagSet, args []string) ([]string, error) {
 // fwConfigFlags are the flags that find the firmware configuration.
 type fwConfigFlags struct {
 	config, board, slotA, slotB, stateFile, keys, socket string
+	missing                                              bool // load found no config file
+}
+
+// loadSlots is load for the verbs that read or change the boot state
+// (status, confirm, rollback): without the slots there is no A/B state to
+// show or change, so rather than describe a default one it says what is
+// missing.
+func (c *fwConfigFlags) loadSlots(stderr io.Writer) (firmware.Config, string, error) {
+	cfg, socket, err := c.load(stderr)
+	switch {
+	case err != nil:
+		return cfg, socket, err
+	case c.missing && (cfg.SlotA == "" || cfg.SlotB == ""):
+		return cfg, socket, fmt.Errorf("no firmware configuration: %s does not exist; pass --config with the daemon's configuration file (its [firmware] section), or --slot-a, --slot-b and --state-file", c.config)
+	case cfg.SlotA == "" || cfg.SlotB == "":
+		return cfg, socket, fmt.Errorf("%s sets no [firmware] slot_a and slot_b: A/B updates are not set up on this appliance (docs/firmware.md says how), or pass --slot-a and --slot-b", c.config)
+	}
+	return cfg, socket, nil
 }
 
 func (c *fwConfigFlags) register(fs *flag.FlagSet) {
@@ -130,10 +163,12 @@ type fwFileConfig struct {
 // everything) and applies the overrides.
 func (c *fwConfigFlags) load(stderr io.Writer) (firmware.Config, string, error) {
 	var fc fwFileConfig
+	c.missing = false
 	if _, err := toml.DecodeFile(c.config, &fc); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return firmware.Config{}, "", fmt.Errorf("reading %s: %w", c.config, err)
 		}
+		c.missing = true
 	}
 	cfg := fc.Firmware
 	for _, o := range []struct {
@@ -163,7 +198,7 @@ func (c *fwConfigFlags) load(stderr io.Writer) (firmware.Config, string, error) 
 func (e *fwEnv) keygen(args []string) int {
 	fs := fwFlagSet("keygen")
 	force := fs.Bool("force", false, "overwrite existing key files")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 1 {
 		return e.usage("keygen", "give one NAME (writes NAME.key and NAME.pub)")
 	}
@@ -217,7 +252,7 @@ func (e *fwEnv) build(args []string) int {
 	rootfs := fs.String("rootfs", "", "root filesystem image")
 	release := fs.String("release", "", "release tree (usr/bin/critlined, units, default config, ...)")
 	out := fs.String("out", "", "bundle file to write")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	switch {
 	case err != nil:
 		return e.usage("build", "%v", err)
@@ -318,7 +353,7 @@ func (e *fwEnv) verify(args []string) int {
 	var keys fwStrings
 	fs.Var(&keys, "key", "trusted public key file (repeatable; default: the trusted-keys directory)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 1 {
 		return e.usage("verify", "give one BUNDLE")
 	}
@@ -380,7 +415,7 @@ func (e *fwEnv) install(args []string) int {
 	now := fs.Bool("now", false, "install even while a call is up")
 	downgrade := fs.Bool("allow-downgrade", false, "install a lower security version (logged)")
 	reboot := fs.Bool("reboot", false, "reboot into the new slot when done")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 1 {
 		return e.usage("install", "give one BUNDLE (or - for standard input)")
 	}
@@ -427,11 +462,11 @@ func (e *fwEnv) status(args []string) int {
 	cf.register(fs)
 	asJSON := fs.Bool("json", false, "JSON output")
 	verify := fs.Bool("verify", false, "also re-read both slots and compare them with the digests recorded at install")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		return e.usage("status", "takes no arguments")
 	}
-	cfg, _, err := cf.load(e.stderr)
+	cfg, _, err := cf.loadSlots(e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -467,11 +502,11 @@ func (e *fwEnv) confirm(args []string) int {
 	fs := fwFlagSet("confirm")
 	var cf fwConfigFlags
 	cf.register(fs)
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		return e.usage("confirm", "takes no arguments")
 	}
-	cfg, _, err := cf.load(e.stderr)
+	cfg, _, err := cf.loadSlots(e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -488,11 +523,11 @@ func (e *fwEnv) rollback(args []string) int {
 	cf.register(fs)
 	downgrade := fs.Bool("allow-downgrade", false, "roll back below the minimum security version (logged)")
 	reboot := fs.Bool("reboot", false, "reboot when the rollback needs one")
-	pos, err := fwParse(fs, args)
+	pos, err := e.parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		return e.usage("rollback", "takes no arguments")
 	}
-	cfg, _, err := cf.load(e.stderr)
+	cfg, _, err := cf.loadSlots(e.stderr)
 	if err != nil {
 		return e.fail(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/critline/critline/config"
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/internal/configcheck"
 )
 
 // version is set at link time.
@@ -37,19 +38,29 @@ func (e *env) client() *control.Client { return control.NewClient(e.socket) }
 
 // verb is one command.
 type verb struct {
-	usage string
-	help  string
+	usage string                        // synopsis
+	help  string                        // one line: what it does
+	long  string                        // more, for `VERB --help`
+	sub   map[string]string             // sub-verbs' usage, for `VERB SUB --help`
+	flags func(sub string, w io.Writer) // prints a sub-verb's flags, for verbs that parse flags
 	run   func(e *env, args []string) int
 }
 
 func verbs() map[string]verb {
 	v := map[string]verb{
-		"status":   {"status [--json]", "mode, power, LAN, registrars, trunks, ports and relays at a glance", runStatus},
-		"sim":      {"sim VERB ...", "drive the simulated board (sim help lists the verbs)", runSim},
-		"version":  {"version", "this tool's and the daemon's versions", runVersion},
-		"config":   {"config check FILE", "validate a configuration file offline", runConfig},
-		"forward":  {"forward PORT KIND NUMBER | PORT clear | unlock", "call forwarding and remote-activation lockouts (forward help)", runForward},
-		"lifeline": {"lifeline PORT on|off", "put a port's handset on the PSTN line by hand (on), or back to automatic (off)", runLifeline},
+		"status": {usage: "status [--json]", help: "mode, power, LAN, registrars, trunks, ports and relays at a glance",
+			long: "--json prints the status JSON contract (docs/design.md): field mode is normal, survivable or lifeline.",
+			run:  runStatus},
+		"sim": {usage: "sim VERB ...", help: "drive the simulated board (sim help lists the verbs)",
+			long: strings.TrimPrefix(simUsage, "usage: critlinectl sim VERB ...\n"), sub: simSub, run: runSim},
+		"version": {usage: "version", help: "this tool's and the daemon's versions", run: runVersion},
+		"config": {usage: "config check FILE", help: "validate a configuration file offline, exactly as critlined --check-config does",
+			sub: configSub, run: runConfig},
+		"forward": {usage: "forward PORT KIND NUMBER ...", help: "call forwarding, remote-activation lockouts, PIN hashes (forward --help)",
+			long: strings.TrimPrefix(forwardUsage, "usage: critlinectl forward ...\n"), sub: forwardSub, run: runForward},
+		"lifeline": {usage: "lifeline PORT on|off", help: "put a port's handset on the PSTN line by hand (on), or back to automatic (off)",
+			long: "on keeps the port's relay in bypass (the handset on the line behind the relay) until off;\nthe choice survives restarts.",
+			run:  runLifeline},
 	}
 	for name, x := range extraVerbs() {
 		v[name] = x
@@ -101,10 +112,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	name := fs.Arg(0)
+	name, rest := fs.Arg(0), fs.Args()[1:]
 	if name == "help" {
-		usage(stdout)
-		return exitOK
+		if len(rest) == 0 {
+			usage(stdout)
+			return exitOK
+		}
+		name, rest = rest[0], append(rest[1:], "--help") // help VERB [SUB]
 	}
 	v, ok := verbs()[name]
 	if !ok {
@@ -112,7 +126,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	return v.run(&env{ctx: ctx, socket: *socket, stdout: stdout, stderr: stderr}, fs.Args()[1:])
+	if wantsHelp(rest) {
+		printVerbHelp(stdout, name, v, rest)
+		return exitOK
+	}
+	return v.run(&env{ctx: ctx, socket: *socket, stdout: stdout, stderr: stderr}, rest)
 }
 
 // fail prints an error the way every verb does and returns its exit code:
@@ -146,21 +164,14 @@ func runVersion(e *env, args []string) int {
 	return exitOK
 }
 
+// runConfig checks a file with the daemon's own checks (configcheck), so
+// both commands accept and refuse the same files with the same lines and
+// exit codes (0, or 78).
 func runConfig(e *env, args []string) int {
 	if len(args) != 2 || args[0] != "check" {
 		return usageErr(e, "usage: config check FILE")
 	}
-	cfg, err := config.Load(args[1])
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitFail
-	}
-	fmt.Fprintf(e.stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
-		args[1], cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
-	for _, n := range cfg.NoticeLines() {
-		fmt.Fprintln(e.stdout, "notice:", n)
-	}
-	return exitOK
+	return configcheck.Report(args[1], nil, e.stdout, e.stderr)
 }
 
 func runLifeline(e *env, args []string) int {

@@ -16,6 +16,7 @@ import (
 )
 
 const simUsage = `usage: critlinectl sim VERB ...
+(dial returns once the digits are keyed, listen once recorded; play at once)
   hook PORT off|on                 lift or replace the handset
   dial PORT DIGITS [--pulse]       key DTMF into the handset (or pulse-dial with --pulse)
   flash PORT                       a timed-break recall
@@ -45,7 +46,26 @@ func posted(e *env, path string, req any) int {
 	} else {
 		fmt.Fprintln(e.stdout, r.Message)
 	}
+	playOut(e, r)
 	return exitOK
+}
+
+// playOut waits while an action that reports its length plays out on the
+// board (digits being keyed), so that the next command of a script or of
+// the README's tour acts after it, as a person would: a recall sent while
+// 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
+// waiting, not the action. (sim play does not wait: one speaks while doing
+// other things.)
+func playOut(e *env, r control.Result) {
+	if r.Seconds <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(r.Seconds * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-e.ctx.Done():
+	case <-t.C:
+	}
 }
 
 func runSim(e *env, args []string) int {
@@ -132,7 +152,7 @@ func runSim(e *env, args []string) int {
 		if err != nil {
 			return fail(e, err)
 		}
-		fmt.Fprintln(e.stdout, r.Message)
+		fmt.Fprintln(e.stdout, r.Message) // at once: speech goes on while other verbs act (listen, answer)
 		return exitOK
 	case "listen":
 		return simListen(e, args)

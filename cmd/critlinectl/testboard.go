@@ -26,7 +26,12 @@ func runTestBoard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	watch := fs.Duration("watch", 0, "then watch the inputs this long (lift a handset, pull the mains)")
 	noAudio := fs.Bool("no-audio", false, "do not open the ports' audio devices")
 	const usage = "usage: critlinectl test board --config FILE [--hold 1s] [--watch 30s] [--no-audio]"
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *cfgPath == "" || *hold <= 0 || *watch < 0 {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printFlags(stdout, fs)
+		return exitOK
+	}
+	if err != nil || fs.NArg() != 0 || *cfgPath == "" || *hold <= 0 || *watch < 0 {
 		if err != nil {
 			fmt.Fprintf(stderr, "critlinectl: test board: %v\n", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/sim"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // The board test drives every output and reads every input: run on the
@@ -67,16 +68,22 @@ func TestExerciseBoardReportsInputChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	var out testenv.Buffer
+	changed := make(chan struct{})
 	go func() {
-		time.Sleep(150 * time.Millisecond)
+		defer close(changed)
+		// Change the inputs once the test watches them.
+		for !strings.Contains(out.String(), "watching inputs") {
+			time.Sleep(time.Millisecond)
+		}
 		_ = b.Hook(1, true)
 		b.SetPower(false, false)
 		b.SetLink(false)
 	}()
-	var out bytes.Buffer
 	if err := exerciseBoard(context.Background(), b, 20*time.Millisecond, 2*time.Second, &out); err != nil {
 		t.Fatal(err)
 	}
+	<-changed
 	for _, want := range []string{"port 1 hook off-hook (kernel time", "mains absent, battery ok", "LAN link down"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

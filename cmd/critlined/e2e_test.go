@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/critline/critline/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // buildBinaries builds critlined and critlinectl once for the package's tests.
@@ -191,17 +191,12 @@ func (p *proc) metric(series string) string {
 	return ""
 }
 
-// eventually polls cond until it holds (state settles asynchronously; the
-// test asserts the outcome, never how long it took).
+// eventually is testenv.Eventually with the daemon tests' hang guard
+// (state settles asynchronously; the test asserts the outcome, never how
+// long it took).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, what, cond)
 }
 
 func TestCheckConfig(t *testing.T) {
@@ -256,6 +251,10 @@ func TestDaemonOnSimBoard(t *testing.T) {
 		}
 	}
 
+	// A handset lifted while its relay is in bypass is on the line behind
+	// it, out of the board's sight: wait for the relay (the trunk coming up
+	// puts it on the board).
+	eventually(t, "port 1 on the board", func() bool { return p.status().Ports[0].Relay == "board" })
 	p.mustCtl("sim", "hook", "1", "off")
 	eventually(t, "port 1 off-hook in status", func() bool { return p.status().Ports[0].Hook == "off" })
 	eventually(t, "port 1 off-hook in metrics", func() bool { return p.metric(`critline_port_offhook{port="1"}`) == "1" })
@@ -312,7 +311,22 @@ func TestSIGTERMPutsRelaysInBypass(t *testing.T) {
 		st := p.status()
 		return st.Mode == "survivable" && st.Ports[0].Relay == "board" && st.Ports[1].Relay == "board"
 	})
-	time.Sleep(200 * time.Millisecond) // let the watch subscribe; no assertion depends on it
+	// The assertion below needs the watch subscribed before SIGTERM: prove
+	// it by a change it must see (port 2's handset lifted and replaced).
+	seen := func(what string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range lines {
+			if strings.Contains(l, what) {
+				return true
+			}
+		}
+		return false
+	}
+	p.mustCtl("sim", "hook", "2", "off")
+	eventually(t, "the watch sees port 2 lifted", func() bool { return seen(`"port":2,"what":"hook","value":true`) })
+	p.mustCtl("sim", "hook", "2", "on")
+	eventually(t, "port 2 idle again", func() bool { return portState(p.status(), 2).State == "idle" })
 	before := p.status()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/critline/critline/config"
+	"github.com/critline/critline/internal/configcheck"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -22,7 +23,7 @@ const (
 	exitOK     = 0
 	exitFail   = 1
 	exitUsage  = 2
-	exitConfig = 78 // EX_CONFIG
+	exitConfig = configcheck.ExitConfig // 78, EX_CONFIG
 )
 
 func main() {
@@ -59,12 +60,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	return f, nil
 }
 
-// loadConfig reads the file and applies the command-line overrides.
+// loadConfig reads the file, applies the command-line overrides and makes
+// every check (the same as critlinectl config check, through configcheck).
 func loadConfig(f flags) (*config.Config, error) {
-	cfg, err := config.Load(f.config)
+	c, err := configcheck.Load(f.config, f.overrides)
 	if err != nil {
 		return nil, err
 	}
+	return c.Config, nil
+}
+
+// overrides applies the flags that override the file.
+func (f flags) overrides(cfg *config.Config) {
 	if f.socket != "" {
 		cfg.Control.Socket = f.socket
 	}
@@ -77,10 +84,6 @@ func loadConfig(f flags) (*config.Config, error) {
 	if f.logLevel != "" {
 		cfg.Log.Level = f.logLevel
 	}
-	if err := cfg.Check(); err != nil {
-		return nil, fmt.Errorf("after command-line overrides:\n%w", err)
-	}
-	return cfg, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -97,31 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tuneMemory()
+	if f.check {
+		return configcheck.Report(f.config, f.overrides, stdout, stderr)
+	}
 	cfg, err := loadConfig(f)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
-	}
-	if f.check {
-		prof, err := loadProfile(cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", f.config, err)
-			return exitConfig
-		}
-		if _, _, err := policyConfigs(cfg); err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitConfig
-		}
-		if _, _, err := remoteOptions(cfg, prof); err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitConfig
-		}
-		fmt.Fprintf(stdout, "%s: valid (%s board, %d ports, %d registrars, %d trunks)\n",
-			f.config, cfg.Board.Kind, len(cfg.Ports), len(cfg.SIP.Registrars), len(cfg.Trunks))
-		for _, n := range cfg.NoticeLines() {
-			fmt.Fprintln(stdout, "notice:", n)
-		}
-		return exitOK
 	}
 
 	level := new(slog.LevelVar)

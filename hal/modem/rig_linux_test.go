@@ -15,6 +15,7 @@ import (
 
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/sim/modemsim"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // rig is a trunk driving a simulator over real ptys.
@@ -224,15 +225,10 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-// eventually polls cond until true; only a hang guard, never a timing assert.
+// eventually is testenv.Eventually with this package's hang guard.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("never happened: %s", what)
+	testenv.Eventually(t, 10*time.Second, what, cond)
 }
 
 // cur is the identity of the call in the trunk's foreground now (0 for

@@ -2,12 +2,14 @@ package modem
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // The jitter buffer's rules, step by step on a manual clock: playout waits
@@ -44,15 +46,11 @@ func TestVoiceJitterBufferRules(t *testing.T) {
 	}
 	buffered := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("the buffer holding %d frames", n), func() bool {
 			v.mu.Lock()
-			got := len(v.q)
-			v.mu.Unlock()
-			if got == n {
-				return
-			}
-		}
-		t.Fatalf("buffer never held %d frames", n)
+			defer v.mu.Unlock()
+			return len(v.q) == n
+		})
 	}
 	read := func() int16 {
 		t.Helper()

@@ -128,6 +128,7 @@ func (b *Board) Hook(port int, off bool) error {
 	if err != nil {
 		return err
 	}
+	l.cancelSchedule() // the hand on the hook wins over a dial or recall still under way
 	l.driveAt(off, b.clock.Now())
 	return nil
 }

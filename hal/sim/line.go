@@ -165,6 +165,16 @@ func (l *Line) settle(gen uint64) {
 
 // schedule drives a sequence of edges, each at an offset from now, with
 // exact timestamps. A new schedule cancels what is left of an older one.
+// cancelSchedule drops the edges a dial or a recall still has to make.
+func (l *Line) cancelSchedule() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, t := range l.sched {
+		t.Stop()
+	}
+	l.sched = l.sched[:0]
+}
+
 func (l *Line) schedule(edges []edge) {
 	start := l.clock.Now()
 	l.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/internal/testenv"
 )
 
 // newTestBoard returns a board with its relays energised (handsets on the
@@ -150,6 +151,27 @@ func TestFlash(t *testing.T) {
 	}
 }
 
+// Replacing the handset during a recall (or a pulsed digit) puts it down
+// for good: the rest of the recall does not lift it again.
+func TestHookWinsOverARecallUnderWay(t *testing.T) {
+	b, clk := newTestBoard(t)
+	b.Hook(2, true)
+	clk.Advance(10 * time.Millisecond)
+	recv(t, b.lines[2].Events())
+	b.Flash(2, 100*time.Millisecond)
+	clk.Advance(20 * time.Millisecond) // the break under way
+	b.Hook(2, false)
+	clk.Advance(time.Second)
+	if b.lines[2].drivenOffHook() {
+		t.Fatal("the recall's end lifted the handset the porter had put down")
+	}
+	for len(b.lines[2].Events()) > 0 {
+		if ev := <-b.lines[2].Events(); ev.OffHook {
+			t.Fatalf("an off-hook edge after the handset was put down: %+v", ev)
+		}
+	}
+}
+
 func TestPCMPacingPlayAndListen(t *testing.T) {
 	b, clk := newTestBoard(t)
 	pcm := b.Ports()[0].Audio
@@ -204,13 +226,14 @@ func TestPCMPacingPlayAndListen(t *testing.T) {
 }
 
 func TestReadFrameUnblocksOnClose(t *testing.T) {
-	b, _ := newTestBoard(t)
+	b, clk := newTestBoard(t)
 	done := make(chan error)
 	go func() {
 		var f hal.Frame
 		done <- b.Ports()[0].Audio.ReadFrame(&f)
 	}()
-	time.Sleep(10 * time.Millisecond)
+	// The read is blocked once it waits for its frame's time on the clock.
+	testenv.Eventually(t, 5*time.Second, "ReadFrame waiting for its frame", func() bool { return clk.Pending() > 0 })
 	b.Close()
 	if err := <-done; err != hal.ErrClosed {
 		t.Fatalf("got %v", err)

@@ -15,6 +15,8 @@ import (
 
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
+
+	"github.com/critline/critline/internal/testenv"
 )
 
 func newSim(t *testing.T, v Variant) *Sim {
@@ -189,17 +191,14 @@ func TestVanishReturnAndExclusiveCleared(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	var ioctlErr error
+	testenv.Eventually(t, 5*time.Second, "TIOCEXCL cleared", func() bool {
 		v, err := unix.IoctlGetInt(fd, unix.TIOCGEXCL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("TIOCEXCL never cleared")
-		}
+		ioctlErr = err
+		return err != nil || v == 0
+	})
+	if ioctlErr != nil {
+		t.Fatal(ioctlErr)
 	}
 
 	c = dial(t, s.ATPath())
@@ -266,13 +265,16 @@ func TestGarbageAndWedge(t *testing.T) {
 	c.p.Write([]byte("AT+CSQ\r"))
 	c.until("+CSQ: 20,99\r\n")
 	c.p.Write([]byte("AT\r"))
-	time.Sleep(50 * time.Millisecond) // only to give a wrong answer a chance to show
-	b := make([]byte, 64)
-	n, _ := c.p.Read(b)
-	if bytes.Contains(append(c.buf, b[:n]...), []byte("OK")) {
-		t.Fatal("wedged modem answered")
-	}
+	// The wedged module has read the AT (it logs every line it reads) and
+	// dropped it. Once it answers again, the first result on the port must
+	// be the next command's: an answer to the AT sent while wedged would
+	// come before it.
+	testenv.Eventually(t, 5*time.Second, "the wedged modem read the AT", func() bool {
+		cmds := s.Commands()
+		return len(cmds) > 0 && cmds[len(cmds)-1] == "AT"
+	})
 	s.Control([]string{"unwedge"})
-	c.buf = nil
-	c.cmd("AT", "OK\r\n")
+	if got := c.cmd("AT+CGMI", "OK\r\n"); !strings.Contains(got, "+CGMI") && !strings.Contains(got, "INCORPORATED") || strings.Count(got, "OK") != 1 {
+		t.Fatalf("after unwedge the first answer is not AT+CGMI's: %q (the wedged modem answered?)", got)
+	}
 }

@@ -1,0 +1,16 @@
+package sip
+
+// restartWindowLocked starts the loss window afresh at a change of verdict,
+// keeping only the streak that made it (n probes, lost or answered). Loss
+// then describes the registrar as it is now: a registrar that has just come
+// back shows the loss since it came back, not the outage before (which once
+// showed a healthy registrar at 85 % loss for ten seconds: 17 of the last 20
+// probes had been lost while it was down). r.mu must be held.
+func (r *registrar) restartWindowLocked(lost bool, n int) {
+	n = min(max(n, 1), lossWindow)
+	r.window = [lossWindow]bool{}
+	for i := range n {
+		r.window[i] = lost
+	}
+	r.wn, r.wi = n, n%lossWindow
+}
