@@ -46,7 +46,7 @@ deps:
 	@scripts/test-deps
 
 test-go:
-	$(GO) test -tags '$(TEST_TAGS)' -count=1 -timeout 20m ./...
+	$(GO) test -tags '$(TEST_TAGS)' -count=1 -timeout 45m ./...
 
 test-vm:
 	@if [ -x scripts/test-vm ]; then scripts/test-vm; else echo "test-vm: scripts/test-vm not present"; exit 1; fi

@@ -326,8 +326,12 @@ func testGroups(t *testing.T, file string) (string, []string) {
 func TestPrometheusExampleConfig(t *testing.T) {
 	pt := promtool(t)
 	out, err := runTool(".", pt, "check", "config", "prometheus.example.yml")
-	rules, _ := readRules(t, "alerts.yml")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("SUCCESS: %d rules found", len(rules))) {
+	rules, rerr := os.ReadFile("alerts.yml")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	want := fmt.Sprintf("SUCCESS: %d rules found", strings.Count(string(rules), "- alert:"))
+	if err != nil || !strings.Contains(out, want) {
 		t.Fatalf("promtool check config prometheus.example.yml: %v\n%s", err, out)
 	}
 }

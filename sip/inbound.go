@@ -205,7 +205,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reinvite(req, tx)
 		return
 	}
-	if u.canceledEarly(req) {
+	canceledFirst, canceled, inviteDone := u.inviteArrived(req)
+	defer inviteDone()
+	if canceledFirst {
 		u.respond(tx, req, 487, "Request Terminated")
 		return
 	}
@@ -268,6 +270,19 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		decided := ic.decided
 		ic.mu.Unlock()
 		if !decided {
+			c.end(ErrCanceled, "caller canceled")
+			return
+		}
+		<-ic.final
+	case <-canceled: // a CANCEL that missed sipgo's transaction by a hair
+		ic.mu.Lock()
+		decided := ic.decided
+		if !decided {
+			ic.decided = true // nothing else may answer it now
+		}
+		ic.mu.Unlock()
+		if !decided {
+			u.respondDialog(c, 487, "Request Terminated")
 			c.end(ErrCanceled, "caller canceled")
 			return
 		}

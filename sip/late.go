@@ -279,14 +279,24 @@ func cancelKey(req *sip.Request) string {
 	return id.Value() + "|" + branch
 }
 
-// onStrayCancel answers a CANCEL that matches no transaction (481, RFC 3261
-// 9.2) and remembers it for a while: when it overtook its INVITE (UDP
-// reorders, and sipgo handles each message on its own goroutine), that
-// INVITE is refused with 487 instead of ringing a port for minutes.
+// onStrayCancel answers a CANCEL that matches no INVITE transaction. When
+// its INVITE is being handled (sipgo handles each message on its own
+// goroutine, so the CANCEL can miss the transaction by a hair), that INVITE
+// is cancelled: 200 here, 487 for it. Otherwise it is answered 481 (RFC
+// 3261 9.2) and remembered for a while: when it overtook its INVITE (UDP
+// reorders), that INVITE is refused with 487 instead of ringing a port for
+// minutes.
 func (u *UA) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 	if key := cancelKey(req); key != "" {
 		now := time.Now()
 		u.invMu.Lock()
+		if ch, ok := u.pending[key]; ok {
+			delete(u.pending, key)
+			close(ch)
+			u.invMu.Unlock()
+			u.respond(tx, req, 200, "OK")
+			return
+		}
 		for k, at := range u.canceled {
 			if now.Sub(at) > 64*sip.T1 {
 				delete(u.canceled, k)
@@ -300,17 +310,30 @@ func (u *UA) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 	u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 }
 
-// canceledEarly reports (once) whether an INVITE's CANCEL came first.
-func (u *UA) canceledEarly(req *sip.Request) bool {
+// inviteArrived registers an inbound INVITE being handled. It reports
+// (once) whether the INVITE's CANCEL came first; otherwise the channel is
+// closed if one arrives while the INVITE is handled, until done is called.
+func (u *UA) inviteArrived(req *sip.Request) (canceledFirst bool, canceled <-chan struct{}, done func()) {
 	key := cancelKey(req)
 	if key == "" {
-		return false
+		return false, nil, func() {}
 	}
 	u.invMu.Lock()
 	defer u.invMu.Unlock()
 	if _, ok := u.canceled[key]; ok {
 		delete(u.canceled, key)
-		return true
+		return true, nil, func() {}
 	}
-	return false
+	if _, dup := u.pending[key]; dup || len(u.pending) >= maxInvites {
+		return false, nil, func() {} // a retransmission, or a flood: sipgo's transaction has it
+	}
+	ch := make(chan struct{})
+	u.pending[key] = ch
+	return false, ch, func() {
+		u.invMu.Lock()
+		if u.pending[key] == ch {
+			delete(u.pending, key)
+		}
+		u.invMu.Unlock()
+	}
 }

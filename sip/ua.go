@@ -49,6 +49,11 @@ type UA struct {
 	invMu    sync.Mutex
 	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
 	canceled map[string]time.Time // CANCELs that came before their INVITE, by Call-ID and branch
+	// pending: inbound INVITEs being handled, by Call-ID and branch; the
+	// channel is closed when a CANCEL for one reaches onStrayCancel (sipgo
+	// hands each message to its own goroutine, so a CANCEL can miss the
+	// INVITE's transaction and still arrive while the INVITE is handled).
+	pending map[string]chan struct{}
 
 	dlg dialogBook // the calls in progress, on stable storage (Config.Dialogs)
 
@@ -84,7 +89,7 @@ func New(cfg Config) (*UA, error) {
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
 		byExt: map[string]*line{}, byPort: map[int]*line{},
 		calls: map[string]*Call{}, subs: map[int]chan Event{},
-		invites: map[string]*Call{}, canceled: map[string]time.Time{},
+		invites: map[string]*Call{}, canceled: map[string]time.Time{}, pending: map[string]chan struct{}{},
 	}
 	empty := map[netip.Addr]struct{}{}
 	u.allowed.Store(&empty)

@@ -88,8 +88,8 @@ type Appliance struct {
 	o       Options
 	log     *slog.Logger
 	m       *metrics
-	started time.Time
-	sip     sipLines // nil until AttachSIP
+	started time.Duration // New, on the appliance's clock
+	sip     sipLines      // nil until AttachSIP
 	guard   *guard.Guard
 	fwd     *forwarding.Manager
 
@@ -116,8 +116,8 @@ type Appliance struct {
 	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
 	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
 	sm         *svcMetrics
-	runSince   time.Time // when Run began
-	settled    bool      // the first health reports are in (start.go)
+	runSince   time.Duration // when Run began (a.o.Clock)
+	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
 }
 
@@ -126,7 +126,7 @@ type regHealth struct {
 	opt      RegistrarOptions
 	known    bool
 	up       bool
-	upSince  time.Time
+	upSince  time.Duration // a.o.Clock
 	everDown bool
 	rtt      time.Duration
 	loss     float64
@@ -173,7 +173,7 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
-	a := &Appliance{o: o, log: o.Logger, m: m, started: time.Now(), guard: o.Guard, fwd: o.Forwarding, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
+	a := &Appliance{o: o, log: o.Logger, m: m, started: o.Clock.Now(), guard: o.Guard, fwd: o.Forwarding, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
 	for _, r := range o.Registrars {
 		a.regs[r.Name] = &regHealth{opt: r}
 	}
@@ -313,7 +313,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Error("reading link state", "err", err)
 	}
 	a.mu.Lock()
-	a.running, a.runSince = true, time.Now()
+	a.running, a.runSince = true, a.o.Clock.Now()
 	a.mu.Unlock()
 	a.m.setMode(Lifeline) // the relays are in bypass until the first evaluation
 
@@ -414,17 +414,24 @@ func (a *Appliance) applyLink(ls hal.LinkState) {
 	a.log.Info("lan link", "up", ls.Up)
 }
 
+// facts is what decide.go needs to know of a registrar.
+func (r *regHealth) facts() regFacts {
+	return regFacts{up: r.up, known: r.known, everDown: r.everDown, upSince: r.upSince}
+}
+
+// regClassLocked says where a registrar stands for new calls (decide.go).
+func (a *Appliance) regClassLocked(r *regHealth, now time.Duration) regClass {
+	return classifyRegistrar(r.facts(), a.lanUp, now, a.o.FailbackAfter)
+}
+
 // usableLocked says whether a registrar may carry new calls: up, and, if
 // it has failed since start, up for FailbackAfter.
-func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
-	if !a.lanUp || !r.up {
-		return false
-	}
-	return !r.everDown || now.Sub(r.upSince) >= a.o.FailbackAfter
+func (a *Appliance) usableLocked(r *regHealth, now time.Duration) bool {
+	return a.regClassLocked(r, now) == regUsable
 }
 
 // healthLocked gathers the signals for decide.
-func (a *Appliance) healthLocked(now time.Time) Health {
+func (a *Appliance) healthLocked(now time.Duration) Health {
 	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
 		Registrars: map[string]bool{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
 		Copper: len(a.order) > 0}
@@ -445,7 +452,7 @@ func (a *Appliance) healthLocked(now time.Time) Health {
 // reevaluate recomputes the appliance's and each port's mode and drives
 // the relays. Worse modes apply at once; better ones only to idle ports.
 func (a *Appliance) reevaluate(cause string) {
-	now := time.Now()
+	now, wall := a.o.Clock.Now(), time.Now()
 	a.mu.Lock()
 	if !a.running {
 		a.mu.Unlock()
@@ -456,11 +463,11 @@ func (a *Appliance) reevaluate(cause string) {
 	changed := mode != a.mode
 	prev := a.mode
 	if changed {
-		a.mode, a.modeSince = mode, now
+		a.mode, a.modeSince = mode, wall
 	}
 	record, from, reason := a.settleLocked(now, prev, changed, reason) // start.go
 	if record {
-		a.recordModeLocked(now, from, mode, reason)
+		a.recordModeLocked(wall, from, mode, reason)
 	}
 	a.modeReason = reason
 	a.scheduleFailbackLocked(now)
@@ -470,34 +477,21 @@ func (a *Appliance) reevaluate(cause string) {
 	}
 	var moves []move
 	poll := false
+	trunkOK := len(upNames(h.Trunks)) > 0
 	for _, id := range a.order {
 		p := a.ports[id]
-		pm := mode
-		if pm == Normal && a.sip != nil && !p.regOK {
-			pm = Survivable
-			if len(upNames(h.Trunks)) == 0 {
-				pm = Lifeline
-			}
+		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
+			p.sos = false // the emergency call on the PSTN line is over
 		}
-		if h.BatteryLow && p.copper {
-			pm = Lifeline // its handset goes to the copper line before the power fails
-		}
-		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
-		if worse(pm, p.mode) || idle || p.mode == "" {
-			if pm != p.mode && p.mode != "" && a.settled { // not while provisional (start.go)
+		pf := portFacts{mode: p.mode, idle: !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped),
+			lineOK: p.regOK, copper: p.copper, forced: p.forced, sos: p.sos, sipOn: a.sip != nil, trunkOK: trunkOK}
+		if pm := portMode(mode, pf, h.BatteryLow); pm != p.mode {
+			if p.mode != "" && a.settled { // not while provisional (start.go)
 				a.log.Info("port mode", "port", id, "mode", pm, "was", p.mode)
 			}
 			p.mode = pm
 		}
-		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
-			p.sos = false // the emergency call on the PSTN line is over
-		}
-		// Bypass is a route only where a copper line is behind the relay;
-		// elsewhere the handset stays on the board while it has power.
-		want := p.copper && (p.forced || p.sos || p.mode == Lifeline || h.BatteryLow)
-		if want != p.bypass {
-			p.bypass = want
-		}
+		p.bypass = wantBypass(pf, p.mode, h.BatteryLow)
 		if p.hw.Relay.Bypass() != p.bypass {
 			moves = append(moves, move{p, p.bypass})
 		}
@@ -553,15 +547,12 @@ func (a *Appliance) Forwarding() *forwarding.Manager { return a.fwd }
 
 // scheduleFailbackLocked re-evaluates when a recovering registrar becomes
 // trusted again.
-func (a *Appliance) scheduleFailbackLocked(now time.Time) {
-	var next time.Duration
+func (a *Appliance) scheduleFailbackLocked(now time.Duration) {
+	facts := make([]regFacts, 0, len(a.regs))
 	for _, r := range a.regs {
-		if r.up && r.everDown && a.lanUp {
-			if left := a.o.FailbackAfter - now.Sub(r.upSince); left > 0 && (next == 0 || left < next) {
-				next = left
-			}
-		}
+		facts = append(facts, r.facts())
 	}
+	next := failbackDue(facts, a.lanUp, now, a.o.FailbackAfter)
 	if a.failback != nil {
 		a.failback.Stop()
 		a.failback = nil

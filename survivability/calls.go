@@ -52,74 +52,42 @@ const (
 // get through, and last a trunk carrying another emergency call (waited for
 // a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
-	now := time.Now()
-	var trusted, recovering, downRegs []rung
+	now := a.o.Clock.Now()
+	var regs []regClass
 	a.mu.Lock()
+	lanUp := a.lanUp
 	if a.sip != nil {
 		for _, ro := range a.o.Registrars {
-			r := a.regs[ro.Name]
-			sr := &sipRung{a: a, registrar: ro.Name}
-			switch {
-			case !a.lanUp:
-				downRegs = append(downRegs, sr)
-			case a.usableLocked(r, now):
-				trusted = append(trusted, sr)
-			case r.up || !r.known:
-				recovering = append(recovering, sr)
-			default:
-				downRegs = append(downRegs, sr)
-			}
+			regs = append(regs, a.regClassLocked(a.regs[ro.Name], now))
 		}
 	}
 	a.mu.Unlock()
-	var free, freeLimited, busy, noNet, waitFor []rung
-	nBusy := 0
-	for _, tl := range a.trunks {
-		st, cur := tl.status(), tl.current()
-		switch {
-		case cur != nil:
-			nBusy++
-			if cur.emerg {
-				waitFor = append(waitFor, tl) // another emergency call: never pre-empted, waited for
-			} else {
-				busy = append(busy, tl)
-			}
-		case st.CanCall():
-			free = append(free, tl)
-		case st.CanCallEmergency():
-			freeLimited = append(freeLimited, tl)
-		default:
-			noNet = append(noNet, tl)
+	trunks := make([]trunkClass, len(a.trunks))
+	for i, tl := range a.trunks {
+		cur := tl.current()
+		trunks[i] = classifyTrunk(tl.status(), cur != nil, cur != nil && cur.emerg)
+	}
+	plan := planLadder(regs, trunks, emergency, a.o.EmergencyRoute)
+	if len(plan) == 0 {
+		return nil, noRouteWhy(trunks, lanUp)
+	}
+	out := make([]rung, len(plan))
+	for i, st := range plan {
+		if st.kind == RungTrunk {
+			out[i] = a.trunks[st.i]
+		} else {
+			out[i] = &sipRung{a: a, registrar: a.o.Registrars[st.i].Name}
 		}
 	}
-	var out []rung
-	switch {
-	case !emergency:
-		out = append(append(append(out, trusted...), free...), recovering...)
-	case a.o.EmergencyRoute == EmergencyTrunkFirst:
-		out = append(append(append(append(out, free...), freeLimited...), trusted...), recovering...)
-	default:
-		out = append(append(append(append(out, trusted...), free...), freeLimited...), recovering...)
-	}
-	if emergency {
-		out = append(append(append(append(out, busy...), downRegs...), noNet...), waitFor...)
-	}
-	if len(out) > 0 {
-		return out, ""
-	}
-	switch {
-	case nBusy > 0 && len(free) == 0:
-		return nil, "every trunk is busy and no registrar is reachable"
-	case !a.lanUpNow() && len(a.trunks) == 0:
-		return nil, "LAN down and no trunk configured"
-	}
-	return nil, "no route left: no registrar reachable, no trunk can call"
+	return out, ""
 }
 
-func (a *Appliance) lanUpNow() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.lanUp
+// after is a channel closed once d has passed on the appliance's clock,
+// and a function that stops it early.
+func (a *Appliance) after(d time.Duration) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	t := a.o.Clock.AfterFunc(d, func() { close(ch) })
+	return ch, func() { t.Stop() }
 }
 
 // screen applies the toll-fraud guard to a call leaving by a trunk: it
@@ -149,7 +117,7 @@ func (a *Appliance) callStarted(at *attempt) {
 	a.guard.CallStarted(at.rungName)
 	if at.maxDur > 0 {
 		lc := at.lc
-		at.cap = time.AfterFunc(at.maxDur, func() {
+		at.cap = a.o.Clock.AfterFunc(at.maxDur, func() {
 			a.log.Warn("call reached its maximum duration; clearing it", "port", lc.port, "route", at.rungName, "max", at.maxDur)
 			_ = lc.Hangup()
 			lc.progress.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "maximum call duration reached"})
@@ -168,7 +136,7 @@ func (a *Appliance) callFinished(at *attempt) {
 		at.cap.Stop()
 	}
 	at.mu.Unlock()
-	a.guard.CallEnded(at.rungName, time.Since(answeredAt))
+	a.guard.CallEnded(at.rungName, a.o.Clock.Now()-answeredAt)
 }
 
 // noRoute is called when a call found no way out at all (an empty

@@ -43,7 +43,7 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				r.known = e.Known
 				r.rtt, r.loss = e.RTT, e.Loss
 				if e.Up && !was {
-					r.upSince = time.Now()
+					r.upSince = a.o.Clock.Now()
 				}
 				if !e.Up && was {
 					r.everDown = true
@@ -270,12 +270,12 @@ func (a *Appliance) forwardingOf(id int) forwarding.Settings {
 
 // divertIfUnanswered redirects a call still ringing after d to target.
 func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration, target, why string) {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	due, stop := s.a.after(d)
+	defer stop()
 	select {
 	case <-s.ic.Canceled():
 		return
-	case <-t.C:
+	case <-due:
 	}
 	s.mu.Lock()
 	answered := s.call != nil

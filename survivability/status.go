@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
@@ -69,11 +68,11 @@ func (a *Appliance) Status() control.Status {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
+	now := a.o.Clock.Now()
 	s := control.Status{
 		Version: a.o.Version, Board: a.o.Board.Kind(), Profile: a.o.Profile.Name,
 		Mode: string(a.mode), ModeSince: a.modeSince, ModeReason: a.modeReason,
-		Uptime:   time.Since(a.started).Seconds(),
+		Uptime:   (a.o.Clock.Now() - a.started).Seconds(),
 		Power:    control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains", Shedding: a.shedding},
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
@@ -157,7 +156,7 @@ func (a *Appliance) Healthy() error {
 		}
 	}
 	a.mu.Lock()
-	h := a.healthLocked(time.Now())
+	h := a.healthLocked(a.o.Clock.Now())
 	a.mu.Unlock()
 	// A trunk whose modem answers counts: the firmware drives it; whether
 	// the network registers the SIM is no measure of the firmware.

@@ -226,14 +226,14 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 			// Never pre-empt an emergency call: wait a moment for the trunk.
 			free := tl.free
 			tl.mu.Unlock()
-			t := time.NewTimer(tl.emergWait)
+			due, stop := tl.a.after(tl.emergWait)
 			select {
 			case <-free:
-				t.Stop()
-			case <-t.C:
+				stop()
+			case <-due:
 				return nil, fmt.Errorf("trunk %s: %w with another emergency call", tl.nm, hal.ErrTrunkBusy)
 			case <-ctx.Done():
-				t.Stop()
+				stop()
 				return nil, ctx.Err()
 			}
 		default:

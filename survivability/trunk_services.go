@@ -72,11 +72,11 @@ type callExtra struct {
 	waiting  bool // a second call, not yet taken
 	held     bool // on hold
 	cid      dsp.CallerID
-	cwPort   int         // the port hearing the call-waiting tone for it
-	diverted bool        // sent elsewhere (deflected or transferred): not missed
-	seat     *seat       // the porter in it, or whose call it is while held
-	timer    *time.Timer // the no-answer divert
-	missed   bool        // counted as missed
+	cwPort   int       // the port hearing the call-waiting tone for it
+	diverted bool      // sent elsewhere (deflected or transferred): not missed
+	seat     *seat     // the porter in it, or whose call it is while held
+	timer    hal.Timer // the no-answer divert
+	missed   bool      // counted as missed
 }
 
 // svcMetrics are the series of this file.
@@ -336,7 +336,7 @@ func (a *Appliance) armNoAnswer(c *trunkCall, t target, d time.Duration) {
 	if c.x.timer != nil {
 		c.x.timer.Stop()
 	}
-	c.x.timer = time.AfterFunc(d, func() {
+	c.x.timer = a.o.Clock.AfterFunc(d, func() {
 		c.mu.Lock()
 		ringing := !c.answer && !c.over
 		c.mu.Unlock()
@@ -407,14 +407,14 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 	id := c.callID()
 	if tl.usable(hal.ServiceDeflection) {
 		ctx, cancel := context.WithTimeout(context.Background(), trunkServiceTimeout)
-		start := time.Now()
+		start := a.o.Clock.Now()
 		c.mu.Lock()
 		c.x.diverted = true // its end is not a missed call
 		c.mu.Unlock()
 		err := tl.sv.svc.Deflect(ctx, id, number)
 		cancel()
 		if err == nil {
-			a.diverted(c, t, "deflection", number, time.Since(start))
+			a.diverted(c, t, "deflection", number, a.o.Clock.Now()-start)
 			return divertDone
 		}
 		c.mu.Lock()
@@ -436,7 +436,7 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 	// Nothing else can take the call: answer it and hand it over.
 	ctx, cancel := context.WithTimeout(context.Background(), trunkServiceTimeout+trunkDialTimeout)
 	defer cancel()
-	start := time.Now()
+	start := a.o.Clock.Now()
 	if err := tl.t.Answer(ctx, id); err != nil {
 		a.log.Warn("answering a trunk call to transfer it", "trunk", tl.nm, "err", err)
 		return divertFallback
@@ -453,7 +453,7 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 		_ = c.Hangup()
 		return divertGone
 	}
-	a.diverted(c, t, "transfer", number, time.Since(start))
+	a.diverted(c, t, "transfer", number, a.o.Clock.Now()-start)
 	return divertDone
 }
 

@@ -93,6 +93,28 @@ func simConfig(t testing.TB) string {
 	return path
 }
 
+// simConfigWith is simConfig with edits (old, new, old, new...), each
+// applied once; an edit that finds nothing to change fails the test.
+func simConfigWith(t testing.TB, edits ...string) string {
+	t.Helper()
+	path := simConfig(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("examples/sim.toml has no %q to edit", edits[i])
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 var reMetricsAddr = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
 
 // startDaemon runs critlined on cfgPath and waits until it says ready.
