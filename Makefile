@@ -10,7 +10,7 @@ TEST_TAGS   ?= spandsp
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
 
-.PHONY: all build run test check test-go test-vm test-cross deps cross lint bench bench-failover deb clean
+.PHONY: all build run test check test-go test-vm test-cross deps cross lint bench bench-failover deb clean prompts
 
 all: build
 
@@ -80,6 +80,12 @@ bench: deps build
 # false alarms under 5 % packet loss (as root; LOSS_RUN=12m RUNS=5 for the hour).
 bench-failover: deps
 	scripts/bench-failover
+
+# The remote-activation prompts (survivability/prompts/LANG/*.alaw) from
+# their texts, with flite; the prompts package's tests check the committed
+# files are exactly what this makes.
+prompts:
+	GO=$(GO) scripts/make-prompts
 
 deb:
 	scripts/build-deb

@@ -126,6 +126,10 @@ type Trunk struct {
 	Variant string `toml:"variant"` // generic | simcom | quectel
 	Baud    int    `toml:"baud"`
 	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+	// Ports are the ports its inbound calls ring (default every port). A
+	// trunk that serves one port alone may mirror that port's forwarding
+	// into the mobile network ([[port]] forward_mirror).
+	Ports []int `toml:"ports"`
 }
 
 // Survivability tunes the routing brain.
@@ -142,8 +146,9 @@ type Survivability struct {
 	DivertTo string `toml:"divert_to"`
 	// DivertAfter diverts calls still ringing after this long (0: never).
 	DivertAfter Duration `toml:"divert_after"`
-	// RemoteTrunk names the trunk whose inbound calls reach the
-	// remote-activation dialogue (a service number) instead of the ports.
+	// RemoteTrunk names a trunk dedicated to remote activation (a second
+	// SIM): every inbound call on it reaches the dialogue instead of the
+	// ports, so it may not be the only trunk.
 	RemoteTrunk string `toml:"remote_trunk"`
 	// Guard is the toll-fraud guard ([survivability.guard], see
 	// survivability/guard.Config).

@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -224,6 +225,11 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if t.Number != "" && !reDialable.MatchString(t.Number) {
 			bad(k+".number", "%q is not a phone number: use digits (and a leading +)", t.Number)
 		}
+		for _, id := range t.Ports {
+			if !slices.ContainsFunc(c.Ports, func(p Port) bool { return p.ID == id }) {
+				bad(k+".ports", "%d is not a configured port: list ids of [[port]] sections", id)
+			}
+		}
 	}
 
 	if len(c.Survivability.Emergency) == 0 {
@@ -242,6 +248,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	}
 	if rt := c.Survivability.RemoteTrunk; rt != "" && trunks[rt] == "" {
 		bad("survivability.remote_trunk", "%q is not a configured trunk: name one of the [[trunk]] sections", rt)
+	} else if rt != "" && len(c.Trunks) == 1 {
+		bad("survivability.remote_trunk", "%q is the only trunk: every call on it would reach remote activation and the porters would never ring; "+
+			"list staff numbers in [survivability.forwarding] staff_numbers instead, or add a second trunk for remote activation", rt)
 	}
 	if c.Survivability.FailbackAfter.Duration < 0 {
 		bad("survivability.failback_after", "must not be negative")

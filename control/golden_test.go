@@ -36,11 +36,13 @@ func fullStatus() Status {
 			RecentMissed: []MissedCall{{At: at, Caller: "withheld", Reason: "no-port"}}}},
 		Ports: []Port{{ID: 1, Name: "Lodge desk", Extension: "270001", Hook: "off", State: "connected",
 			Condition: "left-off-hook", Digits: "999", Route: "lte", Registered: "chorus", Forwarding: "all->07700900555",
-			Divert: "07700900333", Relay: "board", Mode: "survivable", Lifeline: true,
+			ForwardMirror: "on", Divert: "07700900333", Relay: "board", Mode: "survivable", Lifeline: true,
 			Registrations: []LineRegistration{{Registrar: "chorus", Registered: false, Error: "registrar chorus: timeout"}},
 			BehindRelay:   "copper", Engine: "ok"}},
 		RecentModes: []ModeChange{{At: at, From: "normal", To: "survivable", Reason: "no registrar reachable; trunk lte up"}},
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
+		Remote: &Remote{ServiceExtension: "270009", ServiceRegistered: "chorus", StaffNumbers: 2,
+			ServiceTrunk: "svc", Prompts: "en-GB built-in"},
 	}
 }
 

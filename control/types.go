@@ -20,7 +20,7 @@ type Status struct {
 	// RecentModes are the last mode changes, oldest first (the full history
 	// is kept in the state directory).
 	RecentModes []ModeChange `json:"recent_modes"`
-	// Lockouts are callers and ports locked out of remote activation.
+	// Lockouts are calling numbers locked out of remote activation.
 	Lockouts []Lockout `json:"lockouts,omitempty"`
 	// RouteAvailable: some route can carry an ordinary call now (a usable
 	// registrar, or a trunk that can call).
@@ -31,6 +31,23 @@ type Status struct {
 	// EmergencyRoute is the order emergency calls try: pbx-first or
 	// trunk-first.
 	EmergencyRoute string `json:"emergency_route"`
+	// Remote is remote activation's entries (absent when it is off).
+	Remote *Remote `json:"remote,omitempty"`
+}
+
+// Remote says how staff reach remote activation.
+type Remote struct {
+	// ServiceExtension is the SIP line staff dial; ServiceRegistered the
+	// registrar it is registered with ("" while it is not).
+	ServiceExtension  string `json:"service_extension,omitempty"`
+	ServiceRegistered string `json:"service_registered,omitempty"`
+	// StaffNumbers is how many staff numbers reach it on the trunks.
+	StaffNumbers int `json:"staff_numbers"`
+	// ServiceTrunk is a trunk dedicated to it ([survivability] remote_trunk).
+	ServiceTrunk string `json:"service_trunk,omitempty"`
+	// Prompts is the prompt set spoken ("en-GB built-in", a directory), or
+	// "tones".
+	Prompts string `json:"prompts"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -137,10 +154,14 @@ type Port struct {
 	// bypass: "copper" (a live PSTN line) or "none".
 	BehindRelay string `json:"behind_relay"`
 	Forwarding  string `json:"forwarding,omitempty"`
-	Divert      string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
-	Relay       string `json:"relay"`            // bypass | board
-	Mode        string `json:"mode"`
-	Lifeline    bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
+	// ForwardMirror is "on" while the port's forwarding is mirrored into
+	// the mobile network, "refused: WHY" when forward_mirror asks for it
+	// but the trunk's SIM serves other ports too; absent otherwise.
+	ForwardMirror string `json:"forward_mirror,omitempty"`
+	Divert        string `json:"divert,omitempty"` // where inbound calls go while the handset cannot be reached
+	Relay         string `json:"relay"`            // bypass | board
+	Mode          string `json:"mode"`
+	Lifeline      bool   `json:"lifeline_forced,omitempty"` // an operator put it on the PSTN line
 	// Engine is whether the port's engine takes and places calls: "ok",
 	// "stalled" (a call step is stuck; it is abandoned within seconds) or
 	// "recovered (...)" (one was abandoned and is still stuck somewhere;
@@ -228,7 +249,7 @@ type UnlockRequest struct {
 	Key  string `json:"key,omitempty"`  // the caller's number or the port id; "" for all of the kind
 }
 
-// Lockout is a caller or a port locked out of remote activation.
+// Lockout is a calling number locked out of remote activation.
 type Lockout struct {
 	Kind      string  `json:"kind"`
 	Key       string  `json:"key"`

@@ -51,6 +51,7 @@ func contract() map[string]metricSpec {
 		"critline_divert_active":         {gauge, []string{"port"}},
 		"critline_forward_changes_total": {counter, []string{"via"}},
 		"critline_pin_failures_total":    {counter, nil},
+		"critline_remote_attempts_total": {counter, []string{"result"}},
 		"critline_fraud_blocked_total":   {counter, []string{"reason"}},
 		"critline_route_available":       {gauge, nil},
 		// Issue 12: a call step of a port that stalled and was abandoned;

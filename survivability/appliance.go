@@ -14,6 +14,7 @@ import (
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/prompts"
 	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -62,9 +63,14 @@ type Options struct {
 	Guard *guard.Guard
 	// Forwarding holds call forwarding and remote activation; nil: none.
 	Forwarding *forwarding.Manager
-	// RemoteTrunk names the trunk whose inbound calls reach the
-	// remote-activation dialogue instead of the ports.
+	// RemoteTrunk names a trunk dedicated to remote activation: all its
+	// inbound calls reach the dialogue instead of the ports.
 	RemoteTrunk string
+	// ServiceExtension is the SIP line whose calls reach the
+	// remote-activation dialogue ("" = none).
+	ServiceExtension string
+	// Prompts is what the dialogue speaks; nil: tones only.
+	Prompts *prompts.Set
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
 	StateDir string
@@ -105,8 +111,10 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
-	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
-	shedding   bool       // battery low with ports that have no copper: shed what calls do not need
+	svcReg     string          // most preferred registrar the service extension is registered with
+	svcRegs    map[string]bool // the service extension's binding with each registrar
+	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
+	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
 	sm         *svcMetrics
 	runSince   time.Duration // when Run began (a.o.Clock)
 	settled    bool          // the first health reports are in (start.go)

@@ -58,6 +58,9 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				}
 				a.reevaluate("registrar " + e.Registrar)
 			case sip.LineStatus:
+				if a.serviceLineStatus(e) {
+					continue // the service extension (remote_entry.go)
+				}
 				a.lineStatus(e)
 			}
 		}
@@ -202,6 +205,9 @@ func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) 
 func (a *Appliance) OnIncoming(ic *sip.IncomingCall) { go a.incoming(ic) }
 
 func (a *Appliance) incoming(ic *sip.IncomingCall) {
+	if a.remoteSIP(ic) {
+		return // the service extension (remote_entry.go)
+	}
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")

@@ -35,6 +35,9 @@ func (a *Appliance) Status() control.Status {
 			cp.BehindRelay = "copper"
 		}
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
+		if a.fwd != nil {
+			cp.ForwardMirror = a.fwd.MirrorState(id)
+		}
 		snaps[id] = cp
 	}
 	var lockouts []control.Lockout
@@ -74,6 +77,7 @@ func (a *Appliance) Status() control.Status {
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+		Remote:   a.remoteStatusLocked(),
 	}
 	if !a.mains {
 		s.Power.Source = "battery"

@@ -335,13 +335,8 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	c := &trunkCall{tl: tl, id: ev.Call, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
 	tl.setCurLocked(c)
 	tl.mu.Unlock()
-	if tl.a.fwd != nil && tl.a.o.RemoteTrunk == tl.nm {
-		caller := ev.CallerID
-		if ev.Presentation != hal.PresentationAllowed {
-			caller = ""
-		}
-		go tl.a.remoteActivation(c, caller)
-		return
+	if tl.remoteEntry(c, ev) {
+		return // remote activation (remote_entry.go)
 	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ev.CallerID, Name: ev.CallerName}
 	switch ev.Presentation {
@@ -370,15 +365,19 @@ type trunkCall struct {
 	cancelDial context.CancelFunc // outbound: stops its Dial
 	dialed     chan struct{}      // outbound: closed once its Dial returned and its early events were applied
 
-	mu        sync.Mutex
-	port      int
-	at        *attempt             // outbound
-	offers    map[int]fxs.Progress // inbound: port -> its progress
-	remote    *remoteCall          // inbound on the service trunk: the remote-activation dialogue
-	answer    bool
-	over      bool
-	preempted bool
-	x         callExtra // the network's services (trunk_services.go)
+	mu     sync.Mutex
+	port   int
+	at     *attempt             // outbound
+	offers map[int]fxs.Progress // inbound: port -> its progress
+	remote *remoteCall          // inbound on the service trunk: the remote-activation dialogue
+	// ringback: a staff call the dialogue put through to the lodge
+	// (answered already, preAnswered) plays ringback until a port answers.
+	ringback    *remoteCall
+	preAnswered bool
+	answer      bool
+	over        bool
+	preempted   bool
+	x           callExtra // the network's services (trunk_services.go)
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -407,7 +406,7 @@ func (c *trunkCall) alerting() {
 
 func (c *trunkCall) answered() {
 	c.mu.Lock()
-	c.answer = true
+	c.answer = c.answer || !c.preAnswered // a staff call put through to the lodge waits for a port
 	c.mu.Unlock()
 	if c.at != nil {
 		var m fxs.Media
@@ -486,12 +485,15 @@ func (c *trunkCall) notify(reason error) {
 		return
 	}
 	c.mu.Lock()
-	answered, offers, remote := c.answer, c.offers, c.remote
+	answered, offers, remote, rb := c.answer, c.offers, c.remote, c.ringback
 	c.offers = nil
 	c.mu.Unlock()
 	if remote != nil {
 		remote.stop()
 		return
+	}
+	if rb != nil {
+		rb.stop() // a staff call for the lodge: its ringback ends too
 	}
 	detail := "trunk " + c.tl.nm
 	if reason != nil {
@@ -544,6 +546,15 @@ func classifyTrunkErr(err error) (retry bool, r fxs.FailReason) {
 // Hangup implements fxs.Call: the porter hung up (or no port could take
 // an inbound call). The trunk clears this call only.
 func (c *trunkCall) Hangup() error {
+	c.mu.Lock()
+	remote, rb := c.remote, c.ringback
+	c.mu.Unlock()
+	if remote != nil {
+		remote.stop() // the dialogue ends with its call
+	}
+	if rb != nil {
+		rb.stop()
+	}
 	_, err := c.hangup()
 	return err
 }
@@ -594,7 +605,12 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	for _, pr := range others {
 		pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "answered on another port"})
 	}
-	if err := c.tl.a.svcAnswer(pc); err != nil {
+	c.mu.Lock()
+	rb, pre := c.ringback, c.preAnswered
+	c.mu.Unlock()
+	if pre && rb != nil {
+		rb.release() // answered by the dialogue already: take its audio over
+	} else if err := c.tl.a.svcAnswer(pc); err != nil {
 		c.end(err)
 		return nil, err
 	}

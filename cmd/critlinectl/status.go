@@ -145,6 +145,25 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, dash(strings.Join(regs, ",")), p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
 	}
 	tw.Flush()
+	for _, p := range st.Ports {
+		if strings.HasPrefix(p.ForwardMirror, "refused") {
+			fmt.Fprintf(w, "port %d: forwarding NOT mirrored into the mobile network: %s\n", p.ID, strings.TrimPrefix(p.ForwardMirror, "refused: "))
+		}
+	}
+	if r := st.Remote; r != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Remote activation: prompts %s", r.Prompts)
+		if r.ServiceExtension != "" {
+			fmt.Fprintf(w, "; service extension %s %s", r.ServiceExtension, map[bool]string{true: "registered on " + r.ServiceRegistered, false: "NOT REGISTERED"}[r.ServiceRegistered != ""])
+		}
+		if r.StaffNumbers > 0 {
+			fmt.Fprintf(w, "; %d staff numbers on the trunks", r.StaffNumbers)
+		}
+		if r.ServiceTrunk != "" {
+			fmt.Fprintf(w, "; every call on trunk %s", r.ServiceTrunk)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(st.Lockouts) > 0 {
 		fmt.Fprintln(w)
 		for _, l := range st.Lockouts {

@@ -68,10 +68,11 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	var mirror forwarding.NetworkForwarder
-	if mt := mirrorTrunk(b); mt != nil {
-		mirror = networkForwarder{t: mt, noReply: 20 * time.Second}
+	mt, serves := mirrorTrunk(cfg, b)
+	if mt != nil {
+		mirror = networkForwarder{t: mt}
 	}
-	grd, fwd, err := openPolicies(cfg, b.clock, reg, d.log, mirror)
+	grd, fwd, err := openPolicies(cfg, b.clock, reg, d.log, mirror, serves)
 	if err != nil {
 		return err
 	}
@@ -79,6 +80,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	ao := applianceOptions(cfg, b, prof, reg, d.log)
 	ao.StateDir = cfg.State.Dir
 	ao.Guard, ao.Forwarding, ao.RemoteTrunk = grd, fwd, cfg.Survivability.RemoteTrunk
+	if ao.ServiceExtension, ao.Prompts, err = remoteOptions(cfg, prof); err != nil {
+		return err
+	}
 	app, err := survivability.New(ao)
 	if err != nil {
 		return err

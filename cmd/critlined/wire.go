@@ -81,6 +81,9 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 	for _, p := range cfg.Ports {
 		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})
 	}
+	if l, ok := serviceLine(cfg); ok {
+		sc.Lines = append(sc.Lines, l) // remote activation (remote.go)
+	}
 	return sc
 }
 

@@ -18,14 +18,17 @@ var builtin embed.FS // read-only data, not mutable state
 
 // Profile is one country's line behaviour.
 type Profile struct {
-	Name        string   `toml:"name"`
-	Description string   `toml:"description"`
-	Ring        Ring     `toml:"ring"`
-	Tones       Tones    `toml:"tones"`
-	Hook        Hook     `toml:"hook"`
-	CallerID    CallerID `toml:"caller_id"`
-	Dialling    Dialling `toml:"dialling"`
-	Recall      Recall   `toml:"recall"`
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
+	// Language is the BCP 47 tag of the language spoken to callers (the
+	// remote-activation prompts), e.g. "en-GB".
+	Language string   `toml:"language"`
+	Ring     Ring     `toml:"ring"`
+	Tones    Tones    `toml:"tones"`
+	Hook     Hook     `toml:"hook"`
+	CallerID CallerID `toml:"caller_id"`
+	Dialling Dialling `toml:"dialling"`
+	Recall   Recall   `toml:"recall"`
 }
 
 // Ring is the power-ringing signal.
@@ -164,6 +167,9 @@ func (p *Profile) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if l := p.Language; l != "" && (len(l) < 2 || len(l) > 35 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "") {
+		bad("language", "%q is not a language tag: write it like \"en-GB\"", l)
 	}
 	if p.Ring.Frequency < 10 || p.Ring.Frequency > 60 {
 		bad("ring.frequency", "%g Hz is not a ringing frequency: use 16-60 Hz (25 in the UK/Europe, 20 in the US)", p.Ring.Frequency)

@@ -13,6 +13,7 @@ import (
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/prompts"
 )
 
 // ExitConfig is the exit code of a command refusing a configuration
@@ -26,6 +27,9 @@ type Checked struct {
 	Profile    *profile.Profile
 	Guard      guard.Config
 	Forwarding forwarding.Config
+	// Prompts is what remote activation speaks (nil: tones, or remote
+	// activation off).
+	Prompts *prompts.Set
 }
 
 // Load reads the file at path and checks it completely. overrides, when
@@ -65,6 +69,16 @@ func Check(cfg *config.Config) (*Checked, error) {
 		}
 	}
 	out.Guard, out.Forwarding, err = Policies(cfg)
+	if err == nil && out.Profile != nil {
+		var perr error
+		if out.Prompts, perr = RemotePrompts(out.Forwarding, out.Profile); perr != nil {
+			key := "survivability.forwarding.prompts"
+			if out.Forwarding.Prompts == "" {
+				key = "survivability.forwarding.language"
+			}
+			errs.Problemf(cfg, key, "%v", perr)
+		}
+	}
 	for _, line := range lines(err) {
 		if m := reUnknown.FindStringSubmatch(line); m != nil {
 			for _, k := range strings.Split(m[1], ", ") {
@@ -128,7 +142,7 @@ func Policies(cfg *config.Config) (guard.Config, forwarding.Config, error) {
 	}
 	g.Profile = cfg.Board.Profile
 	for _, p := range cfg.Ports {
-		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
+		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, Extension: p.Extension, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
 		f.OwnNumbers = append(f.OwnNumbers, p.Extension)
 	}
 	for _, t := range cfg.Trunks {
@@ -145,6 +159,39 @@ func Policies(cfg *config.Config) (guard.Config, forwarding.Config, error) {
 		}
 	}
 	return g, f, errors.Join(errs...)
+}
+
+// RemotePrompts loads what remote activation speaks: [survivability.forwarding]
+// prompts and language, else the built-in set for the country profile's
+// language. A language with no prompts (none given) leaves the dialogue on
+// tones (nil); prompts that are given but missing, unreadable or
+// incomplete are an error naming what to record.
+func RemotePrompts(f forwarding.Config, prof *profile.Profile) (*prompts.Set, error) {
+	if !f.Remote {
+		return nil, nil
+	}
+	lang := f.Language
+	if lang == "" {
+		lang = prof.Language
+	}
+	if lang == "" {
+		return nil, nil
+	}
+	set, err := prompts.Load(f.Prompts, lang)
+	if err != nil {
+		if f.Prompts == "" && f.Language == "" {
+			return nil, nil // the profile's language has no built-in prompts: tones
+		}
+		return nil, err
+	}
+	var names []string
+	for _, p := range forwarding.Prompts() {
+		names = append(names, string(p))
+	}
+	if m := set.Missing(names); len(m) > 0 {
+		return nil, fmt.Errorf("%s lacks %v: record them (NAME.wav, 8 kHz 16-bit mono) or remove prompts to use the built-in set", set.Source(), m)
+	}
+	return set, nil
 }
 
 // lines splits an error into its lines.

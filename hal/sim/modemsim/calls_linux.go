@@ -140,6 +140,9 @@ func (s *Sim) callStatLocked(c *simCall, stat int) {
 		}
 		s.urcLocked(fmt.Sprintf("^DSCI: %d,%d,%d,0,%s,%d", c.id, dir, stat, c.number, typ))
 	}
+	if (stat == 2 || stat == 4) && len(s.st.calls) <= 1 {
+		s.recording = s.recording[:0] // a new call (dialling or ringing): a new recording
+	}
 	if stat == 0 && s.o.Variant == SIMCom {
 		s.urcLocked("VOICE CALL: BEGIN")
 	}

@@ -54,6 +54,8 @@ func verbs() map[string]verb {
 		"sms":        {"sms", "list the SMS the driver sent", (*Sim).cSMS},
 		"forwarding": {"forwarding", "list the network call forwards the driver set", (*Sim).cForwarding},
 		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
+		"recording":  {"recording FILE", "write what the far end heard during the last call as a WAV file", (*Sim).cRecording},
+		"forwarded":  {"forwarded", "list the calls the network forwarded away from the modem", (*Sim).cForwarded},
 		"help":       {"help", "list the verbs", (*Sim).cHelp},
 	}
 }
@@ -242,13 +244,21 @@ func (s *Sim) cRing(args []string) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if to, why := s.networkForwardLocked(); to != "" && s.st.registered {
+		s.forwarded = append(s.forwarded, fmt.Sprintf("%s -> %s (%s)", args[0], to, why))
+		return fmt.Sprintf("the network forwarded the call to %s: %s", to, why), nil
+	}
 	if s.att == nil {
 		return "", fmt.Errorf("the modem has vanished: use return first")
 	}
 	if !s.st.registered {
 		return "", fmt.Errorf("not registered: use network up first")
 	}
-	return s.incomingLocked(c)
+	out, err := s.incomingLocked(c)
+	if err == nil && c.stat == 4 {
+		s.noReplyLocked(c) // the network's forward on no reply
+	}
+	return out, err
 }
 
 func (s *Sim) cHangup(args []string) (string, error) {

@@ -34,6 +34,8 @@ type Sim struct {
 	taps      []*tap
 	post      []func() // run after the current command's final result
 	farDigits string
+	recording []int16  // what the driver sent during the last call (netforward_linux.go)
+	forwarded []string // calls the network forwarded away from the modem
 	closed    bool
 	stop      chan struct{}
 	voiceKick chan struct{} // wakes the resting voice clock

@@ -108,6 +108,7 @@ func (s *Sim) pcmReader(a *attachment) {
 			s.mu.Lock()
 			s.nHeard += len(samples)
 			s.heard = append(s.heard, samples...)
+			s.recordLocked(samples)
 			if len(s.heard) > 8000*60 {
 				s.heard = append([]int16(nil), s.heard[len(s.heard)-8000*30:]...)
 			}
