@@ -29,8 +29,8 @@ type line struct {
 	cseq      []uint32
 	authUntil []time.Time // credentials refused: no retry before
 	authWait  []time.Duration
-	skipUntil []time.Time     // no answer / transport error: skip for a while
-	boundPort []int           // Contact port of the binding (TLS: the connection's local port)
+	skipUntil []time.Time // no answer / transport error: skip for a while
+	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
 	// The binding's Contact as registered, the path it went over and that
 	// path's epoch then: a binding whose Contact would now differ (the
 	// registrar moved to another path, the path's address or the NAT's
@@ -40,8 +40,8 @@ type line struct {
 	boundVia     []*regPath
 	boundEpoch   []int
 	minExp       []time.Duration // the registrar's Min-Expires (423), 0: none seen
-	calls     int
-	failures  failureLog // logs a run of failures once, not every retry
+	calls        int
+	failures     failureLog // logs a run of failures once, not every retry
 }
 
 func newLine(cfg Line, nRegs int) *line {
