@@ -32,13 +32,13 @@ var _ hal.DataBearer = (*Trunk)(nil)
 
 // dataDialect is how a variant starts, stops and reads its data call.
 type dataDialect struct {
-	query      string                                 // read the session's state
-	prefix     string                                 // its information lines
-	connected  func(lines []string, cid int) (bool, error)
-	connect    string // fmt with the context id
-	usbQuery   string // the module's network-device mode; "" none
-	usbPrefix  string
-	callFinal  bool // the connect command may end with NO CARRIER (a failed data call)
+	query     string // read the session's state
+	prefix    string // its information lines
+	connected func(lines []string, cid int) (bool, error)
+	connect   string // fmt with the context id
+	usbQuery  string // the module's network-device mode; "" none
+	usbPrefix string
+	callFinal bool // the connect command may end with NO CARRIER (a failed data call)
 }
 
 func dataDialectFor(v Variant) dataDialect {
@@ -62,7 +62,7 @@ func dataDialectFor(v Variant) dataDialect {
 			query: "AT$QCRMCALL?", prefix: "$QCRMCALL:",
 			connected: func(lines []string, _ int) (bool, error) { return parseQCRMCALL(lines) },
 			connect:   "AT$QCRMCALL=1,%d",
-			usbQuery: "AT+CUSBPIDSWITCH?", usbPrefix: "+CUSBPIDSWITCH:",
+			usbQuery:  "AT+CUSBPIDSWITCH?", usbPrefix: "+CUSBPIDSWITCH:",
 			callFinal: true,
 		}
 	}
