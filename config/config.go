@@ -98,6 +98,15 @@ type SIP struct {
 	// ProgressTimeout: an outbound INVITE answered only with 100 Trying is
 	// cancelled after this long and the call moves to the next route.
 	ProgressTimeout Duration `toml:"progress_timeout"`
+	// The modem's data connection as a path to registrars (paths.go):
+	// DataProbeInterval is how often registrars are probed over it,
+	// DataKeepAlive how often a CRLF keep-alive holds the carrier's NAT
+	// mapping while a registrar is in use over it (0s: none), DataHoldDown
+	// how long its registrars keep their verdict while a lost data session
+	// comes back.
+	DataProbeInterval Duration  `toml:"data_probe_interval"`
+	DataKeepAlive     *Duration `toml:"data_keepalive"` // absent: the default; "0s": none
+	DataHoldDown      *Duration `toml:"data_hold_down"` // absent: the default; "0s": none
 }
 
 // Registrar is one PBX, in order of preference.
@@ -106,6 +115,10 @@ type Registrar struct {
 	Address   string `toml:"address"`
 	Transport string `toml:"transport"` // udp | tcp | tls
 	Domain    string `toml:"domain"`    // SIP domain of the AOR; defaults to the address's host
+	// Via is the network path it is reached by: "lan" (the default),
+	// "wwan" (the modem's data connection) or "any" (the LAN while it
+	// works, else the data connection).
+	Via string `toml:"via"`
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -117,6 +130,16 @@ type Trunk struct {
 	Variant string `toml:"variant"` // generic | simcom | quectel
 	Baud    int    `toml:"baud"`
 	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+	// DataInterface is the network interface the modem's data connection
+	// appears as ("wwan0", "usb0"): the board's second IP path
+	// (registrars with via = "wwan" or "any").
+	DataInterface string `toml:"data_interface"`
+	// DataBearer says who brings it up: "at" (critline, by AT commands on
+	// the port it already owns; the default) or "external" (ModemManager,
+	// or the module's own auto-connect).
+	DataBearer string `toml:"data_bearer"`
+	// APN, when set, is written to the data context before each connect.
+	APN string `toml:"apn"`
 }
 
 // Survivability tunes the routing brain.

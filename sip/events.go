@@ -47,6 +47,7 @@ type LineStatus struct {
 	Registered bool
 	Err        error // the last failure, nil when registered
 	At         time.Duration
+	Path       string // the network path the binding was made over (when registered)
 }
 
 func (RegistrarHealth) sipEvent() {}

@@ -101,10 +101,17 @@ func (l *line) status(u *UA) LineStatus {
 	return s
 }
 
-// publishBinding reports the line's binding with one registrar.
+// publishBinding reports the line's binding with one registrar (and the
+// path it was made over).
 func (u *UA) publishBinding(l *line, r *registrar, registered bool, err error) {
 	u.m.lineRegistered.WithLabelValues(strconv.Itoa(l.cfg.Port), r.cfg.Name).Set(b2f(registered))
-	u.publish(LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registrar: r.cfg.Name, Registered: registered, Err: err, At: u.clock.Now()})
+	path := ""
+	l.mu.Lock()
+	if via := l.boundVia[r.idx]; registered && via != nil {
+		path = via.p.cfg.Name
+	}
+	l.mu.Unlock()
+	u.publish(LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registrar: r.cfg.Name, Registered: registered, Err: err, At: u.clock.Now(), Path: path})
 }
 
 func b2f(b bool) float64 {
@@ -218,12 +225,16 @@ func (u *UA) lineLoop(l *line) {
 		}
 		if target >= 0 {
 			r := u.regs[target]
+			l.mu.Lock()
+			prevVia := l.boundVia[target]
+			l.mu.Unlock()
 			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
 			}
 			if err == nil {
 				l.mu.Lock()
+				moved := prevVia != nil && l.boundVia[target] != prevVia
 				old := l.active
 				if old >= 0 && old != target {
 					l.setBoundLocked(old, false)
@@ -249,6 +260,9 @@ func (u *UA) lineLoop(l *line) {
 						}
 					}
 					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+					u.publishBinding(l, r, true, nil)
+				} else if moved {
+					u.log.Info("line registered over another path", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name)
 					u.publishBinding(l, r, true, nil)
 				}
 				continue
@@ -348,6 +362,9 @@ func (u *UA) bindLoop(l *line, i int) {
 			try = true // another path, a new address: re-bind at once
 		}
 		if try {
+			l.mu.Lock()
+			prevVia := l.boundVia[i]
+			l.mu.Unlock()
 			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
@@ -355,13 +372,18 @@ func (u *UA) bindLoop(l *line, i int) {
 			l.mu.Lock()
 			if err == nil {
 				changed := l.setBoundLocked(i, true)
+				moved := prevVia != nil && l.boundVia[i] != prevVia
 				l.authWait[i] = 0
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
 				l.failures.succeeded(u.log, l.cfg.Port, i, r.cfg.Name)
-				if changed {
-					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+				switch {
+				case changed:
+					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name, "expires", granted)
+					u.publishBinding(l, r, true, nil)
+				case moved:
+					u.log.Info("line registered over another path", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name)
 					u.publishBinding(l, r, true, nil)
 				}
 				continue

@@ -12,6 +12,7 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
 	"github.com/critline/critline/survivability/store"
@@ -40,6 +41,7 @@ type PortOptions struct {
 // RegistrarOptions names a configured registrar, in order of preference.
 type RegistrarOptions struct {
 	Name, Address, Transport string
+	Via                      string // the configured network path: lan | wwan | any
 }
 
 // Options build an Appliance.
@@ -122,7 +124,13 @@ type regHealth struct {
 	everDown bool
 	rtt      time.Duration
 	loss     float64
+	path     string // the network path it is reached by now ("" or sip.PathLAN: the LAN)
+	holding  bool   // that path lost its interface or bearer: verdict held while it comes back
+	paths    []sip.PathHealth
 }
+
+// onLAN: the registrar is reached over the LAN (the LAN link gates it).
+func (r *regHealth) onLAN() bool { return r.path == "" || r.path == sip.PathLAN }
 
 // port is one FXS port with what the appliance knows of it.
 type port struct {
@@ -409,7 +417,7 @@ func (a *Appliance) applyLink(ls hal.LinkState) {
 // usableLocked says whether a registrar may carry new calls: up, and, if
 // it has failed since start, up for FailbackAfter.
 func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
-	if !a.lanUp || !r.up {
+	if !r.up || (r.onLAN() && !a.lanUp) {
 		return false
 	}
 	return !r.everDown || now.Sub(r.upSince) >= a.o.FailbackAfter
@@ -418,10 +426,11 @@ func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
 // healthLocked gathers the signals for decide.
 func (a *Appliance) healthLocked(now time.Time) Health {
 	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
-		Registrars: map[string]bool{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
+		Registrars: map[string]bool{}, RegistrarPaths: map[string]string{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
 		Copper: len(a.order) > 0}
 	for name, r := range a.regs {
 		h.Registrars[name] = a.usableLocked(r, now)
+		h.RegistrarPaths[name] = r.path
 	}
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -548,7 +557,7 @@ func (a *Appliance) Forwarding() *forwarding.Manager { return a.fwd }
 func (a *Appliance) scheduleFailbackLocked(now time.Time) {
 	var next time.Duration
 	for _, r := range a.regs {
-		if r.up && r.everDown && a.lanUp {
+		if r.up && r.everDown && (a.lanUp || !r.onLAN()) {
 			if left := a.o.FailbackAfter - now.Sub(r.upSince); left > 0 && (next == 0 || left < next) {
 				next = left
 			}

@@ -41,7 +41,10 @@ const (
 //
 // Ordinary calls: registrars that are healthy and trusted, then trunks that
 // can call (registered) and are free, then registrars still proving
-// themselves after a failure.
+// themselves after a failure. A registrar whose network path is being
+// re-established (its verdict held, see sip.Path.HoldDown) comes after the
+// free trunks: the mode does not flap for it, but a call had better not
+// wait on it.
 //
 // Emergency calls use every rung there is, best first, so they never give
 // up while one is left: healthy registrars and free trunks (in the
@@ -53,15 +56,17 @@ const (
 // a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
 	now := time.Now()
-	var trusted, recovering, downRegs []rung
+	var trusted, held, recovering, downRegs []rung
 	a.mu.Lock()
 	if a.sip != nil {
 		for _, ro := range a.o.Registrars {
 			r := a.regs[ro.Name]
 			sr := &sipRung{a: a, registrar: ro.Name}
 			switch {
-			case !a.lanUp:
+			case r.onLAN() && !a.lanUp:
 				downRegs = append(downRegs, sr)
+			case r.holding && r.up:
+				held = append(held, sr)
 			case a.usableLocked(r, now):
 				trusted = append(trusted, sr)
 			case r.up || !r.known:
@@ -95,11 +100,11 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 	var out []rung
 	switch {
 	case !emergency:
-		out = append(append(append(out, trusted...), free...), recovering...)
+		out = append(append(append(append(out, trusted...), free...), held...), recovering...)
 	case a.o.EmergencyRoute == EmergencyTrunkFirst:
-		out = append(append(append(append(out, free...), freeLimited...), trusted...), recovering...)
+		out = append(append(append(append(append(out, free...), freeLimited...), trusted...), held...), recovering...)
 	default:
-		out = append(append(append(append(out, trusted...), free...), freeLimited...), recovering...)
+		out = append(append(append(append(append(out, trusted...), free...), freeLimited...), held...), recovering...)
 	}
 	if emergency {
 		out = append(append(append(append(out, busy...), downRegs...), noNet...), waitFor...)
