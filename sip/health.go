@@ -50,6 +50,7 @@ type regPath struct {
 	local   netip.Addr     // our address on the path (Via, and Contact/SDP until a public one is known)
 	pub     netip.AddrPort // the public address the registrar saw (Via received/rport), on NAT paths
 	holding bool           // the path lost its interface or bearer: the verdict is held (Path.HoldDown)
+	forced  bool           // the down verdict is the path's (forceDown), not the probes'
 	known   bool
 	up      bool
 	misses  int
@@ -144,6 +145,7 @@ func (rp *regPath) usable() bool {
 func (rp *regPath) record(ok bool, rtt time.Duration, downAfter, upAfter int) bool {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
+	rp.forced = false
 	rp.window[rp.wi] = !ok
 	rp.wi = (rp.wi + 1) % lossWindow
 	rp.wn = min(rp.wn+1, lossWindow)
@@ -178,7 +180,7 @@ func (rp *regPath) forceDown() bool {
 	if rp.known && !rp.up {
 		return false
 	}
-	rp.up, rp.known, rp.oks = false, true, 0
+	rp.up, rp.known, rp.oks, rp.forced = false, true, 0, true
 	rp.restartWindowLocked(true, 1)
 	return true
 }

@@ -407,7 +407,7 @@ func (u *UA) SetPathState(name, source string, st PathState) {
 		u.log.Warn("network path down", "path", name, "source", source, "detail", st.Detail, "hold_down", p.cfg.HoldDown)
 		u.pathLost(p, gen)
 	case changed:
-		u.log.Info("network path up", "path", name, "address", st.Addr)
+		u.log.Info("network path up", "path", name, "source", source, "address", p.status().Addr)
 		u.pathBack(p, "path up")
 	case renumbered:
 		u.log.Info("network path has a new address", "path", name, "was", oldAddr, "now", st.Addr)
@@ -481,6 +481,12 @@ func (u *UA) pathBack(p *pathStack, why string) {
 			rp.mu.Lock()
 			rp.holding = false
 			rp.epoch++ // bindings over the path register again (and learn the NAT's new mapping)
+			if rp.forced {
+				// Down because the path was, not because the registrar
+				// was silent: the first answer over the path decides, as
+				// at start (not UpAfter answers at the path's interval).
+				rp.known, rp.forced = false, false
+			}
 			rp.mu.Unlock()
 			if err := u.buildClient(rp); err != nil {
 				u.log.Error("rebuilding the path's client", "registrar", r.cfg.Name, "path", p.cfg.Name, "err", err)

@@ -129,8 +129,16 @@ type regHealth struct {
 	paths    []sip.PathHealth
 }
 
-// onLAN: the registrar is reached over the LAN (the LAN link gates it).
+// onLAN: the registrar is reached over the LAN.
 func (r *regHealth) onLAN() bool { return r.path == "" || r.path == sip.PathLAN }
+
+// lanGated: the LAN link going down takes the registrar down at once. A
+// registrar that may also be reached over the data path is not: the SIP
+// user agent moves it (or gives it up) on the same event, and taking it
+// down here first would flap the mode for the moment in between.
+func (r *regHealth) lanGated() bool {
+	return r.onLAN() && (r.opt.Via == "" || r.opt.Via == "lan")
+}
 
 // port is one FXS port with what the appliance knows of it.
 type port struct {
@@ -417,7 +425,7 @@ func (a *Appliance) applyLink(ls hal.LinkState) {
 // usableLocked says whether a registrar may carry new calls: up, and, if
 // it has failed since start, up for FailbackAfter.
 func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
-	if !r.up || (r.onLAN() && !a.lanUp) {
+	if !r.up || (r.lanGated() && !a.lanUp) {
 		return false
 	}
 	return !r.everDown || now.Sub(r.upSince) >= a.o.FailbackAfter
@@ -431,6 +439,9 @@ func (a *Appliance) healthLocked(now time.Time) Health {
 	for name, r := range a.regs {
 		h.Registrars[name] = a.usableLocked(r, now)
 		h.RegistrarPaths[name] = r.path
+		if r.onLAN() && !r.lanGated() && !a.lanUp {
+			h.RegistrarPaths[name] = "any" // moving off the LAN this instant: not gated by it
+		}
 	}
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -557,7 +568,7 @@ func (a *Appliance) Forwarding() *forwarding.Manager { return a.fwd }
 func (a *Appliance) scheduleFailbackLocked(now time.Time) {
 	var next time.Duration
 	for _, r := range a.regs {
-		if r.up && r.everDown && (a.lanUp || !r.onLAN()) {
+		if r.up && r.everDown && (a.lanUp || !r.lanGated()) {
 			if left := a.o.FailbackAfter - now.Sub(r.upSince); left > 0 && (next == 0 || left < next) {
 				next = left
 			}

@@ -63,7 +63,7 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 			r := a.regs[ro.Name]
 			sr := &sipRung{a: a, registrar: ro.Name}
 			switch {
-			case r.onLAN() && !a.lanUp:
+			case r.lanGated() && !a.lanUp:
 				downRegs = append(downRegs, sr)
 			case r.holding && r.up:
 				held = append(held, sr)

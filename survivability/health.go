@@ -32,7 +32,8 @@ type Health struct {
 	Registrars map[string]bool // name -> usable (absent = not monitored)
 	// RegistrarPaths: name -> the network path the registrar is reached
 	// by (sip.PathLAN, sip.PathWWAN); absent or "" is the LAN. A registrar
-	// reached over the LAN is no route while the LAN is down.
+	// reached over the LAN is no route while the LAN is down; "any" is one
+	// leaving the LAN for another path this instant (not gated by it).
 	RegistrarPaths map[string]string
 	// Trunks: name -> can place an ordinary call (modem up and
 	// registered). A trunk that cannot is no route for the mode.
@@ -71,6 +72,8 @@ func decide(h Health) (Mode, string) {
 			if h.LANUp {
 				regUp = append(regUp, n)
 			}
+		case p == "any":
+			regUp = append(regUp, n)
 		default:
 			regUp = append(regUp, n+" over "+p)
 		}

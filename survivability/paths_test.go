@@ -57,22 +57,23 @@ func TestLadderOverTheDataPath(t *testing.T) {
 	full := hal.TrunkStatus{Up: true, Registered: true, Service: hal.ServiceFull}
 	for _, c := range []struct {
 		name      string
+		via       string
 		path      string
 		holding   bool
 		route     string
 		emergency bool
 		want      string
 	}{
-		{"LAN down, cloud over wwan", sip.PathWWAN, false, "", false, "registrar:cloud trunk:lte"},
-		{"LAN down, cloud only over the LAN", sip.PathLAN, false, "", false, "trunk:lte"},
-		{"data session coming back", sip.PathWWAN, true, "", false, "trunk:lte registrar:cloud"},
-		{"999 pbx-first over wwan", sip.PathWWAN, false, "", true, "registrar:cloud trunk:lte"},
-		{"999 trunk-first over wwan", sip.PathWWAN, false, EmergencyTrunkFirst, true, "trunk:lte registrar:cloud"},
-		{"999 while the data session comes back", sip.PathWWAN, true, "", true, "trunk:lte registrar:cloud"},
+		{"LAN down, cloud over wwan", "any", sip.PathWWAN, false, "", false, "registrar:cloud trunk:lte"},
+		{"LAN down, cloud only over the LAN", "lan", sip.PathLAN, false, "", false, "trunk:lte"},
+		{"data session coming back", "any", sip.PathWWAN, true, "", false, "trunk:lte registrar:cloud"},
+		{"999 pbx-first over wwan", "wwan", sip.PathWWAN, false, "", true, "registrar:cloud trunk:lte"},
+		{"999 trunk-first over wwan", "any", sip.PathWWAN, false, EmergencyTrunkFirst, true, "trunk:lte registrar:cloud"},
+		{"999 while the data session comes back", "any", sip.PathWWAN, true, "", true, "trunk:lte registrar:cloud"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, err := New(Options{Board: board, Profile: prof, EmergencyRoute: c.route,
-				Registrars: []RegistrarOptions{{Name: "cloud", Via: "any"}}, Trunks: []TrunkOptions{{Trunk: newFakeTrunk()}}})
+				Registrars: []RegistrarOptions{{Name: "cloud", Via: c.via}}, Trunks: []TrunkOptions{{Trunk: newFakeTrunk()}}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -135,7 +135,7 @@ func (a *Appliance) Status() control.Status {
 			cr.Detail = "probing"
 		case r.holding:
 			cr.Detail = "its path " + r.path + " lost its data session: held while it comes back"
-		case r.up && r.onLAN() && !a.lanUp:
+		case r.up && r.lanGated() && !a.lanUp:
 			cr.Detail = "LAN down"
 		case r.up && !a.usableLocked(r, now):
 			cr.Detail = "recovering: back in use after the fail-back period"
