@@ -31,14 +31,14 @@ import (
 // Everything is removed when the test ends. It needs root, ip (iproute2),
 // nft (nftables) and conntrack.
 type Site struct {
-	t                         testing.TB
+	t                           testing.TB
 	Board, Campus, Carrier, Net string // namespace names
-	LANIf, DataIf             string // the board's interfaces
-	BoardLAN, CampusIP        string // 10.10.0.2, 10.10.0.1
-	BoardData, CarrierIP      string // the board's data address now (100.64.0.2 at first), the carrier's gateway
-	Public                    string // the carrier NAT's public address now
-	CloudIP, PhoneIP          string // 198.18.0.10, 198.18.0.20
-	natTimeout                int
+	LANIf, DataIf               string // the board's interfaces
+	BoardLAN, CampusIP          string // 10.10.0.2, 10.10.0.1
+	BoardData, CarrierIP        string // the board's data address now (100.64.0.2 at first), the carrier's gateway
+	Public                      string // the carrier NAT's public address now
+	CloudIP, PhoneIP            string // 198.18.0.10, 198.18.0.20
+	natTimeout                  int
 }
 
 var siteSeq atomic.Int32
