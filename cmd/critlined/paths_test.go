@@ -3,14 +3,17 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/audiofile"
+	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
 )
 
@@ -24,12 +27,13 @@ type campus struct {
 
 // siteConfig tunes the appliance's file for one test.
 type siteConfig struct {
-	cloudVia       string // via of the cloud registrar (default "any")
-	dataProbe      string // [sip] data_probe_interval
-	keepAlive      string // [sip] data_keepalive
-	holdDown       string // [sip] data_hold_down
-	registerExpiry string // [sip] register_expiry
-	natTimeout     int    // the carrier NAT's UDP timeout (s)
+	cloudVia       string            // via of the cloud registrar (default "any")
+	dataProbe      string            // [sip] data_probe_interval
+	keepAlive      string            // [sip] data_keepalive
+	holdDown       string            // [sip] data_hold_down
+	registerExpiry string            // [sip] register_expiry
+	natTimeout     int               // the carrier NAT's UDP timeout (s)
+	cloudRoutes    map[string]string // the cloud PBX's routes: number -> host:port
 }
 
 func boardConfig(t testing.TB, s *testpeer.Site, c siteConfig) string {
@@ -138,7 +142,8 @@ func newCampus(t testing.TB, c siteConfig) *campus {
 	users := map[string]string{"270001": "secret-1", "270002": "secret-2", "270101": "secret-101"}
 	cs := &campus{Site: s}
 	cs.campusPBX = testpeer.StartKamailio(t, testpeer.KamailioOptions{IP: s.CampusIP, Port: 5060, Users: users, NetNS: s.Campus})
-	cs.cloudPBX = testpeer.StartKamailio(t, testpeer.KamailioOptions{IP: s.CloudIP, Port: 5060, Users: users, NetNS: s.Net})
+	cs.cloudPBX = testpeer.StartKamailio(t, testpeer.KamailioOptions{IP: s.CloudIP, Port: 5060, Users: users, NetNS: s.Net,
+		Routes: c.cloudRoutes})
 	cs.phone = startDaemonInNS(t, phoneConfig(t, s), t.TempDir(), s.Net)
 	cs.board = startDaemonInNS(t, boardConfig(t, s, c), t.TempDir(), s.Board)
 	eventually(t, "the cloud phone registered", func() bool { st := cs.phone.status(); return registered(st) })
@@ -462,5 +467,107 @@ func TestRegistrationSurvivesCarrierNATFiveMinutes(t *testing.T) {
 		call(t, cs.phone, 1, "270001", cs.board, 1)
 		hangUp(t, cs.phone, 1, cs.board, 1)
 		t.Logf("minute %d: the cloud rang the line through the carrier NAT", i)
+	}
+}
+
+// sippUASIn runs a sipp UAS scenario inside a network namespace on ip; it
+// returns its address.
+func sippUASIn(t *testing.T, ns, ip, scenario string) string {
+	t.Helper()
+	bin := testenv.LookTool(t, "sipp", "sip-tester")
+	abs, err := filepath.Abs(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-i", ip, "-p", "5060", "-mi", ip, "-mp", "6000", "-nostdin", "-sf", abs)
+	cmd.Dir = t.TempDir()
+	out := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			t.Logf("sipp %s:\n%s", scenario, out.String())
+		}
+	})
+	return ip + ":5060"
+}
+
+// Emergency calls over the data path follow the emergency policy
+// (pbx-first: the cloud PBX while it is reached, here over the data
+// connection), many times over; while the data session is being
+// re-established (the cloud's verdict held) and with the data connection
+// cut, they leave at once by the modem's voice call.
+func TestEmergencyOverTheDataPath(t *testing.T) {
+	runs := 10
+	if s := os.Getenv("CRITLINE_EMERGENCY_RUNS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			runs = n
+		}
+	}
+	const operator = "198.18.0.30:5060" // testpeer.Site's OperatorIP
+	cs := newCampus(t, siteConfig{holdDown: "60s", cloudRoutes: map[string]string{"999": operator}})
+	if got := sippUASIn(t, cs.Net, cs.OperatorIP, "testdata/uas-answer.xml"); got != operator {
+		t.Fatalf("operator at %s, want %s", got, operator)
+	}
+	cs.waitNormalOverLAN(t)
+	cs.CutLAN()
+	eventually(t, "over the data path", func() bool { return boundOver(cs.board.status(), "cloud", "wwan") })
+	b := cs.board
+	b.mustCtl("sim", "trunk", "timing", "answer", "300ms")
+	var failures []string
+	emergency := func(i int, route string) {
+		b.mustCtl("sim", "hook", "1", "off")
+		if !within(10*time.Second, func() bool { return portState(b.status(), 1).State == "dialtone" }) {
+			failures = append(failures, fmt.Sprintf("run %d (%s): no dial tone", i, route))
+		}
+		b.mustCtl("sim", "dial", "1", "999")
+		ok := within(15*time.Second, func() bool {
+			pt := portState(b.status(), 1)
+			return pt.State == "connected" && pt.Route == route
+		})
+		if !ok {
+			failures = append(failures, fmt.Sprintf("run %d: 999 not connected by %s (port %+v)", i, route, portState(b.status(), 1)))
+		}
+		b.mustCtl("sim", "hook", "1", "on")
+		within(10*time.Second, func() bool { return portState(b.status(), 1).State == "idle" && trunkIdle(b) })
+	}
+	for i := range runs {
+		emergency(i, "cloud")
+	}
+	// The data session lost: the cloud's verdict is held (no mode change),
+	// and 999 goes by the modem at once.
+	b.mustCtl("sim", "trunk", "data", "refuse")
+	eventually(t, "the cloud's verdict held", func() bool { return registrarStatus(b.status(), "cloud").Holding })
+	for i := range max(runs/2, 2) {
+		emergency(runs+i, "lte")
+	}
+	b.mustCtl("sim", "trunk", "data", "allow")
+	eventually(t, "the data session back", func() bool {
+		st := b.status()
+		return !registrarStatus(st, "cloud").Holding && boundOver(st, "cloud", "wwan")
+	})
+	emergency(2*runs, "cloud")
+	// The data connection cut too: the modem's voice call (at once, during
+	// the hold-down as after it).
+	cs.CutData()
+	eventually(t, "the data path gone", func() bool {
+		r := registrarStatus(b.status(), "cloud")
+		return r.Holding || !r.Up
+	})
+	for i := range max(runs/2, 2) {
+		emergency(3*runs+i, "lte")
+	}
+	if v := b.metric("critline_emergency_calls_failed_total{reason=\"every-route-failed\"}"); v != "0" {
+		failures = append(failures, "critline_emergency_calls_failed_total{every-route-failed} = "+v)
+	}
+	if len(failures) > 0 {
+		t.Fatalf("%d emergency calls failed:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
 }

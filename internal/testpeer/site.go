@@ -26,7 +26,8 @@ import (
 //	       wwan0 100.64.0.2/24 --- wwp 100.64.0.1  carrier (NAT to 203.0.113.1)
 //	campus cup 192.0.2.1/30 ------ cin 192.0.2.2   internet
 //	carrier nup 203.0.113.1/24 --- nin 203.0.113.254 internet
-//	internet lo: 198.18.0.10 (cloud PBX), 198.18.0.20 (a cloud phone)
+//	internet lo: 198.18.0.10 (cloud PBX), 198.18.0.20 (a cloud phone),
+//	             198.18.0.30 (an emergency operator)
 //
 // Everything is removed when the test ends. It needs root, ip (iproute2),
 // nft (nftables) and conntrack.
@@ -38,6 +39,7 @@ type Site struct {
 	BoardData, CarrierIP        string // the board's data address now (100.64.0.2 at first), the carrier's gateway
 	Public                      string // the carrier NAT's public address now
 	CloudIP, PhoneIP            string // 198.18.0.10, 198.18.0.20
+	OperatorIP                  string // 198.18.0.30: an emergency operator's answering point
 	natTimeout                  int
 }
 
@@ -63,7 +65,8 @@ func NewSite(t testing.TB, o SiteOptions) *Site {
 	id := fmt.Sprintf("cl%d-%d", os.Getpid()%100000, siteSeq.Add(1))
 	s := &Site{t: t, Board: id + "-board", Campus: id + "-campus", Carrier: id + "-carrier", Net: id + "-net",
 		LANIf: "lan0", DataIf: "wwan0", BoardLAN: "10.10.0.2", CampusIP: "10.10.0.1", BoardData: "100.64.0.2",
-		CarrierIP: "100.64.0.1", Public: "203.0.113.1", CloudIP: "198.18.0.10", PhoneIP: "198.18.0.20", natTimeout: o.NATTimeout}
+		CarrierIP: "100.64.0.1", Public: "203.0.113.1", CloudIP: "198.18.0.10", PhoneIP: "198.18.0.20", OperatorIP: "198.18.0.30",
+		natTimeout: o.NATTimeout}
 	all := []string{s.Board, s.Campus, s.Carrier, s.Net}
 	t.Cleanup(func() {
 		for _, ns := range all {
@@ -96,6 +99,7 @@ func NewSite(t testing.TB, o SiteOptions) *Site {
 	addr(s.Net, "nin", "203.0.113.254/24")
 	s.in(s.Net, "ip", "addr", "add", s.CloudIP+"/32", "dev", "lo")
 	s.in(s.Net, "ip", "addr", "add", s.PhoneIP+"/32", "dev", "lo")
+	s.in(s.Net, "ip", "addr", "add", s.OperatorIP+"/32", "dev", "lo")
 	// The board: the LAN is the default route; the data connection a
 	// second default with a worse metric (as systemd-networkd sets them,
 	// docs/data-path.md), used by the sockets bound to wwan0. Loose
