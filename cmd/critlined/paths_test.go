@@ -297,6 +297,9 @@ func TestCloudOverMobileData(t *testing.T) {
 	if pub := registrarStatus(st, "cloud").Paths[1].PublicAddress; !strings.HasPrefix(pub, cs.Public+":") {
 		t.Fatalf("the cloud sees us at %q, want the carrier's %s", pub, cs.Public)
 	}
+	if out := cs.board.mustCtl("status"); !strings.Contains(out, "wwan (any)") || !strings.Contains(out, "wwan0") {
+		t.Fatalf("critlinectl status does not show the path:\n%s", out)
+	}
 
 	// A call out to the cloud phone, over the data path.
 	call(t, cs.board, 1, "270101", cs.phone, 1)
