@@ -335,7 +335,11 @@ func (u *UA) closePaths() {
 // methods (add new ones here, so they work over every path); an INVITE
 // belongs to the path it came by.
 func (u *UA) registerHandlers(p *pathStack) {
-	p.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { u.onInviteOver(p, req, tx) })
+	if p.idx == 0 {
+		p.srv.OnInvite(u.onInvite)
+	} else {
+		p.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { u.onInviteOver(p, req, tx) })
+	}
 	p.srv.OnAck(u.onAck)
 	p.srv.OnBye(u.onBye)
 	p.srv.OnCancel(u.onStrayCancel)
