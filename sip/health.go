@@ -367,13 +367,19 @@ func (u *UA) learnPublic(rp *regPath, res *sip.Response) {
 		return
 	}
 	r := rp.r
-	if old.IsValid() {
+	inUse := r.current() == rp
+	switch {
+	case old.IsValid() && inUse:
 		u.log.Warn("public address on the path changed: registering again", "registrar", r.cfg.Name, "path", rp.p.cfg.Name, "was", old, "now", pub)
-	} else {
+	case old.IsValid():
+		// A path standing by has no keep-alives: the NAT may map each
+		// probe afresh. Nothing is registered over it.
+		u.log.Debug("public address on the path standing by changed", "registrar", r.cfg.Name, "path", rp.p.cfg.Name, "was", old, "now", pub)
+	default:
 		u.log.Info("public address on the path", "registrar", r.cfg.Name, "path", rp.p.cfg.Name, "address", pub)
 	}
 	u.publish(r.health())
-	if r.current() == rp {
+	if inUse {
 		for _, l := range u.lines {
 			l.poke(r.idx, false)
 		}

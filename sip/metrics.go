@@ -91,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "critline_registrar_path_probes_total", Help: "OPTIONS probes sent over each network path, by result (answered, lost).",
 		}, []string{"registrar", "path", "result"}),
 		pathLinkUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "critline_path_up", Help: "1 while the network path's interface is up with an address (and, for a modem's data connection, its bearer is connected), else 0.",
+			Name: "critline_path_up", Help: "1 while the network path's interface is up with an address (and, for a modem's data connection, its bearer is connected), else 0; a path critline does not watch (no data connection configured) reads 1.",
 		}, []string{"path"}),
 		pathBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_path_bytes_total", Help: "Bytes on the wire (IP and UDP headers included) carried over each network path, by direction (in, out) and kind (sip: UDP signalling and keep-alives; rtp: call media).",
