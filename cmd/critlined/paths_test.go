@@ -331,6 +331,17 @@ func TestCloudOverMobileData(t *testing.T) {
 		return st.Mode == "normal" && boundOver(st, "cloud", "lan") && boundOver(st, "campus", "lan")
 	})
 
+	// The campus cut off the internet with the LAN link up: the probes over
+	// the LAN tell, and the cloud moves to the data path all the same
+	// (the campus PBX stays, over the LAN).
+	cs.CutUplink()
+	eventually(t, "the cloud over the data path, the campus over the LAN", func() bool {
+		st := cs.board.status()
+		return boundOver(st, "cloud", "wwan") && boundOver(st, "campus", "lan") && st.Mode == "normal"
+	})
+	cs.MendUplink()
+	eventually(t, "the cloud back over the LAN", func() bool { return boundOver(cs.board.status(), "cloud", "lan") })
+
 	// Over the data path again; the carrier's NAT gives a new public
 	// address and forgets every mapping: the lines register again from the
 	// new one, and the cloud reaches them.

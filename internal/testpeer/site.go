@@ -179,6 +179,16 @@ func (s *Site) CutLAN() { s.in(s.Campus, "ip", "link", "set", "lanp", "down") }
 // MendLAN plugs it back.
 func (s *Site) MendLAN() { s.in(s.Campus, "ip", "link", "set", "lanp", "up") }
 
+// CutUplink cuts the campus off the internet, the LAN's link staying up:
+// only probes can tell the cloud is gone from the LAN.
+func (s *Site) CutUplink() { s.in(s.Campus, "ip", "link", "set", "cup", "down") }
+
+// MendUplink reconnects the campus.
+func (s *Site) MendUplink() {
+	s.in(s.Campus, "ip", "link", "set", "cup", "up")
+	s.in(s.Campus, "ip", "route", "replace", "default", "via", "192.0.2.2")
+}
+
 // CutData takes the mobile data connection away at the carrier: the
 // board's wwan0 loses its carrier.
 func (s *Site) CutData() { s.in(s.Carrier, "ip", "link", "set", "wwp", "down") }
