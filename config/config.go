@@ -107,6 +107,15 @@ type SIP struct {
 	RTTFloor Duration `toml:"rtt_floor"`
 	// ProbeBurst is the number of probes in that burst; 0 turns bursts off.
 	ProbeBurst *int `toml:"probe_burst"`
+	// The modem's data connection as a path to registrars (paths.go):
+	// DataProbeInterval is how often registrars are probed over it,
+	// DataKeepAlive how often a CRLF keep-alive holds the carrier's NAT
+	// mapping while a registrar is in use over it (0s: none), DataHoldDown
+	// how long its registrars keep their verdict while a lost data session
+	// comes back.
+	DataProbeInterval Duration  `toml:"data_probe_interval"`
+	DataKeepAlive     *Duration `toml:"data_keepalive"` // absent: the default; "0s": none
+	DataHoldDown      *Duration `toml:"data_hold_down"` // absent: the default; "0s": none
 }
 
 // Registrar is one PBX, in order of preference.
@@ -115,6 +124,10 @@ type Registrar struct {
 	Address   string `toml:"address"`
 	Transport string `toml:"transport"` // udp | tcp | tls
 	Domain    string `toml:"domain"`    // SIP domain of the AOR; defaults to the address's host
+	// Via is the network path it is reached by: "lan" (the default),
+	// "wwan" (the modem's data connection) or "any" (the LAN while it
+	// works, else the data connection).
+	Via string `toml:"via"`
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -130,6 +143,16 @@ type Trunk struct {
 	// trunk that serves one port alone may mirror that port's forwarding
 	// into the mobile network ([[port]] forward_mirror).
 	Ports []int `toml:"ports"`
+	// DataInterface is the network interface the modem's data connection
+	// appears as ("wwan0", "usb0"): the board's second IP path
+	// (registrars with via = "wwan" or "any").
+	DataInterface string `toml:"data_interface"`
+	// DataBearer says who brings it up: "at" (critline, by AT commands on
+	// the port it already owns; the default) or "external" (ModemManager,
+	// or the module's own auto-connect).
+	DataBearer string `toml:"data_bearer"`
+	// APN, when set, is written to the data context before each connect.
+	APN string `toml:"apn"`
 }
 
 // Survivability tunes the routing brain.

@@ -33,6 +33,9 @@ type Status struct {
 	EmergencyRoute string `json:"emergency_route"`
 	// Remote is remote activation's entries (absent when it is off).
 	Remote *Remote `json:"remote,omitempty"`
+	// Paths are the network paths to the registrars (the LAN, a modem's
+	// data connection) and the data each carried since start.
+	Paths []NetPath `json:"paths,omitempty"`
 }
 
 // Remote says how staff reach remote activation.
@@ -48,6 +51,22 @@ type Remote struct {
 	// Prompts is the prompt set spoken ("en-GB built-in", a directory), or
 	// "tones".
 	Prompts string `json:"prompts"`
+}
+
+// NetPath is one network path to the registrars.
+type NetPath struct {
+	Name      string    `json:"name"`      // lan | wwan
+	Interface string    `json:"interface"` // e.g. eth0, wwan0; "" when the kernel's routing decides
+	Up        bool      `json:"up"`        // its interface is up with an address (and a data bearer connected)
+	Address   string    `json:"address,omitempty"`
+	Detail    string    `json:"detail,omitempty"` // why it is down
+	Since     time.Time `json:"since"`            // of the last change of up
+	// Bytes on the wire (IP and UDP headers included) since start: SIP
+	// signalling and keep-alives, and call media.
+	SIPBytesIn  uint64 `json:"sip_bytes_in"`
+	SIPBytesOut uint64 `json:"sip_bytes_out"`
+	RTPBytesIn  uint64 `json:"rtp_bytes_in"`
+	RTPBytesOut uint64 `json:"rtp_bytes_out"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -84,6 +103,26 @@ type Registrar struct {
 	RTTMillis float64 `json:"rtt_ms"`
 	Loss      float64 `json:"loss"` // fraction of recent probes lost
 	Detail    string  `json:"detail,omitempty"`
+	// Via is the configured path (lan | wwan | any); Path the one it is
+	// reached by now; Holding: that path lost its interface or bearer and
+	// the verdict is held while the data session comes back.
+	Via     string          `json:"via"`
+	Path    string          `json:"path"`
+	Holding bool            `json:"holding,omitempty"`
+	Paths   []RegistrarPath `json:"paths,omitempty"`
+}
+
+// RegistrarPath is a registrar's health over one network path.
+type RegistrarPath struct {
+	Path      string  `json:"path"`
+	Up        bool    `json:"up"`
+	Known     bool    `json:"known"`
+	Holding   bool    `json:"holding,omitempty"`
+	RTTMillis float64 `json:"rtt_ms"`
+	Loss      float64 `json:"loss"`
+	// PublicAddress is, on the mobile data path, the address the
+	// registrar sees us at through the carrier's NAT.
+	PublicAddress string `json:"public_address,omitempty"`
 }
 
 // Trunk is one PSTN trunk's health.
@@ -115,6 +154,20 @@ type Trunk struct {
 	// since the daemon started; RecentMissed lists the last ones.
 	MissedCalls  uint64       `json:"missed_calls"`
 	RecentMissed []MissedCall `json:"recent_missed,omitempty"`
+	// Data is the modem's data connection, when it has one
+	// (data_interface).
+	Data *TrunkData `json:"data,omitempty"`
+}
+
+// TrunkData is a modem's data connection: the board's second IP path.
+type TrunkData struct {
+	State     string    `json:"state"`     // up | connecting | down | external
+	Interface string    `json:"interface"` // e.g. wwan0
+	Bearer    string    `json:"bearer"`    // at | external
+	USBMode   string    `json:"usb_mode,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	Since     time.Time `json:"since"`
+	Connects  int       `json:"connects"`
 }
 
 // TrunkService is one of a trunk network's services: deflection, hold,
@@ -174,6 +227,7 @@ type LineRegistration struct {
 	Registrar  string `json:"registrar"`
 	Registered bool   `json:"registered"`
 	Error      string `json:"error,omitempty"` // the last failure
+	Path       string `json:"path,omitempty"`  // the network path the binding was made over
 }
 
 // Version is the daemon's build.

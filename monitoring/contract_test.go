@@ -72,6 +72,15 @@ func contract() map[string]metricSpec {
 		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
 		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
 		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
+		// Issue 15: network paths to the registrars (the LAN, the modem's
+		// data connection), each registrar's health over each, the data
+		// each carried, the modem's data connection.
+		"critline_path_up":                    {gauge, []string{"path"}},
+		"critline_path_bytes_total":           {counter, []string{"path", "direction", "kind"}},
+		"critline_registrar_path_up":          {gauge, []string{"registrar", "path"}},
+		"critline_registrar_path_active":      {gauge, []string{"registrar", "path"}},
+		"critline_registrar_path_rtt_seconds": {histogram, []string{"registrar", "path"}},
+		"critline_trunk_data_up":              {gauge, []string{"trunk"}},
 	}
 }
 

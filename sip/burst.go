@@ -103,61 +103,63 @@ func (s *suspicion) deadline(floor, ceiling time.Duration) (d time.Duration, ok 
 	return min(max(floor, rttMultiple*slowest), ceiling), true
 }
 
-// lateAfter is how long r may take to answer before it is suspected, and
-// whether bursts apply to it at all (they do while it is up, with enough
-// round-trip history, and bursts are on).
-func (u *UA) lateAfter(r *registrar, ceiling time.Duration) (time.Duration, bool) {
+// lateAfter is how long a registrar may take to answer over path rp
+// before it is suspected, and whether bursts apply at all (they do while
+// the path is up, with enough round-trip history, and bursts are on).
+// Each path keeps its own history: the LAN and a mobile data connection
+// have round-trip times an order of magnitude apart.
+func (u *UA) lateAfter(rp *regPath, ceiling time.Duration) (time.Duration, bool) {
 	if u.cfg.ProbeBurst <= 0 {
 		return ceiling, false
 	}
-	r.mu.Lock()
-	up := r.up && r.known
-	r.mu.Unlock()
+	rp.mu.Lock()
+	up := rp.up && rp.known
+	rp.mu.Unlock()
 	if !up {
 		return ceiling, false
 	}
 	floor := u.cfg.RTTFloor
-	if r.tp != "UDP" {
+	if rp.r.tp != "UDP" {
 		floor = max(floor, reliableFloor)
 	}
-	return r.susp.deadline(floor, ceiling)
+	return rp.susp.deadline(floor, ceiling)
 }
 
 // watchProbe arms the late timer of a probe sent now: unanswered within
 // the registrar's deadline (and nothing else heard from it meanwhile), it
 // starts a burst. The returned function disarms it.
-func (u *UA) watchProbe(r *registrar) (stop func()) {
-	late, ok := u.lateAfter(r, u.cfg.ProbeTimeout)
+func (u *UA) watchProbe(rp *regPath) (stop func()) {
+	late, ok := u.lateAfter(rp, u.cfg.ProbeTimeout)
 	if !ok || late >= u.cfg.ProbeTimeout {
 		return func() {}
 	}
 	sent := time.Now()
 	t := time.AfterFunc(late, func() {
-		if !r.susp.answeredSince(sent) {
-			u.suspect(r, "probe unanswered")
+		if !rp.susp.answeredSince(sent) {
+			u.suspect(rp, "probe unanswered")
 		}
 	})
 	return func() { t.Stop() }
 }
 
-// suspect starts a probe burst to r, or joins the one under way, and
-// returns it. A registrar already known down gets a settled "down" burst;
-// nil means no verdict is coming (bursts are off, or r's health is not
-// known yet): wait for the fixed deadlines.
-func (u *UA) suspect(r *registrar, why string) *burst {
+// suspect starts a probe burst to a registrar over path rp, or joins the
+// one under way, and returns it. A path already known down gets a settled
+// "down" burst; nil means no verdict is coming (bursts are off, or the
+// path's health is not known yet): wait for the fixed deadlines.
+func (u *UA) suspect(rp *regPath, why string) *burst {
 	if u.cfg.ProbeBurst <= 0 || u.ctx.Err() != nil {
 		return nil
 	}
-	r.mu.Lock()
-	up, known := r.up, r.known
-	r.mu.Unlock()
+	rp.mu.Lock()
+	up, known := rp.up, rp.known
+	rp.mu.Unlock()
 	if !known {
 		return nil
 	}
 	if !up {
 		return settled(false)
 	}
-	s := &r.susp
+	s := &rp.susp
 	s.mu.Lock()
 	if b := s.cur; b != nil {
 		s.mu.Unlock()
@@ -175,10 +177,10 @@ func (u *UA) suspect(r *registrar, why string) *burst {
 	b := &burst{done: make(chan struct{}), start: time.Now()}
 	s.cur = b
 	s.mu.Unlock()
-	u.log.Debug("registrar suspected: probe burst", "registrar", r.cfg.Name, "why", why)
+	u.log.Debug("registrar suspected: probe burst", "registrar", rp.r.cfg.Name, "path", rp.p.cfg.Name, "why", why)
 	go func() {
 		defer u.bg.Done()
-		u.runBurst(r, b)
+		u.runBurst(rp, b)
 	}()
 	return b
 }
@@ -186,10 +188,11 @@ func (u *UA) suspect(r *registrar, why string) *burst {
 // runBurst sends ProbeBurst probes spread over one answer deadline, then
 // waits one more deadline for an answer. Any answer clears the registrar
 // (suspicion.heard); none is the verdict down.
-func (u *UA) runBurst(r *registrar, b *burst) {
+func (u *UA) runBurst(rp *regPath, b *burst) {
+	r := rp.r
 	var probes sync.WaitGroup
 	defer probes.Wait()
-	wait, _ := u.lateAfter(r, u.cfg.ProbeTimeout)
+	wait, _ := u.lateAfter(rp, u.cfg.ProbeTimeout)
 	n := u.cfg.ProbeBurst
 	var gap time.Duration
 	if n > 1 {
@@ -207,8 +210,8 @@ func (u *UA) runBurst(r *registrar, b *burst) {
 		case <-t.C:
 		}
 		probes.Go(func() {
-			if ok, rtt := u.sendProbe(r); ok && u.ctx.Err() == nil {
-				r.susp.heard(rtt)
+			if ok, rtt := u.sendProbe(rp); ok && u.ctx.Err() == nil {
+				rp.susp.heard(rtt)
 			}
 		})
 		if i < n-1 {
@@ -234,7 +237,7 @@ func (u *UA) runBurst(r *registrar, b *burst) {
 		}
 		u.log.Debug("probe burst: this process was held up; waiting once more", "registrar", r.cfg.Name, "late_by", time.Since(due))
 	}
-	s := &r.susp
+	s := &rp.susp
 	s.mu.Lock()
 	if s.cur != b { // an answer came in the same instant
 		s.mu.Unlock()
@@ -243,39 +246,37 @@ func (u *UA) runBurst(r *registrar, b *burst) {
 	}
 	// The verdict: r is down before anyone waiting on the burst hears it.
 	s.cur = nil
-	changed := r.markDown(n + 1)
+	changed := rp.markDown(n + 1)
 	u.m.registrarBursts.WithLabelValues(r.cfg.Name, "silent").Inc()
 	b.alive = false
 	close(b.done)
 	s.mu.Unlock()
-	if changed {
-		u.healthChanged(r, fmt.Sprintf("silent to a burst of %d probes for %s", n, time.Since(b.start).Round(time.Millisecond)))
-	}
+	u.pathVerdict(rp, changed, fmt.Sprintf("silent to a burst of %d probes for %s", n, time.Since(b.start).Round(time.Millisecond)))
 }
 
-// markDown gives r the verdict down after lost unanswered probes (a burst's
-// and the one that started it); false when it was not up. Lock order:
-// suspicion.mu, then registrar.mu.
-func (r *registrar) markDown(lost int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.up {
+// markDown gives the path the verdict down after lost unanswered probes
+// (a burst's and the one that started it); false when it was not up. Lock
+// order: suspicion.mu, then regPath.mu.
+func (rp *regPath) markDown(lost int) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if !rp.up {
 		return false
 	}
-	r.up, r.known = false, true
-	r.oks = 0
-	r.restartWindowLocked(true, lost)
+	rp.up, rp.known = false, true
+	rp.oks = 0
+	rp.restartWindowLocked(true, lost)
 	return true
 }
 
 // lostAfterAnswer books a probe lost while a later one was answered: loss,
 // but no evidence of silence (it does not count towards DownAfter).
-func (r *registrar) lostAfterAnswer() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.window[r.wi] = true
-	r.wi = (r.wi + 1) % lossWindow
-	r.wn = min(r.wn+1, lossWindow)
+func (rp *regPath) lostAfterAnswer() {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.window[rp.wi] = true
+	rp.wi = (rp.wi + 1) % lossWindow
+	rp.wn = min(rp.wn+1, lossWindow)
 }
 
 // retransmitInvite sends an outbound call's INVITE again at once, before
@@ -291,20 +292,23 @@ func (u *UA) retransmitInvite(c *Call) {
 	}
 	again := c.inv.Clone()
 	c.mu.Unlock()
-	if err := c.r.cli.WriteRequest(again, keepVia); err != nil {
+	if err := c.client().WriteRequest(again, keepVia); err != nil {
 		u.log.Debug("early INVITE retransmission failed", "call", c.CallID, "err", err)
 	}
 }
 
-// current returns r's burst under way, a settled "down" one when r is
-// known down, or nil (nothing suspected).
-func (r *registrar) current() *burst {
-	if r.isDown() {
+// pending returns the path's burst under way, a settled "down" one when
+// the path is known down, or nil (nothing suspected).
+func (rp *regPath) pending() *burst {
+	rp.mu.Lock()
+	down := rp.known && !rp.up
+	rp.mu.Unlock()
+	if down {
 		return settled(false)
 	}
-	r.susp.mu.Lock()
-	defer r.susp.mu.Unlock()
-	return r.susp.cur
+	rp.susp.mu.Lock()
+	defer rp.susp.mu.Unlock()
+	return rp.susp.cur
 }
 
 // awaitFirst waits for the first response to an outbound INVITE. With
@@ -317,12 +321,12 @@ func (r *registrar) current() *burst {
 // found silent meanwhile (the probes' own bursts). proceed is true once a
 // response came; otherwise err says why the attempt ended.
 func (u *UA) awaitFirst(ctx context.Context, c *Call, first <-chan struct{}, ceiling time.Duration) (proceed bool, err error) {
-	r := c.r
+	rp := c.path()
 	start := time.Now()
 	limit := time.NewTimer(ceiling)
 	defer limit.Stop()
 	var check <-chan time.Time
-	late, quick := u.lateAfter(r, ceiling)
+	late, quick := u.lateAfter(rp, ceiling)
 	if quick && late < ceiling {
 		t := time.NewTicker(late)
 		defer t.Stop()
@@ -340,7 +344,7 @@ func (u *UA) awaitFirst(ctx context.Context, c *Call, first <-chan struct{}, cei
 		case <-ctx.Done():
 			return false, c.abandon(ctx)
 		case <-limit.C:
-			u.suspect(r, "INVITE unanswered at the ceiling") // evidence for the next call
+			u.suspect(rp, "INVITE unanswered at the ceiling") // evidence for the next call
 			if err := u.firstResponseTimeout(c, "no response to INVITE within "+ceiling.String()); err != nil {
 				return false, err
 			}
@@ -353,11 +357,11 @@ func (u *UA) awaitFirst(ctx context.Context, c *Call, first <-chan struct{}, cei
 				suspected = true
 				u.retransmitInvite(c)
 				resent++
-				b = u.suspect(r, "INVITE unanswered")
+				b = u.suspect(rp, "INVITE unanswered")
 			} else {
 				// The registrar answered: watch its health (a probe's
 				// burst may find it silent later).
-				b = r.current()
+				b = rp.pending()
 			}
 			if b != nil {
 				verdict = b.done
@@ -373,7 +377,7 @@ func (u *UA) awaitFirst(ctx context.Context, c *Call, first <-chan struct{}, cei
 			}
 			took := time.Since(start).Round(time.Millisecond)
 			if err := u.firstResponseTimeout(c, "no response to INVITE within "+took.String()+", nor to a probe burst"); err != nil {
-				u.log.Info("outbound call: the registrar is silent; moving on", "port", c.l.cfg.Port, "registrar", r.cfg.Name, "after", took)
+				u.log.Info("outbound call: the registrar is silent; moving on", "port", c.l.cfg.Port, "registrar", c.r.cfg.Name, "path", rp.p.cfg.Name, "after", took)
 				return false, err
 			}
 			return true, nil

@@ -74,7 +74,7 @@ func trusted(t *testing.T, u *testUA) *registrar {
 	t.Helper()
 	r := u.regs[0]
 	waitFor(t, 10*time.Second, "round-trip history", func() bool {
-		_, ok := u.lateAfter(r, time.Minute)
+		_, ok := u.lateAfter(r.current(), time.Minute)
 		return ok
 	})
 	return r
@@ -123,13 +123,13 @@ func TestSilentRegistrarCallMovesOn(t *testing.T) {
 // (its own probe went unanswered first): the call joins that burst.
 func TestCallJoinsTheBurstUnderWay(t *testing.T) {
 	u, pbx := silentUA(t)
-	r := u.regs[0]
+	rp := u.regs[0].current()
 	pbx.Freeze()
 	t.Cleanup(pbx.Thaw)
 	waitFor(t, 5*time.Second, "a probe burst under way", func() bool {
-		r.susp.mu.Lock()
-		defer r.susp.mu.Unlock()
-		return r.susp.cur != nil
+		rp.susp.mu.Lock()
+		defer rp.susp.mu.Unlock()
+		return rp.susp.cur != nil
 	})
 	_, err := u.Dial(context.Background(), 1, "07700900123", DialOptions{Registrar: "pbx"})
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "probe burst") {

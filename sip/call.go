@@ -57,6 +57,7 @@ type Call struct {
 	u   *UA
 	l   *line
 	r   *registrar
+	via *regPath // the network path the call is carried over (set before it is tracked)
 	dir Direction
 
 	CallID   string
@@ -107,6 +108,40 @@ func (c *Call) Direction() Direction { return c.dir }
 
 // Registrar names the registrar the call goes through.
 func (c *Call) Registrar() string { return c.r.cfg.Name }
+
+// Path names the network path the call is carried over.
+func (c *Call) Path() string {
+	if c.via == nil || c.via.p == nil {
+		return ""
+	}
+	return c.via.p.cfg.Name
+}
+
+// fromListener makes a UDP request of the call leave from its path's
+// listening socket.
+func (c *Call) fromListener(req *sip.Request) {
+	if c.via != nil && c.via.p != nil {
+		c.via.p.fromListener(req)
+		return
+	}
+	c.u.paths[0].fromListener(req)
+}
+
+// path is the registrar's path the call goes over.
+func (c *Call) path() *regPath {
+	if c.via == nil {
+		return c.r.current()
+	}
+	return c.via
+}
+
+// client is the client of the call's path.
+func (c *Call) client() *sipgo.Client {
+	if c.via == nil {
+		return c.r.client()
+	}
+	return c.via.client()
+}
 
 // Media is the call's audio, a hal.PCM, plus RFC 4733 events
 // (Media().Events()). It is nil for an inbound call not yet answered.
@@ -250,7 +285,7 @@ func (c *Call) Hangup() error {
 			inv := c.srv.InviteRequest
 			bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
 			bye.SetTransport(inv.Transport())
-			c.u.fromListener(bye)
+			c.fromListener(bye)
 			if err := c.srv.WriteBye(ctx, bye); err != nil {
 				c.u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)
 			}

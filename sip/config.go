@@ -31,6 +31,10 @@ type Config struct {
 
 	Registrars []Registrar // in order of preference
 	Lines      []Line
+	// Paths are the network paths registrars are reached by (the LAN, a
+	// modem's data connection). Empty: one path, PathLAN, on Listen with
+	// the kernel's routing (every registrar over it).
+	Paths []Path
 
 	ProbeInterval time.Duration // OPTIONS to every registrar (default 500 ms)
 	ProbeTimeout  time.Duration // a probe unanswered this long is lost (default 800 ms)
@@ -101,6 +105,10 @@ type Registrar struct {
 	Address   string // host:port (port defaults to 5060, 5061 for TLS)
 	Transport string // udp | tcp | tls (default udp)
 	Domain    string // domain of the AORs; default the address's host
+	// Paths names the network paths the registrar may be reached by, most
+	// preferred first (e.g. {PathLAN, PathWWAN} for "either"); empty: the
+	// first of Config.Paths.
+	Paths []string
 }
 
 // Line is one port's SIP identity.
@@ -171,11 +179,31 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = hal.SystemClock{}
 	}
+	if len(c.Paths) == 0 {
+		c.Paths = []Path{{Name: PathLAN}}
+	}
+	for i := range c.Paths {
+		p := &c.Paths[i]
+		def(&p.ProbeInterval, c.ProbeInterval)
+		if p.Listen == "" {
+			p.Listen = c.Listen
+			if i > 0 {
+				host, _, err := net.SplitHostPort(c.Listen)
+				if err != nil || p.Interface != "" {
+					host = "0.0.0.0" // the interface's own address may change
+				}
+				p.Listen = net.JoinHostPort(host, "0")
+			}
+		}
+	}
 	for i := range c.Registrars {
 		r := &c.Registrars[i]
 		r.Transport = strings.ToLower(r.Transport)
 		if r.Transport == "" {
 			r.Transport = "udp"
+		}
+		if len(r.Paths) == 0 {
+			r.Paths = []string{c.Paths[0].Name}
 		}
 	}
 	for i := range c.Lines {
@@ -207,6 +235,28 @@ func (c *Config) validate() error {
 		bad("register %q: use %q (every registrar at once) or %q (the best one only)", c.Register, RegisterAll, RegisterFirst)
 	}
 
+	pathSet := map[string]bool{}
+	for i, p := range c.Paths {
+		switch {
+		case p.Name == "":
+			bad("path %d: missing name", i)
+		case pathSet[p.Name]:
+			bad("path %q: name used twice", p.Name)
+		}
+		pathSet[p.Name] = true
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			bad("path %q: listen %q is not host:port", p.Name, p.Listen)
+		}
+		if p.ProbeInterval < 10*time.Millisecond {
+			bad("path %q: probe interval %s is too short", p.Name, p.ProbeInterval)
+		}
+		if p.KeepAlive < 0 || p.HoldDown < 0 {
+			bad("path %q: keep-alive and hold-down must not be negative", p.Name)
+		}
+		if p.Interface != "" && len(p.Interface) > 15 {
+			bad("path %q: interface %q: a Linux interface name has at most 15 characters", p.Name, p.Interface)
+		}
+	}
 	names := map[string]bool{}
 	for i, r := range c.Registrars {
 		if r.Name == "" {
@@ -222,6 +272,16 @@ func (c *Config) validate() error {
 		case "udp", "tcp", "tls":
 		default:
 			bad("registrar %q: transport %q: use udp, tcp or tls", r.Name, r.Transport)
+		}
+		seen := map[string]bool{}
+		for _, pn := range r.Paths {
+			switch {
+			case !pathSet[pn]:
+				bad("registrar %q: path %q is not configured: use one of %s", r.Name, pn, pathNames(c.Paths))
+			case seen[pn]:
+				bad("registrar %q: path %q given twice", r.Name, pn)
+			}
+			seen[pn] = true
 		}
 	}
 	ports := map[int]bool{}

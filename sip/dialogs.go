@@ -42,6 +42,7 @@ type dialogRecord struct {
 	Routes    []string `json:"routes,omitempty"`
 	CSeq      uint32   `json:"cseq"` // the last CSeq we used in the dialog
 	Transport string   `json:"transport"`
+	Path      string   `json:"path,omitempty"` // the network path it was carried over
 }
 
 // savedDialogs is the store's payload.
@@ -128,7 +129,7 @@ func (u *UA) keepDialog(c *Call) {
 	if u.cfg.Dialogs == nil {
 		return
 	}
-	r := dialogRecord{Port: c.l.cfg.Port, Registrar: c.r.cfg.Name, CallID: c.CallID, LocalTag: c.localTag, RemoteTag: c.remoteTag}
+	r := dialogRecord{Port: c.l.cfg.Port, Registrar: c.r.cfg.Name, CallID: c.CallID, LocalTag: c.localTag, RemoteTag: c.remoteTag, Path: c.Path()}
 	switch {
 	case c.srv != nil:
 		inv := c.srv.InviteRequest
@@ -206,8 +207,16 @@ func (u *UA) byeLeftover(ctx context.Context, d dialogRecord) error {
 			r = x
 		}
 	}
-	if r == nil || r.cli == nil {
+	if r == nil {
 		return fmt.Errorf("registrar %q is no longer configured", d.Registrar)
+	}
+	via := r.current()
+	if p := u.pathNamed(d.Path); p != nil && r.pathFor(p) != nil {
+		via = r.pathFor(p)
+	}
+	cli := via.client()
+	if cli == nil {
+		return fmt.Errorf("registrar %q has no client over path %s", d.Registrar, via.p.cfg.Name)
 	}
 	var target, local, remote sip.Uri
 	if err := sip.ParseUri(d.Target, &target); err != nil {
@@ -246,8 +255,8 @@ func (u *UA) byeLeftover(ctx context.Context, d dialogRecord) error {
 			bye.SetDestination(dest)
 		}
 	}
-	u.fromListener(bye)
-	tx, err := r.cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
+	via.p.fromListener(bye)
+	tx, err := cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,14 @@
 // path (record-route, or be a back-to-back UA, as PBXs are): a far end's
 // BYE sent straight to the appliance is dropped like any other stranger's.
 //
+// A registrar may be reached over more than one network path (the LAN, a
+// modem's mobile data connection: paths.go): each path has its own sockets,
+// bound to its interface, and its own sipgo stack; health is kept per
+// registrar and path; the path in use fails over at once and back only when
+// idle; over a NAT path the public address the registrar sees goes in
+// Contact and SDP, CRLF keep-alives hold the mapping, and a lost data
+// session holds its registrars' verdict for a while (SetPathState).
+//
 // Media lives in sip/rtp; a Call hands out its rtp.Stream, a hal.PCM the FXS
 // port pumps. This package knows nothing about ports' hardware (GPIO,
 // relays, audio devices) and nothing about other routes (trunks): that is

@@ -86,7 +86,7 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 	defer close(ic.final)
 	c := ic.call
 	u := c.u
-	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
+	s, err := u.rtp.Open(u.streamConfig(c.via))
 	if err != nil {
 		u.respondDialog(c, 500, "No Media Port")
 		c.end(err, "no rtp port")
@@ -94,8 +94,7 @@ func (ic *IncomingCall) Answer() (*Call, error) {
 	}
 	c.stream = s
 	s.SetMedia(ic.offer)
-	_, adv, _ := c.r.destination()
-	c.local = rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+	c.local = rtp.Local{Addr: c.via.advertise(), Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
 	sent := make(chan struct{})
 	var sentOnce sync.Once
 	c.srv.OnState(func(st sip.DialogState) {
@@ -198,8 +197,14 @@ func targetURI(target, domain string) (sip.Uri, error) {
 	return sip.Uri{Scheme: "sip", User: target, Host: domain}, nil
 }
 
-// onInvite takes an INVITE from a registrar.
+// onInvite takes an INVITE from a registrar over the primary path.
 func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	u.onInviteOver(u.paths[0], req, tx)
+}
+
+// onInviteOver takes an INVITE from a registrar that came over path p: the
+// call is carried over p (its answer, media and in-dialog requests).
+func (u *UA) onInviteOver(p *pathStack, req *sip.Request, tx sip.ServerTransaction) {
 	received := time.Now()
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		u.reinvite(req, tx)
@@ -240,8 +245,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r := u.registrarFor(req)
-	_, adv, _ := r.destination()
-	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
+	via := r.pathFor(p)
+	if via == nil { // a registrar that is not to use this path reached us by it
+		via = r.current()
+	}
+	dua := sipgo.DialogUA{Client: via.client(), ContactHDR: *u.contact(l, via)}
 	sess, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		u.respond(tx, req, 400, "Bad Request")
@@ -249,6 +257,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer sess.Close()
 	c := u.newCall(l, r, Inbound, cid.Value())
+	c.via = via
 	c.srv = sess
 	c.localTag, _ = sess.InviteRequest.To().Params.Get("tag")
 	c.remoteTag, _ = req.From().Params.Get("tag")
@@ -358,8 +367,7 @@ func (u *UA) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.stream.SetMedia(m)
 		c.local.SessionID++
 		res := sip.NewSDPResponseFromRequest(req, c.local.Answer(m))
-		_, adv, _ := c.r.destination()
-		res.AppendHeader(u.contact(c.l, c.r, adv))
+		res.AppendHeader(u.contact(c.l, c.via))
 		if err := tx.Respond(res); err != nil {
 			u.log.Debug("re-INVITE response failed", "err", err)
 		}

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -62,12 +62,14 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrCanceled, err)
 	}
-	dest, adv, _ := r.destination()
-	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
+	dest, _, _ := r.destination()
+	via := r.current()
+	cli := via.client()
+	s, err := u.rtp.Open(u.streamConfig(via))
 	if err != nil {
 		return nil, err
 	}
-	local := rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+	local := rtp.Local{Addr: via.advertise(), Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
 
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(r.tp)
@@ -77,7 +79,7 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	from.Params.Add("tag", fromTag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
-	req.AppendHeader(u.contact(l, r, adv))
+	req.AppendHeader(u.contact(l, via))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
@@ -85,8 +87,9 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 
 	callCtx, cancel := context.WithCancelCause(u.ctx)
 	c := u.newCall(l, r, Outbound, "")
+	c.via = via
 	c.stream, c.local, c.Peer, c.cancelInvite, c.localTag, c.inv = s, local, number, cancel, fromTag, req
-	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
+	dua := sipgo.DialogUA{Client: cli, ContactHDR: *u.contact(l, via)}
 	sess, err := dua.WriteInvite(callCtx, req)
 	if err != nil {
 		cancel(nil)
@@ -170,7 +173,7 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 			c.mu.Lock()
 			c.responded = true // before sipgo may rewrite the INVITE (auth)
 			c.mu.Unlock()
-			c.r.susp.heard(0)
+			c.path().susp.heard(0)
 			firstOnce.Do(func() { close(first) })
 			if res.StatusCode > 100 && res.StatusCode < 200 {
 				c.mu.Lock()
@@ -272,15 +275,23 @@ func (u *UA) inDialog(c *Call, m sip.RequestMethod) *sip.Request {
 	}
 	req := sip.NewRequest(m, target)
 	req.SetTransport(c.cli.InviteRequest.Transport())
-	u.fromListener(req)
+	c.via.p.fromListener(req)
 	return req
 }
 
-// fromListener makes a UDP request leave from the listening socket.
-func (u *UA) fromListener(req *sip.Request) {
-	if req.Transport() != "UDP" || u.pc == nil {
-		return
+// streamConfig opens a call's RTP on the path it is carried over: bound to
+// the path's interface and counted as the path's data.
+func (u *UA) streamConfig(via *regPath) rtp.StreamConfig {
+	sc := rtp.StreamConfig{Clock: u.clock, Logger: u.log}
+	if via != nil && via.p != nil {
+		p := via.p
+		if p.idx > 0 || p.cfg.Interface != "" {
+			sc.Bind, sc.Device = p.bind, p.cfg.Interface
+			if !sc.Bind.IsValid() {
+				sc.Bind = netip.IPv4Unspecified()
+			}
+		}
+		sc.Counter = rtpCounter{p}
 	}
-	a := u.pc.LocalAddr().(*net.UDPAddr)
-	req.Laddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+	return sc
 }

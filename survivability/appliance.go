@@ -12,6 +12,7 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
 	"github.com/critline/critline/survivability/prompts"
@@ -41,6 +42,7 @@ type PortOptions struct {
 // RegistrarOptions names a configured registrar, in order of preference.
 type RegistrarOptions struct {
 	Name, Address, Transport string
+	Via                      string // the configured network path: lan | wwan | any
 }
 
 // Options build an Appliance.
@@ -130,6 +132,20 @@ type regHealth struct {
 	everDown bool
 	rtt      time.Duration
 	loss     float64
+	path     string // the network path it is reached by now ("" or sip.PathLAN: the LAN)
+	holding  bool   // that path lost its interface or bearer: verdict held while it comes back
+	paths    []sip.PathHealth
+}
+
+// onLAN: the registrar is reached over the LAN.
+func (r *regHealth) onLAN() bool { return r.path == "" || r.path == sip.PathLAN }
+
+// lanGated: the LAN link going down takes the registrar down at once. A
+// registrar that may also be reached over the data path is not: the SIP
+// user agent moves it (or gives it up) on the same event, and taking it
+// down here first would flap the mode for the moment in between.
+func (r *regHealth) lanGated() bool {
+	return r.onLAN() && (r.opt.Via == "" || r.opt.Via == "lan")
 }
 
 // port is one FXS port with what the appliance knows of it.
@@ -416,7 +432,7 @@ func (a *Appliance) applyLink(ls hal.LinkState) {
 
 // facts is what decide.go needs to know of a registrar.
 func (r *regHealth) facts() regFacts {
-	return regFacts{up: r.up, known: r.known, everDown: r.everDown, upSince: r.upSince}
+	return regFacts{up: r.up, known: r.known, everDown: r.everDown, upSince: r.upSince, lanGated: r.lanGated(), holding: r.holding}
 }
 
 // regClassLocked says where a registrar stands for new calls (decide.go).
@@ -424,19 +440,23 @@ func (a *Appliance) regClassLocked(r *regHealth, now time.Duration) regClass {
 	return classifyRegistrar(r.facts(), a.lanUp, now, a.o.FailbackAfter)
 }
 
-// usableLocked says whether a registrar may carry new calls: up, and, if
-// it has failed since start, up for FailbackAfter.
+// usableLocked says whether a registrar counts as a route for the mode
+// (decide.go's registrarUsable).
 func (a *Appliance) usableLocked(r *regHealth, now time.Duration) bool {
-	return a.regClassLocked(r, now) == regUsable
+	return registrarUsable(r.facts(), a.lanUp, now, a.o.FailbackAfter)
 }
 
 // healthLocked gathers the signals for decide.
 func (a *Appliance) healthLocked(now time.Duration) Health {
 	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
-		Registrars: map[string]bool{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
+		Registrars: map[string]bool{}, RegistrarPaths: map[string]string{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
 		Copper: len(a.order) > 0}
 	for name, r := range a.regs {
 		h.Registrars[name] = a.usableLocked(r, now)
+		h.RegistrarPaths[name] = r.path
+		if r.onLAN() && !r.lanGated() && !a.lanUp {
+			h.RegistrarPaths[name] = "any" // moving off the LAN this instant: not gated by it
+		}
 	}
 	for _, tl := range a.trunks {
 		st := tl.status()

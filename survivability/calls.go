@@ -41,7 +41,10 @@ const (
 //
 // Ordinary calls: registrars that are healthy and trusted, then trunks that
 // can call (registered) and are free, then registrars still proving
-// themselves after a failure.
+// themselves after a failure. A registrar whose network path is being
+// re-established (its verdict held, see sip.Path.HoldDown) comes after the
+// free trunks: the mode does not flap for it, but a call had better not
+// wait on it.
 //
 // Emergency calls use every rung there is, best first, so they never give
 // up while one is left: healthy registrars and free trunks (in the

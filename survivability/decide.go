@@ -20,6 +20,14 @@ type regFacts struct {
 	known    bool          // probed at least once since start
 	everDown bool          // it has failed since start
 	upSince  time.Duration // when it last came up
+	// lanGated: reached over the LAN alone (via = "lan", or not set), so
+	// the LAN link going down takes it down at once. One that may also be
+	// reached over the modem's data path is not: the SIP user agent moves
+	// it (or gives it up) on the same event.
+	lanGated bool
+	// holding: its network path lost its interface or data bearer and its
+	// verdict is held while that comes back (sip's hold-down).
+	holding bool
 }
 
 // regClass is where a registrar stands for new calls.
@@ -27,19 +35,34 @@ type regClass int
 
 const (
 	regUsable     regClass = iota // takes calls now
+	regHeld                       // up, its path coming back: after the free trunks, but no mode flap
 	regRecovering                 // up (or not yet probed) but still proving itself after a failure
-	regDown                       // known down, or the LAN is down
+	regDown                       // known down, or reached only over a LAN that is down
 )
 
-// classifyRegistrar says where a registrar stands: usable while up and, if
-// it failed since start, up for failbackAfter; recovering while it proves
-// itself (or before its first probe); down otherwise, and always while the
-// LAN is down.
+// registrarUsable says whether a registrar counts as a route for the mode:
+// up, reachable (not only over a LAN that is down) and, if it failed since
+// start, up for failbackAfter. A held registrar still counts, so the mode
+// does not flap while its path comes back.
+func registrarUsable(r regFacts, lanUp bool, now, failbackAfter time.Duration) bool {
+	if !r.up || (r.lanGated && !lanUp) {
+		return false
+	}
+	return !r.everDown || now-r.upSince >= failbackAfter
+}
+
+// classifyRegistrar says where a registrar stands for a new call: down while
+// it is reached only over a LAN that is down; held while its path comes
+// back; usable while up and, if it failed since start, up for
+// failbackAfter; recovering while it proves itself (or before its first
+// probe); down otherwise.
 func classifyRegistrar(r regFacts, lanUp bool, now, failbackAfter time.Duration) regClass {
 	switch {
-	case !lanUp:
+	case r.lanGated && !lanUp:
 		return regDown
-	case r.up && (!r.everDown || now-r.upSince >= failbackAfter):
+	case r.holding && r.up:
+		return regHeld
+	case registrarUsable(r, lanUp, now, failbackAfter):
 		return regUsable
 	case r.up || !r.known:
 		return regRecovering
@@ -48,14 +71,12 @@ func classifyRegistrar(r regFacts, lanUp bool, now, failbackAfter time.Duration)
 }
 
 // failbackDue is how long until the first recovering registrar becomes
-// usable (0: none is waiting).
+// usable (0: none is waiting). A registrar reached only over a LAN that is
+// down waits for nothing.
 func failbackDue(regs []regFacts, lanUp bool, now, failbackAfter time.Duration) time.Duration {
 	var next time.Duration
-	if !lanUp {
-		return 0
-	}
 	for _, r := range regs {
-		if r.up && r.everDown {
+		if r.up && r.everDown && (lanUp || !r.lanGated) {
 			if left := failbackAfter - (now - r.upSince); left > 0 && (next == 0 || left < next) {
 				next = left
 			}
@@ -99,19 +120,21 @@ type step struct {
 }
 
 // planLadder orders the rungs of a call. An ordinary call takes the
-// usable registrars, then the free trunks, then the recovering registrars,
-// each in configured order. An emergency call takes every rung there is:
+// usable registrars, then the free trunks, then the held registrars (a
+// call had better not wait on a path coming back), then the recovering
+// ones, each in configured order. An emergency call takes every rung there is:
 // the usable registrars and free trunks in emergency_route order (trunks
-// in limited service after the registered ones), the recovering
+// in limited service after the registered ones), the held and recovering
 // registrars, busy trunks (their call pre-empted), registrars known down,
 // trunks with no network, and last a trunk carrying another emergency call
 // (waited for, never pre-empted).
 func planLadder(regs []regClass, trunks []trunkClass, emergency bool, route string) []step {
 	usable := pick(RungRegistrar, regs, regUsable)
+	held := pick(RungRegistrar, regs, regHeld)
 	recovering := pick(RungRegistrar, regs, regRecovering)
 	free := pick(RungTrunk, trunks, trunkFree)
 	if !emergency {
-		return concat(usable, free, recovering)
+		return concat(usable, free, held, recovering)
 	}
 	limited := pick(RungTrunk, trunks, trunkFreeLimited)
 	var first []step
@@ -120,7 +143,7 @@ func planLadder(regs []regClass, trunks []trunkClass, emergency bool, route stri
 	} else {
 		first = concat(usable, free, limited)
 	}
-	return concat(first, recovering,
+	return concat(first, held, recovering,
 		pick(RungTrunk, trunks, trunkBusy),
 		pick(RungRegistrar, regs, regDown),
 		pick(RungTrunk, trunks, trunkNoNetwork),

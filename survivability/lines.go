@@ -9,6 +9,7 @@ import (
 type lineBinding struct {
 	registered bool
 	err        string // the last failure, "" when registered
+	path       string // the network path the binding was made over
 }
 
 // lineStatus follows one line's binding with one registrar (with [sip]
@@ -20,7 +21,7 @@ func (a *Appliance) lineStatus(e sip.LineStatus) {
 	if p == nil || e.Registrar == "" {
 		return
 	}
-	b := lineBinding{registered: e.Registered}
+	b := lineBinding{registered: e.Registered, path: e.Path}
 	if e.Err != nil {
 		b.err = e.Err.Error()
 	}
@@ -44,7 +45,7 @@ func (a *Appliance) registrationsLocked(p *port) []control.LineRegistration {
 	out := make([]control.LineRegistration, 0, len(a.o.Registrars))
 	for _, ro := range a.o.Registrars {
 		b := p.regs[ro.Name]
-		out = append(out, control.LineRegistration{Registrar: ro.Name, Registered: b.registered, Error: b.err})
+		out = append(out, control.LineRegistration{Registrar: ro.Name, Registered: b.registered, Error: b.err, Path: b.path})
 	}
 	return out
 }

@@ -39,9 +39,10 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 					a.mu.Unlock()
 					continue
 				}
-				was := r.up
+				was, wasPath := r.up, r.path
 				r.known = e.Known
 				r.rtt, r.loss = e.RTT, e.Loss
+				r.path, r.holding, r.paths = e.Path, e.Holding, e.Paths
 				if e.Up && !was {
 					r.upSince = a.o.Clock.Now()
 				}
@@ -54,7 +55,9 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				r.up = e.Up
 				a.mu.Unlock()
 				if was != e.Up {
-					a.log.Warn("registrar", "registrar", e.Registrar, "up", e.Up, "rtt", e.RTT, "loss", e.Loss)
+					a.log.Warn("registrar", "registrar", e.Registrar, "up", e.Up, "path", e.Path, "rtt", e.RTT, "loss", e.Loss)
+				} else if wasPath != e.Path && wasPath != "" {
+					a.log.Warn("registrar reached over another path", "registrar", e.Registrar, "path", e.Path, "was", wasPath)
 				}
 				a.reevaluate("registrar " + e.Registrar)
 			case sip.LineStatus:

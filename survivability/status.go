@@ -9,7 +9,13 @@ import (
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 )
+
+// pathReporter is the SIP user agent's network paths, for status.
+type pathReporter interface {
+	Paths() []sip.PathStatus
+}
 
 // Status is the appliance's status for the control API.
 func (a *Appliance) Status() control.Status {
@@ -63,7 +69,24 @@ func (a *Appliance) Status() control.Status {
 			ct.Detail = "no network"
 		}
 		a.trunkServicesStatus(tl, &ct)
+		if db, ok := tl.t.(hal.DataBearer); ok {
+			if d := db.DataStatus(); d.Interface != "" {
+				ct.Data = &control.TrunkData{State: string(d.State), Interface: d.Interface, Bearer: d.Bearer, USBMode: d.USBMode,
+					Detail: d.Detail, Since: d.Since, Connects: d.Connects}
+			}
+		}
 		trunks = append(trunks, ct)
+	}
+	var paths []control.NetPath
+	if ps, ok := a.sip.(pathReporter); ok && a.sip != nil {
+		for _, p := range ps.Paths() {
+			np := control.NetPath{Name: p.Name, Interface: p.Interface, Up: p.Up, Detail: p.Detail, Since: p.Since,
+				SIPBytesIn: p.SIPIn, SIPBytesOut: p.SIPOut, RTPBytesIn: p.RTPIn, RTPBytesOut: p.RTPOut}
+			if p.Addr.IsValid() {
+				np.Address = p.Addr.String()
+			}
+			paths = append(paths, np)
+		}
 	}
 
 	a.mu.Lock()
@@ -78,6 +101,7 @@ func (a *Appliance) Status() control.Status {
 		Trunks:   trunks,
 		Lockouts: lockouts,
 		Remote:   a.remoteStatusLocked(),
+		Paths:    paths,
 	}
 	if !a.mains {
 		s.Power.Source = "battery"
@@ -95,12 +119,27 @@ func (a *Appliance) Status() control.Status {
 	for _, ro := range a.o.Registrars {
 		r := a.regs[ro.Name]
 		cr := control.Registrar{Name: ro.Name, Address: ro.Address, Transport: ro.Transport,
-			Up: r.up, RTTMillis: float64(r.rtt.Microseconds()) / 1000, Loss: r.loss}
+			Up: r.up, RTTMillis: float64(r.rtt.Microseconds()) / 1000, Loss: r.loss,
+			Via: ro.Via, Path: r.path, Holding: r.holding}
+		if cr.Via == "" {
+			cr.Via = "lan"
+		}
+		if cr.Path == "" {
+			cr.Path = sip.PathLAN
+		}
+		for _, ph := range r.paths {
+			cr.Paths = append(cr.Paths, control.RegistrarPath{Path: ph.Path, Up: ph.Up, Known: ph.Known, Holding: ph.Holding,
+				RTTMillis: float64(ph.RTT.Microseconds()) / 1000, Loss: ph.Loss, PublicAddress: ph.Public})
+		}
 		switch {
 		case a.sip == nil:
 			cr.Detail = "SIP not running"
 		case !r.known:
 			cr.Detail = "probing"
+		case r.holding:
+			cr.Detail = "its path " + r.path + " lost its data session: held while it comes back"
+		case r.up && r.lanGated() && !a.lanUp:
+			cr.Detail = "LAN down"
 		case r.up && !a.usableLocked(r, now):
 			cr.Detail = "recovering: back in use after the fail-back period"
 		}

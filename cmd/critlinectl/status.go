@@ -78,7 +78,7 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	fmt.Fprintf(w, "routes   ordinary calls %s, emergency calls %s (%s)\n\n", yesNo(st.RouteAvailable), yesNo(st.EmergencyRouteAvailable), dash(st.EmergencyRoute))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REGISTRAR\tADDRESS\tUP\tACTIVE\tRTT\tLOSS\tDETAIL")
+	fmt.Fprintln(tw, "REGISTRAR\tADDRESS\tPATH\tUP\tACTIVE\tRTT\tLOSS\tDETAIL")
 	if len(st.Registrars) == 0 {
 		fmt.Fprintln(tw, "(none configured)")
 	}
@@ -91,9 +91,26 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if r.Active {
 			act = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%.0f%%\t%s\n", r.Name, r.Address, r.Transport, yesNo(r.Up), act, rtt, 100*r.Loss, r.Detail)
+		path := dash(r.Path)
+		if r.Via == "any" {
+			path += " (any)"
+		}
+		if r.Holding {
+			path += " HELD"
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%.0f%%\t%s\n", r.Name, r.Address, r.Transport, path, yesNo(r.Up), act, rtt, 100*r.Loss, r.Detail)
 	}
 	tw.Flush()
+	if len(st.Paths) > 1 { // the LAN and a modem's data connection
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PATH\tINTERFACE\tUP\tADDRESS\tSIP IN/OUT\tRTP IN/OUT\tDETAIL")
+		for _, p := range st.Paths {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%s/%s\t%s\n", p.Name, dash(p.Interface), yesNo(p.Up), dash(p.Address),
+				sizeOf(p.SIPBytesIn), sizeOf(p.SIPBytesOut), sizeOf(p.RTPBytesIn), sizeOf(p.RTPBytesOut), p.Detail)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TRUNK\tKIND\tUP\tNETWORK\tSIGNAL\tCALL\tDETAIL")
@@ -118,7 +135,18 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if t.InCall {
 			call = "in call"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, yesNo(t.Up), netw, sig, call, t.Detail)
+		detail := t.Detail
+		if d := t.Data; d != nil {
+			data := fmt.Sprintf("data %s on %s", d.State, d.Interface)
+			if d.USBMode != "" {
+				data += " (" + d.USBMode + ")"
+			}
+			if d.State != "up" && d.Detail != "" {
+				data += ": " + d.Detail
+			}
+			detail = strings.TrimPrefix(detail+"; "+data, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, yesNo(t.Up), netw, sig, call, detail)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -171,4 +199,17 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 				l.Kind, l.Key, (time.Duration(l.Remaining) * time.Second).Round(time.Second), l.Kind, l.Key)
 		}
 	}
+}
+
+// sizeOf writes a byte count for a person: 812B, 14.2kB, 3.1MB.
+func sizeOf(n uint64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%dB", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1fkB", float64(n)/1000)
+	case n < 1000*1000*1000:
+		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2fGB", float64(n)/1e9)
 }

@@ -63,6 +63,10 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err := openTrunks(cfg, b, reg, d.log); err != nil {
 		return err
 	}
+	nets, err := openPaths(cfg, b, d.log)
+	if err != nil {
+		return err
+	}
 	prof, err := loadProfile(cfg)
 	if err != nil {
 		return err
@@ -103,6 +107,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 			return fmt.Errorf("sip: %w", err)
 		}
 		app.AttachSIP(ua)
+		nets.feed(ua)
 	}
 
 	ln, err := listenControl(cfg.Control.Socket, cfg.Control.Group)

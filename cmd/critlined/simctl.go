@@ -36,8 +36,9 @@ type portEvents interface {
 
 // simControl implements control.Sim on the simulated board.
 type simControl struct {
-	b     *sim.Board
-	ports portEvents // set once the appliance exists
+	b        *sim.Board
+	ports    portEvents // set once the appliance exists
+	realLink string     // [board] link: the LAN cable is this real interface
 
 	mu     sync.Mutex
 	trunks map[string]simTrunk
@@ -73,7 +74,13 @@ func (s *simControl) Hook(p int, off bool) error {
 
 func (s *simControl) Power(mains, low bool) error { s.b.SetPower(mains, low); return nil }
 
-func (s *simControl) Link(up bool) error { s.b.SetLink(up); return nil }
+func (s *simControl) Link(up bool) error {
+	if s.realLink != "" {
+		return fmt.Errorf("the LAN link is the real interface %s ([board] link): cut or mend it with ip link set (its peer) down|up", s.realLink)
+	}
+	s.b.SetLink(up)
+	return nil
+}
 
 func (s *simControl) Dial(p int, digits string, pulse bool) (time.Duration, error) {
 	if err := s.port(p); err != nil {

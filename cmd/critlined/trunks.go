@@ -30,6 +30,10 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 			Logger:     log.With("component", "modem"),
 			Registerer: reg,
 			Clock:      b.clock,
+
+			DataInterface: t.DataInterface,
+			DataBearer:    t.DataBearer,
+			APN:           t.APN,
 		}
 		if t.Kind == "sim" {
 			if b.sim == nil {

@@ -36,7 +36,7 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper"})
 	}
 	for _, r := range cfg.SIP.Registrars {
-		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})
+		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport, Via: r.Via})
 	}
 	return o
 }
@@ -75,8 +75,13 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		Logger:          log.With("component", "sip"),
 		Clock:           clock,
 	}
+	sc.Paths = sipPaths(cfg)
 	for _, r := range cfg.SIP.Registrars {
-		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain})
+		sr := sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain}
+		if sc.Paths != nil {
+			sr.Paths = registrarPaths(r.Via)
+		}
+		sc.Registrars = append(sc.Registrars, sr)
 	}
 	for _, p := range cfg.Ports {
 		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})

@@ -289,8 +289,11 @@ func (p *BadPBX) serve(c *net.UDPConn, stopped chan struct{}) {
 		if err != nil {
 			return
 		}
+		if len(bytes.TrimSpace(buf[:n])) == 0 {
+			continue // a CRLF keep-alive (RFC 5626): nothing to answer
+		}
 		m, err := ParseMsg(append([]byte(nil), buf[:n]...))
-		if err != nil {
+		if err != nil || strings.TrimSpace(m.Start) == "" {
 			continue
 		}
 		m.Src = src

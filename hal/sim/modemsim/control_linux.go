@@ -56,6 +56,7 @@ func verbs() map[string]verb {
 		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
 		"recording":  {"recording FILE", "write what the far end heard during the last call as a WAV file", (*Sim).cRecording},
 		"forwarded":  {"forwarded", "list the calls the network forwarded away from the modem", (*Sim).cForwarded},
+		"data":       {"data [status|drop [DURATION]|refuse|allow|delay DURATION|usbnet ecm|rndis|rmnet|mbim]", "the data connection: end the session (new ones refused for DURATION), refuse or allow sessions, how long one takes to come up, the module's USB network mode", (*Sim).cData},
 		"help":       {"help", "list the verbs", (*Sim).cHelp},
 	}
 }
@@ -438,11 +439,13 @@ func (s *Sim) cNetwork(args []string) (string, error) {
 		if was {
 			s.endAllLocked("NO CARRIER")
 		}
+		s.dataDownLocked(true)
 		s.regReportLocked()
 		return "limited service: emergency calls only", nil
 	case "down", "off":
 		s.st.registered, s.st.cell = false, false
 		s.endAllLocked("NO CARRIER")
+		s.dataDownLocked(true)
 		s.regReportLocked()
 		return "no network", nil
 	}

@@ -36,6 +36,7 @@ type Sim struct {
 	farDigits string
 	recording []int16  // what the driver sent during the last call (netforward_linux.go)
 	forwarded []string // calls the network forwarded away from the modem
+	data      simData // the data side of the network (data_linux.go)
 	closed    bool
 	stop      chan struct{}
 	voiceKick chan struct{} // wakes the resting voice clock
@@ -82,6 +83,8 @@ type modemState struct {
 	prompt  bool                   // SMS text being typed
 	smsTo   string
 	smsText []byte
+
+	data dataModem // the module's data session (data_linux.go)
 }
 
 type fwd struct {
@@ -147,6 +150,7 @@ func New(o Options) (*Sim, error) {
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 	}
 	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}, svc: map[string]serviceRule{}})
+	s.data = simData{delay: 200 * time.Millisecond, usbnet: 1, pid: "9011", apn: map[int]string{1: ""}}
 	s.mu.Lock()
 	err := s.attachLocked()
 	s.mu.Unlock()
