@@ -59,7 +59,7 @@ type regPath struct {
 	rtt     time.Duration
 	window  [lossWindow]bool // true = lost
 	wn, wi  int
-	susp    suspicion // round-trip history and the probe burst under way (burst.go)
+	susp    suspicion     // round-trip history and the probe burst under way (burst.go)
 	kick    chan struct{} // probe at once (the path came back, or was renumbered)
 	epoch   int           // bumped when the path comes back or is renumbered: bindings over it are renewed
 }

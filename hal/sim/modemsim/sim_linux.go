@@ -36,7 +36,7 @@ type Sim struct {
 	farDigits string
 	recording []int16  // what the driver sent during the last call (netforward_linux.go)
 	forwarded []string // calls the network forwarded away from the modem
-	data      simData // the data side of the network (data_linux.go)
+	data      simData  // the data side of the network (data_linux.go)
 	closed    bool
 	stop      chan struct{}
 	voiceKick chan struct{} // wakes the resting voice clock
