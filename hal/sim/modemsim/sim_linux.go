@@ -34,11 +34,15 @@ type Sim struct {
 	taps      []*tap
 	post      []func() // run after the current command's final result
 	farDigits string
-	closed    bool
-	stop      chan struct{}
-	voiceKick chan struct{} // wakes the resting voice clock
-	wg        sync.WaitGroup
-	rng       *rand.Rand
+	// responders: what the far end at a number does once answered
+	// (responder_linux.go); the network's, so a module reboot keeps them.
+	responders map[string]responder
+	echo       []int16 // what an echo responder has yet to send back
+	closed     bool
+	stop       chan struct{}
+	voiceKick  chan struct{} // wakes the resting voice clock
+	wg         sync.WaitGroup
+	rng        *rand.Rand
 }
 
 type tap struct {
@@ -96,6 +100,8 @@ type simCall struct {
 	presentation int // CLI validity: 0 given, 1 withheld, 2 unavailable
 	stat         int // +CLCC stat
 	started      time.Time
+	resp         *responder // a dialled number's responder, once answered
+	respPos      int        // samples of the responder's tone sent so far
 }
 
 // attachment is one "plugged in" period: the ptys and their goroutines.
@@ -138,11 +144,12 @@ func New(o Options) (*Sim, error) {
 	}
 	s := &Sim{
 		o: o, log: o.Logger.With("modemsim", o.Name),
-		atLink:    filepath.Join(o.Dir, o.Name),
-		pcmLink:   filepath.Join(o.Dir, o.Name+"-pcm"),
-		stop:      make(chan struct{}),
-		voiceKick: make(chan struct{}, 1),
-		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		atLink:     filepath.Join(o.Dir, o.Name),
+		pcmLink:    filepath.Join(o.Dir, o.Name+"-pcm"),
+		stop:       make(chan struct{}),
+		voiceKick:  make(chan struct{}, 1),
+		rng:        rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		responders: map[string]responder{},
 	}
 	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}, svc: map[string]serviceRule{}})
 	s.mu.Lock()
