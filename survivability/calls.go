@@ -76,6 +76,9 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 	nBusy := 0
 	for _, tl := range a.trunks {
 		st, cur := tl.status(), tl.current()
+		if cur != nil && cur.test != nil {
+			cur = nil // a path test gives way to any call (testcall.go)
+		}
 		switch {
 		case cur != nil:
 			nBusy++
@@ -235,6 +238,7 @@ func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bo
 	if len(ports) == 0 {
 		ports = a.order
 	}
+	a.endCopperCheck() // a port rings only with its handset on the board
 	a.mu.Lock()
 	shed := a.shedding
 	a.mu.Unlock()

@@ -202,6 +202,7 @@ func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) 
 func (a *Appliance) OnIncoming(ic *sip.IncomingCall) { go a.incoming(ic) }
 
 func (a *Appliance) incoming(ic *sip.IncomingCall) {
+	a.endCopperCheck() // a port rings only with its handset on the board
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")
