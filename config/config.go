@@ -42,6 +42,11 @@ type Board struct {
 	BatteryLow  *Pin           `toml:"battery_low"`  // input: asserted = battery low
 	LED         map[string]Pin `toml:"led"`          // outputs by function
 	Link        string         `toml:"link"`         // network interface whose carrier is the LAN link
+
+	// BatteryRuntime is how long the UPS should carry the appliance: a
+	// run on battery that ends in battery low or power loss sooner ended
+	// early (survivability/battery). 0: not judged.
+	BatteryRuntime Duration `toml:"battery_runtime"`
 }
 
 // Pin is one GPIO line.
@@ -106,6 +111,14 @@ type Registrar struct {
 	Address   string `toml:"address"`
 	Transport string `toml:"transport"` // udp | tcp | tls
 	Domain    string `toml:"domain"`    // SIP domain of the AOR; defaults to the address's host
+
+	// TestExtension is what a path test calls through this registrar (the
+	// PBX's echo or test service; issue 17); empty: not tested.
+	TestExtension string `toml:"test_extension"`
+	// TestExpect is what the test extension does: audio (the default),
+	// tone, echo or dtmf (survivability/pathtest).
+	TestExpect string `toml:"test_expect"`
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -117,6 +130,13 @@ type Trunk struct {
 	Variant string `toml:"variant"` // generic | simcom | quectel
 	Baud    int    `toml:"baud"`
 	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+
+	// TestNumber is what a path test calls on this trunk (a test line
+	// answering with a tone, or a loop-back echoing audio or DTMF; issue
+	// 17); empty: not tested.
+	TestNumber string `toml:"test_number"`
+	TestExpect string `toml:"test_expect"`  // audio (default) | tone | echo | dtmf
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
 }
 
 // Survivability tunes the routing brain.
@@ -145,6 +165,10 @@ type Survivability struct {
 	// PortStall is how long one call step of a port may take before the
 	// port is declared wedged (the step is abandoned; the port carries on).
 	PortStall Duration `toml:"port_stall"`
+
+	// PathTests is the schedule of the path tests
+	// ([survivability.path_tests], see survivability/pathtest.Config).
+	PathTests Raw `toml:"path_tests"`
 }
 
 // Metrics is the Prometheus endpoint.

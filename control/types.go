@@ -173,6 +173,13 @@ type HookRequest struct {
 	State string `json:"state"` // off | on
 }
 
+// CopperRequest cuts or restores the copper line behind a simulated port's
+// relay.
+type CopperRequest struct {
+	Port  int    `json:"port"`
+	State string `json:"state"` // live | dead
+}
+
 // PowerRequest sets the simulated supply.
 type PowerRequest struct {
 	State string `json:"state"` // mains | battery | battery-low

@@ -93,6 +93,19 @@ func (a *Appliance) CheckCopper(ctx context.Context, id int) (pathtest.CopperRea
 		t.Stop()
 		err = ctx.Err()
 	}
+	// Give the handset back to the board at once unless the port's mode
+	// wants it on the line now, or a handset lifted there meanwhile is in
+	// a call (then the usual relay logic moves it when the call is over).
+	a.mu.Lock()
+	want := p.bypass
+	a.mu.Unlock()
+	if !want && !lineInUse(p.hw.Relay) {
+		if err := p.hw.Relay.SetBypass(false); err != nil {
+			a.log.Error("copper check: relay back to the board", "port", id, "err", err)
+		} else {
+			a.m.relayBypass.WithLabelValues(portLabel(id)).Set(0)
+		}
+	}
 	p.checking.Store(false)
 	a.reevaluate(fmt.Sprintf("copper check of port %d over", id))
 	r.OnLine = time.Since(start)

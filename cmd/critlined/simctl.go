@@ -73,6 +73,14 @@ func (s *simControl) Hook(p int, off bool) error {
 
 func (s *simControl) Power(mains, low bool) error { s.b.SetPower(mains, low); return nil }
 
+// Copper cuts or restores the copper line behind a port's relay.
+func (s *simControl) Copper(p int, live bool) error {
+	if err := s.port(p); err != nil {
+		return err
+	}
+	return s.b.SetCopperLine(p, live)
+}
+
 func (s *simControl) Link(up bool) error { s.b.SetLink(up); return nil }
 
 func (s *simControl) Dial(p int, digits string, pulse bool) (time.Duration, error) {
@@ -229,4 +237,5 @@ func (s *simControl) Trunk(name string, args []string) (string, error) {
 }
 
 var _ control.Sim = (*simControl)(nil)
+var _ control.CopperSim = (*simControl)(nil)
 var _ hal.Board = (*sim.Board)(nil)

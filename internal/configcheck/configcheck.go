@@ -13,6 +13,7 @@ import (
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/pathtest"
 )
 
 // ExitConfig is the exit code of a command refusing a configuration
@@ -26,6 +27,7 @@ type Checked struct {
 	Profile    *profile.Profile
 	Guard      guard.Config
 	Forwarding forwarding.Config
+	PathTests  pathtest.Config // with its defaults
 }
 
 // Load reads the file at path and checks it completely. overrides, when
@@ -65,7 +67,9 @@ func Check(cfg *config.Config) (*Checked, error) {
 		}
 	}
 	out.Guard, out.Forwarding, err = Policies(cfg)
-	for _, line := range lines(err) {
+	var ptErr error
+	out.PathTests, ptErr = PathTests(cfg)
+	for _, line := range lines(errors.Join(err, ptErr)) {
 		if m := reUnknown.FindStringSubmatch(line); m != nil {
 			for _, k := range strings.Split(m[1], ", ") {
 				errs.Problemf(cfg, k, "unknown key: check its spelling against the commented examples (examples/sim.toml)")
@@ -145,6 +149,18 @@ func Policies(cfg *config.Config) (guard.Config, forwarding.Config, error) {
 		}
 	}
 	return g, f, errors.Join(errs...)
+}
+
+// PathTests maps [survivability.path_tests] onto the path tests' schedule,
+// with its defaults, and checks it. The error has one "key: problem" line
+// per problem.
+func PathTests(cfg *config.Config) (pathtest.Config, error) {
+	var c pathtest.Config
+	if err := cfg.Survivability.PathTests.Decode("survivability.path_tests", &c); err != nil {
+		return c, err
+	}
+	c = c.WithDefaults()
+	return c, c.Validate()
 }
 
 // lines splits an error into its lines.

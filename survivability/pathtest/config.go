@@ -150,10 +150,10 @@ func (w Window) String() string {
 	if w.Always() {
 		return "always"
 	}
-	return clock(w.Start) + "-" + clock(w.End)
+	return hhmm(w.Start) + "-" + hhmm(w.End)
 }
 
-func clock(d time.Duration) string {
+func hhmm(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
@@ -203,6 +203,18 @@ func parseClock(s string, end bool) (time.Duration, error) {
 func sinceMidnight(t time.Time) time.Duration {
 	y, mo, d := t.Date()
 	return t.Sub(time.Date(y, mo, d, 0, 0, 0, 0, t.Location()))
+}
+
+// Length is how long the window is open each day.
+func (w Window) Length() time.Duration {
+	if w.Always() {
+		return 24 * time.Hour
+	}
+	d := w.End - w.Start
+	if d < 0 {
+		d += 24 * time.Hour
+	}
+	return d
 }
 
 // Contains reports whether t (in its location) falls in the window.

@@ -261,7 +261,7 @@ func runCall(ctx context.Context, app Appliance, p Path) outcome {
 	good, what := verdict(expect, p.toneHz(), h, ProbeDigits)
 	switch {
 	case ended != nil && !good:
-		o.result, o.detail = ResultFailed, setup+"; the far end cleared after "+what+": "+endReason(ended.Err)
+		o.result, o.detail = ResultFailed, setup+"; the far end cleared during the audio check ("+endReason(ended.Err)+"); "+what
 	case good:
 		o.result, o.detail = ResultOK, setup+"; "+what
 	default:

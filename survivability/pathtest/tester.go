@@ -156,7 +156,10 @@ func (t *Tester) save() {
 
 // planLocked is when a path is next due: its interval (or its retry)
 // after the last test, or after Since for a path never tested, moved into
-// the window, plus a random spread that stays inside the window.
+// the window, plus a random spread that stays inside the window. The
+// interval is taken from the window opening before it where one is near,
+// not the one after: a daily test found out of the window (run by hand at
+// noon) comes back at the next night's window, not a day later.
 func (t *Tester) planLocked(ps *pathState, now time.Time) time.Time {
 	c := t.o.Config
 	base := ps.LastTested
@@ -166,7 +169,8 @@ func (t *Tester) planLocked(ps *pathState, now time.Time) time.Time {
 	if ps.Retry {
 		base = base.Add(c.RetryAfter)
 	} else {
-		base = base.Add(c.Interval)
+		closed := 24*time.Hour - t.window.Length()
+		base = base.Add(c.Interval - min(closed, c.Interval/2))
 	}
 	if base.Before(now) {
 		base = now
