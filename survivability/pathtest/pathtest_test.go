@@ -457,4 +457,3 @@ func FuzzDecodeSaved(f *testing.F) {
 		}
 	})
 }
-

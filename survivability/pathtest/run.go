@@ -13,7 +13,7 @@ import (
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
-	)
+)
 
 // Kinds of path.
 const (
