@@ -259,5 +259,3 @@ func TestCopperCheckWithoutSensor(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
-
-
