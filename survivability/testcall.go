@@ -419,7 +419,7 @@ func (a *Appliance) placeSIPTest(ctx context.Context, registrar, number string) 
 	a.log.Info("path test call", "registrar", registrar, "number", number, "line", ext)
 	call, err := a.sip.Dial(ctx, port, number, sip.DialOptions{Registrar: registrar})
 	if err != nil {
-		return nil, fmt.Errorf("registrar %s: %w", registrar, err)
+		return nil, err // the UA's errors name the registrar
 	}
 	t := &sipTest{call: call, from: "line " + ext, events: make(chan pathtest.Event, testEvents)}
 	go t.follow()

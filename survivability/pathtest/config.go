@@ -70,15 +70,25 @@ type Config struct {
 	// Window is when scheduled tests may start, local time, "HH:MM-HH:MM"
 	// (it may span midnight); "always" or "00:00-24:00" for any time.
 	Window string `toml:"window"`
-	// Spread is the largest random delay added to a due test.
-	Spread time.Duration `toml:"spread"`
-	// RetryAfter is when a failed test is tried once more (one retry).
+	// Spread is the largest random delay added to a due test (default
+	// 30m, at most a quarter of the interval; "0s" for none).
+	Spread *time.Duration `toml:"spread"`
+	// RetryAfter is when a failed test is tried once more (one retry;
+	// default 10m, at most half the interval).
 	RetryAfter time.Duration `toml:"retry_after"`
 	// MaxCallsPerDay caps scheduled test calls per local day; an
 	// engineer's `critlinectl test paths` is never refused but counts.
 	MaxCallsPerDay int `toml:"max_calls_per_day"`
 	// Timeout bounds one test (at most 20s).
 	Timeout time.Duration `toml:"timeout"`
+}
+
+// spread is Spread's value (0 when unset).
+func (c Config) spread() time.Duration {
+	if c.Spread == nil {
+		return 0
+	}
+	return *c.Spread
 }
 
 // Scheduled reports whether tests run on the schedule.
@@ -92,11 +102,12 @@ func (c Config) WithDefaults() Config {
 	if c.Window == "" {
 		c.Window = DefaultWindow
 	}
-	if c.Spread == 0 {
-		c.Spread = DefaultSpread
+	if c.Spread == nil {
+		d := min(DefaultSpread, c.Interval/4)
+		c.Spread = &d
 	}
 	if c.RetryAfter == 0 {
-		c.RetryAfter = DefaultRetryAfter
+		c.RetryAfter = min(DefaultRetryAfter, c.Interval/2)
 	}
 	if c.MaxCallsPerDay == 0 {
 		c.MaxCallsPerDay = DefaultMaxCallsPerDay
@@ -121,8 +132,8 @@ func (c Config) Validate() error {
 	if _, err := ParseWindow(c.Window); err != nil {
 		bad("window", "%v", err)
 	}
-	if c.Spread < 0 || c.Spread > c.Interval {
-		bad("spread", "%s: use 0 up to the interval (%s)", c.Spread, c.Interval)
+	if c.Spread == nil || *c.Spread < 0 || *c.Spread > c.Interval {
+		bad("spread", "%s: use 0 up to the interval (%s)", c.spread(), c.Interval)
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter > c.Interval {
 		bad("retry_after", "%s: use 1s up to the interval (%s), e.g. 10m", c.RetryAfter, c.Interval)

@@ -290,7 +290,8 @@ func TestSchedule(t *testing.T) {
 	loc := time.FixedZone("test", 0)
 	clk := &clock{time.Date(2026, 3, 1, 12, 0, 0, 0, loc)}
 	app := &fakeApp{far: farEnd{toneHz: 1004}}
-	c := Config{Interval: 24 * time.Hour, Window: "01:00-05:00", Spread: time.Hour, RetryAfter: 10 * time.Minute, MaxCallsPerDay: 2}
+	hour := time.Hour
+	c := Config{Interval: 24 * time.Hour, Window: "01:00-05:00", Spread: &hour, RetryAfter: 10 * time.Minute, MaxCallsPerDay: 2}
 	reg := prometheus.NewRegistry()
 	tr := newTester(t, app, clk, c, []Path{trunkPath}, func(o *Options) { o.Registerer = reg })
 	due := func() time.Time { tr.mu.Lock(); defer tr.mu.Unlock(); return tr.st.Paths["trunk:lte"].Due }

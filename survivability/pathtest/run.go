@@ -226,7 +226,7 @@ func runCall(ctx context.Context, app Appliance, p Path) outcome {
 			return o
 		}
 	}
-	setup := fmt.Sprintf("answered in %.1f s from %s", o.setup.Seconds(), call.From())
+	setup := fmt.Sprintf("answered in %s from %s", seconds(o.setup), call.From())
 	m := call.Media()
 	expect := p.expect()
 	if m == nil && expect != ExpectDTMF {
@@ -357,6 +357,14 @@ func listen(ctx context.Context, m Media, evs <-chan Event, inband string, digit
 			return rx, ended, nil
 		}
 	}
+}
+
+// seconds writes a setup time for a report: milliseconds under a second.
+func seconds(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
 // endReason says why a call ended, for a report.

@@ -176,7 +176,7 @@ func (t *Tester) planLocked(ps *pathState, now time.Time) time.Time {
 		base = now
 	}
 	at, open := t.window.Next(base)
-	spread := min(c.Spread, open)
+	spread := min(c.spread(), open)
 	return at.Add(time.Duration(t.o.Rand() * float64(spread)))
 }
 

@@ -161,9 +161,18 @@ func (s *Sim) echoDigitLocked(d string) {
 	if c == nil || c.resp == nil || c.resp.kind != "echo" {
 		return
 	}
+	// One queue drained in order: a timer per digit could fire out of
+	// order (each runs on its own goroutine).
+	first := s.echoDigits == ""
+	s.echoDigits += d
+	if !first {
+		return
+	}
 	s.afterLocked(c, echoDelay, func() {
+		ds := s.echoDigits
+		s.echoDigits = ""
 		if c.stat == 0 {
-			for _, r := range d {
+			for _, r := range ds {
 				s.dtmfURCLocked(r)
 			}
 		}

@@ -38,6 +38,7 @@ type Sim struct {
 	// (responder_linux.go); the network's, so a module reboot keeps them.
 	responders map[string]responder
 	echo       []int16 // what an echo responder has yet to send back
+	echoDigits string  // DTMF digits an echo responder has yet to send back
 	closed     bool
 	stop       chan struct{}
 	voiceKick  chan struct{} // wakes the resting voice clock
