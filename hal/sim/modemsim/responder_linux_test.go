@@ -101,6 +101,20 @@ func TestResponderEcho(t *testing.T) {
 	c.until("VOICE CALL: BEGIN")
 	c.cmd("AT+VTS=7", "OK\r\n")
 	c.until("+RXDTMF: 7")
+	// Digits sent one after the other come back in the same order.
+	for _, d := range "1379" {
+		c.cmd("AT+VTS="+string(d), "OK\r\n")
+	}
+	echoed := c.until("+RXDTMF: 9")
+	var order []string
+	for _, l := range strings.Split(echoed, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(l), "+RXDTMF: "); ok {
+			order = append(order, d)
+		}
+	}
+	if strings.Join(order, "") != "1379" {
+		t.Fatalf("echoed digits %v, sent 1379", order)
+	}
 	c.cmd("AT+CPCMREG=1", "OK\r\n")
 	v := dial(t, s.PCMPath())
 	tone := Tone(1400, 6000, 2*time.Second)
