@@ -71,6 +71,18 @@ func contract() map[string]metricSpec {
 		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
 		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
 		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
+		// Issue 17: the path tests (test calls on each trunk and registrar,
+		// the copper line behind each relay) and the battery record.
+		"critline_path_test_last_success_timestamp_seconds": {gauge, []string{"path"}},
+		"critline_path_test_since_timestamp_seconds":        {gauge, []string{"path"}},
+		"critline_path_test_interval_seconds":               {gauge, []string{"path"}},
+		"critline_path_test_consecutive_failures":           {gauge, []string{"path"}},
+		"critline_path_tests_total":                         {counter, []string{"path", "result"}},
+		"critline_path_test_setup_seconds":                  {histogram, []string{"path"}},
+		"critline_battery_runs_total":                       {counter, []string{"ended_by"}},
+		"critline_battery_last_run_seconds":                 {gauge, nil},
+		"critline_battery_last_run_early":                   {gauge, nil},
+		"critline_battery_expected_runtime_seconds":         {gauge, nil},
 	}
 }
 

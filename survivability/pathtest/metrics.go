@@ -1,7 +1,6 @@
 package pathtest
 
 import (
-	"math"
 	"time"
 
 	"github.com/critline/critline/control"
@@ -49,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"path"}),
 		audio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "critline_path_test_audio_dbm0",
-			Help: "Level of the far end's audio in the path's last test call (dBm0; NaN until heard).",
+			Help: "Level of the far end's audio in the path's last test call that heard any (dBm0).",
 		}, []string{"path"}),
 		postponed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_path_tests_postponed_total",
@@ -85,11 +84,9 @@ func (m *metrics) init(p Path, ps *pathState, interval time.Duration, testable b
 	}
 	if p.call() {
 		m.setup.WithLabelValues(id)
-		a := math.NaN()
 		if ps.Last != nil && ps.Last.AudioDBm0 != nil {
-			a = *ps.Last.AudioDBm0
+			m.audio.WithLabelValues(id).Set(*ps.Last.AudioDBm0)
 		}
-		m.audio.WithLabelValues(id).Set(a)
 	}
 	for _, r := range []string{"in-use", "daily-cap"} {
 		m.postponed.WithLabelValues(id, r)
