@@ -200,10 +200,15 @@ func (t *Tester) paths(ids []string) ([]Path, error) {
 	return out, nil
 }
 
+// manualIdleWait is how long an engineer's run waits for the porters to be
+// idle before a path is skipped (the engineer may just have hung up).
+const manualIdleWait = 3 * time.Second
+
 // RunNow tests the paths (all, or those named) one after the other, now,
 // and returns their results: the commissioning report's rows. A path
-// whose test cannot start (a porter busy) is skipped, never waited for.
-// The daily cap does not refuse an engineer's run; its calls count.
+// whose test cannot start (a porter busy for more than a moment) is
+// skipped. The daily cap does not refuse an engineer's run; its calls
+// count.
 func (t *Tester) RunNow(ctx context.Context, ids []string) ([]control.PathTest, error) {
 	ps, err := t.paths(ids)
 	if err != nil {
@@ -214,9 +219,25 @@ func (t *Tester) RunNow(ctx context.Context, ids []string) ([]control.PathTest, 
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
+		t.awaitIdle(ctx, manualIdleWait)
 		out = append(out, t.test(ctx, p, TriggerManual))
 	}
 	return out, nil
+}
+
+// awaitIdle waits up to d for the porters to be idle.
+func (t *Tester) awaitIdle(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		if idle, _ := t.o.Appliance.TestIdle(); idle || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // test runs one path's test (holding the run lock), books and returns it.
