@@ -21,6 +21,7 @@ import (
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/sim"
+	"github.com/critline/critline/survivability/guard"
 	"github.com/critline/critline/survivability/pathtest"
 )
 
@@ -257,5 +258,34 @@ func TestCopperCheckWithoutSensor(t *testing.T) {
 	}
 	if _, err := a.CheckCopper(context.Background(), 1); !errors.Is(err, pathtest.ErrCannotSense) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A trunk's test call obeys the toll-fraud guard: a denied test number is
+// refused before anything is dialled; an allowed one's minutes are booked.
+func TestTestCallObeysTheGuard(t *testing.T) {
+	r := newSvcRig(t)
+	r.ctl("responder", testLine, "tone")
+	g, err := guard.New(guard.Config{Routes: []guard.Route{{Name: "lte", Deny: []string{"077009001xx"}}}}, guard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a.guard = g
+	if _, err := r.a.PlaceTestCall(context.Background(), pathtest.KindTrunk, "lte", testLine); !errors.Is(err, pathtest.ErrBlocked) {
+		t.Fatalf("a denied test number: %v", err)
+	}
+	if cmds, _ := r.msim.Control([]string{"commands", "50"}); strings.Contains(cmds, "ATD"+testLine) {
+		t.Fatalf("a denied test number was dialled:\n%s", cmds)
+	}
+	g, _ = guard.New(guard.Config{}, guard.Options{})
+	r.a.guard = g
+	c := r.placeTest()
+	c.Hangup()
+	ended(t, c)
+	if used, _, active := g.Usage("lte"); used <= 0 || active != 0 {
+		t.Fatalf("the guard booked %v (%d active) for a test call", used, active)
+	}
+	if _, err := r.a.PlaceTestCall(context.Background(), pathtest.KindTrunk, "nope", testLine); !errors.Is(err, pathtest.ErrNoSuchRoute) {
+		t.Fatalf("an unknown trunk: %v", err)
 	}
 }
