@@ -105,8 +105,6 @@ type outcome struct {
 	pre            bool // pre-empted by a porter (postponed, not failed)
 }
 
-func skipped(detail string) outcome { return outcome{result: ResultSkipped, detail: detail} }
-
 func failed(detail string) outcome { return outcome{result: ResultFailed, detail: detail} }
 
 // preempted is the outcome of a test a porter's activity or call ended.
