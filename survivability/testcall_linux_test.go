@@ -159,7 +159,7 @@ func TestEmergencyPreemptsTestCall(t *testing.T) {
 		})
 		waits = append(waits, time.Since(start))
 		r.hook(1, false)
-		r.until("idle", func() bool { return r.state(1) == fxs.StateIdle && r.calls() == "none" })
+		r.until("idle", func() bool { return r.state(1) == fxs.StateIdle && r.calls() == "none" && !r.a.trunks[0].busy() })
 	}
 	sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
 	t.Logf("%d porter's calls took the trunk from a test call; from keying the number to connected: median %v, max %v", runs, waits[runs/2], waits[runs-1])

@@ -21,6 +21,10 @@ import (
 // still busy.
 const recheck = 5 * time.Second
 
+// startGrace is how long the schedule waits after a start (at most the
+// interval) before its first test.
+const startGrace = time.Minute
+
 // Options build a Tester.
 type Options struct {
 	Config    Config // with defaults applied and validated
@@ -326,8 +330,15 @@ func (t *Tester) Run(ctx context.Context) {
 	if !t.o.Config.Scheduled() || len(t.o.Paths) == 0 {
 		return
 	}
-	timer := time.NewTimer(time.Hour)
+	// The health checks settle first (a trunk registers within seconds of
+	// a start): a test overdue at start waits for them, not fail for them.
+	timer := time.NewTimer(min(startGrace, t.o.Config.Interval))
 	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-timer.C:
+	}
 	for {
 		next := t.dueNext()
 		timer.Reset(max(0, time.Until(next)))

@@ -118,12 +118,25 @@ func TestResponderEcho(t *testing.T) {
 	c.cmd("AT+CPCMREG=1", "OK\r\n")
 	v := dial(t, s.PCMPath())
 	tone := Tone(1400, 6000, 2*time.Second)
+	stop, wrote := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(wrote)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
 		for i := 0; i+160 <= len(tone); i += 160 {
-			v.p.Write(int16s(tone[i : i+160]))
-			time.Sleep(20 * time.Millisecond)
+			if _, err := v.p.Write(int16s(tone[i : i+160])); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
 		}
 	}()
+	// The writer ends before the port closes: a write on a closed port's
+	// file descriptor number could land in another test's pty.
+	defer func() { close(stop); <-wrote }()
 	var got []int16
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		got = append(got, readVoice(t, v, 800)...)
