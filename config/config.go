@@ -42,6 +42,11 @@ type Board struct {
 	BatteryLow  *Pin           `toml:"battery_low"`  // input: asserted = battery low
 	LED         map[string]Pin `toml:"led"`          // outputs by function
 	Link        string         `toml:"link"`         // network interface whose carrier is the LAN link
+
+	// BatteryRuntime is how long the UPS should carry the appliance: a
+	// run on battery that ends in battery low or power loss sooner ended
+	// early (survivability/battery). 0: not judged.
+	BatteryRuntime Duration `toml:"battery_runtime"`
 }
 
 // Pin is one GPIO line.
@@ -128,6 +133,14 @@ type Registrar struct {
 	// "wwan" (the modem's data connection) or "any" (the LAN while it
 	// works, else the data connection).
 	Via string `toml:"via"`
+
+	// TestExtension is what a path test calls through this registrar (the
+	// PBX's echo or test service; issue 17); empty: not tested.
+	TestExtension string `toml:"test_extension"`
+	// TestExpect is what the test extension does: audio (the default),
+	// tone, echo or dtmf (survivability/pathtest).
+	TestExpect string `toml:"test_expect"`
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -153,6 +166,13 @@ type Trunk struct {
 	DataBearer string `toml:"data_bearer"`
 	// APN, when set, is written to the data context before each connect.
 	APN string `toml:"apn"`
+
+	// TestNumber is what a path test calls on this trunk (a test line
+	// answering with a tone, or a loop-back echoing audio or DTMF; issue
+	// 17); empty: not tested.
+	TestNumber string `toml:"test_number"`
+	TestExpect string `toml:"test_expect"`  // audio (default) | tone | echo | dtmf
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
 }
 
 // Survivability tunes the routing brain.
@@ -182,6 +202,10 @@ type Survivability struct {
 	// PortStall is how long one call step of a port may take before the
 	// port is declared wedged (the step is abandoned; the port carries on).
 	PortStall Duration `toml:"port_stall"`
+
+	// PathTests is the schedule of the path tests
+	// ([survivability.path_tests], see survivability/pathtest.Config).
+	PathTests Raw `toml:"path_tests"`
 }
 
 // Metrics is the Prometheus endpoint.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/internal/testenv"
@@ -252,6 +253,72 @@ emergency_route = "satellite-first"
 		`bad.toml:7: sip.register: "some": use "all"`,
 		`bad.toml:8: sip.register_expiry: 5s: use 30s to 1h0m0s`,
 		`bad.toml:11: survivability.emergency_route: "satellite-first": use "pbx-first"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
+// The path tests' targets (issue 17): never an emergency number, never the
+// trunk's own number; what they are expected to do; the battery's runtime.
+func TestPathTestKeys(t *testing.T) {
+	c, err := Parse("k.toml", []byte(`[board]
+battery_runtime = "4h"
+[[port]]
+id = 1
+extension = "201"
+behind_relay = "none"
+[[sip.registrar]]
+name = "pbx"
+address = "10.1.2.3:5060"
+test_extension = "*43"
+test_expect = "echo"
+[[trunk]]
+name = "lte"
+kind = "sim"
+test_number = "07700900100"
+test_expect = "tone"
+test_tone_hz = 1020
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Board.BatteryRuntime.Duration != 4*time.Hour || c.SIP.Registrars[0].TestExtension != "*43" || c.Trunks[0].TestToneHz != 1020 {
+		t.Fatalf("%+v %+v %+v", c.Board, c.SIP.Registrars[0], c.Trunks[0])
+	}
+	_, err = Parse("bad.toml", []byte(`[board]
+battery_runtime = "10s"
+[[port]]
+id = 1
+extension = "201"
+behind_relay = "none"
+[[sip.registrar]]
+name = "pbx"
+address = "10.1.2.3:5060"
+test_extension = "112"
+[[trunk]]
+name = "lte"
+kind = "sim"
+number = "07700900001"
+test_number = "07700900001"
+test_expect = "music"
+test_tone_hz = 9000
+[[trunk]]
+name = "lte2"
+kind = "sim"
+test_expect = "tone"
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, w := range []string{
+		`bad.toml:2: board.battery_runtime: 10s: give the UPS's rated runtime`,
+		`bad.toml:10: sip.registrar[0].test_extension: "112" is an emergency number`,
+		`bad.toml:15: trunk[0].test_number: "07700900001" is the trunk's own number`,
+		`bad.toml:16: trunk[0].test_expect: "music": use audio`,
+		`bad.toml:17: trunk[0].test_tone_hz: 9000 Hz: use 50..3900`,
+		`trunk[1].test_expect: there is no test_number to test`,
 	} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in:\n%v", w, err)

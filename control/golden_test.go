@@ -19,6 +19,7 @@ const goldenStatus = "testdata/status.golden.json"
 // the JSON (omitempty ones included).
 func fullStatus() Status {
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	audio, volts, low := -9.2, 50.0, 3000.0
 	return Status{
 		Version: "1.4.0", Board: "sim", Profile: "uk",
 		Mode: "survivable", ModeSince: at, ModeReason: "no registrar reachable; trunk lte up",
@@ -48,6 +49,13 @@ func fullStatus() Status {
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
 		Remote: &Remote{ServiceExtension: "270009", ServiceRegistered: "chorus", StaffNumbers: 2,
 			ServiceTrunk: "svc", Prompts: "en-GB built-in"},
+		PathTests: []PathStatus{{Path: "trunk:lte", Target: "08001234567",
+			Last: &PathTest{Path: "trunk:lte", Target: "08001234567", Result: "ok", Detail: "answered in 1.6 s from trunk lte; a 1004 Hz tone at -9.2 dBm0",
+				SetupSeconds: 1.6, AudioDBm0: &audio, LineVolts: &volts, Seconds: 4.5, At: at, Trigger: "scheduled"},
+			LastSuccess: &at, NextTest: &at, Postponed: "port 1 handset off-hook: the test waits until the porters are idle",
+			ConsecutiveFailures: 1, IntervalSeconds: 86400}},
+		Battery: &Battery{ExpectedRuntimeSeconds: 14400, OnBatterySince: &at,
+			Runs: []BatteryRun{{Start: at, End: at.Add(time.Hour), Seconds: 3600, BatteryLowAfterSeconds: &low, EndedBy: "mains", Early: true}}},
 	}
 }
 

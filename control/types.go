@@ -31,6 +31,11 @@ type Status struct {
 	// EmergencyRoute is the order emergency calls try: pbx-first or
 	// trunk-first.
 	EmergencyRoute string `json:"emergency_route"`
+	// PathTests are the appliance's path tests: each path's last result
+	// and schedule (issue 17).
+	PathTests []PathStatus `json:"path_tests,omitempty"`
+	// Battery is the record of the appliance's runs on battery.
+	Battery *Battery `json:"battery,omitempty"`
 	// Remote is remote activation's entries (absent when it is off).
 	Remote *Remote `json:"remote,omitempty"`
 	// Paths are the network paths to the registrars (the LAN, a modem's
@@ -243,6 +248,13 @@ type HookRequest struct {
 	State string `json:"state"` // off | on
 }
 
+// CopperRequest cuts or restores the copper line behind a simulated port's
+// relay.
+type CopperRequest struct {
+	Port  int    `json:"port"`
+	State string `json:"state"` // live | dead
+}
+
 // PowerRequest sets the simulated supply.
 type PowerRequest struct {
 	State string `json:"state"` // mains | battery | battery-low
@@ -308,4 +320,92 @@ type Lockout struct {
 	Kind      string  `json:"kind"`
 	Key       string  `json:"key"`
 	Remaining float64 `json:"remaining_seconds"`
+}
+
+// PathTest is one path test's outcome: a row of the commissioning report
+// (`critlinectl test paths --json`) and, in status, a path's last test.
+type PathTest struct {
+	// Path names what was tested: trunk:NAME (a call to the trunk's
+	// test_number), registrar:NAME (a call to its test_extension) or
+	// copper:PORT (the copper line behind the port's relay).
+	Path string `json:"path"`
+	// Target is what was called, or the port whose line was read.
+	Target string `json:"target,omitempty"`
+	// Result is ok, failed, cannot-test (the board lacks what the check
+	// needs: never ok) or skipped (not run now: a porter busy, the daily
+	// cap, pre-empted by a porter's call).
+	Result string `json:"result"`
+	Detail string `json:"detail"`
+	// SetupSeconds is the time from dialling to the far end's answer.
+	SetupSeconds float64 `json:"setup_seconds,omitempty"`
+	// AudioDBm0 is the level of what the far end sent (dBm0; a full-scale
+	// sine is +3.14).
+	AudioDBm0 *float64 `json:"audio_dbm0,omitempty"`
+	// LineVolts is the copper line's voltage.
+	LineVolts *float64 `json:"line_volts,omitempty"`
+	// Seconds is how long the test took, start to hang-up.
+	Seconds float64   `json:"seconds"`
+	At      time.Time `json:"at"`
+	// Trigger is what started it: manual, scheduled or retry.
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// PathReport is the commissioning report: every path tested now.
+type PathReport struct {
+	Host    string     `json:"host"`
+	Version string     `json:"version"`
+	Board   string     `json:"board"`
+	At      time.Time  `json:"at"`
+	Paths   []PathTest `json:"paths"`
+}
+
+// PathTestRequest asks for the path tests to run now.
+type PathTestRequest struct {
+	// Paths limits the run to these paths (e.g. "trunk:lte"); empty: all.
+	Paths []string `json:"paths,omitempty"`
+}
+
+// PathStatus is a path's test state in status.
+type PathStatus struct {
+	Path   string `json:"path"`
+	Target string `json:"target,omitempty"`
+	// Last is the last test (absent until the path was tested once).
+	Last *PathTest `json:"last,omitempty"`
+	// LastSuccess is when the path was last proven.
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	// NextTest is when the schedule tests it next (absent when the
+	// schedule is off or the path cannot be tested).
+	NextTest *time.Time `json:"next_test,omitempty"`
+	// Postponed says why a due test waits (a porter busy, the daily cap).
+	Postponed string `json:"postponed,omitempty"`
+	// ConsecutiveFailures counts failed tests since the last success.
+	ConsecutiveFailures int     `json:"consecutive_failures"`
+	IntervalSeconds     float64 `json:"interval_seconds"`
+}
+
+// Battery is the record of the appliance's runs on battery.
+type Battery struct {
+	// ExpectedRuntimeSeconds is [board] battery_runtime: a run that ends
+	// in battery low or power loss before it ended early.
+	ExpectedRuntimeSeconds float64 `json:"expected_runtime_seconds"`
+	// OnBatterySince is set while the appliance runs on battery.
+	OnBatterySince *time.Time `json:"on_battery_since,omitempty"`
+	// Runs are the last recorded runs, oldest first.
+	Runs []BatteryRun `json:"runs"`
+}
+
+// BatteryRun is one outage run on battery.
+type BatteryRun struct {
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Seconds float64   `json:"seconds"`
+	// BatteryLowAfterSeconds is when battery low came, from the start;
+	// absent when it did not.
+	BatteryLowAfterSeconds *float64 `json:"battery_low_after_seconds,omitempty"`
+	// EndedBy is mains (power back), shutdown (the appliance went down on
+	// battery: power ran out or it crashed) or stopped (stopped cleanly).
+	EndedBy string `json:"ended_by"`
+	// Early: battery low came, or the appliance went down, before the
+	// expected runtime.
+	Early bool `json:"early"`
 }

@@ -81,6 +81,18 @@ func contract() map[string]metricSpec {
 		"critline_registrar_path_active":      {gauge, []string{"registrar", "path"}},
 		"critline_registrar_path_rtt_seconds": {histogram, []string{"registrar", "path"}},
 		"critline_trunk_data_up":              {gauge, []string{"trunk"}},
+		// Issue 17: the path tests (test calls on each trunk and registrar,
+		// the copper line behind each relay) and the battery record.
+		"critline_path_test_last_success_timestamp_seconds": {gauge, []string{"path"}},
+		"critline_path_test_since_timestamp_seconds":        {gauge, []string{"path"}},
+		"critline_path_test_interval_seconds":               {gauge, []string{"path"}},
+		"critline_path_test_consecutive_failures":           {gauge, []string{"path"}},
+		"critline_path_tests_total":                         {counter, []string{"path", "result"}},
+		"critline_path_test_setup_seconds":                  {histogram, []string{"path"}},
+		"critline_battery_runs_total":                       {counter, []string{"ended_by"}},
+		"critline_battery_last_run_seconds":                 {gauge, nil},
+		"critline_battery_last_run_early":                   {gauge, nil},
+		"critline_battery_expected_runtime_seconds":         {gauge, nil},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/critline/critline/control"
@@ -83,6 +84,10 @@ type Options struct {
 	Logger         *slog.Logger
 	Clock          hal.Clock
 	Version        string
+
+	// OnPower, when set, hears every supply reading (the first at Run),
+	// for the battery record (survivability/battery).
+	OnPower func(hal.PowerState)
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -121,6 +126,13 @@ type Appliance struct {
 	runSince   time.Duration // when Run began (a.o.Clock)
 	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
+
+	// Path tests (testcall.go, copper.go): who hears of porters' activity,
+	// and the copper check under way.
+	actMu  sync.Mutex
+	actSeq uint64
+	act    map[uint64]func(string)
+	check  copperCheck
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -166,6 +178,9 @@ type port struct {
 	regs   map[string]lineBinding // the line's binding with each registrar
 	route  string                 // where the current call goes (registrar or trunk name)
 	wait   bool                   // a relay move is waiting for on-hook (logged once, not every tick)
+	// checking: a path test has the relay in bypass for a moment to read
+	// the copper line (copper.go); read without a.mu by canRing.
+	checking atomic.Bool
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -388,6 +403,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 // portEvents follows a port's state for status, metrics and the relay.
 func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 	for ev := range evs {
+		a.portActivity(p.opt.ID, ev)
 		switch ev.Kind {
 		case fxs.EventHook:
 			a.mu.Lock()
@@ -420,6 +436,9 @@ func (a *Appliance) applyPower(ps hal.PowerState) {
 	a.mains, a.batteryLow = ps.Mains, ps.BatteryLow
 	a.mu.Unlock()
 	a.log.Info("power", "mains", ps.Mains, "battery_low", ps.BatteryLow)
+	if a.o.OnPower != nil {
+		a.o.OnPower(ps)
+	}
 }
 
 func (a *Appliance) applyLink(ls hal.LinkState) {
@@ -512,7 +531,7 @@ func (a *Appliance) reevaluate(cause string) {
 			p.mode = pm
 		}
 		p.bypass = wantBypass(pf, p.mode, h.BatteryLow)
-		if p.hw.Relay.Bypass() != p.bypass {
+		if p.hw.Relay.Bypass() != p.bypass && !p.checking.Load() { // a copper check moves it back itself
 			moves = append(moves, move{p, p.bypass})
 		}
 		if _, senses := p.hw.Relay.(hal.LineInUse); senses && p.hw.Relay.Bypass() && (p.sos || !p.bypass) {

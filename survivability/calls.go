@@ -68,6 +68,9 @@ func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, s
 	trunks := make([]trunkClass, len(a.trunks))
 	for i, tl := range a.trunks {
 		cur := tl.current()
+		if cur != nil && cur.test != nil {
+			cur = nil // a path test gives way to any call (testcall.go)
+		}
 		trunks[i] = classifyTrunk(tl.status(), cur != nil, cur != nil && cur.emerg)
 	}
 	plan := planLadder(regs, trunks, emergency, a.o.EmergencyRoute)
@@ -206,6 +209,7 @@ func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bo
 	if len(ports) == 0 {
 		ports = a.order
 	}
+	a.endCopperCheck() // a port rings only with its handset on the board
 	a.mu.Lock()
 	shed := a.shedding
 	a.mu.Unlock()

@@ -211,6 +211,7 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	if a.remoteSIP(ic) {
 		return // the service extension (remote_entry.go)
 	}
+	a.endCopperCheck() // a port rings only with its handset on the board
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")

@@ -10,6 +10,7 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/pathtest"
 )
 
 // TrunkOptions is one PSTN trunk, in order of preference.
@@ -142,6 +143,9 @@ func (tl *trunkLine) event(ev hal.TrunkEvent) {
 
 // dispatch applies a call event to the call it names.
 func (tl *trunkLine) dispatch(ev hal.TrunkEvent) {
+	if tl.testEvent(ev) {
+		return
+	}
 	if ev.Kind == hal.TrunkIncoming {
 		if !tl.a.svcIncoming(tl, ev) {
 			tl.incoming(ev)
@@ -219,6 +223,10 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 	}
 	if old := tl.cur; old != nil {
 		switch {
+		case old.test != nil:
+			// A path test gives way to any porter's call at once.
+			tl.mu.Unlock()
+			tl.stopTest(old, "a call from port "+fmt.Sprint(port))
 		case !emerg:
 			tl.mu.Unlock()
 			return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkBusy)
@@ -378,6 +386,9 @@ type trunkCall struct {
 	over        bool
 	preempted   bool
 	x           callExtra // the network's services (trunk_services.go)
+	// test is set on a path test's call (testcall.go): its events go to
+	// the test, never to a port, and any porter's call takes the trunk.
+	test *trunkTest
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -399,6 +410,10 @@ func (c *trunkCall) wasPreempted() bool {
 }
 
 func (c *trunkCall) alerting() {
+	if c.test != nil {
+		c.test.send(pathtest.Event{Kind: pathtest.Alerting})
+		return
+	}
 	if c.at != nil {
 		c.at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "trunk " + c.tl.nm})
 	}
@@ -408,6 +423,10 @@ func (c *trunkCall) answered() {
 	c.mu.Lock()
 	c.answer = c.answer || !c.preAnswered // a staff call put through to the lodge waits for a port
 	c.mu.Unlock()
+	if c.test != nil {
+		c.test.answeredNow()
+		return
+	}
 	if c.at != nil {
 		var m fxs.Media
 		if a := c.tl.t.Audio(); a != nil {
@@ -418,6 +437,10 @@ func (c *trunkCall) answered() {
 }
 
 func (c *trunkCall) digit(d rune) {
+	if c.test != nil {
+		c.test.send(pathtest.Event{Kind: pathtest.Digit, Digit: d})
+		return
+	}
 	c.mu.Lock()
 	remote := c.remote
 	c.mu.Unlock()
@@ -482,6 +505,10 @@ func (c *trunkCall) hangupTrunk() error {
 // notify tells the call's listeners it is over.
 func (c *trunkCall) notify(reason error) {
 	if c.tl.a.svcNotify(c, reason) {
+		return
+	}
+	if c.test != nil {
+		c.test.finished(reason)
 		return
 	}
 	c.mu.Lock()

@@ -78,6 +78,8 @@ var (
 			"network off, vanish, dtmf DIGITS, ...).",
 		"play": "play PORT FILE\n\nAudio into the port, as if spoken into the handset: a WAV file (8 kHz mono 16-bit)\n" +
 			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample. Returns at once; the audio plays for its length.",
+		"copper": "copper PORT live|dead\n\nCut (dead) or restore (live) the simulated copper line behind a port's relay:\n" +
+			"the line sensor then reads no voltage, as after a fault at the exchange.",
 		"listen": "listen PORT --seconds N --out FILE\n\nRecord what the handset's earpiece receives (tones, voice, caller-ID FSK) for N\n" +
 			"seconds; FILE is WAV when it ends in .wav, else raw s16le 8 kHz mono.",
 		"watch": "watch [PORT]\n\nStream the board's output changes (ring, polarity, relay), hook changes and each\n" +
@@ -100,6 +102,14 @@ var (
 		"board": "board --config FILE [--hold 1s] [--watch 30s] [--no-audio]\n\nWith critlined stopped, open the real GPIO board of FILE, read every input, drive\n" +
 			"every output (relays, ring, polarity, LEDs) and play a tone on each port's audio device;\n" +
 			"every relay ends in bypass.",
+		"paths": "paths [--json] [PATH...]\n\nAsk the running daemon to test every fallback path now, one after the other, and print\n" +
+			"the commissioning report: each path (trunk:NAME calls its test_number, registrar:NAME its\n" +
+			"test_extension, copper:PORT reads the line behind the port's relay), the result (ok, failed,\n" +
+			"cannot-test where the board lacks what the check needs, skipped while a porter is busy),\n" +
+			"setup time, audio level or line voltage and what was found. PATH limits the run to those\n" +
+			"paths. Each test takes at most 20 s; a porter lifting a handset ends it at once.\n" +
+			"Exit 0 when every path is ok (or cannot be tested on this board), 1 otherwise.\n" +
+			"--json prints the report as JSON (README.md describes it).",
 	}
 	firmwareSub = map[string]string{
 		"keygen":   "keygen NAME [--force]\n\nMake a signing key pair: NAME.key (keep it offline) and NAME.pub.",

@@ -34,6 +34,7 @@ func runStatus(e *env, args []string) int {
 		return exitOK
 	}
 	printStatus(e.stdout, st, time.Now())
+	printProof(e.stdout, st, time.Now())
 	return exitOK
 }
 
@@ -212,4 +213,56 @@ func sizeOf(n uint64) string {
 		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
 	}
 	return fmt.Sprintf("%.2fGB", float64(n)/1e9)
+}
+
+// printProof renders the path tests and the battery record (issue 17).
+func printProof(w io.Writer, st control.Status, now time.Time) {
+	ago := func(t time.Time) string {
+		return (now.Sub(t).Round(time.Minute)).String() + " ago"
+	}
+	if len(st.PathTests) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PATH\tCALLED\tLAST TEST\tRESULT\tPROVEN\tNEXT\tDETAIL")
+		for _, p := range st.PathTests {
+			last, result, proven, next, detail := "never", "-", "never", "-", ""
+			if p.Last != nil {
+				last, result, detail = ago(p.Last.At), strings.ToUpper(p.Last.Result), p.Last.Detail
+			}
+			if p.LastSuccess != nil {
+				proven = ago(*p.LastSuccess)
+			}
+			if p.NextTest != nil {
+				next = p.NextTest.Local().Format("Jan 2 15:04")
+			}
+			if p.Postponed != "" {
+				next, detail = "waiting", p.Postponed
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Path, p.Target, last, result, proven, next, detail)
+		}
+		tw.Flush()
+	}
+	b := st.Battery
+	if b == nil {
+		return
+	}
+	switch {
+	case b.OnBatterySince != nil:
+		fmt.Fprintf(w, "\nbattery  ON BATTERY for %s", now.Sub(*b.OnBatterySince).Round(time.Second))
+	case len(b.Runs) > 0:
+		r := b.Runs[len(b.Runs)-1]
+		fmt.Fprintf(w, "\nbattery  last run %s: %s, ended by %s", r.Start.Local().Format("Jan 2 15:04"), (time.Duration(r.Seconds) * time.Second).String(), r.EndedBy)
+		if r.BatteryLowAfterSeconds != nil {
+			fmt.Fprintf(w, ", battery low after %s", (time.Duration(*r.BatteryLowAfterSeconds) * time.Second).String())
+		}
+		if r.Early {
+			fmt.Fprint(w, ": ENDED EARLY, replace the battery")
+		}
+	default:
+		fmt.Fprint(w, "\nbattery  no run on battery recorded yet")
+	}
+	if b.ExpectedRuntimeSeconds > 0 {
+		fmt.Fprintf(w, " (expected runtime %s)", time.Duration(b.ExpectedRuntimeSeconds)*time.Second)
+	}
+	fmt.Fprintln(w)
 }

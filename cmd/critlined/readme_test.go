@@ -113,6 +113,10 @@ func TestREADMETour(t *testing.T) {
 			if !strings.Contains(out.String(), `"what":"ring"`) {
 				t.Errorf("the watch saw no ringing:\n%s", out.String())
 			}
+		case strings.Contains(line, " test paths"):
+			if !strings.Contains(out.String(), "2 paths: 2 ok") {
+				t.Errorf("the tour's path tests did not both pass:\n%s", out.String())
+			}
 		case strings.HasPrefix(line, "curl "):
 			if !strings.Contains(out.String(), "critline_mode{") {
 				t.Errorf("metrics lack critline_mode:\n%s", out.String())

@@ -74,6 +74,14 @@ func (s *simControl) Hook(p int, off bool) error {
 
 func (s *simControl) Power(mains, low bool) error { s.b.SetPower(mains, low); return nil }
 
+// Copper cuts or restores the copper line behind a port's relay.
+func (s *simControl) Copper(p int, live bool) error {
+	if err := s.port(p); err != nil {
+		return err
+	}
+	return s.b.SetCopperLine(p, live)
+}
+
 func (s *simControl) Link(up bool) error {
 	if s.realLink != "" {
 		return fmt.Errorf("the LAN link is the real interface %s ([board] link): cut or mend it with ip link set (its peer) down|up", s.realLink)
@@ -236,4 +244,5 @@ func (s *simControl) Trunk(name string, args []string) (string, error) {
 }
 
 var _ control.Sim = (*simControl)(nil)
+var _ control.CopperSim = (*simControl)(nil)
 var _ hal.Board = (*sim.Board)(nil)

@@ -46,6 +46,7 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 			}
 			b.close = append(b.close, closeSim)
 			b.sim.addTrunk(t.Name, ctl)
+			simTestLine(ctl, t, log)
 			mc.Device, mc.PCM = at, pcm
 		}
 		tr, err := modem.Open(mc)

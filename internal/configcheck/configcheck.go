@@ -13,6 +13,7 @@ import (
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/pathtest"
 	"github.com/critline/critline/survivability/prompts"
 )
 
@@ -29,7 +30,8 @@ type Checked struct {
 	Forwarding forwarding.Config
 	// Prompts is what remote activation speaks (nil: tones, or remote
 	// activation off).
-	Prompts *prompts.Set
+	Prompts   *prompts.Set
+	PathTests pathtest.Config // with its defaults
 }
 
 // Load reads the file at path and checks it completely. overrides, when
@@ -79,7 +81,9 @@ func Check(cfg *config.Config) (*Checked, error) {
 			errs.Problemf(cfg, key, "%v", perr)
 		}
 	}
-	for _, line := range lines(err) {
+	var ptErr error
+	out.PathTests, ptErr = PathTests(cfg)
+	for _, line := range lines(errors.Join(err, ptErr)) {
 		if m := reUnknown.FindStringSubmatch(line); m != nil {
 			for _, k := range strings.Split(m[1], ", ") {
 				errs.Problemf(cfg, k, "unknown key: check its spelling against the commented examples (examples/sim.toml)")
@@ -192,6 +196,18 @@ func RemotePrompts(f forwarding.Config, prof *profile.Profile) (*prompts.Set, er
 		return nil, fmt.Errorf("%s lacks %v: record them (NAME.wav, 8 kHz 16-bit mono) or remove prompts to use the built-in set", set.Source(), m)
 	}
 	return set, nil
+}
+
+// PathTests maps [survivability.path_tests] onto the path tests' schedule,
+// with its defaults, and checks it. The error has one "key: problem" line
+// per problem.
+func PathTests(cfg *config.Config) (pathtest.Config, error) {
+	var c pathtest.Config
+	if err := cfg.Survivability.PathTests.Decode("survivability.path_tests", &c); err != nil {
+		return c, err
+	}
+	c = c.WithDefaults()
+	return c, c.Validate()
 }
 
 // lines splits an error into its lines.

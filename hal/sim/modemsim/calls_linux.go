@@ -221,7 +221,7 @@ func (s *Sim) dialLocked(number string) ([]string, string) {
 		// Emergency numbers go through on any network in reach (limited service).
 		return nil, s.cmeLocked(30)
 	}
-	c := &simCall{number: number, stat: 2, started: time.Now()}
+	c := &simCall{number: number, stat: 2, started: time.Now(), resp: s.responderForLocked(number)}
 	s.addCallLocked(c)
 	s.callStatLocked(c, 2)
 	d := s.st.dialD

@@ -120,6 +120,7 @@ var atTable = []atRow{
 			return nil, s.errLocked(50, "incorrect parameters")
 		}
 		s.farDigits += d
+		s.echoDigitLocked(d)
 		return ok()
 	}},
 	{name: "+CCFC", set: func(s *Sim, c atCmd) ([]string, string) { return s.ccfcLocked(c.raw) }},

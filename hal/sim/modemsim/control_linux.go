@@ -32,6 +32,7 @@ func verbs() map[string]verb {
 		"redirects":  {"redirects", "list the calls the driver deflected (AT+CTFR) or transferred (AT+CHLD=4)", (*Sim).cRedirects},
 		"answer":     {"answer", "the dialled far end answers now", (*Sim).cAnswer},
 		"ondial":     {"ondial answer|busy|noanswer|reject|ring [DELAY]", "what the far end does with calls dialled from now on", (*Sim).cOndial},
+		"responder":  {"responder [NUMBER tone [HZ]|echo|off]", "what the far end at NUMBER does once answered: a steady tone (default 1004 Hz, a test line), echo of its audio and DTMF (a loop-back line), or silence (off); no arguments lists them", (*Sim).cResponder},
 		"dtmf":       {"dtmf DIGITS", "the far end presses DTMF digits", (*Sim).cDTMF},
 		"network":    {"network up|limited|off", "registered (any call); limited service (a network in reach refuses the SIM: emergency calls only); off (down): no network at all, no call (limited and off end a call)", (*Sim).cNetwork},
 		"timing":     {"timing alert|answer|noanswer|ring DURATION", "how long a dialled far end takes to ring, to answer, to give up, and the RING interval", (*Sim).cTiming},
@@ -401,14 +402,7 @@ func (s *Sim) cDTMF(args []string) (string, error) {
 		return "", fmt.Errorf("no connected call")
 	}
 	for _, c := range d {
-		switch s.o.Variant {
-		case SIMCom:
-			s.urcLocked("+RXDTMF: " + string(c))
-		case Quectel:
-			s.urcLocked(fmt.Sprintf("+QTONEDET: %d", c))
-		default:
-			s.urcLocked("+DTMF: " + string(c))
-		}
+		s.dtmfURCLocked(c)
 	}
 	return "sent " + d, nil
 }

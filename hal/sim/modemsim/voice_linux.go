@@ -64,6 +64,7 @@ func (s *Sim) voiceClock() {
 			frame[2*i+1] = byte(uint16(s.play[i]) >> 8)
 		}
 		s.play = s.play[n:]
+		s.responderFrameLocked(frame)
 		pending = append(pending, frame...)
 		if len(pending) >= 320*max(1, s.st.jitter) {
 			select {
@@ -106,6 +107,7 @@ func (s *Sim) pcmReader(a *attachment) {
 			}
 			odd = append([]byte(nil), b[len(samples)*2:]...)
 			s.mu.Lock()
+			s.echoHeardLocked(samples)
 			s.nHeard += len(samples)
 			s.heard = append(s.heard, samples...)
 			s.recordLocked(samples)
