@@ -91,6 +91,8 @@ type Call struct {
 	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
 	canceled     bool            // outbound: a CANCEL went out for a late provisional response
 	endedAt      time.Time
+
+	svc callSvc // hold, transfer, INFO (hold.go, refer.go, info.go)
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
@@ -144,9 +146,13 @@ func (c *Call) Stats() rtp.Stats {
 	return c.stream.Stats()
 }
 
-// Flash sends a hook flash as RFC 4733 event 16; rtp.ErrNoEvents when the
-// peer did not negotiate telephone-event.
+// Flash passes a hook flash to the PBX the line's way (Line.Flash): as
+// RFC 4733 event 16 (rtp.ErrNoEvents when the peer did not negotiate
+// telephone-event), or in a SIP INFO sent in the background (info.go).
 func (c *Call) Flash() error {
+	if m := c.l.cfg.Flash; m == FlashInfo || m == FlashDTMFRelay {
+		return c.flashInfo(m)
+	}
 	if c.stream == nil {
 		return rtp.ErrNoEvents
 	}

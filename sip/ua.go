@@ -174,6 +174,7 @@ func (u *UA) Start(ctx context.Context) error {
 	u.srv.OnBye(u.onBye)
 	u.srv.OnCancel(u.onStrayCancel)
 	u.srv.OnOptions(u.onOptions)
+	u.srv.OnNotify(u.onNotify) // a transfer's progress (refer.go)
 	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")
 	})
@@ -434,8 +435,9 @@ func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reaso
 
 func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "replaces"))
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("sip respond failed", "err", err)
 	}
@@ -473,6 +475,9 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := u.lookupCall(req); c != nil {
+		u.ackAnswer(c, req) // the answer to an offer we made in a 2xx (reinvite.go)
+	}
 	if c := u.lookupCall(req); c != nil && c.srv != nil {
 		if err := c.srv.ReadAck(req, tx); err != nil {
 			u.log.Debug("ack not for this dialog", "call", c.CallID, "err", err)
