@@ -53,6 +53,15 @@ type Config struct {
 	// abandoned, counted and logged, and the port carries on (default
 	// DefaultStallAfter).
 	StallAfter time.Duration
+	// Services makes the port apply the flash-hook services itself: call
+	// waiting, hold, enquiry call, swap, three-way calling and transfer
+	// (services.go). Otherwise a recall goes to the call (Flasher: passed
+	// to the PBX) unless its route takes the network's recall codes.
+	Services bool
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it (needs Services and a Router that is a Transferer);
+	// otherwise the held call rings the porter back.
+	TransferOnHangup bool
 }
 
 type source int
@@ -139,6 +148,7 @@ type Port struct {
 	routeStop context.CancelFunc
 
 	ring ringer
+	sv   services // flash-hook services (services.go)
 
 	subs     map[int]chan Event
 	subID    int
@@ -164,6 +174,7 @@ func New(cfg Config) (*Port, error) {
 		state: StateStopped, cond: ConditionOK, subs: map[int]chan Event{},
 		digits: make([]byte, 0, 64),
 	}
+	p.sv.on, p.sv.xferHangup = cfg.Services, cfg.TransferOnHangup
 	if p.id == 0 {
 		p.id = cfg.Line.Port()
 	}
@@ -286,6 +297,7 @@ loop:
 
 	p.mu.Lock()
 	p.stopRingingLocked()
+	p.endServicesLocked()
 	p.endCallLocked(true)
 	p.disarm(&p.stateSlt)
 	p.disarm(&p.decSlot)
@@ -348,11 +360,18 @@ func (p *Port) SetCallWaiting(on bool) error {
 func (p *Port) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Snapshot{
+	sn := Snapshot{
 		Port: p.id, State: p.state, Since: p.since, OffHook: p.offHook, Digits: string(p.digits),
 		Direction: p.direction, Emergency: p.emergCall, Condition: p.cond, Forwarding: p.forward,
-		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters,
+		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters, ThreeWay: p.sv.conf,
 	}
+	if h := p.sv.held; h != nil {
+		sn.Held = h.label()
+	}
+	if w := p.sv.waiting; w != nil {
+		sn.Waiting = w.label()
+	}
+	return sn
 }
 
 // Offer rings the port for an inbound call, with caller ID as the profile
@@ -375,8 +394,9 @@ func (p *Port) Offer(call InboundCall, cid dsp.CallerID) (Progress, error) {
 		return nil, fmt.Errorf("%w: %s", ErrBusy, p.state)
 	}
 	p.counters.CallsIn++
-	p.callGen++
+	p.callGen = p.nextGen()
 	p.inbound, p.call, p.direction = call, call, "in"
+	p.sv.cid = cid
 	p.digits = p.digits[:0]
 	p.enterLocked(StateRinging, "")
 	p.startRingingLocked(cid)

@@ -64,6 +64,9 @@ func (p *Port) hookLocked(e hook.Event) {
 	case hook.OnHook:
 		p.offHook = false
 		p.emitLocked(Event{Kind: EventHook})
+		if p.servicesOnHookLocked() {
+			return // transfer, or the held or waiting call rings (services.go)
+		}
 		if p.state != StateIdle && p.state != StateRinging {
 			p.endCallLocked(true)
 			p.enterLocked(StateIdle, "on-hook")
