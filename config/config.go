@@ -80,7 +80,32 @@ type Port struct {
 	// "copper" (a live PSTN line) or "none". Unset means none (with a
 	// notice): bypass is then never used as a route.
 	BehindRelay string `toml:"behind_relay"`
+	// Flash is what the hook flash (R) does: "local" (the default: the
+	// appliance's own call waiting, hold, enquiry call, three-way calling
+	// and transfer) or passed to the PBX, which provides them: "rfc4733"
+	// (telephone-event 16 in the RTP), "sip-info" (INFO
+	// application/hook-flash) or "dtmf-relay" (INFO application/dtmf-relay
+	// Signal=!).
+	Flash string `toml:"flash"`
+	// CallWaiting: a second call to the port in a call waits, announced by
+	// the call-waiting tone and caller ID on call waiting, instead of
+	// getting busy (default true with flash = "local"; the PBX's business
+	// otherwise).
+	CallWaiting *bool `toml:"call_waiting"`
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it, attended once it answered, blind while it rings
+	// (default true); false: the held call rings the porter back.
+	TransferOnHangup *bool `toml:"transfer_on_hangup"`
 }
+
+// Flash values of [[port]] flash.
+var FlashValues = []string{"local", "rfc4733", "sip-info", "dtmf-relay"}
+
+// CallWaitingOn says whether the port takes a call waiting.
+func (p Port) CallWaitingOn() bool { return p.CallWaiting == nil || *p.CallWaiting }
+
+// TransferOnHangupOn says whether hanging up during an enquiry transfers.
+func (p Port) TransferOnHangupOn() bool { return p.TransferOnHangup == nil || *p.TransferOnHangup }
 
 // SIP is the user agent's configuration.
 type SIP struct {
@@ -269,6 +294,11 @@ func (c *Config) applyDefaults() {
 			c.Ports[i].DivertAfter = c.Survivability.DivertAfter
 		}
 		def(&c.Ports[i].RingDrive, "enable")
+		def(&c.Ports[i].Flash, "local")
+		if c.Ports[i].CallWaiting == nil {
+			cw := c.Ports[i].Flash == "local"
+			c.Ports[i].CallWaiting = &cw
+		}
 		if c.Ports[i].BehindRelay == "" {
 			c.Notices = append(c.Notices, Problem{Key: fmt.Sprintf("port[%d].behind_relay", i),
 				Msg: `not set: taken as "none" (no copper line behind the relay), so the handset stays on the board and bypass is never used as a route; write behind_relay = "copper" if a live PSTN line is wired behind this port's relay, or "none" to silence this notice`})

@@ -38,9 +38,10 @@ func fullStatus() Status {
 			Condition: "left-off-hook", Digits: "999", Route: "lte", Registered: "chorus", Forwarding: "all->07700900555",
 			Divert: "07700900333", Relay: "board", Mode: "survivable", Lifeline: true,
 			Registrations: []LineRegistration{{Registrar: "chorus", Registered: false, Error: "registrar chorus: timeout"}},
-			BehindRelay:   "copper", Engine: "ok"}},
+			BehindRelay:   "copper", Engine: "ok", Held: "07700900123", Waiting: "07700900222", ThreeWay: true, Flash: "local"}},
 		RecentModes: []ModeChange{{At: at, From: "normal", To: "survivable", Reason: "no registrar reachable; trunk lte up"}},
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
+		Transfers:   []Transfer{{Port: 1, Held: "07700900123", Target: "270002", Method: "bridge", State: "joined", Since: at}},
 	}
 }
 

@@ -31,6 +31,19 @@ type Status struct {
 	// EmergencyRoute is the order emergency calls try: pbx-first or
 	// trunk-first.
 	EmergencyRoute string `json:"emergency_route"`
+	// Transfers are calls the appliance carries for porters who
+	// transferred them (REFER under way, or joined in the appliance).
+	Transfers []Transfer `json:"transfers,omitempty"`
+}
+
+// Transfer is two calls a porter joined and left.
+type Transfer struct {
+	Port   int       `json:"port"`   // the porter's port
+	Held   string    `json:"held"`   // the transferee: the caller or number that was on hold
+	Target string    `json:"target"` // the transfer target
+	Method string    `json:"method"` // refer (the PBX joins them) | bridge (joined in the appliance)
+	State  string    `json:"state"`  // refer | ringing (the target rings) | joined
+	Since  time.Time `json:"since"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -146,6 +159,15 @@ type Port struct {
 	// "recovered (...)" (one was abandoned and is still stuck somewhere;
 	// the port carries on). Counted in critline_port_wedged_total.
 	Engine string `json:"engine"`
+	// Held is the caller or number the porter holds (in a three-way, the
+	// other party); Waiting that of a call waiting; ThreeWay says the
+	// porter is in a three-way call. Flash is what the port's hook flash
+	// does: local (the appliance's services) or how it is passed to the
+	// PBX (rfc4733, sip-info, dtmf-relay).
+	Held     string `json:"held,omitempty"`
+	Waiting  string `json:"waiting,omitempty"`
+	ThreeWay bool   `json:"three_way,omitempty"`
+	Flash    string `json:"flash"`
 }
 
 // LineRegistration is a port's line registration with one registrar.

@@ -35,6 +35,18 @@ type PortOptions struct {
 	// handset stays on the board while the board has power, and calls
 	// leave by whatever path is left.
 	Copper bool
+	// Flash is what the port's hook flash does: FlashLocal (or "") applies
+	// the flash-hook services in the appliance (hold, enquiry, swap,
+	// three-way, transfer); one of sip.FlashRFC4733, FlashInfo,
+	// FlashDTMFRelay passes it to the PBX instead, which provides them.
+	Flash string
+	// CallWaiting: a second call to the port in a call waits (call-waiting
+	// tone, caller ID on call waiting) instead of getting busy; needs the
+	// services in the appliance.
+	CallWaiting bool
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it; otherwise the held call rings the porter back.
+	TransferOnHangup bool
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -108,8 +120,10 @@ type Appliance struct {
 	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
 	shedding   bool       // battery low with ports that have no copper: shed what calls do not need
 	sm         *svcMetrics
-	runSince   time.Time // when Run began
-	settled    bool      // the first health reports are in (start.go)
+	fm         *flashMetrics // services.go
+	xfers      transfers     // transfer.go
+	runSince   time.Time     // when Run began
+	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
 }
 
@@ -183,6 +197,7 @@ func New(o Options) (*Appliance, error) {
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
 			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
 			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
+			Services: po.Flash == "" || po.Flash == FlashLocal, TransferOnHangup: po.TransferOnHangup,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -208,6 +223,9 @@ func New(o Options) (*Appliance, error) {
 			return nil, errors.New("survivability: trunk option without a trunk")
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
+	}
+	if a.fm, err = newFlashMetrics(o.Registerer, a.order); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
 	if err := a.initServices(); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
@@ -378,6 +396,8 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 				a.setRoute(p.opt.ID, "")
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
+		case fxs.EventService:
+			a.serviceEvent(p, ev)
 		case fxs.EventCondition:
 			a.mu.Lock()
 			p.cond = ev.Condition

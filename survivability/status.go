@@ -36,6 +36,11 @@ func (a *Appliance) Status() control.Status {
 			cp.BehindRelay = "copper"
 		}
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
+		cp.Held, cp.Waiting, cp.ThreeWay = sn.Held, sn.Waiting, sn.ThreeWay
+		cp.Flash = p.opt.Flash
+		if cp.Flash == "" {
+			cp.Flash = FlashLocal
+		}
 		snaps[id] = cp
 	}
 	var lockouts []control.Lockout
@@ -63,6 +68,7 @@ func (a *Appliance) Status() control.Status {
 		a.trunkServicesStatus(tl, &ct)
 		trunks = append(trunks, ct)
 	}
+	xfers := a.xfers.status()
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -75,6 +81,9 @@ func (a *Appliance) Status() control.Status {
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+	}
+	if len(xfers) > 0 {
+		s.Transfers = xfers
 	}
 	if !a.mains {
 		s.Power.Source = "battery"

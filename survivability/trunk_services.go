@@ -1008,8 +1008,21 @@ func (r *ringBackCall) TakesRecallCodes() bool            { return r.pc.TakesRec
 func (r *ringBackCall) Recall(act fxs.RecallAction) error { return r.pc.Recall(act) }
 
 // TakesRecallCodes implements fxs.Recaller: a trunk with call hold takes
-// the profile's recall codes.
-func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.sv.svc != nil }
+// the profile's recall codes while it has a second call of its own
+// (waiting or held by the network); otherwise R is the port's (an enquiry
+// call, services.go).
+func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.networkSecond() }
+
+// networkSecond says whether the trunk has a call beside its current one
+// and the services to act on it.
+func (tl *trunkLine) networkSecond() bool {
+	if tl.sv.svc == nil {
+		return false
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.sv.second != nil
+}
 
 // Recall implements fxs.Recaller.
 func (pc *portCall) Recall(act fxs.RecallAction) error { return pc.c.tl.a.recall(pc.c, act) }
@@ -1020,7 +1033,7 @@ func (lc *ladderCall) TakesRecallCodes() bool {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	c, ok := lc.call.(*trunkCall)
-	return ok && c.tl.sv.svc != nil
+	return ok && c.tl.networkSecond()
 }
 
 // Recall implements fxs.Recaller.

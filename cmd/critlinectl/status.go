@@ -129,6 +129,15 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if p.Condition != "" {
 			state += " (" + p.Condition + ")"
 		}
+		switch {
+		case p.ThreeWay:
+			state += " (three-way with " + p.Held + ")"
+		case p.Held != "":
+			state += " (" + p.Held + " held)"
+		}
+		if p.Waiting != "" {
+			state += " (" + p.Waiting + " waiting)"
+		}
 		relay := p.Relay
 		if relay == "bypass" {
 			relay = "BYPASS"
@@ -145,6 +154,12 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Extension, dash(strings.Join(regs, ",")), p.Hook, state, dash(p.Digits), dash(p.Route), dash(p.Forwarding), relay, p.Mode)
 	}
 	tw.Flush()
+	if len(st.Transfers) > 0 {
+		fmt.Fprintln(w)
+		for _, x := range st.Transfers {
+			fmt.Fprintf(w, "TRANSFERRED by port %d: %s <-> %s (%s, %s) since %s\n", x.Port, dash(x.Held), dash(x.Target), x.Method, x.State, x.Since.Format("15:04:05"))
+		}
+	}
 	if len(st.Lockouts) > 0 {
 		fmt.Fprintln(w)
 		for _, l := range st.Lockouts {

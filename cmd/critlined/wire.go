@@ -33,7 +33,8 @@ func applianceOptions(cfg *config.Config, b *board, prof *profile.Profile, reg p
 	}
 	for _, p := range cfg.Ports {
 		o.Ports = append(o.Ports, survivability.PortOptions{ID: p.ID, Name: p.Name, Extension: p.Extension, DialPlan: p.DialPlan,
-			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper"})
+			DivertTo: p.DivertTo, DivertAfter: p.DivertAfter.Duration, Copper: p.BehindRelay == "copper",
+			Flash: p.Flash, CallWaiting: p.CallWaitingOn(), TransferOnHangup: p.TransferOnHangupOn()})
 	}
 	for _, r := range cfg.SIP.Registrars {
 		o.Registrars = append(o.Registrars, survivability.RegistrarOptions{Name: r.Name, Address: r.Address, Transport: r.Transport})
@@ -64,7 +65,11 @@ func sipConfig(cfg *config.Config, app *survivability.Appliance, clock hal.Clock
 		sc.Registrars = append(sc.Registrars, sip.Registrar{Name: r.Name, Address: r.Address, Transport: r.Transport, Domain: r.Domain})
 	}
 	for _, p := range cfg.Ports {
-		sc.Lines = append(sc.Lines, sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password})
+		l := sip.Line{Port: p.ID, Extension: p.Extension, AuthUser: p.AuthUser, Password: p.Password}
+		if p.Flash != survivability.FlashLocal {
+			l.Flash = p.Flash // passed to the PBX this way
+		}
+		sc.Lines = append(sc.Lines, l)
 	}
 	return sc
 }
