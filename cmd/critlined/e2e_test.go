@@ -70,6 +70,9 @@ type proc struct {
 	log     *syncBuffer
 	done    chan error
 	bin     string
+
+	micMu   sync.Mutex
+	micFree map[int]time.Time // when the tones played into each port have played out (flashpeer_test.go)
 }
 
 type syncBuffer = testenv.Buffer

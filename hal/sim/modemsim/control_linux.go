@@ -50,7 +50,7 @@ func verbs() map[string]verb {
 		"jitter":     {"jitter N", "send voice in bursts of N frames (1 = smooth)", (*Sim).cJitter},
 		"play":       {"play FILE", "the far end speaks FILE (raw s16le 8 kHz mono, or WAV)", (*Sim).cPlay},
 		"tone":       {"tone HZ [SECONDS]", "the far end plays a sine tone (default 1 s)", (*Sim).cTone},
-		"heard":      {"heard", "how much voice the far end has received, and its level", (*Sim).cHeard},
+		"heard":      {"heard [HZ...]", "how much voice the far end has received, its level, and the share of the last second's power at each HZ", (*Sim).cHeard},
 		"sms":        {"sms", "list the SMS the driver sent", (*Sim).cSMS},
 		"forwarding": {"forwarding", "list the network call forwards the driver set", (*Sim).cForwarding},
 		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
@@ -705,7 +705,33 @@ func (s *Sim) cHeard(args []string) (string, error) {
 	if len(last) > 0 {
 		rms = math.Sqrt(sum / float64(len(last)))
 	}
-	return fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms), nil
+	out := fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms)
+	for _, a := range args {
+		hz, err := strconv.ParseFloat(a, 64)
+		if err != nil || hz <= 0 || hz >= 4000 {
+			return "", fmt.Errorf("heard: %q is not a frequency in Hz (0-4000)", a)
+		}
+		out += fmt.Sprintf("; %g Hz share %.2f", hz, powerShare(last, hz))
+	}
+	return out, nil
+}
+
+// powerShare is the fraction of the power of s at hz (Goertzel; 1 for a
+// pure tone at hz), so tests can tell which voice the far end heard.
+func powerShare(s []int16, hz float64) float64 {
+	w := 2 * math.Pi * hz / 8000
+	coeff := 2 * math.Cos(w)
+	var s1, s2, total float64
+	for _, x := range s {
+		v := float64(x)
+		s0 := v + coeff*s1 - s2
+		s2, s1 = s1, s0
+		total += v * v
+	}
+	if total == 0 {
+		return 0
+	}
+	return 2 * (s1*s1 + s2*s2 - coeff*s1*s2) / (float64(len(s)) * total)
 }
 
 func (s *Sim) cSMS(args []string) (string, error) {
