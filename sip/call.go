@@ -200,8 +200,8 @@ func (c *Call) end(err error, why string) {
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
-		if u.calls[c.CallID] == c {
-			delete(u.calls, c.CallID)
+		if k := callKey(c.CallID, c.localTag); u.calls[k] == c {
+			delete(u.calls, k)
 		}
 		u.callMu.Unlock()
 		c.l.mu.Lock()
@@ -225,9 +225,13 @@ func (c *Call) end(err error, why string) {
 	})
 }
 
+// callKey names a call by its Call-ID and our tag: two lines of this UA in
+// one call with each other through a proxy share the Call-ID.
+func callKey(callID, localTag string) string { return callID + "|" + localTag }
+
 func (u *UA) track(c *Call) {
 	u.callMu.Lock()
-	u.calls[c.CallID] = c
+	u.calls[callKey(c.CallID, c.localTag)] = c
 	u.callMu.Unlock()
 	if c.dir == Outbound {
 		u.rememberInvite(c)

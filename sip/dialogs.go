@@ -157,11 +157,11 @@ func (u *UA) keepDialog(c *Call) {
 	default:
 		return
 	}
-	u.dlg.set(c.CallID, &r)
+	u.dlg.set(callKey(c.CallID, c.localTag), &r)
 }
 
 // forgetDialog drops an ended call's dialog.
-func (u *UA) forgetDialog(c *Call) { u.dlg.set(c.CallID, nil) }
+func (u *UA) forgetDialog(c *Call) { u.dlg.set(callKey(c.CallID, c.localTag), nil) }
 
 // endLeftovers reads the dialogs the previous run left up, starts the
 // book for this run and ends each leftover with BYE in the background.

@@ -230,12 +230,13 @@ func ackOf(req *sip.Request) *sip.Request {
 // reAck sends again the ACK of our last re-INVITE when its 2xx comes again
 // (our ACK was lost); it reports whether res was such a retransmission.
 func (u *UA) reAck(res *sip.Response) bool {
-	id, cseq := res.CallID(), res.CSeq()
-	if id == nil || cseq == nil || !res.IsSuccess() {
+	id, cseq, from := res.CallID(), res.CSeq(), res.From()
+	if id == nil || cseq == nil || from == nil || !res.IsSuccess() {
 		return false
 	}
+	tag, _ := from.Params.Get("tag") // ours: the response is to our request
 	u.callMu.Lock()
-	c := u.calls[id.Value()]
+	c := u.calls[callKey(id.Value(), tag)]
 	u.callMu.Unlock()
 	if c == nil {
 		return false

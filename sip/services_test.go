@@ -257,3 +257,56 @@ func TestEscapeHeaderValue(t *testing.T) {
 		t.Fatalf("%q, want %q", got, want)
 	}
 }
+
+// Two lines of the UA in a call with each other through the PBX share the
+// Call-ID: each side's in-dialog requests (re-INVITE, BYE) must reach its
+// own call, not the other line's.
+func TestCallBetweenTwoLinesOfTheUA(t *testing.T) {
+	k := startKamailio(t, kamOpts{Users: testUsers()})
+	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
+	waitFor(t, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	dialed := make(chan *Call, 1)
+	go func() {
+		c, err := u.Dial(context.Background(), 1, "270002", DialOptions{})
+		if err != nil {
+			t.Errorf("dial: %v", err)
+		}
+		dialed <- c
+	}()
+	var ic *IncomingCall
+	select {
+	case ic = <-u.incoming:
+	case <-time.After(10 * time.Second):
+		t.Fatal("line 2 was not called")
+	}
+	ic.Ring()
+	in, err := ic.Answer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := <-dialed
+	if out == nil {
+		t.FailNow()
+	}
+	waitFor(t, 10*time.Second, "answered", func() bool { return out.State() == StateAnswered })
+	if out.CallID != in.CallID {
+		t.Fatalf("Call-IDs %q and %q: the PBX is a proxy, they should be the same", out.CallID, in.CallID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.Hold(ctx, true); err != nil {
+		t.Fatalf("line 2 holds: %v", err)
+	}
+	if !out.RemoteHeld() || in.RemoteHeld() {
+		t.Fatalf("line 1 held by the peer %v, line 2 %v", out.RemoteHeld(), in.RemoteHeld())
+	}
+	in.Hangup()
+	select {
+	case <-out.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("line 2's BYE did not end line 1's call")
+	}
+	if out.Err() != nil {
+		t.Fatalf("line 1's call ended with %v, want a normal clear", out.Err())
+	}
+}

@@ -44,7 +44,7 @@ type UA struct {
 	tcpLn      net.Listener
 
 	callMu sync.Mutex
-	calls  map[string]*Call // by Call-ID
+	calls  map[string]*Call // by Call-ID and our tag (callKey)
 
 	invMu    sync.Mutex
 	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
@@ -457,14 +457,14 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 	if id == nil || req.From() == nil || req.To() == nil {
 		return nil
 	}
+	fromTag, _ := req.From().Params.Get("tag")
+	toTag, _ := req.To().Params.Get("tag")
 	u.callMu.Lock()
-	c := u.calls[id.Value()]
+	c := u.calls[callKey(id.Value(), toTag)]
 	u.callMu.Unlock()
 	if c == nil {
 		return nil
 	}
-	fromTag, _ := req.From().Params.Get("tag")
-	toTag, _ := req.To().Params.Get("tag")
 	c.mu.Lock()
 	local, remote := c.localTag, c.remoteTag
 	c.mu.Unlock()

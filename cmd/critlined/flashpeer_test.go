@@ -172,7 +172,11 @@ func sippUAC(t testing.TB, pbx *testpeer.Kamailio, scenario, user string, args .
 // is returned for the PBX's routes.
 func sippUASAt(t testing.TB, scenario string, port int) *sippRun {
 	t.Helper()
-	return startSippRun(t, []string{"-sf", scenario, "-p", strconv.Itoa(port), "-m", "1"})
+	abs, err := filepath.Abs(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSippRun(t, []string{"-sf", abs, "-p", strconv.Itoa(port), "-m", "1"})
 }
 
 func startSippRun(t testing.TB, args []string) *sippRun {
@@ -245,7 +249,7 @@ func (s *sippRun) messages() string { return s.logs("_messages.log") }
 // logged is what the scenario logged with <log>.
 func (s *sippRun) logged() string { return s.logs("_logs.log") }
 
-var reTraceStamp = regexp.MustCompile(`(?m)^-+ (\d{4}-\d\d-\d\d\t\d\d:\d\d:\d\d\.\d+)`)
+var reTraceStamp = regexp.MustCompile(`(?m)^-+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)`)
 
 // traceTimes returns, from sipp's message trace, when the first message
 // whose first line contains each of the given strings was sent or
@@ -259,7 +263,7 @@ func (s *sippRun) traceTimes(firsts ...string) map[string]time.Time {
 		if i+1 < len(idx) {
 			end = idx[i+1][0]
 		}
-		at, err := time.ParseInLocation("2006-01-02\t15:04:05.000000", msgs[m[2]:m[3]], time.Local)
+		at, err := time.ParseInLocation("2006-01-02 15:04:05.000000", msgs[m[2]:m[3]], time.Local)
 		if err != nil {
 			continue
 		}
