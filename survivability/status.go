@@ -44,6 +44,7 @@ func (a *Appliance) Status() control.Status {
 			lockouts = append(lockouts, control.Lockout{Kind: string(l.Kind), Key: l.Key, Remaining: l.Remaining.Seconds()})
 		}
 	}
+	groups := a.groupsStatus() // groups.go
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -75,6 +76,7 @@ func (a *Appliance) Status() control.Status {
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+		Groups:   groups,
 	}
 	if !a.mains {
 		s.Power.Source = "battery"
