@@ -61,4 +61,3 @@ func checkLines(cfg Config) error {
 	}
 	return nil
 }
-

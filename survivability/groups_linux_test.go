@@ -4,10 +4,10 @@ package survivability
 
 import (
 	"context"
-	"math"
-	"slices"
 	"io"
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
