@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -194,7 +195,9 @@ func (c *Call) end(err error, why string) {
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
-		if u.calls[c.CallID] == c {
+		if cs := slices.DeleteFunc(u.calls[c.CallID], func(o *Call) bool { return o == c }); len(cs) > 0 {
+			u.calls[c.CallID] = cs
+		} else {
 			delete(u.calls, c.CallID)
 		}
 		u.callMu.Unlock()
@@ -221,7 +224,7 @@ func (c *Call) end(err error, why string) {
 
 func (u *UA) track(c *Call) {
 	u.callMu.Lock()
-	u.calls[c.CallID] = c
+	u.calls[c.CallID] = append(u.calls[c.CallID], c)
 	u.callMu.Unlock()
 	if c.dir == Outbound {
 		u.rememberInvite(c)
