@@ -555,11 +555,11 @@ func (p *proc) watchGroupCall(t *testing.T, caller string) ([]ringSpan, float64)
 // warmline port gives dial tone, rings its number after the pause, and
 // still lets the porter dial 999 first.
 func TestHotlineAndWarmlineOnTheDaemon(t *testing.T) {
-	cfg := servicesConfig(t,
+	cfg := simConfigWith(t,
 		`behind_relay = "copper"`, "behind_relay = \"copper\"\nwarmline = \"270002\"\nwarmline_after = \"2s\"",
 		`behind_relay = "none"`, "behind_relay = \"none\"\nhotline = \"270001\"")
 	p := startDaemon(t, cfg)
-	waitServices(t, p)
+	eventually(t, "survivable", func() bool { return p.status().Mode == "survivable" })
 	for range 3 {
 		p.mustCtl("sim", "hook", "2", "off")
 		eventually(t, "the hotline rings port 1", func() bool {
