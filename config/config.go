@@ -13,6 +13,7 @@ type Config struct {
 	Ports         []Port        `toml:"port"`
 	SIP           SIP           `toml:"sip"`
 	Trunks        []Trunk       `toml:"trunk"`
+	Groups        []Group       `toml:"group"` // hunt groups (groups.go)
 	Survivability Survivability `toml:"survivability"`
 	Metrics       Metrics       `toml:"metrics"`
 	Control       Control       `toml:"control"`
@@ -96,6 +97,12 @@ type Port struct {
 	// held call to it, attended once it answered, blind while it rings
 	// (default true); false: the held call rings the porter back.
 	TransferOnHangup *bool `toml:"transfer_on_hangup"`
+	// Hotline is a number dialled the moment the handset is lifted (lift,
+	// refuge and car-park phones); Warmline one dialled after WarmlineAfter
+	// without a digit. See groups.go.
+	Hotline       string   `toml:"hotline"`
+	Warmline      string   `toml:"warmline"`
+	WarmlineAfter Duration `toml:"warmline_after"`
 }
 
 // Flash values of [[port]] flash.
@@ -142,6 +149,7 @@ type Trunk struct {
 	Variant string `toml:"variant"` // generic | simcom | quectel
 	Baud    int    `toml:"baud"`
 	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+	Group   string `toml:"group"`  // the hunt group its inbound calls go to; empty rings every port
 }
 
 // Survivability tunes the routing brain.
@@ -170,6 +178,12 @@ type Survivability struct {
 	// PortStall is how long one call step of a port may take before the
 	// port is declared wedged (the step is abandoned; the port carries on).
 	PortStall Duration `toml:"port_stall"`
+	// LocalCalls is how a port's call to another port's (or a group's)
+	// extension is connected: "pbx-first" (the default: through the PBX
+	// while it is healthy and both lines are registered with it, so it
+	// keeps its records; inside the appliance otherwise) or "local"
+	// (always inside the appliance).
+	LocalCalls string `toml:"local_calls"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -320,6 +334,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Format, "auto")
 	def(&c.State.Dir, DefaultStateDir)
 	c.limitDefaults()
+	c.groupDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.

@@ -281,6 +281,7 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		bad("log.format", "%q is not a log format: use one of %s", c.Log.Format, choices(logFormats))
 	}
 	c.validateLimits(bad)
+	c.validateGroups(bad)
 }
 
 // checkHostPort checks "host:port". Listening addresses (listen = true) may

@@ -42,6 +42,8 @@ func fullStatus() Status {
 		RecentModes: []ModeChange{{At: at, From: "normal", To: "survivable", Reason: "no registrar reachable; trunk lte up"}},
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
 		Transfers:   []Transfer{{Port: 1, Held: "07700900123", Target: "270002", Method: "bridge", State: "joined", Since: at}},
+		Groups: []Group{{Name: "lodge", Extension: "270000", Strategy: "sequential", Line: "registered", Overflow: "07700900333",
+			Calls: 1, Ringing: []string{"port:2"}, Members: []GroupMember{{Member: "port:2", State: "ringing"}}}},
 	}
 }
 

@@ -34,6 +34,8 @@ type Status struct {
 	// Transfers are calls the appliance carries for porters who
 	// transferred them (REFER under way, or joined in the appliance).
 	Transfers []Transfer `json:"transfers,omitempty"`
+	// Groups are the hunt groups, with who is ringing now.
+	Groups []Group `json:"groups,omitempty"`
 }
 
 // Transfer is two calls a porter joined and left.
@@ -44,6 +46,28 @@ type Transfer struct {
 	Method string    `json:"method"` // refer (the PBX joins them) | bridge (joined in the appliance)
 	State  string    `json:"state"`  // refer | ringing (the target rings) | joined
 	Since  time.Time `json:"since"`
+}
+
+// Group is one hunt group.
+type Group struct {
+	Name      string `json:"name"`
+	Extension string `json:"extension"`
+	Strategy  string `json:"strategy"` // ring-all | sequential | round-robin | longest-idle
+	// Line is the group's own SIP line: registered, unregistered, or
+	// empty when it has none.
+	Line     string        `json:"line,omitempty"`
+	Overflow string        `json:"overflow,omitempty"`
+	Calls    int           `json:"calls"`             // calls for the group in progress
+	Ringing  []string      `json:"ringing,omitempty"` // members ringing now: port:N, number:NUMBER
+	Members  []GroupMember `json:"members"`
+}
+
+// GroupMember is one member of a group and whether it can be rung now.
+type GroupMember struct {
+	Member string `json:"member"` // port:N | number:NUMBER
+	// State: ready, ringing, busy: STATE (a port in a call), or cannot
+	// ring: WHY (bypass, left-off-hook, not-running).
+	State string `json:"state"`
 }
 
 // ModeChange is one change of the appliance's mode.

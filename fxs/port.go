@@ -62,6 +62,12 @@ type Config struct {
 	// held call to it (needs Services and a Router that is a Transferer);
 	// otherwise the held call rings the porter back.
 	TransferOnHangup bool
+	// Hotline is dialled the moment the handset is lifted (no dial tone,
+	// no other number); Warmline after WarmlineAfter of dial tone without
+	// a digit (hotline.go). At most one of them.
+	Hotline       string
+	Warmline      string
+	WarmlineAfter time.Duration
 }
 
 type source int
@@ -95,6 +101,9 @@ type Port struct {
 	now       func() time.Time
 	latency   time.Duration
 	win       hook.Windows
+	hotline   string
+	warmline  string
+	warmAfter time.Duration
 
 	mu      sync.Mutex
 	running bool
@@ -172,7 +181,8 @@ func New(cfg Config) (*Port, error) {
 		id: cfg.ID, line: cfg.Line, audio: cfg.Audio, clock: cfg.Clock, prof: cfg.Profile,
 		router: cfg.Router, log: cfg.Logger, now: cfg.Now, latency: cfg.HookLatency,
 		state: StateStopped, cond: ConditionOK, subs: map[int]chan Event{},
-		digits: make([]byte, 0, 64),
+		digits:  make([]byte, 0, 64),
+		hotline: cfg.Hotline, warmline: cfg.Warmline, warmAfter: cfg.WarmlineAfter,
 	}
 	p.sv.on, p.sv.xferHangup = cfg.Services, cfg.TransferOnHangup
 	if p.id == 0 {
@@ -205,6 +215,9 @@ func New(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("fxs: port %d dial plan: %w", p.id, err)
 	}
 	p.plan = m
+	if err := checkLines(cfg); err != nil {
+		return nil, fmt.Errorf("fxs: port %d: %w", p.id, err)
+	}
 	h := cfg.Profile.Hook
 	p.win = hook.Windows{
 		Debounce: h.Debounce, Seize: h.Seize, PulseBreakMin: h.PulseBreakMin, PulseBreakMax: h.PulseBreakMax,
@@ -262,7 +275,7 @@ func (p *Port) Run(ctx context.Context) error {
 	p.lineSetRing(false)
 	p.lineSetReverse(false)
 	if off {
-		p.enterLocked(StateDialTone, "off-hook at start")
+		p.seizeLocked("off-hook at start")
 	} else {
 		p.enterLocked(StateIdle, "")
 	}

@@ -57,7 +57,7 @@ func (p *Port) hookLocked(e hook.Event) {
 		p.emitLocked(Event{Kind: EventHook})
 		switch p.state {
 		case StateIdle:
-			p.enterLocked(StateDialTone, "")
+			p.seizeLocked("")
 		case StateRinging:
 			p.answerLocked()
 		}

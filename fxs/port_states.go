@@ -37,7 +37,7 @@ func (p *Port) enterLocked(s State, detail string) {
 		p.number, p.emergCall, p.direction = "", false, ""
 		p.playLocked(p.dialTone())
 		dialling, dtmf = true, true
-		p.armState(p.prof.Dialling.DialToneTimeout, func() { p.enterLocked(StateUnobtainable, "dial tone timed out") })
+		p.dialToneTimerLocked() // hotline.go
 	case StateCollecting:
 		p.playLocked(toneNone)
 		dialling, dtmf = true, true

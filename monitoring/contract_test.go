@@ -71,6 +71,9 @@ func contract() map[string]metricSpec {
 		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
 		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
 		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
+		// Issue 14: hunt groups' calls by result and by who answered.
+		"critline_group_calls_total":    {counter, []string{"group", "result"}},
+		"critline_group_answered_total": {counter, []string{"group", "member"}},
 	}
 }
 

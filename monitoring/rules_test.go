@@ -100,6 +100,8 @@ var wantAlerts = []string{
 	"CritlineTrunkCannotCall", "CritlineNoEmergencyRoute", "CritlineEmergencyCallFailed",
 	// Issue 11 points 5 and 6: callers on a trunk turned away, a network service not to be had.
 	"CritlineTrunkCallsTurnedAway", "CritlineTrunkServiceUnavailable",
+	// Issue 14: a hunt group's callers lost because no member could ring.
+	"CritlineGroupNoMember",
 }
 
 func promtool(t *testing.T) string {

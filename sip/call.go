@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -200,8 +201,10 @@ func (c *Call) end(err error, why string) {
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
-		if k := callKey(c.CallID, c.localTag); u.calls[k] == c {
-			delete(u.calls, k)
+		if cs := slices.DeleteFunc(u.calls[c.CallID], func(o *Call) bool { return o == c }); len(cs) > 0 {
+			u.calls[c.CallID] = cs
+		} else {
+			delete(u.calls, c.CallID)
 		}
 		u.callMu.Unlock()
 		c.l.mu.Lock()
@@ -225,13 +228,9 @@ func (c *Call) end(err error, why string) {
 	})
 }
 
-// callKey names a call by its Call-ID and our tag: two lines of this UA in
-// one call with each other through a proxy share the Call-ID.
-func callKey(callID, localTag string) string { return callID + "|" + localTag }
-
 func (u *UA) track(c *Call) {
 	u.callMu.Lock()
-	u.calls[callKey(c.CallID, c.localTag)] = c
+	u.calls[c.CallID] = append(u.calls[c.CallID], c)
 	u.callMu.Unlock()
 	if c.dir == Outbound {
 		u.rememberInvite(c)

@@ -235,8 +235,16 @@ func (u *UA) reAck(res *sip.Response) bool {
 		return false
 	}
 	tag, _ := from.Params.Get("tag") // ours: the response is to our request
+	var c *Call
 	u.callMu.Lock()
-	c := u.calls[callKey(id.Value(), tag)]
+	for _, x := range u.calls[id.Value()] {
+		x.mu.Lock()
+		mine := x.localTag == tag
+		x.mu.Unlock()
+		if mine {
+			c = x
+		}
+	}
 	u.callMu.Unlock()
 	if c == nil {
 		return false

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,10 @@ type UA struct {
 	tcpLn      net.Listener
 
 	callMu sync.Mutex
-	calls  map[string]*Call // by Call-ID and our tag (callKey)
+	// calls by Call-ID: a list, because a call between two of our own lines
+	// through a proxying PBX (not a back-to-back UA) keeps one Call-ID for
+	// both its dialogs; the tags tell them apart (lookupCall).
+	calls map[string][]*Call
 
 	invMu    sync.Mutex
 	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
@@ -88,7 +92,7 @@ func New(cfg Config) (*UA, error) {
 	u := &UA{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
 		byExt: map[string]*line{}, byPort: map[int]*line{},
-		calls: map[string]*Call{}, subs: map[int]chan Event{},
+		calls: map[string][]*Call{}, subs: map[int]chan Event{},
 		invites: map[string]*Call{}, canceled: map[string]time.Time{}, pending: map[string]chan struct{}{},
 	}
 	empty := map[netip.Addr]struct{}{}
@@ -244,8 +248,8 @@ func (u *UA) Close() error {
 	}
 	u.callMu.Lock()
 	calls := make([]*Call, 0, len(u.calls))
-	for _, c := range u.calls {
-		calls = append(calls, c)
+	for _, cs := range u.calls {
+		calls = append(calls, cs...)
 	}
 	u.callMu.Unlock()
 	for _, c := range calls {
@@ -457,21 +461,20 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 	if id == nil || req.From() == nil || req.To() == nil {
 		return nil
 	}
+	u.callMu.Lock()
+	cs := slices.Clone(u.calls[id.Value()])
+	u.callMu.Unlock()
 	fromTag, _ := req.From().Params.Get("tag")
 	toTag, _ := req.To().Params.Get("tag")
-	u.callMu.Lock()
-	c := u.calls[callKey(id.Value(), toTag)]
-	u.callMu.Unlock()
-	if c == nil {
-		return nil
+	for _, c := range cs {
+		c.mu.Lock()
+		local, remote := c.localTag, c.remoteTag
+		c.mu.Unlock()
+		if local != "" && remote != "" && fromTag == remote && toTag == local {
+			return c
+		}
 	}
-	c.mu.Lock()
-	local, remote := c.localTag, c.remoteTag
-	c.mu.Unlock()
-	if local == "" || remote == "" || fromTag != remote || toTag != local {
-		return nil
-	}
-	return c
+	return nil
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {

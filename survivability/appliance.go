@@ -47,6 +47,11 @@ type PortOptions struct {
 	// TransferOnHangup: hanging up during an enquiry call transfers the
 	// held call to it; otherwise the held call rings the porter back.
 	TransferOnHangup bool
+	// Hotline is dialled the moment the handset is lifted; Warmline after
+	// WarmlineAfter of dial tone without a digit (fxs/hotline.go).
+	Hotline       string
+	Warmline      string
+	WarmlineAfter time.Duration
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -83,10 +88,15 @@ type Options struct {
 	// PortStallAfter is how long one call step of a port may take before
 	// the port is declared wedged (fxs.Config.StallAfter; 0: its default).
 	PortStallAfter time.Duration
-	Registerer     prometheus.Registerer
-	Logger         *slog.Logger
-	Clock          hal.Clock
-	Version        string
+	// Groups are the hunt groups (groups.go); LocalCalls how calls to a
+	// local extension are connected (LocalCallsPBXFirst, the default, or
+	// LocalCallsLocal: local.go).
+	Groups     []GroupOptions
+	LocalCalls string
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Clock      hal.Clock
+	Version    string
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -125,6 +135,7 @@ type Appliance struct {
 	runSince   time.Time     // when Run began
 	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
+	gs         *groupSet // hunt groups and local calls (groups.go, local.go)
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -187,17 +198,23 @@ func New(o Options) (*Appliance, error) {
 	for _, p := range o.Ports {
 		opts[p.ID] = p
 	}
+	exts := a.localExtensions(o) // every port can dial them (local.go)
 	for _, hw := range o.Board.Ports() {
 		po, ok := opts[hw.ID]
 		if !ok {
 			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
 		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
+		plan := po.DialPlan
+		if plan == "" {
+			plan = o.Profile.Dialling.Plan
+		}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
-			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
+			DialPlan: withExtensions(plan, exts), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
 			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
 			Services: po.Flash == "" || po.Flash == FlashLocal, TransferOnHangup: po.TransferOnHangup,
+			Hotline: po.Hotline, Warmline: po.Warmline, WarmlineAfter: po.WarmlineAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -229,6 +246,9 @@ func New(o Options) (*Appliance, error) {
 	}
 	if err := a.initServices(); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
+	if err := a.initGroups(o); err != nil {
+		return nil, fmt.Errorf("survivability: %w", err)
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.
@@ -392,6 +412,7 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			a.mu.Lock()
 			p.state = ev.State
 			a.mu.Unlock()
+			a.noteState(p, ev) // groups.go
 			if ev.State == fxs.StateIdle {
 				a.setRoute(p.opt.ID, "")
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))

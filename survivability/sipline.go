@@ -206,6 +206,9 @@ func (c *sipCall) SendDigit(d rune) error { return c.call.SendDigits(string(d)) 
 func (a *Appliance) OnIncoming(ic *sip.IncomingCall) { go a.incoming(ic) }
 
 func (a *Appliance) incoming(ic *sip.IncomingCall) {
+	if a.groupIncoming(ic) { // a group's own line (groups_callers.go)
+		return
+	}
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")

@@ -49,6 +49,7 @@ func (a *Appliance) Status() control.Status {
 			lockouts = append(lockouts, control.Lockout{Kind: string(l.Kind), Key: l.Key, Remaining: l.Remaining.Seconds()})
 		}
 	}
+	groups := a.groupsStatus() // groups.go
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -81,6 +82,7 @@ func (a *Appliance) Status() control.Status {
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+		Groups:   groups,
 	}
 	if len(xfers) > 0 {
 		s.Transfers = xfers

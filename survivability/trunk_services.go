@@ -468,8 +468,10 @@ func refusedOrFailed(err error) string {
 func (a *Appliance) diverted(c *trunkCall, t target, method, number string, took time.Duration) {
 	c.stopNoAnswer()
 	a.sm.diverts.WithLabelValues(c.tl.nm, method, "ok").Inc()
-	a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
-	a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	if t.port != 0 { // 0: a group's outside member (groups_callers.go), no port's divert
+		a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
+		a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	}
 	a.log.Info("trunk call diverted", "trunk", c.tl.nm, "to", number, "method", method, "reason", t.why, "port", t.port, "took", took)
 }
 
@@ -534,6 +536,9 @@ func (a *Appliance) svcIncoming(tl *trunkLine, ev hal.TrunkEvent) bool {
 
 // ringPorts are the ports a trunk's inbound calls ring.
 func (tl *trunkLine) ringPorts() []int {
+	if g := tl.a.groupOf(tl.o.Group); g != nil {
+		return g.portMembers()
+	}
 	if len(tl.o.Ports) > 0 {
 		return tl.o.Ports
 	}

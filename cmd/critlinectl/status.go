@@ -160,6 +160,7 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 			fmt.Fprintf(w, "TRANSFERRED by port %d: %s <-> %s (%s, %s) since %s\n", x.Port, dash(x.Held), dash(x.Target), x.Method, x.State, x.Since.Format("15:04:05"))
 		}
 	}
+	printGroups(w, st.Groups)
 	if len(st.Lockouts) > 0 {
 		fmt.Fprintln(w)
 		for _, l := range st.Lockouts {
@@ -167,4 +168,26 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 				l.Kind, l.Key, (time.Duration(l.Remaining) * time.Second).Round(time.Second), l.Kind, l.Key)
 		}
 	}
+}
+
+// printGroups renders the hunt groups: who is in each, who rings now.
+func printGroups(w io.Writer, groups []control.Group) {
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP	EXT	STRATEGY	LINE	CALLS	RINGING	MEMBERS")
+	for _, g := range groups {
+		var ms []string
+		for _, m := range g.Members {
+			s := m.Member
+			if m.State != "ready" && m.State != "ringing" {
+				s += " (" + m.State + ")"
+			}
+			ms = append(ms, s)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Name, g.Extension, g.Strategy, dash(g.Line), g.Calls, dash(strings.Join(g.Ringing, ",")), strings.Join(ms, ", "))
+	}
+	tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -294,6 +295,8 @@ func TestSIPTransferRefusedIsJoinedInTheAppliance(t *testing.T) {
 	}
 }
 
+var reShare = regexp.MustCompile(`share at \d+ Hz ([0-9.]+)`)
+
 // trunkHears waits until the trunk's far end hears hz as at least share
 // of the last second's power.
 func (p *proc) trunkHears(t *testing.T, hz, share float64) {
@@ -301,11 +304,11 @@ func (p *proc) trunkHears(t *testing.T, hz, share float64) {
 	var got float64
 	eventually(t, fmt.Sprintf("the trunk's far end hears %.0f Hz", hz), func() bool {
 		out := p.mustCtl("sim", "trunk", "heard", strconv.FormatFloat(hz, 'f', -1, 64))
-		_, after, ok := strings.Cut(out, "share ")
-		if !ok {
+		m := reShare.FindStringSubmatch(out)
+		if m == nil {
 			return false
 		}
-		fmt.Sscanf(after, "%f", &got)
+		got, _ = strconv.ParseFloat(m[1], 64)
 		return got >= share
 	})
 	t.Logf("the trunk's far end hears %.0f Hz: share %.2f", hz, got)

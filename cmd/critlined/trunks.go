@@ -49,7 +49,7 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 		}
 		// Close the trunk before its simulator.
 		b.close = append([]func() error{tr.Close}, b.close...)
-		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number})
+		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number, Group: t.Group})
 	}
 	return nil
 }

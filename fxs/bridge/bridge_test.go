@@ -53,7 +53,7 @@ func TestPairCarriesFramesBothWaysInOrder(t *testing.T) {
 // inserted (reader faster) now and then, counted.
 func TestPairAbsorbsDrift(t *testing.T) {
 	for _, tc := range []struct {
-		name         string
+		name          string
 		writes, reads int // per round
 	}{{"writer faster", 101, 100}, {"reader faster", 100, 101}} {
 		t.Run(tc.name, func(t *testing.T) {
