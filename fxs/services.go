@@ -236,6 +236,12 @@ func (p *Port) servicesRecallLocked() bool {
 		p.localCodesLocked()
 		return true
 	}
+	if p.emergCall {
+		// An emergency call is never put on hold by a recall (a slip of
+		// the hook switch must not leave the operator in silence).
+		p.emitLocked(Event{Kind: EventRecall, Detail: "ignored in an emergency call"})
+		return true
+	}
 	p.enquiryLocked()
 	return true
 }
@@ -498,6 +504,8 @@ func (p *Port) OfferWaitingCall(call InboundCall, cid dsp.CallerID) (Progress, e
 		return nil, fmt.Errorf("%w: the port passes the flash to its PBX", ErrBusy)
 	case p.state != StateConnected || !p.offHook:
 		return nil, fmt.Errorf("%w: %s", ErrBusy, p.state)
+	case p.emergCall:
+		return nil, fmt.Errorf("%w: in an emergency call", ErrBusy)
 	case p.sv.waiting != nil || p.sv.held != nil || p.cwOn:
 		return nil, fmt.Errorf("%w: a second call already", ErrBusy)
 	}

@@ -521,3 +521,26 @@ func TestNetworkCodesWinOverLocalServices(t *testing.T) {
 	h.dtmf("2")
 	waitFor(t, func() bool { return len(call.got()) == 1 && call.got()[0] == "swap" })
 }
+
+// An emergency call is never put on hold by R, and takes no call waiting.
+func TestEmergencyCallKeepsR(t *testing.T) {
+	xr := &xferRouter{fakeRouter: &fakeRouter{reqs: make(chan routed, 4)}}
+	h := newHarness(t, "uk", withServices(true), func(c *Config) { c.Router = xr })
+	h.router = xr.fakeRouter
+	a := &holdCall{tone: toneAt(697)}
+	r := h.dialToRoute("999")
+	r.reply <- routeReply{call: a}
+	r.progress.Update(CallUpdate{State: CallAnswered, Media: a})
+	h.waitState(StateConnected)
+	h.waitCall()
+	h.recall()
+	if e := h.waitKind(EventRecall); e.Detail != "ignored in an emergency call" {
+		t.Fatalf("R in a 999 call: %q", e.Detail)
+	}
+	if h.state() != StateConnected || len(a.holdLog()) != 0 {
+		t.Fatalf("the 999 call was held: %s %v", h.state(), a.holdLog())
+	}
+	if _, err := h.p.OfferWaitingCall(&waitingCall{}, dsp.CallerID{}); err == nil {
+		t.Fatal("a call waiting during a 999 call")
+	}
+}

@@ -371,9 +371,8 @@ func (p *proc) portHears(t testing.TB, port int, hz, share float64) {
 func (p *proc) flash(port int, code string) {
 	p.t.Helper()
 	p.waitMicFree(port)
-	p.mustCtl("sim", "flash", strconv.Itoa(port))
+	p.mustCtl("sim", "flash", strconv.Itoa(port)) // returns once the port has taken the R
 	if code != "" {
-		time.Sleep(300 * time.Millisecond) // the flash (100 ms) ends and is decoded before the code is keyed
 		p.mustCtl("sim", "dial", strconv.Itoa(port), code)
 	}
 }

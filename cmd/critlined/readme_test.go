@@ -120,6 +120,21 @@ func TestREADMETour(t *testing.T) {
 				st := p.status()
 				return portState(st, 2).State == "ringing" && len(st.Groups) == 1 && strings.Join(st.Groups[0].Ringing, ",") == "port:2"
 			})
+		case strings.Contains(line, "sim dial 1 270002"):
+			eventually(t, "the enquiry call rings port 2, the trunk caller held", func() bool {
+				st := p.status()
+				return portState(st, 2).State == "ringing" && portState(st, 1).Held == "07700900888"
+			})
+		case strings.Contains(line, "sim hook 1 on") && strings.Contains(line, "transferred"):
+			eventually(t, "the trunk caller transferred to port 2", func() bool {
+				st := p.status()
+				return len(st.Transfers) == 1 && st.Transfers[0].State == "joined" && portState(st, 1).State == "idle"
+			})
+		case strings.Contains(line, "sim trunk hangup") && strings.Contains(line, "port 2"):
+			eventually(t, "port 2's transferred call ended with the caller's", func() bool {
+				st := p.status()
+				return len(st.Transfers) == 0 && portState(st, 2).State != "connected"
+			})
 		case strings.Contains(line, "sim listen 2") && strings.Contains(line, "cleared"):
 			if st := portState(p.status(), 2).State; st == "connected" {
 				t.Errorf("port 2 still connected after port 1 hung up")
@@ -149,6 +164,14 @@ func TestREADMETour(t *testing.T) {
 	}
 	if s, err := audiofile.Decode(b); err != nil || len(s) < audiofile.SampleRate {
 		t.Errorf("earpiece.wav: %d samples, %v", len(s), err)
+	}
+	// Port 2 heard the transferred trunk caller's tone.
+	b, err = os.ReadFile(filepath.Join(top, "transferred.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := audiofile.Decode(b); err != nil || goertzelPower(s[len(s)/4:], 697) < 0.5 {
+		t.Errorf("transferred.wav: port 2 did not hear the transferred caller's 697 Hz (%v)", err)
 	}
 	// Port 1 heard port 2's speech over the local call.
 	b, err = os.ReadFile(filepath.Join(top, "local.wav"))
