@@ -74,6 +74,9 @@ func contract() map[string]metricSpec {
 		// Issue 14: hunt groups' calls by result and by who answered.
 		"critline_group_calls_total":    {counter, []string{"group", "result"}},
 		"critline_group_answered_total": {counter, []string{"group", "member"}},
+		// Issue 14 point 3: the flash-hook services and transfers.
+		"critline_flash_services_total": {counter, []string{"port", "service"}},
+		"critline_transfers_total":      {counter, []string{"port", "method", "result"}},
 	}
 }
 

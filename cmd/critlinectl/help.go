@@ -66,7 +66,7 @@ func printVerbHelp(w io.Writer, name string, v verb, args []string) {
 // it does.
 var (
 	simSub = map[string]string{
-		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board.",
+		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board; returns once\nthe port has seen it (a replaced handset takes the profile's clear time), so the next\ncommand finds the port idle or off-hook.",
 		"dial": "dial PORT DIGITS [--pulse]\n\nKey DTMF digits (0-9 * # A-D) into the handset, or pulse-dial them as a rotary\n" +
 			"dial does with --pulse (loop-disconnect breaks on the hook line). Lift the handset first.\n" +
 			"Returns once the digits have been keyed.",
