@@ -102,7 +102,8 @@ type transfer struct {
 	held        fxs.Call
 	target      fxs.Call
 	heldMedia   fxs.Media
-	targetMedia fxs.Media // nil until the target answers (or sends early media)
+	targetMedia fxs.Media // the target's audio once it answers
+	ringMedia   fxs.Media // the ringing target's stream as the port had it (used if its answer brings none)
 	answered    bool
 	targetGone  bool // we ended the target ourselves (a blind REFER cancels it)
 	heldOver    bool
@@ -131,10 +132,6 @@ func (s legSink) Update(u fxs.CallUpdate) {
 			}
 		} else if u.Media != nil {
 			t.heldMedia = u.Media
-		}
-	case fxs.CallEarlyMedia:
-		if s.target && u.Media != nil && !t.answered {
-			t.targetMedia = u.Media
 		}
 	case fxs.CallEnded, fxs.CallFailed:
 		if s.target {
@@ -165,7 +162,9 @@ func (r *router) Transfer(req fxs.TransferRequest) (fxs.Progress, fxs.Progress, 
 		heldMedia: req.HeldMedia, targetMedia: req.TargetMedia, answered: req.TargetAnswered,
 		number: req.Number, changed: make(chan struct{}, 1)}
 	if !req.TargetAnswered {
-		t.targetMedia = nil // ringing: its early media, if any, comes as an update
+		// Ringing: the transferee hears ringing tone, not the target's
+		// early media, until it answers.
+		t.ringMedia, t.targetMedia = req.TargetMedia, nil
 	}
 	t.heldName, t.targetName = callName(req.Held), callName(req.Target)
 	if t.targetName == "" {
@@ -337,6 +336,9 @@ func (t *transfer) bridge() {
 	// Ringing: the transferee hears ringing tone until the target answers.
 	for {
 		t.mu.Lock()
+		if t.answered && t.targetMedia == nil {
+			t.targetMedia = t.ringMedia
+		}
 		hm, tm, answered, heldOver, targetOver := t.heldMedia, t.targetMedia, t.answered, t.heldOver, t.targetOver
 		t.mu.Unlock()
 		switch {
@@ -347,7 +349,10 @@ func (t *transfer) bridge() {
 			t.failTone(hm)
 			t.end(false, "the target did not answer")
 			return
-		case answered || tm != nil:
+		case answered && hm != nil && tm != nil:
+		case answered:
+			t.end(false, "a call of the transfer has no audio")
+			return
 		default:
 			if err := pace.Wait(context.Background()); err != nil {
 				return
@@ -364,7 +369,7 @@ func (t *transfer) bridge() {
 		}
 		break
 	}
-	// Joined (or the target's early media): frame by frame.
+	// Joined: frame by frame.
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := make(chan struct{})
 	go func() {
@@ -373,7 +378,7 @@ func (t *transfer) bridge() {
 			select {
 			case <-t.changed:
 				t.mu.Lock()
-				done := t.heldOver || t.targetOver || (t.targetMedia == nil && t.answered)
+				done := t.heldOver || t.targetOver
 				t.mu.Unlock()
 				if done {
 					cancel()
@@ -387,19 +392,14 @@ func (t *transfer) bridge() {
 	t.mu.Lock()
 	hm, tm := t.heldMedia, t.targetMedia
 	t.mu.Unlock()
-	if t.isAnswered() {
-		t.setState(transferBridge, "joined")
-		t.count(transferBridge, true)
-	}
+	t.setState(transferBridge, "joined")
+	t.count(transferBridge, true)
+	a.log.Info("transfer joined in the appliance", "port", t.port, "held", t.heldName, "target", t.targetName)
 	st, err := bridge.Relay(ctx, hm, tm, pace)
 	cancel()
 	<-stop
 	a.log.Info("transferred call ended", "port", t.port, "held", t.heldName, "target", t.targetName, "frames", st.Frames, "errors", st.Errors, "why", err)
-	if !t.isAnswered() {
-		// Early media that never turned into an answer.
-		t.count(transferBridge, false)
-	}
-	t.end(t.isAnswered(), "")
+	t.end(true, "")
 }
 
 func (t *transfer) isAnswered() bool {

@@ -380,3 +380,53 @@ func TestThreeWayTrunkAndSIP(t *testing.T) {
 		t.Errorf("conference counted %q", v)
 	}
 }
+
+// The PBX's hold: a caller holds the line (re-INVITE a=sendonly), the
+// appliance answers a=recvonly and stops sending; a=sendrecv takes it back
+// and the caller hears the porter again.
+func TestSIPCallerHoldsTheLine(t *testing.T) {
+	r := startFlashRig(t, nil)
+	p := r.p
+	ra := newRTPPeer(t, 697)
+	a := r.caller(t, "uac-holds-the-line.xml", "", "Porters Lodge", "07700900111", "270001", ra,
+		"{{HOLDS}}", "3", "{{RESUMES}}", "4", "{{HANGS}}", "3")
+	r.answer(t, 1)
+	p.playTone(1, 1004, 12)
+	ra.hears(t, "the caller before holding", 1004, 0.5)
+	eventually(t, "the caller's hold answered: nothing more sent to it", func() bool { return ra.quietFor(time.Second) })
+	ra.hearsSince(t, "the caller after taking the call back", ra.mark(), 1004, 0.5)
+	a.wait("the caller who held and took back the line")
+	eventually(t, "port 1 hears the call end", func() bool { return portState(p.status(), 1).State != "connected" })
+}
+
+// Blind transfer of a trunk caller: the porter hangs up while port 2 still
+// rings. The appliance keeps the call to port 2 and the caller hears
+// ringing tone (UK 400+450 Hz) until port 2 answers; then the two are
+// joined, both ways by frequency.
+func TestBlindTransferOfATrunkCaller(t *testing.T) {
+	r := startFlashRig(t, nil)
+	p := r.p
+	r.trunkCallOnPort1(t)
+	p.flash(1, "")
+	eventually(t, "R: recall dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
+	p.mustCtl("sim", "dial", "1", "270002")
+	eventually(t, "port 2 rings", func() bool { return portState(p.status(), 2).State == "ringing" })
+	p.mustCtl("sim", "hook", "1", "on")
+	eventually(t, "the transfer waits for port 2", func() bool {
+		st := p.status()
+		return len(st.Transfers) == 1 && st.Transfers[0].State == "ringing" && portState(st, 1).State == "idle"
+	})
+	p.trunkHears(t, 400, 0.2) // ringing tone: 400+450 Hz with its cadence
+	p.trunkHears(t, 450, 0.2)
+	p.mustCtl("sim", "hook", "2", "off")
+	eventually(t, "joined once port 2 answered", func() bool {
+		st := p.status()
+		return len(st.Transfers) == 1 && st.Transfers[0].State == "joined"
+	})
+	p.mustCtl("sim", "trunk", "tone", "697", "5")
+	p.portHears(t, 2, 697, 0.5)
+	p.playTone(2, 1209, 4)
+	p.trunkHears(t, 1209, 0.5)
+	p.mustCtl("sim", "hook", "2", "on")
+	eventually(t, "the trunk caller released when port 2 hung up", func() bool { return p.simCalls() == "none" })
+}

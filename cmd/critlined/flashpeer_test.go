@@ -135,12 +135,15 @@ func (p *rtpPeer) quietFor(d time.Duration) bool {
 
 // hears waits until the last second the peer received carries hz as at
 // least share of its power.
-func (p *rtpPeer) hears(t testing.TB, who string, hz, share float64) {
+func (p *rtpPeer) hears(t testing.TB, who string, hz, share float64) { p.hearsSince(t, who, 0, hz, share) }
+
+// hearsSince is hears counting only what arrived after mark m.
+func (p *rtpPeer) hearsSince(t testing.TB, who string, m int, hz, share float64) {
 	t.Helper()
 	var got float64
 	eventually(t, fmt.Sprintf("%s hears %.0f Hz", who, hz), func() bool {
 		p.mu.Lock()
-		s := p.heard[max(0, len(p.heard)-8000):]
+		s := p.heard[max(m, len(p.heard)-8000):]
 		p.mu.Unlock()
 		if len(s) < 8000 {
 			return false
