@@ -13,6 +13,7 @@ type Config struct {
 	Ports         []Port        `toml:"port"`
 	SIP           SIP           `toml:"sip"`
 	Trunks        []Trunk       `toml:"trunk"`
+	Groups        []Group       `toml:"group"` // hunt groups (groups.go)
 	Survivability Survivability `toml:"survivability"`
 	Metrics       Metrics       `toml:"metrics"`
 	Control       Control       `toml:"control"`
@@ -85,7 +86,38 @@ type Port struct {
 	// "copper" (a live PSTN line) or "none". Unset means none (with a
 	// notice): bypass is then never used as a route.
 	BehindRelay string `toml:"behind_relay"`
+	// Flash is what the hook flash (R) does: "local" (the default: the
+	// appliance's own call waiting, hold, enquiry call, three-way calling
+	// and transfer) or passed to the PBX, which provides them: "rfc4733"
+	// (telephone-event 16 in the RTP), "sip-info" (INFO
+	// application/hook-flash) or "dtmf-relay" (INFO application/dtmf-relay
+	// Signal=!).
+	Flash string `toml:"flash"`
+	// CallWaiting: a second call to the port in a call waits, announced by
+	// the call-waiting tone and caller ID on call waiting, instead of
+	// getting busy (default true with flash = "local"; the PBX's business
+	// otherwise).
+	CallWaiting *bool `toml:"call_waiting"`
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it, attended once it answered, blind while it rings
+	// (default true); false: the held call rings the porter back.
+	TransferOnHangup *bool `toml:"transfer_on_hangup"`
+	// Hotline is a number dialled the moment the handset is lifted (lift,
+	// refuge and car-park phones); Warmline one dialled after WarmlineAfter
+	// without a digit. See groups.go.
+	Hotline       string   `toml:"hotline"`
+	Warmline      string   `toml:"warmline"`
+	WarmlineAfter Duration `toml:"warmline_after"`
 }
+
+// Flash values of [[port]] flash.
+var FlashValues = []string{"local", "rfc4733", "sip-info", "dtmf-relay"}
+
+// CallWaitingOn says whether the port takes a call waiting.
+func (p Port) CallWaitingOn() bool { return p.CallWaiting == nil || *p.CallWaiting }
+
+// TransferOnHangupOn says whether hanging up during an enquiry transfers.
+func (p Port) TransferOnHangupOn() bool { return p.TransferOnHangup == nil || *p.TransferOnHangup }
 
 // SIP is the user agent's configuration.
 type SIP struct {
@@ -173,6 +205,7 @@ type Trunk struct {
 	TestNumber string `toml:"test_number"`
 	TestExpect string `toml:"test_expect"`  // audio (default) | tone | echo | dtmf
 	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
+	Group      string `toml:"group"`        // the hunt group its inbound calls go to; empty rings every port
 }
 
 // Survivability tunes the routing brain.
@@ -206,6 +239,12 @@ type Survivability struct {
 	// PathTests is the schedule of the path tests
 	// ([survivability.path_tests], see survivability/pathtest.Config).
 	PathTests Raw `toml:"path_tests"`
+	// LocalCalls is how a port's call to another port's (or a group's)
+	// extension is connected: "pbx-first" (the default: through the PBX
+	// while it is healthy and both lines are registered with it, so it
+	// keeps its records; inside the appliance otherwise) or "local"
+	// (always inside the appliance).
+	LocalCalls string `toml:"local_calls"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -330,6 +369,11 @@ func (c *Config) applyDefaults() {
 			c.Ports[i].DivertAfter = c.Survivability.DivertAfter
 		}
 		def(&c.Ports[i].RingDrive, "enable")
+		def(&c.Ports[i].Flash, "local")
+		if c.Ports[i].CallWaiting == nil {
+			cw := c.Ports[i].Flash == "local"
+			c.Ports[i].CallWaiting = &cw
+		}
 		if c.Ports[i].BehindRelay == "" {
 			c.Notices = append(c.Notices, Problem{Key: fmt.Sprintf("port[%d].behind_relay", i),
 				Msg: `not set: taken as "none" (no copper line behind the relay), so the handset stays on the board and bypass is never used as a route; write behind_relay = "copper" if a live PSTN line is wired behind this port's relay, or "none" to silence this notice`})
@@ -352,6 +396,7 @@ func (c *Config) applyDefaults() {
 	def(&c.State.Dir, DefaultStateDir)
 	c.limitDefaults()
 	c.failoverDefaults()
+	c.groupDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.

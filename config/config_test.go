@@ -325,3 +325,43 @@ test_expect = "tone"
 		}
 	}
 }
+
+// The flash-hook keys of a port (issue 14 point 3): defaults, and each bad
+// value named with its line and the fix.
+func TestFlashKeys(t *testing.T) {
+	c, err := Parse("k.toml", []byte("[[port]]\nid = 1\nextension = \"201\"\n\n[[port]]\nid = 2\nextension = \"202\"\nflash = \"sip-info\"\ntransfer_on_hangup = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := c.Ports[0], c.Ports[1]
+	if p1.Flash != "local" || !p1.CallWaitingOn() || !p1.TransferOnHangupOn() {
+		t.Errorf("port 1 defaults: flash %q call_waiting %v transfer_on_hangup %v", p1.Flash, p1.CallWaitingOn(), p1.TransferOnHangupOn())
+	}
+	if p2.Flash != "sip-info" || p2.CallWaitingOn() || p2.TransferOnHangupOn() {
+		t.Errorf("port 2: flash %q call_waiting %v transfer_on_hangup %v", p2.Flash, p2.CallWaitingOn(), p2.TransferOnHangupOn())
+	}
+	_, err = Parse("bad.toml", []byte(`[[port]]
+id = 1
+extension = "201"
+flash = "morse"
+
+[[port]]
+id = 2
+extension = "202"
+flash = "rfc4733"
+call_waiting = true
+transfer_on_hangup = "yes"
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, w := range []string{
+		`bad.toml:4: port[0].flash: "morse": use "local"`,
+		`bad.toml:10: port[1].call_waiting: true needs flash = "local"`,
+		`bad.toml:11: port[1].transfer_on_hangup:`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}

@@ -138,6 +138,11 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if !oneOf(p.BehindRelay, behindRelay) {
 			bad(k+".behind_relay", "%q: use \"copper\" (a live PSTN line is wired behind the relay) or \"none\"", p.BehindRelay)
 		}
+		if !oneOf(p.Flash, FlashValues) {
+			bad(k+".flash", "%q: use \"local\" (the appliance's call waiting, hold, transfer and three-way calling) or pass the flash to a PBX that provides them: \"rfc4733\", \"sip-info\" or \"dtmf-relay\"", p.Flash)
+		} else if p.Flash != "local" && p.CallWaitingOn() {
+			bad(k+".call_waiting", "true needs flash = \"local\": with the flash passed to the PBX, call waiting is the PBX's; set call_waiting = false or flash = \"local\"")
+		}
 		if !oneOf(p.RingDrive, ringDrives) {
 			bad(k+".ring_drive", "%q is not a ring drive: use enable (SLIC ring-enable input) or toggle (forward/reverse toggled at the ring frequency)", p.RingDrive)
 		}
@@ -292,6 +297,7 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	}
 	c.validateLimits(bad)
 	c.validateFailover(bad)
+	c.validateGroups(bad)
 }
 
 // checkHostPort checks "host:port". Listening addresses (listen = true) may

@@ -44,7 +44,7 @@ func fullStatus() Status {
 			Condition: "left-off-hook", Digits: "999", Route: "lte", Registered: "chorus", Forwarding: "all->07700900555",
 			ForwardMirror: "on", Divert: "07700900333", Relay: "board", Mode: "survivable", Lifeline: true,
 			Registrations: []LineRegistration{{Registrar: "chorus", Registered: false, Error: "registrar chorus: timeout", Path: "wwan"}},
-			BehindRelay:   "copper", Engine: "ok"}},
+			BehindRelay:   "copper", Engine: "ok", Held: "07700900123", Waiting: "07700900222", ThreeWay: true, Flash: "local"}},
 		RecentModes: []ModeChange{{At: at, From: "normal", To: "survivable", Reason: "no registrar reachable; trunk lte up"}},
 		Lockouts:    []Lockout{{Kind: "caller", Key: "07700900777", Remaining: 3599}},
 		Remote: &Remote{ServiceExtension: "270009", ServiceRegistered: "chorus", StaffNumbers: 2,
@@ -56,6 +56,9 @@ func fullStatus() Status {
 			ConsecutiveFailures: 1, IntervalSeconds: 86400}},
 		Battery: &Battery{ExpectedRuntimeSeconds: 14400, OnBatterySince: &at,
 			Runs: []BatteryRun{{Start: at, End: at.Add(time.Hour), Seconds: 3600, BatteryLowAfterSeconds: &low, EndedBy: "mains", Early: true}}},
+		Transfers: []Transfer{{Port: 1, Held: "07700900123", Target: "270002", Method: "bridge", State: "joined", Since: at}},
+		Groups: []Group{{Name: "lodge", Extension: "270000", Strategy: "sequential", Line: "registered", Overflow: "07700900333",
+			Calls: 1, Ringing: []string{"port:2"}, Members: []GroupMember{{Member: "port:2", State: "ringing"}}}},
 	}
 }
 

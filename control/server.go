@@ -52,7 +52,9 @@ type Sim interface {
 	Power(mains, batteryLow bool) error
 	Link(up bool) error
 	Dial(port int, digits string, pulse bool) (time.Duration, error)
-	Flash(port int) error
+	// Flash sends a recall; the duration is how long until the port has
+	// taken it (keys pressed after it are heard as after the recall).
+	Flash(port int) (time.Duration, error)
 	Play(port int, samples []int16) (time.Duration, error)
 	Listen(ctx context.Context, port int, samples int) ([]int16, error)
 	// Watch calls emit for each change until ctx ends or emit fails.
@@ -366,7 +368,8 @@ func (h *Handler) simFlash(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.answer(w, fmt.Sprintf("port %d recall", req.Port), 0, h.sim.Flash(req.Port))
+	d, err := h.sim.Flash(req.Port)
+	h.answer(w, fmt.Sprintf("port %d recall", req.Port), d, err)
 }
 
 func queryPort(r *http.Request) (int, error) {

@@ -47,9 +47,9 @@ func (s *fakeSim) Dial(p int, d string, pulse bool) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("dial %d %s %v", p, d, pulse))
 	return time.Second, s.port(p)
 }
-func (s *fakeSim) Flash(p int) error {
+func (s *fakeSim) Flash(p int) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("flash %d", p))
-	return s.port(p)
+	return 0, s.port(p)
 }
 func (s *fakeSim) Play(p int, x []int16) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("play %d %v", p, x))

@@ -41,6 +41,11 @@ type Status struct {
 	// Paths are the network paths to the registrars (the LAN, a modem's
 	// data connection) and the data each carried since start.
 	Paths []NetPath `json:"paths,omitempty"`
+	// Transfers are calls the appliance carries for porters who
+	// transferred them (REFER under way, or joined in the appliance).
+	Transfers []Transfer `json:"transfers,omitempty"`
+	// Groups are the hunt groups, with who is ringing now.
+	Groups []Group `json:"groups,omitempty"`
 }
 
 // Remote says how staff reach remote activation.
@@ -72,6 +77,38 @@ type NetPath struct {
 	SIPBytesOut uint64 `json:"sip_bytes_out"`
 	RTPBytesIn  uint64 `json:"rtp_bytes_in"`
 	RTPBytesOut uint64 `json:"rtp_bytes_out"`
+}
+
+// Transfer is two calls a porter joined and left.
+type Transfer struct {
+	Port   int       `json:"port"`   // the porter's port
+	Held   string    `json:"held"`   // the transferee: the caller or number that was on hold
+	Target string    `json:"target"` // the transfer target
+	Method string    `json:"method"` // refer (the PBX joins them) | bridge (joined in the appliance)
+	State  string    `json:"state"`  // refer | ringing (the target rings) | joined
+	Since  time.Time `json:"since"`
+}
+
+// Group is one hunt group.
+type Group struct {
+	Name      string `json:"name"`
+	Extension string `json:"extension"`
+	Strategy  string `json:"strategy"` // ring-all | sequential | round-robin | longest-idle
+	// Line is the group's own SIP line: registered, unregistered, or
+	// empty when it has none.
+	Line     string        `json:"line,omitempty"`
+	Overflow string        `json:"overflow,omitempty"`
+	Calls    int           `json:"calls"`             // calls for the group in progress
+	Ringing  []string      `json:"ringing,omitempty"` // members ringing now: port:N, number:NUMBER
+	Members  []GroupMember `json:"members"`
+}
+
+// GroupMember is one member of a group and whether it can be rung now.
+type GroupMember struct {
+	Member string `json:"member"` // port:N | number:NUMBER
+	// State: ready, ringing, busy: STATE (a port in a call), or cannot
+	// ring: WHY (bypass, left-off-hook, not-running).
+	State string `json:"state"`
 }
 
 // ModeChange is one change of the appliance's mode.
@@ -225,6 +262,15 @@ type Port struct {
 	// "recovered (...)" (one was abandoned and is still stuck somewhere;
 	// the port carries on). Counted in critline_port_wedged_total.
 	Engine string `json:"engine"`
+	// Held is the caller or number the porter holds (in a three-way, the
+	// other party); Waiting that of a call waiting; ThreeWay says the
+	// porter is in a three-way call. Flash is what the port's hook flash
+	// does: local (the appliance's services) or how it is passed to the
+	// PBX (rfc4733, sip-info, dtmf-relay).
+	Held     string `json:"held,omitempty"`
+	Waiting  string `json:"waiting,omitempty"`
+	ThreeWay bool   `json:"three_way,omitempty"`
+	Flash    string `json:"flash"`
 }
 
 // LineRegistration is a port's line registration with one registrar.

@@ -50,6 +50,7 @@ const (
 	EventHookError                        // a hook signal fitting no window, or lost hook events: Detail
 	EventLineError                        // a line or audio operation failed: Detail
 	EventCallWaiting                      // call-waiting tone in the call: On
+	EventService                          // a flash-hook service: Detail names it (Service*), Digits says more
 )
 
 func (k EventKind) String() string {
@@ -76,6 +77,8 @@ func (k EventKind) String() string {
 		return "line-error"
 	case EventCallWaiting:
 		return "call-waiting"
+	case EventService:
+		return "service"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -129,6 +132,12 @@ type Snapshot struct {
 	Ringing    bool          `json:"ringing"`    // the ring output is on now
 	Profile    string        `json:"profile"`    // country profile name
 	Counters   Counters      `json:"counters"`
+	// Held is the caller or number of a call on hold (or, in a three-way,
+	// the other party); Waiting that of a call waiting; ThreeWay says the
+	// porter is in a three-way call (services.go).
+	Held     string `json:"held,omitempty"`
+	Waiting  string `json:"waiting,omitempty"`
+	ThreeWay bool   `json:"three_way,omitempty"`
 }
 
 // Subscribe returns a channel carrying every event from now on, buffered to

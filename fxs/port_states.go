@@ -4,6 +4,9 @@ package fxs
 
 // dialTone picks plain or special dial tone.
 func (p *Port) dialTone() toneID {
+	if p.sv.held != nil {
+		return toneRecallDial // an enquiry call: a call is held (services.go)
+	}
 	if p.forward {
 		return toneSpecialDial
 	}
@@ -34,7 +37,7 @@ func (p *Port) enterLocked(s State, detail string) {
 		p.number, p.emergCall, p.direction = "", false, ""
 		p.playLocked(p.dialTone())
 		dialling, dtmf = true, true
-		p.armState(p.prof.Dialling.DialToneTimeout, func() { p.enterLocked(StateUnobtainable, "dial tone timed out") })
+		p.dialToneTimerLocked() // hotline.go
 	case StateCollecting:
 		p.playLocked(toneNone)
 		dialling, dtmf = true, true
@@ -71,6 +74,7 @@ func (p *Port) enterLocked(s State, detail string) {
 	if p.dec != nil {
 		p.dec.SetDialling(dialling)
 	}
+	p.servicesEnterLocked(s)
 	p.setStateLocked(s, detail)
 	switch s {
 	case StateIdle:
@@ -96,7 +100,7 @@ func (p *Port) playLocked(t toneID) {
 	// Dial tone leaks back into the microphone through a poor hybrid
 	// balance; the detector ignores its frequencies while it plays, so
 	// the first digit is not masked.
-	if t == toneDial || t == toneSpecialDial {
+	if t == toneDial || t == toneSpecialDial || t == toneRecallDial {
 		p.dtmf.IgnoreTones(p.toneFreq[t]...)
 	} else {
 		p.dtmf.IgnoreTones()

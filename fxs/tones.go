@@ -2,6 +2,7 @@ package fxs
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/critline/critline/fxs/dsp"
@@ -21,6 +22,7 @@ const (
 	toneCongestion
 	toneUnobtainable
 	toneCallWaiting
+	toneRecallDial // dial tone of an enquiry call (services.go)
 	numTones
 )
 
@@ -66,6 +68,7 @@ func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, [numTones][]float64
 		{toneCongestion, "congestion", p.Tones.Congestion},
 		{toneUnobtainable, "unobtainable", p.Tones.Unobtainable},
 		{toneCallWaiting, "call_waiting", p.Tones.CallWaiting},
+		{toneRecallDial, "recall_dial", recallDial(p)},
 	} {
 		pt, err := t.spec.Parse(t.name)
 		if err != nil {
@@ -93,4 +96,12 @@ func toneLength(t profile.Tone) time.Duration {
 // samples converts a duration to a sample count at 8 kHz.
 func samples(d time.Duration) int {
 	return int(d * hal.SampleRate / time.Second)
+}
+
+// recallDial is the profile's enquiry dial tone, or its dial tone.
+func recallDial(p *profile.Profile) profile.ToneSpec {
+	if strings.TrimSpace(p.Tones.RecallDial.Cadence) == "" {
+		return p.Tones.Dial
+	}
+	return p.Tones.RecallDial
 }

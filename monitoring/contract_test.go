@@ -93,6 +93,12 @@ func contract() map[string]metricSpec {
 		"critline_battery_last_run_seconds":                 {gauge, nil},
 		"critline_battery_last_run_early":                   {gauge, nil},
 		"critline_battery_expected_runtime_seconds":         {gauge, nil},
+		// Issue 14: hunt groups' calls by result and by who answered.
+		"critline_group_calls_total":    {counter, []string{"group", "result"}},
+		"critline_group_answered_total": {counter, []string{"group", "member"}},
+		// Issue 14 point 3: the flash-hook services and transfers.
+		"critline_flash_services_total": {counter, []string{"port", "service"}},
+		"critline_transfers_total":      {counter, []string{"port", "method", "result"}},
 	}
 }
 

@@ -102,6 +102,8 @@ var wantAlerts = []string{
 	"CritlineTrunkCallsTurnedAway", "CritlineTrunkServiceUnavailable",
 	// Issue 17: a path failing its tests, a path not proven, a battery run cut short.
 	"CritlinePathTestFailing", "CritlinePathNotProven", "CritlineBatteryRunEndedEarly",
+	// Issue 14: a hunt group's callers lost because no member could ring.
+	"CritlineGroupNoMember",
 }
 
 func promtool(t *testing.T) string {

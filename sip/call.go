@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -93,6 +94,8 @@ type Call struct {
 	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
 	canceled     bool            // outbound: a CANCEL went out for a late provisional response
 	endedAt      time.Time
+
+	svc callSvc // hold, transfer, INFO (hold.go, refer.go, info.go)
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
@@ -180,9 +183,13 @@ func (c *Call) Stats() rtp.Stats {
 	return c.stream.Stats()
 }
 
-// Flash sends a hook flash as RFC 4733 event 16; rtp.ErrNoEvents when the
-// peer did not negotiate telephone-event.
+// Flash passes a hook flash to the PBX the line's way (Line.Flash): as
+// RFC 4733 event 16 (rtp.ErrNoEvents when the peer did not negotiate
+// telephone-event), or in a SIP INFO sent in the background (info.go).
 func (c *Call) Flash() error {
+	if m := c.l.cfg.Flash; m == FlashInfo || m == FlashDTMFRelay {
+		return c.flashInfo(m)
+	}
 	if c.stream == nil {
 		return rtp.ErrNoEvents
 	}
@@ -230,7 +237,9 @@ func (c *Call) end(err error, why string) {
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
-		if u.calls[c.CallID] == c {
+		if cs := slices.DeleteFunc(u.calls[c.CallID], func(o *Call) bool { return o == c }); len(cs) > 0 {
+			u.calls[c.CallID] = cs
+		} else {
 			delete(u.calls, c.CallID)
 		}
 		u.callMu.Unlock()
@@ -257,7 +266,7 @@ func (c *Call) end(err error, why string) {
 
 func (u *UA) track(c *Call) {
 	u.callMu.Lock()
-	u.calls[c.CallID] = c
+	u.calls[c.CallID] = append(u.calls[c.CallID], c)
 	u.callMu.Unlock()
 	if c.dir == Outbound {
 		u.rememberInvite(c)

@@ -117,6 +117,9 @@ type Line struct {
 	Extension string // SIP user and number (AOR user)
 	AuthUser  string // digest user; default Extension
 	Password  string
+	// Flash is how a hook flash the port passes to the PBX is signalled:
+	// FlashRFC4733 (default), FlashInfo or FlashDTMFRelay (info.go).
+	Flash string
 }
 
 // Register modes.
@@ -297,6 +300,11 @@ func (c *Config) validate() error {
 			bad("port %d: extension %q is used by another port", l.Port, l.Extension)
 		}
 		exts[l.Extension] = true
+		switch l.Flash {
+		case "", FlashRFC4733, FlashInfo, FlashDTMFRelay:
+		default:
+			bad("port %d: flash %q: use %s, %s or %s", l.Port, l.Flash, FlashRFC4733, FlashInfo, FlashDTMFRelay)
+		}
 	}
 	if c.OnIncoming == nil {
 		bad("OnIncoming is nil: the router must take inbound calls")

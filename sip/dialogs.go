@@ -158,11 +158,20 @@ func (u *UA) keepDialog(c *Call) {
 	default:
 		return
 	}
-	u.dlg.set(c.CallID, &r)
+	u.dlg.set(dialogKey(c), &r)
 }
 
 // forgetDialog drops an ended call's dialog.
-func (u *UA) forgetDialog(c *Call) { u.dlg.set(c.CallID, nil) }
+func (u *UA) forgetDialog(c *Call) { u.dlg.set(dialogKey(c), nil) }
+
+// dialogKey names a dialog in the book: its Call-ID and our tag (a call
+// between two of our own lines through a proxying PBX has two dialogs with
+// one Call-ID).
+func dialogKey(c *Call) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.CallID + ";" + c.localTag
+}
 
 // endLeftovers reads the dialogs the previous run left up, starts the
 // book for this run and ends each leftover with BYE in the background.

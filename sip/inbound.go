@@ -344,34 +344,3 @@ func (u *UA) awaitAck(c *Call, acked <-chan error) {
 	u.log.Warn("answered call got no ACK: ending it with BYE", "port", c.l.cfg.Port, "call", c.CallID, "registrar", c.r.cfg.Name, "err", why)
 	_ = c.Hangup()
 }
-
-// reinvite answers an in-dialog INVITE (session refresh, hold) with our
-// current SDP, following the peer's new media address if it moved.
-func (u *UA) reinvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.lookupCall(req)
-	if c == nil || c.stream == nil || c.State() != StateAnswered {
-		u.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if body := req.Body(); len(body) > 0 {
-		d, err := rtp.ParseSDP(body)
-		if err != nil {
-			u.respond(tx, req, 488, "Not Acceptable Here")
-			return
-		}
-		m, err := d.Negotiate(nil)
-		if err != nil {
-			u.respond(tx, req, 488, "Not Acceptable Here")
-			return
-		}
-		c.stream.SetMedia(m)
-		c.local.SessionID++
-		res := sip.NewSDPResponseFromRequest(req, c.local.Answer(m))
-		res.AppendHeader(u.contact(c.l, c.via))
-		if err := tx.Respond(res); err != nil {
-			u.log.Debug("re-INVITE response failed", "err", err)
-		}
-		return
-	}
-	u.respond(tx, req, 488, "Not Acceptable Here")
-}

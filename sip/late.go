@@ -77,6 +77,9 @@ func (u *UA) onLateResponse(res *sip.Response) {
 		u.log.Debug("stray response dropped", "response", res.Short())
 		return
 	}
+	if u.reAck(res) {
+		return // a 2xx of our re-INVITE again: our ACK was lost (hold.go)
+	}
 	c := u.inviteFor(res)
 	if c == nil {
 		u.log.Debug("response to an INVITE we do not know: dropped", "response", res.Short())

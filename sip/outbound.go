@@ -82,7 +82,7 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	req.AppendHeader(u.contact(l, via))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	req.SetBody(local.Offer())
 
 	callCtx, cancel := context.WithCancelCause(u.ctx)

@@ -507,9 +507,11 @@ func (u *UA) pathBack(p *pathStack, why string) {
 func (u *UA) callsOver(rp *regPath) int {
 	u.callMu.Lock()
 	calls := make([]*Call, 0, len(u.calls))
-	for _, c := range u.calls {
-		if c.via == rp {
-			calls = append(calls, c)
+	for _, cs := range u.calls {
+		for _, c := range cs {
+			if c.via == rp {
+				calls = append(calls, c)
+			}
 		}
 	}
 	u.callMu.Unlock()

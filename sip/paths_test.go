@@ -103,7 +103,7 @@ func (tu *testUA) fakeCallOver(t *testing.T, rp *regPath) *Call {
 	c.via = rp
 	c.setState(StateAnswered)
 	tu.callMu.Lock()
-	tu.calls[c.CallID] = c
+	tu.calls[c.CallID] = append(tu.calls[c.CallID], c)
 	tu.callMu.Unlock()
 	t.Cleanup(func() {
 		tu.callMu.Lock()

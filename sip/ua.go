@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +46,10 @@ type UA struct {
 	tcpLn      net.Listener
 
 	callMu sync.Mutex
-	calls  map[string]*Call // by Call-ID
+	// calls by Call-ID: a list, because a call between two of our own lines
+	// through a proxying PBX (not a back-to-back UA) keeps one Call-ID for
+	// both its dialogs; the tags tell them apart (lookupCall).
+	calls map[string][]*Call
 
 	invMu    sync.Mutex
 	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
@@ -89,7 +93,7 @@ func New(cfg Config) (*UA, error) {
 	u := &UA{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
 		byExt: map[string]*line{}, byPort: map[int]*line{},
-		calls: map[string]*Call{}, subs: map[int]chan Event{},
+		calls: map[string][]*Call{}, subs: map[int]chan Event{},
 		invites: map[string]*Call{}, canceled: map[string]time.Time{}, pending: map[string]chan struct{}{},
 	}
 	empty := map[netip.Addr]struct{}{}
@@ -265,8 +269,8 @@ func (u *UA) Close() error {
 	}
 	u.callMu.Lock()
 	calls := make([]*Call, 0, len(u.calls))
-	for _, c := range u.calls {
-		calls = append(calls, c)
+	for _, cs := range u.calls {
+		calls = append(calls, cs...)
 	}
 	u.callMu.Unlock()
 	for _, c := range calls {
@@ -351,6 +355,7 @@ func (u *UA) registerHandlers(p *pathStack) {
 	p.srv.OnBye(u.onBye)
 	p.srv.OnCancel(u.onStrayCancel)
 	p.srv.OnOptions(u.onOptions)
+	p.srv.OnNotify(u.onNotify) // a transfer's progress (refer.go)
 	p.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.respond(tx, req, 405, "Method Not Allowed")
 	})
@@ -491,8 +496,9 @@ func (u *UA) respond(tx sip.ServerTransaction, req *sip.Request, code int, reaso
 
 func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "replaces"))
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("sip respond failed", "err", err)
 	}
@@ -513,23 +519,25 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 		return nil
 	}
 	u.callMu.Lock()
-	c := u.calls[id.Value()]
+	cs := slices.Clone(u.calls[id.Value()])
 	u.callMu.Unlock()
-	if c == nil {
-		return nil
-	}
 	fromTag, _ := req.From().Params.Get("tag")
 	toTag, _ := req.To().Params.Get("tag")
-	c.mu.Lock()
-	local, remote := c.localTag, c.remoteTag
-	c.mu.Unlock()
-	if local == "" || remote == "" || fromTag != remote || toTag != local {
-		return nil
+	for _, c := range cs {
+		c.mu.Lock()
+		local, remote := c.localTag, c.remoteTag
+		c.mu.Unlock()
+		if local != "" && remote != "" && fromTag == remote && toTag == local {
+			return c
+		}
 	}
-	return c
+	return nil
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := u.lookupCall(req); c != nil {
+		u.ackAnswer(c, req) // the answer to an offer we made in a 2xx (reinvite.go)
+	}
 	if c := u.lookupCall(req); c != nil && c.srv != nil {
 		if err := c.srv.ReadAck(req, tx); err != nil {
 			u.log.Debug("ack not for this dialog", "call", c.CallID, "err", err)

@@ -38,6 +38,23 @@ type PortOptions struct {
 	// handset stays on the board while the board has power, and calls
 	// leave by whatever path is left.
 	Copper bool
+	// Flash is what the port's hook flash does: FlashLocal (or "") applies
+	// the flash-hook services in the appliance (hold, enquiry, swap,
+	// three-way, transfer); one of sip.FlashRFC4733, FlashInfo,
+	// FlashDTMFRelay passes it to the PBX instead, which provides them.
+	Flash string
+	// CallWaiting: a second call to the port in a call waits (call-waiting
+	// tone, caller ID on call waiting) instead of getting busy; needs the
+	// services in the appliance.
+	CallWaiting bool
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it; otherwise the held call rings the porter back.
+	TransferOnHangup bool
+	// Hotline is dialled the moment the handset is lifted; Warmline after
+	// WarmlineAfter of dial tone without a digit (fxs/hotline.go).
+	Hotline       string
+	Warmline      string
+	WarmlineAfter time.Duration
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
@@ -80,10 +97,15 @@ type Options struct {
 	// PortStallAfter is how long one call step of a port may take before
 	// the port is declared wedged (fxs.Config.StallAfter; 0: its default).
 	PortStallAfter time.Duration
-	Registerer     prometheus.Registerer
-	Logger         *slog.Logger
-	Clock          hal.Clock
-	Version        string
+	// Groups are the hunt groups (groups.go); LocalCalls how calls to a
+	// local extension are connected (LocalCallsPBXFirst, the default, or
+	// LocalCallsLocal: local.go).
+	Groups     []GroupOptions
+	LocalCalls string
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Clock      hal.Clock
+	Version    string
 
 	// OnPower, when set, hears every supply reading (the first at Run),
 	// for the battery record (survivability/battery).
@@ -126,6 +148,9 @@ type Appliance struct {
 	runSince   time.Duration // when Run began (a.o.Clock)
 	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
+	fm         *flashMetrics // services.go
+	xfers      transfers     // transfer.go
+	gs         *groupSet     // hunt groups and local calls (groups.go, local.go)
 
 	// Path tests (testcall.go, copper.go): who hears of porters' activity,
 	// and the copper check under way.
@@ -212,16 +237,23 @@ func New(o Options) (*Appliance, error) {
 	for _, p := range o.Ports {
 		opts[p.ID] = p
 	}
+	exts := a.localExtensions(o) // every port can dial them (local.go)
 	for _, hw := range o.Board.Ports() {
 		po, ok := opts[hw.ID]
 		if !ok {
 			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
 		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
+		plan := po.DialPlan
+		if plan == "" {
+			plan = o.Profile.Dialling.Plan
+		}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
-			DialPlan: po.DialPlan, Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
+			DialPlan: withExtensions(plan, exts), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
 			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
+			Services: po.Flash == "" || po.Flash == FlashLocal, TransferOnHangup: po.TransferOnHangup,
+			Hotline: po.Hotline, Warmline: po.Warmline, WarmlineAfter: po.WarmlineAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -248,8 +280,14 @@ func New(o Options) (*Appliance, error) {
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
 	}
+	if a.fm, err = newFlashMetrics(o.Registerer, a.order); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
 	if err := a.initServices(); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
+	if err := a.initGroups(o); err != nil {
+		return nil, fmt.Errorf("survivability: %w", err)
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.
@@ -414,10 +452,13 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			a.mu.Lock()
 			p.state = ev.State
 			a.mu.Unlock()
+			a.noteState(p, ev) // groups.go
 			if ev.State == fxs.StateIdle {
 				a.setRoute(p.opt.ID, "")
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
+		case fxs.EventService:
+			a.serviceEvent(p, ev)
 		case fxs.EventCondition:
 			a.mu.Lock()
 			p.cond = ev.Condition

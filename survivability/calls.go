@@ -55,6 +55,9 @@ const (
 // get through, and last a trunk carrying another emergency call (waited for
 // a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
+	if rs, ok := a.localLadder(portID, number, emergency); ok {
+		return rs, "" // a port's or a group's extension (local.go)
+	}
 	now := a.o.Clock.Now()
 	var regs []regClass
 	a.mu.Lock()

@@ -18,12 +18,18 @@ type lineBinding struct {
 // is the most preferred one it is bound with.
 func (a *Appliance) lineStatus(e sip.LineStatus) {
 	p := a.ports[e.Port]
-	if p == nil || e.Registrar == "" {
+	if e.Registrar == "" {
 		return
 	}
 	b := lineBinding{registered: e.Registered, path: e.Path}
 	if e.Err != nil {
 		b.err = e.Err.Error()
+	}
+	if p == nil {
+		if a.groupLineStatus(e.Port, e.Registrar, b) { // a group's own line (groups.go)
+			a.lineLog.log(a.log, e)
+		}
+		return
 	}
 	a.mu.Lock()
 	p.regs[e.Registrar] = b

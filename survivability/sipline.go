@@ -89,7 +89,7 @@ func (r *sipRung) place(ctx context.Context, portID int, number string, at *atte
 		retry, reason := classifySIPErr(err)
 		return nil, &attemptError{retry: retry, reason: reason, err: err}
 	}
-	c := &sipCall{call: call}
+	c := &sipCall{call: call, a: r.a}
 	go c.follow(at)
 	return c, nil
 }
@@ -157,7 +157,11 @@ func classifySIPErr(err error) (retry bool, r fxs.FailReason) {
 }
 
 // sipCall is an outbound SIP call as the port sees it.
-type sipCall struct{ call *sip.Call }
+type sipCall struct {
+	call *sip.Call
+	a    *Appliance
+	hold sipHolder // services.go
+}
 
 func (c *sipCall) follow(at *attempt) {
 	answered := false
@@ -211,7 +215,10 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	if a.remoteSIP(ic) {
 		return // the service extension (remote_entry.go)
 	}
-	a.endCopperCheck() // a port rings only with its handset on the board
+	a.endCopperCheck()       // a port rings only with its handset on the board
+	if a.groupIncoming(ic) { // a group's own line (groups_callers.go)
+		return
+	}
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")
@@ -236,6 +243,11 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	}
 	in := &sipInbound{a: a, ic: ic, port: ic.Port}
 	pr, err := p.fx.Offer(in, cid)
+	if err != nil {
+		if wpr, ok := a.waitingSIP(p, in, cid); ok {
+			pr, err = wpr, nil // a call waiting (services.go)
+		}
+	}
 	if err != nil && fwd.Busy != "" {
 		a.divert(ic, p, fwd.Busy, "forward-busy")
 		return
@@ -313,18 +325,23 @@ type sipInbound struct {
 	ic   *sip.IncomingCall
 	port int
 
-	mu   sync.Mutex
-	call *sip.Call
+	mu       sync.Mutex
+	call     *sip.Call
+	hold     sipHolder // services.go
+	rejected bool      // a call waiting turned away (R0)
 }
 
 func (s *sipInbound) follow(pr fxs.Progress) {
 	<-s.ic.Canceled()
 	s.mu.Lock()
-	answered := s.call != nil
+	answered, rejected := s.call != nil, s.rejected
 	s.mu.Unlock()
 	result := "cancelled"
-	if answered {
+	switch {
+	case answered:
 		result = "answered"
+	case rejected:
+		result = "busy"
 	}
 	s.a.callResult(s.port, "in", s.ic.Registrar, result, false)
 	pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "far end cleared"})

@@ -44,6 +44,11 @@ func (a *Appliance) Status() control.Status {
 		if a.fwd != nil {
 			cp.ForwardMirror = a.fwd.MirrorState(id)
 		}
+		cp.Held, cp.Waiting, cp.ThreeWay = sn.Held, sn.Waiting, sn.ThreeWay
+		cp.Flash = p.opt.Flash
+		if cp.Flash == "" {
+			cp.Flash = FlashLocal
+		}
 		snaps[id] = cp
 	}
 	var lockouts []control.Lockout
@@ -52,6 +57,7 @@ func (a *Appliance) Status() control.Status {
 			lockouts = append(lockouts, control.Lockout{Kind: string(l.Kind), Key: l.Key, Remaining: l.Remaining.Seconds()})
 		}
 	}
+	groups := a.groupsStatus() // groups.go
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -88,6 +94,7 @@ func (a *Appliance) Status() control.Status {
 			paths = append(paths, np)
 		}
 	}
+	xfers := a.xfers.status()
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -102,6 +109,10 @@ func (a *Appliance) Status() control.Status {
 		Lockouts: lockouts,
 		Remote:   a.remoteStatusLocked(),
 		Paths:    paths,
+		Groups:   groups,
+	}
+	if len(xfers) > 0 {
+		s.Transfers = xfers
 	}
 	if !a.mains {
 		s.Power.Source = "battery"

@@ -22,6 +22,9 @@ type TrunkOptions struct {
 	Ports []int
 	// Number is the trunk's own number (remote activation, diverts).
 	Number string
+	// Group names the hunt group its inbound calls go to instead of Ports
+	// (groups.go).
+	Group string
 }
 
 // How long a trunk may take to accept a dialled call.
@@ -356,6 +359,9 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	if cid.Number == "" && cid.NumberAbsence == 0 {
 		cid.NumberAbsence = dsp.Absence('O')
 	}
+	if tl.a.groupTrunkCall(c, cid) { // the trunk names a hunt group (groups_callers.go)
+		return
+	}
 	tl.a.routeInbound(c, tl.o.Ports, cid) // divert, ring the ports, or refuse at once
 }
 
@@ -389,6 +395,7 @@ type trunkCall struct {
 	// test is set on a path test's call (testcall.go): its events go to
 	// the test, never to a port, and any porter's call takes the trunk.
 	test *trunkTest
+	grp  *hunt // inbound for a hunt group: its hunt (groups.go)
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -504,6 +511,12 @@ func (c *trunkCall) hangupTrunk() error {
 
 // notify tells the call's listeners it is over.
 func (c *trunkCall) notify(reason error) {
+	c.mu.Lock()
+	h := c.grp
+	c.mu.Unlock()
+	if h != nil && h.trunkOver() {
+		return // an outside member had it (groups_callers.go)
+	}
 	if c.tl.a.svcNotify(c, reason) {
 		return
 	}

@@ -468,8 +468,10 @@ func refusedOrFailed(err error) string {
 func (a *Appliance) diverted(c *trunkCall, t target, method, number string, took time.Duration) {
 	c.stopNoAnswer()
 	a.sm.diverts.WithLabelValues(c.tl.nm, method, "ok").Inc()
-	a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
-	a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	if t.port != 0 { // 0: a group's outside member (groups_callers.go), no port's divert
+		a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
+		a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	}
 	a.log.Info("trunk call diverted", "trunk", c.tl.nm, "to", number, "method", method, "reason", t.why, "port", t.port, "took", took)
 }
 
@@ -534,6 +536,9 @@ func (a *Appliance) svcIncoming(tl *trunkLine, ev hal.TrunkEvent) bool {
 
 // ringPorts are the ports a trunk's inbound calls ring.
 func (tl *trunkLine) ringPorts() []int {
+	if g := tl.a.groupOf(tl.o.Group); g != nil {
+		return g.portMembers()
+	}
 	if len(tl.o.Ports) > 0 {
 		return tl.o.Ports
 	}
@@ -1008,8 +1013,21 @@ func (r *ringBackCall) TakesRecallCodes() bool            { return r.pc.TakesRec
 func (r *ringBackCall) Recall(act fxs.RecallAction) error { return r.pc.Recall(act) }
 
 // TakesRecallCodes implements fxs.Recaller: a trunk with call hold takes
-// the profile's recall codes.
-func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.sv.svc != nil }
+// the profile's recall codes while it has a second call of its own
+// (waiting or held by the network); otherwise R is the port's (an enquiry
+// call, services.go).
+func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.networkSecond() }
+
+// networkSecond says whether the trunk has a call beside its current one
+// and the services to act on it.
+func (tl *trunkLine) networkSecond() bool {
+	if tl.sv.svc == nil {
+		return false
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.sv.second != nil
+}
 
 // Recall implements fxs.Recaller.
 func (pc *portCall) Recall(act fxs.RecallAction) error { return pc.c.tl.a.recall(pc.c, act) }
@@ -1020,7 +1038,7 @@ func (lc *ladderCall) TakesRecallCodes() bool {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	c, ok := lc.call.(*trunkCall)
-	return ok && c.tl.sv.svc != nil
+	return ok && c.tl.networkSecond()
 }
 
 // Recall implements fxs.Recaller.

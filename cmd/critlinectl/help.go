@@ -66,11 +66,11 @@ func printVerbHelp(w io.Writer, name string, v verb, args []string) {
 // it does.
 var (
 	simSub = map[string]string{
-		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board.",
+		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board; returns once\nthe port has seen it (a replaced handset takes the profile's clear time), so the next\ncommand finds the port idle or off-hook.",
 		"dial": "dial PORT DIGITS [--pulse]\n\nKey DTMF digits (0-9 * # A-D) into the handset, or pulse-dial them as a rotary\n" +
 			"dial does with --pulse (loop-disconnect breaks on the hook line). Lift the handset first.\n" +
 			"Returns once the digits have been keyed.",
-		"flash": "flash PORT\n\nA 100 ms timed-break recall (register recall, R) on the hook line.",
+		"flash": "flash PORT\n\nA 100 ms timed-break recall (register recall, R) on the hook line; returns once the port\nhas taken it, so digits keyed next are the code after R (sim dial 1 2: R2).",
 		"power": "power mains|battery|battery-low\n\nThe supply: mains present, on battery, or battery low (the appliance goes to lifeline).",
 		"link":  "link up|down\n\nPlug or unplug the simulated LAN cable.",
 		"trunk": "trunk [--trunk NAME] VERB ARGS\n\nDrive the simulated modem of a sim trunk (--trunk names it when there are several).\n" +

@@ -55,8 +55,9 @@ func posted(e *env, path string, req any) int {
 // board (digits being keyed), so that the next command of a script or of
 // the README's tour acts after it, as a person would: a recall sent while
 // 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
-// waiting, not the action. (sim play does not wait: one speaks while doing
-// other things.)
+// waiting, not the action. A recall (sim flash) waits until the port has
+// taken it, so a code keyed next follows the R. (sim play does not wait:
+// one speaks while doing other things.)
 func playOut(e *env, r control.Result) {
 	if r.Seconds <= 0 {
 		return

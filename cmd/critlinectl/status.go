@@ -158,6 +158,15 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		if p.Condition != "" {
 			state += " (" + p.Condition + ")"
 		}
+		switch {
+		case p.ThreeWay:
+			state += " (three-way with " + p.Held + ")"
+		case p.Held != "":
+			state += " (" + p.Held + " held)"
+		}
+		if p.Waiting != "" {
+			state += " (" + p.Waiting + " waiting)"
+		}
 		relay := p.Relay
 		if relay == "bypass" {
 			relay = "BYPASS"
@@ -193,6 +202,13 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(st.Transfers) > 0 {
+		fmt.Fprintln(w)
+		for _, x := range st.Transfers {
+			fmt.Fprintf(w, "TRANSFERRED by port %d: %s <-> %s (%s, %s) since %s\n", x.Port, dash(x.Held), dash(x.Target), x.Method, x.State, x.Since.Format("15:04:05"))
+		}
+	}
+	printGroups(w, st.Groups)
 	if len(st.Lockouts) > 0 {
 		fmt.Fprintln(w)
 		for _, l := range st.Lockouts {
@@ -265,4 +281,26 @@ func printProof(w io.Writer, st control.Status, now time.Time) {
 		fmt.Fprintf(w, " (expected runtime %s)", time.Duration(b.ExpectedRuntimeSeconds)*time.Second)
 	}
 	fmt.Fprintln(w)
+}
+
+// printGroups renders the hunt groups: who is in each, who rings now.
+func printGroups(w io.Writer, groups []control.Group) {
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP	EXT	STRATEGY	LINE	CALLS	RINGING	MEMBERS")
+	for _, g := range groups {
+		var ms []string
+		for _, m := range g.Members {
+			s := m.Member
+			if m.State != "ready" && m.State != "ringing" {
+				s += " (" + m.State + ")"
+			}
+			ms = append(ms, s)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Name, g.Extension, g.Strategy, dash(g.Line), g.Calls, dash(strings.Join(g.Ringing, ",")), strings.Join(ms, ", "))
+	}
+	tw.Flush()
 }

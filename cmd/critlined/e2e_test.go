@@ -72,6 +72,9 @@ type proc struct {
 	done    chan error
 	bin     string
 	netns   string // the network namespace it runs in ("" here)
+
+	micMu   sync.Mutex
+	micFree map[int]time.Time // when the tones played into each port have played out (flashpeer_test.go)
 }
 
 type syncBuffer = testenv.Buffer

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -178,47 +176,11 @@ func TestPathTestsOnTheTrunks(t *testing.T) {
 	}
 }
 
-// sippEchoUAS starts a sipp echo test (answers, echoes RTP) and returns
-// its address.
-func sippEchoUAS(t *testing.T) string {
-	t.Helper()
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
-	port := testpeer.FreeUDPPort(t, "127.0.0.3")
-	abs, err := filepath.Abs("testdata/uas-echo.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-i", "127.0.0.3", "-p", strconv.Itoa(port), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-rtp_echo", "-nostdin", "-trace_msg", "-sf", abs)
-	cmd.Dir = t.TempDir()
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			logs, _ := filepath.Glob(filepath.Join(cmd.Dir, "*_messages.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("sipp messages:\n%s", b)
-			}
-			t.Logf("sipp:\n%s", out.String())
-		}
-	})
-	return fmt.Sprintf("127.0.0.3:%d", port)
-}
-
 // The registrar's path test: a call through kamailio to its echo test (a
 // sipp UAS echoing RTP) proves the PBX carries calls and audio both ways,
 // with the setup time measured; a dead extension fails it.
 func TestPathTestThroughThePBX(t *testing.T) {
-	echo := sippEchoUAS(t)
+	echo := sippEchoUAS(t, "testdata/uas-echo.xml")
 	pbx := testpeer.StartKamailio(t, testpeer.KamailioOptions{Users: pbxUsers(), Routes: map[string]string{"6000": echo}})
 	cfg := pbxConfig(t, pbx.Addr)
 	b, _ := os.ReadFile(cfg)

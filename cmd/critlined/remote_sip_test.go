@@ -17,9 +17,9 @@ import (
 	pionrtp "github.com/pion/rtp"
 )
 
-// rtpPeer is the media end of a sipp caller: it records the appliance's
+// keyPeer is the media end of a sipp caller: it records the appliance's
 // audio (PCMA) and sends DTMF as RFC 4733 events.
-type rtpPeer struct {
+type keyPeer struct {
 	t     *testing.T
 	conn  *net.UDPConn
 	mu    sync.Mutex
@@ -31,21 +31,21 @@ type rtpPeer struct {
 	ts    uint32
 }
 
-func newRTPPeer(t *testing.T) *rtpPeer {
+func newKeyPeer(t *testing.T) *keyPeer {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rtpPeer{t: t, conn: c, seq: 1000, ts: 160000}
+	r := &keyPeer{t: t, conn: c, seq: 1000, ts: 160000}
 	t.Cleanup(func() { c.Close() })
 	go r.read()
 	return r
 }
 
-func (r *rtpPeer) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+func (r *keyPeer) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
 
-func (r *rtpPeer) read() {
+func (r *keyPeer) read() {
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := r.conn.ReadFromUDP(buf)
@@ -69,7 +69,7 @@ func (r *rtpPeer) read() {
 	}
 }
 
-func (r *rtpPeer) samples() []int16 {
+func (r *keyPeer) samples() []int16 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]int16(nil), r.heard...)
@@ -77,7 +77,7 @@ func (r *rtpPeer) samples() []int16 {
 
 // keys sends DTMF keys as RFC 4733 events (payload type 101), each 100 ms
 // with its three end packets, to where the appliance's audio comes from.
-func (r *rtpPeer) keys(s string) {
+func (r *keyPeer) keys(s string) {
 	r.t.Helper()
 	r.mu.Lock()
 	to := r.from
@@ -177,7 +177,7 @@ service_password = "service-secret"`, "")
 		t.Errorf("status table:\n%s", table)
 	}
 
-	r := newRTPPeer(t)
+	r := newKeyPeer(t)
 	done := sipCaller(t, pbx, "uac-service.xml", "270009", map[string]string{"RTP_PORT": strconv.Itoa(r.port()), "CALLER": "07700900321"})
 	h := newHeard(t, "en-GB")
 	eventually(t, "the service extension answers", func() bool {

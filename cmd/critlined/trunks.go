@@ -55,7 +55,7 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 		}
 		// Close the trunk before its simulator.
 		b.close = append([]func() error{tr.Close}, b.close...)
-		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number, Ports: t.Ports})
+		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number, Ports: t.Ports, Group: t.Group})
 	}
 	return nil
 }

@@ -46,6 +46,9 @@ type Tones struct {
 	Congestion   ToneSpec `toml:"congestion"`
 	Unobtainable ToneSpec `toml:"unobtainable"`
 	CallWaiting  ToneSpec `toml:"call_waiting"`
+	// RecallDial is the dial tone of an enquiry call (the porter pressed
+	// R and holds a call); empty plays the ordinary dial tone.
+	RecallDial ToneSpec `toml:"recall_dial"`
 }
 
 // ToneSpec is a tone as written in a profile: a default level and a cadence
@@ -255,6 +258,11 @@ func (p *Profile) Validate() error {
 	d := p.Dialling
 	if strings.TrimSpace(d.Plan) == "" {
 		bad("dialling.plan", "is missing: give a digit map such as \"999|112|0[1-9]xxxxxxxxx\"")
+	}
+	if strings.TrimSpace(p.Tones.RecallDial.Cadence) != "" {
+		if _, err := p.Tones.RecallDial.Parse("tones.recall_dial"); err != nil {
+			bad("tones.recall_dial", "%v", err)
+		}
 	}
 	errs = append(errs, p.validateWaiting()...)
 	errs = append(errs, p.validateRecall()...)

@@ -120,6 +120,11 @@ func checkProfile(cfg *config.Config, prof *profile.Profile, errs *config.Errors
 		}
 		break
 	}
+	for i, p := range cfg.Ports {
+		if p.Warmline != "" && p.WarmlineAfter.Duration >= prof.Dialling.DialToneTimeout {
+			errs.Problemf(cfg, fmt.Sprintf("port[%d].warmline_after", i), "%s is not shorter than the profile's dial tone timeout (%s): the porter would hear number unobtainable first; shorten it", p.WarmlineAfter, prof.Dialling.DialToneTimeout)
+		}
+	}
 	h := prof.Hook
 	w := hook.Windows{Debounce: h.Debounce, Seize: h.Seize, PulseBreakMin: h.PulseBreakMin, PulseBreakMax: h.PulseBreakMax,
 		DigitEnd: h.DigitEnd, FlashMin: h.FlashMin, FlashMax: h.FlashMax, Clear: h.Clear}

@@ -313,7 +313,8 @@ type Local struct {
 	Port      int        // our RTP port
 	Laws      []Law      // order of preference for an offer; nil = PCMA, PCMU
 	EventPT   uint8      // telephone-event payload type we offer (0 = DefaultEventPT)
-	SessionID uint64     // o= session id and version
+	SessionID uint64     // o= session id
+	Version   uint64     // added to SessionID for the o= version: raise it for each new offer or answer of the session
 }
 
 func (l Local) header(b *bytes.Buffer) {
@@ -322,11 +323,16 @@ func (l Local) header(b *bytes.Buffer) {
 		ipv = "IP6"
 	}
 	fmt.Fprintf(b, "v=0\r\no=critline %d %d IN %s %s\r\ns=critline\r\nc=IN %s %s\r\nt=0 0\r\n",
-		l.SessionID, l.SessionID, ipv, l.Addr, ipv, l.Addr)
+		l.SessionID, l.SessionID+l.Version, ipv, l.Addr, ipv, l.Addr)
 }
 
 // Offer returns an SDP offer for PCMA/PCMU and telephone-event, ptime 20.
-func (l Local) Offer() []byte {
+func (l Local) Offer() []byte { return l.OfferDirection(SendRecv) }
+
+// OfferDirection is Offer with the given direction attribute: sendonly or
+// inactive to put a call on hold (RFC 3264 8.4, RFC 6337 5.3), sendrecv to
+// take it off hold.
+func (l Local) OfferDirection(dir Direction) []byte {
 	laws := l.Laws
 	if len(laws) == 0 {
 		laws = []Law{ALaw, ULaw}
@@ -345,13 +351,20 @@ func (l Local) Offer() []byte {
 	for _, law := range laws {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", law.PayloadType(), law)
 	}
-	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=sendrecv\r\n", ev, ev, Ptime)
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=%s\r\n", ev, ev, Ptime, dir)
 	return b.Bytes()
 }
 
 // Answer returns an SDP answer accepting m (the result of Negotiate on the
 // offer): one codec, plus telephone-event with the offerer's payload type.
-func (l Local) Answer(m Media) []byte {
+func (l Local) Answer(m Media) []byte { return l.AnswerHeld(m, false) }
+
+// AnswerHeld is Answer for a call we may be holding: the direction answers
+// the offer's (RFC 3264 6.1) and, while held is true, never lets the peer's
+// audio flow to us: an offer of sendrecv is answered sendonly, sendonly
+// inactive, so a session refresh or the peer's own hold does not take our
+// hold off.
+func (l Local) AnswerHeld(m Media, held bool) []byte {
 	var b bytes.Buffer
 	l.header(&b)
 	fmt.Fprintf(&b, "m=audio %d RTP/AVP %d", l.Port, m.PT)
@@ -362,15 +375,28 @@ func (l Local) Answer(m Media) []byte {
 	if m.Events {
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", m.EventPT, m.EventPT)
 	}
-	dir := SendRecv
-	switch m.Direction {
-	case SendOnly:
-		dir = RecvOnly
-	case RecvOnly:
-		dir = SendOnly
-	case Inactive:
-		dir = Inactive
-	}
+	dir := AnswerDirection(m.Direction, held)
 	fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", Ptime, dir)
 	return b.Bytes()
+}
+
+// AnswerDirection is the direction that answers an offer's (RFC 3264 6.1):
+// the mirror of the offer's, and, while we hold the call, one in which the
+// peer does not send to us.
+func AnswerDirection(offered Direction, held bool) Direction {
+	switch offered {
+	case Inactive:
+		return Inactive
+	case SendOnly:
+		if held {
+			return Inactive
+		}
+		return RecvOnly
+	case RecvOnly:
+		return SendOnly
+	}
+	if held {
+		return SendOnly
+	}
+	return SendRecv
 }

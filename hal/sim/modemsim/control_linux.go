@@ -51,7 +51,7 @@ func verbs() map[string]verb {
 		"jitter":     {"jitter N", "send voice in bursts of N frames (1 = smooth)", (*Sim).cJitter},
 		"play":       {"play FILE", "the far end speaks FILE (raw s16le 8 kHz mono, or WAV)", (*Sim).cPlay},
 		"tone":       {"tone HZ [SECONDS]", "the far end plays a sine tone (default 1 s)", (*Sim).cTone},
-		"heard":      {"heard", "how much voice the far end has received, and its level", (*Sim).cHeard},
+		"heard":      {"heard [HZ]", "how much voice the far end has received, and its level; with HZ, the share of the last second's power at HZ (a tone crossing the call)", (*Sim).cHeard},
 		"sms":        {"sms", "list the SMS the driver sent", (*Sim).cSMS},
 		"forwarding": {"forwarding", "list the network call forwards the driver set", (*Sim).cForwarding},
 		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
@@ -712,7 +712,39 @@ func (s *Sim) cHeard(args []string) (string, error) {
 	if len(last) > 0 {
 		rms = math.Sqrt(sum / float64(len(last)))
 	}
-	return fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms), nil
+	out := fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms)
+	if len(args) > 0 {
+		hz, err := strconv.ParseFloat(args[0], 64)
+		if err != nil || hz <= 0 || hz >= 4000 {
+			return "", fmt.Errorf("heard %q: give a frequency in Hz below 4000, e.g. heard 697", args[0])
+		}
+		out += fmt.Sprintf("; share at %.0f Hz %.2f", hz, toneShare(last, hz))
+	}
+	return out, nil
+}
+
+// toneShare is the share of the power of samples at hz (1 for a pure tone
+// there), with the Goertzel algorithm over blocks of 100 ms, so a frame
+// dropped or repeated on the way (which breaks a tone's phase) does not
+// hide it.
+func toneShare(samples []int16, hz float64) float64 {
+	const block = 800
+	w := 2 * math.Pi * hz / 8000
+	c := 2 * math.Cos(w)
+	var at, total float64
+	for i := 0; i+block <= len(samples); i += block {
+		var s1, s2 float64
+		for _, x := range samples[i : i+block] {
+			v := float64(x)
+			s1, s2 = v+c*s1-s2, s1
+			total += v * v
+		}
+		at += 2 * (s1*s1 + s2*s2 - c*s1*s2) / block
+	}
+	if total == 0 {
+		return 0
+	}
+	return at / total
 }
 
 func (s *Sim) cSMS(args []string) (string, error) {

@@ -5,7 +5,6 @@ package modemsim
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -28,22 +27,6 @@ func readVoice(t *testing.T, v *client, n int) []int16 {
 		out[i] = int16(binary.LittleEndian.Uint16(got[2*i:]))
 	}
 	return out
-}
-
-// toneShare is the share of the signal's power at hz (1 for a pure tone).
-func toneShare(s []int16, hz float64) float64 {
-	w := 2 * math.Pi * hz / 8000
-	c := 2 * math.Cos(w)
-	var s1, s2, tot float64
-	for _, x := range s {
-		v := float64(x)
-		s1, s2 = v+c*s1-s2, s1
-		tot += v * v
-	}
-	if tot == 0 {
-		return 0
-	}
-	return 2 * (s1*s1 + s2*s2 - c*s1*s2) / (float64(len(s)) * tot)
 }
 
 // A tone responder answers with a steady 1004 Hz tone on the voice port
