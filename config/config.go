@@ -13,6 +13,7 @@ type Config struct {
 	Ports         []Port        `toml:"port"`
 	SIP           SIP           `toml:"sip"`
 	Trunks        []Trunk       `toml:"trunk"`
+	Groups        []Group       `toml:"group"` // hunt groups (groups.go)
 	Survivability Survivability `toml:"survivability"`
 	Metrics       Metrics       `toml:"metrics"`
 	Control       Control       `toml:"control"`
@@ -42,6 +43,11 @@ type Board struct {
 	BatteryLow  *Pin           `toml:"battery_low"`  // input: asserted = battery low
 	LED         map[string]Pin `toml:"led"`          // outputs by function
 	Link        string         `toml:"link"`         // network interface whose carrier is the LAN link
+
+	// BatteryRuntime is how long the UPS should carry the appliance: a
+	// run on battery that ends in battery low or power loss sooner ended
+	// early (survivability/battery). 0: not judged.
+	BatteryRuntime Duration `toml:"battery_runtime"`
 }
 
 // Pin is one GPIO line.
@@ -85,7 +91,38 @@ type Port struct {
 	// waiting is subscribed for (default the extension). dialects.go.
 	Voicemail string `toml:"voicemail"`
 	Mailbox   string `toml:"mailbox"`
+	// Flash is what the hook flash (R) does: "local" (the default: the
+	// appliance's own call waiting, hold, enquiry call, three-way calling
+	// and transfer) or passed to the PBX, which provides them: "rfc4733"
+	// (telephone-event 16 in the RTP), "sip-info" (INFO
+	// application/hook-flash) or "dtmf-relay" (INFO application/dtmf-relay
+	// Signal=!).
+	Flash string `toml:"flash"`
+	// CallWaiting: a second call to the port in a call waits, announced by
+	// the call-waiting tone and caller ID on call waiting, instead of
+	// getting busy (default true with flash = "local"; the PBX's business
+	// otherwise).
+	CallWaiting *bool `toml:"call_waiting"`
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it, attended once it answered, blind while it rings
+	// (default true); false: the held call rings the porter back.
+	TransferOnHangup *bool `toml:"transfer_on_hangup"`
+	// Hotline is a number dialled the moment the handset is lifted (lift,
+	// refuge and car-park phones); Warmline one dialled after WarmlineAfter
+	// without a digit. See groups.go.
+	Hotline       string   `toml:"hotline"`
+	Warmline      string   `toml:"warmline"`
+	WarmlineAfter Duration `toml:"warmline_after"`
 }
+
+// Flash values of [[port]] flash.
+var FlashValues = []string{"local", "rfc4733", "sip-info", "dtmf-relay"}
+
+// CallWaitingOn says whether the port takes a call waiting.
+func (p Port) CallWaitingOn() bool { return p.CallWaiting == nil || *p.CallWaiting }
+
+// TransferOnHangupOn says whether hanging up during an enquiry transfers.
+func (p Port) TransferOnHangupOn() bool { return p.TransferOnHangup == nil || *p.TransferOnHangup }
 
 // SIP is the user agent's configuration.
 type SIP struct {
@@ -123,6 +160,24 @@ type SIP struct {
 	// KeepAlive is the RFC 5626 keep-alive interval on TCP and TLS
 	// connections to the registrars (0s: none).
 	KeepAlive *Duration `toml:"keepalive"`
+	// FirstResponse is the longest an outbound INVITE waits for any
+	// response (a PBX with no round-trip history gets all of it).
+	FirstResponse Duration `toml:"first_response"`
+	// RTTFloor is the least time a PBX with round-trip history is given to
+	// answer a probe or an INVITE (3 times its slowest recent answer, at
+	// least this) before a probe burst asks whether it is there.
+	RTTFloor Duration `toml:"rtt_floor"`
+	// ProbeBurst is the number of probes in that burst; 0 turns bursts off.
+	ProbeBurst *int `toml:"probe_burst"`
+	// The modem's data connection as a path to registrars (paths.go):
+	// DataProbeInterval is how often registrars are probed over it,
+	// DataKeepAlive how often a CRLF keep-alive holds the carrier's NAT
+	// mapping while a registrar is in use over it (0s: none), DataHoldDown
+	// how long its registrars keep their verdict while a lost data session
+	// comes back.
+	DataProbeInterval Duration  `toml:"data_probe_interval"`
+	DataKeepAlive     *Duration `toml:"data_keepalive"` // absent: the default; "0s": none
+	DataHoldDown      *Duration `toml:"data_hold_down"` // absent: the default; "0s": none
 }
 
 // Registrar is one PBX, in order of preference.
@@ -137,6 +192,18 @@ type Registrar struct {
 	// MWISubscribe subscribes every line to message waiting (RFC 3842)
 	// here; unsolicited NOTIFYs are taken either way.
 	MWISubscribe bool `toml:"mwi_subscribe"`
+	// Via is the network path it is reached by: "lan" (the default),
+	// "wwan" (the modem's data connection) or "any" (the LAN while it
+	// works, else the data connection).
+	Via string `toml:"via"`
+
+	// TestExtension is what a path test calls through this registrar (the
+	// PBX's echo or test service; issue 17); empty: not tested.
+	TestExtension string `toml:"test_extension"`
+	// TestExpect is what the test extension does: audio (the default),
+	// tone, echo or dtmf (survivability/pathtest).
+	TestExpect string `toml:"test_expect"`
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
 }
 
 // Trunk is one PSTN trunk, in order of preference.
@@ -148,6 +215,28 @@ type Trunk struct {
 	Variant string `toml:"variant"` // generic | simcom | quectel
 	Baud    int    `toml:"baud"`
 	Number  string `toml:"number"` // the trunk's own number (for diverts and remote activation)
+	// Ports are the ports its inbound calls ring (default every port). A
+	// trunk that serves one port alone may mirror that port's forwarding
+	// into the mobile network ([[port]] forward_mirror).
+	Ports []int `toml:"ports"`
+	// DataInterface is the network interface the modem's data connection
+	// appears as ("wwan0", "usb0"): the board's second IP path
+	// (registrars with via = "wwan" or "any").
+	DataInterface string `toml:"data_interface"`
+	// DataBearer says who brings it up: "at" (critline, by AT commands on
+	// the port it already owns; the default) or "external" (ModemManager,
+	// or the module's own auto-connect).
+	DataBearer string `toml:"data_bearer"`
+	// APN, when set, is written to the data context before each connect.
+	APN string `toml:"apn"`
+
+	// TestNumber is what a path test calls on this trunk (a test line
+	// answering with a tone, or a loop-back echoing audio or DTMF; issue
+	// 17); empty: not tested.
+	TestNumber string `toml:"test_number"`
+	TestExpect string `toml:"test_expect"`  // audio (default) | tone | echo | dtmf
+	TestToneHz int    `toml:"test_tone_hz"` // tone's frequency (default 1004)
+	Group      string `toml:"group"`        // the hunt group its inbound calls go to; empty rings every port
 }
 
 // Survivability tunes the routing brain.
@@ -164,8 +253,9 @@ type Survivability struct {
 	DivertTo string `toml:"divert_to"`
 	// DivertAfter diverts calls still ringing after this long (0: never).
 	DivertAfter Duration `toml:"divert_after"`
-	// RemoteTrunk names the trunk whose inbound calls reach the
-	// remote-activation dialogue (a service number) instead of the ports.
+	// RemoteTrunk names a trunk dedicated to remote activation (a second
+	// SIM): every inbound call on it reaches the dialogue instead of the
+	// ports, so it may not be the only trunk.
 	RemoteTrunk string `toml:"remote_trunk"`
 	// Guard is the toll-fraud guard ([survivability.guard], see
 	// survivability/guard.Config).
@@ -176,6 +266,16 @@ type Survivability struct {
 	// PortStall is how long one call step of a port may take before the
 	// port is declared wedged (the step is abandoned; the port carries on).
 	PortStall Duration `toml:"port_stall"`
+
+	// PathTests is the schedule of the path tests
+	// ([survivability.path_tests], see survivability/pathtest.Config).
+	PathTests Raw `toml:"path_tests"`
+	// LocalCalls is how a port's call to another port's (or a group's)
+	// extension is connected: "pbx-first" (the default: through the PBX
+	// while it is healthy and both lines are registered with it, so it
+	// keeps its records; inside the appliance otherwise) or "local"
+	// (always inside the appliance).
+	LocalCalls string `toml:"local_calls"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -300,6 +400,11 @@ func (c *Config) applyDefaults() {
 			c.Ports[i].DivertAfter = c.Survivability.DivertAfter
 		}
 		def(&c.Ports[i].RingDrive, "enable")
+		def(&c.Ports[i].Flash, "local")
+		if c.Ports[i].CallWaiting == nil {
+			cw := c.Ports[i].Flash == "local"
+			c.Ports[i].CallWaiting = &cw
+		}
 		if c.Ports[i].BehindRelay == "" {
 			c.Notices = append(c.Notices, Problem{Key: fmt.Sprintf("port[%d].behind_relay", i),
 				Msg: `not set: taken as "none" (no copper line behind the relay), so the handset stays on the board and bypass is never used as a route; write behind_relay = "copper" if a live PSTN line is wired behind this port's relay, or "none" to silence this notice`})
@@ -322,6 +427,8 @@ func (c *Config) applyDefaults() {
 	def(&c.State.Dir, DefaultStateDir)
 	c.limitDefaults()
 	c.dialectDefaults()
+	c.failoverDefaults()
+	c.groupDefaults()
 }
 
 // Load reads and checks the file at path. A *Errors lists every problem.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/internal/testenv"
@@ -252,6 +253,112 @@ emergency_route = "satellite-first"
 		`bad.toml:7: sip.register: "some": use "all"`,
 		`bad.toml:8: sip.register_expiry: 5s: use 30s to 1h0m0s`,
 		`bad.toml:11: survivability.emergency_route: "satellite-first": use "pbx-first"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
+// The path tests' targets (issue 17): never an emergency number, never the
+// trunk's own number; what they are expected to do; the battery's runtime.
+func TestPathTestKeys(t *testing.T) {
+	c, err := Parse("k.toml", []byte(`[board]
+battery_runtime = "4h"
+[[port]]
+id = 1
+extension = "201"
+behind_relay = "none"
+[[sip.registrar]]
+name = "pbx"
+address = "10.1.2.3:5060"
+test_extension = "*43"
+test_expect = "echo"
+[[trunk]]
+name = "lte"
+kind = "sim"
+test_number = "07700900100"
+test_expect = "tone"
+test_tone_hz = 1020
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Board.BatteryRuntime.Duration != 4*time.Hour || c.SIP.Registrars[0].TestExtension != "*43" || c.Trunks[0].TestToneHz != 1020 {
+		t.Fatalf("%+v %+v %+v", c.Board, c.SIP.Registrars[0], c.Trunks[0])
+	}
+	_, err = Parse("bad.toml", []byte(`[board]
+battery_runtime = "10s"
+[[port]]
+id = 1
+extension = "201"
+behind_relay = "none"
+[[sip.registrar]]
+name = "pbx"
+address = "10.1.2.3:5060"
+test_extension = "112"
+[[trunk]]
+name = "lte"
+kind = "sim"
+number = "07700900001"
+test_number = "07700900001"
+test_expect = "music"
+test_tone_hz = 9000
+[[trunk]]
+name = "lte2"
+kind = "sim"
+test_expect = "tone"
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, w := range []string{
+		`bad.toml:2: board.battery_runtime: 10s: give the UPS's rated runtime`,
+		`bad.toml:10: sip.registrar[0].test_extension: "112" is an emergency number`,
+		`bad.toml:15: trunk[0].test_number: "07700900001" is the trunk's own number`,
+		`bad.toml:16: trunk[0].test_expect: "music": use audio`,
+		`bad.toml:17: trunk[0].test_tone_hz: 9000 Hz: use 50..3900`,
+		`trunk[1].test_expect: there is no test_number to test`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
+// The flash-hook keys of a port (issue 14 point 3): defaults, and each bad
+// value named with its line and the fix.
+func TestFlashKeys(t *testing.T) {
+	c, err := Parse("k.toml", []byte("[[port]]\nid = 1\nextension = \"201\"\n\n[[port]]\nid = 2\nextension = \"202\"\nflash = \"sip-info\"\ntransfer_on_hangup = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := c.Ports[0], c.Ports[1]
+	if p1.Flash != "local" || !p1.CallWaitingOn() || !p1.TransferOnHangupOn() {
+		t.Errorf("port 1 defaults: flash %q call_waiting %v transfer_on_hangup %v", p1.Flash, p1.CallWaitingOn(), p1.TransferOnHangupOn())
+	}
+	if p2.Flash != "sip-info" || p2.CallWaitingOn() || p2.TransferOnHangupOn() {
+		t.Errorf("port 2: flash %q call_waiting %v transfer_on_hangup %v", p2.Flash, p2.CallWaitingOn(), p2.TransferOnHangupOn())
+	}
+	_, err = Parse("bad.toml", []byte(`[[port]]
+id = 1
+extension = "201"
+flash = "morse"
+
+[[port]]
+id = 2
+extension = "202"
+flash = "rfc4733"
+call_waiting = true
+transfer_on_hangup = "yes"
+`))
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, w := range []string{
+		`bad.toml:4: port[0].flash: "morse": use "local"`,
+		`bad.toml:10: port[1].call_waiting: true needs flash = "local"`,
+		`bad.toml:11: port[1].transfer_on_hangup:`,
 	} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in:\n%v", w, err)

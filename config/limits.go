@@ -14,6 +14,7 @@ func (c *Config) limitDefaults() {
 	if c.SIP.ProgressTimeout.Duration == 0 {
 		c.SIP.ProgressTimeout.Duration = DefaultProgressTimeout
 	}
+	c.pathDefaults()
 	if c.Survivability.PortStall.Duration == 0 {
 		c.Survivability.PortStall.Duration = DefaultPortStall
 	}
@@ -34,4 +35,5 @@ func (c *Config) validateLimits(bad func(key, format string, args ...any)) {
 		"more than the slowest call step, a 5 s modem command; the default 8s")
 	within("control.idle_timeout", c.Control.IdleTimeout, time.Second, time.Hour,
 		"how long a silent control connection is kept")
+	c.validatePaths(bad)
 }

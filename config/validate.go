@@ -5,8 +5,10 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/critline/critline/fxs/digitmap"
 	"github.com/critline/critline/hal"
@@ -99,6 +101,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	if c.Board.Debounce.Duration < 0 {
 		bad("board.debounce", "must not be negative")
 	}
+	if d := c.Board.BatteryRuntime.Duration; d != 0 && (d < time.Minute || d > 7*24*time.Hour) {
+		bad("board.battery_runtime", "%s: give the UPS's rated runtime at this load, 1m to 168h (e.g. \"4h\"), or leave it out", c.Board.BatteryRuntime)
+	}
 
 	if len(c.Ports) == 0 {
 		bad("port", "no ports configured: add at least one [[port]] with id and extension")
@@ -132,6 +137,11 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		}
 		if !oneOf(p.BehindRelay, behindRelay) {
 			bad(k+".behind_relay", "%q: use \"copper\" (a live PSTN line is wired behind the relay) or \"none\"", p.BehindRelay)
+		}
+		if !oneOf(p.Flash, FlashValues) {
+			bad(k+".flash", "%q: use \"local\" (the appliance's call waiting, hold, transfer and three-way calling) or pass the flash to a PBX that provides them: \"rfc4733\", \"sip-info\" or \"dtmf-relay\"", p.Flash)
+		} else if p.Flash != "local" && p.CallWaitingOn() {
+			bad(k+".call_waiting", "true needs flash = \"local\": with the flash passed to the PBX, call waiting is the PBX's; set call_waiting = false or flash = \"local\"")
 		}
 		if !oneOf(p.RingDrive, ringDrives) {
 			bad(k+".ring_drive", "%q is not a ring drive: use enable (SLIC ring-enable input) or toggle (forward/reverse toggled at the ring frequency)", p.RingDrive)
@@ -188,6 +198,7 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if !oneOf(r.Transport, transports) {
 			bad(k+".transport", "%q is not a transport: use one of %s", r.Transport, choices(transports))
 		}
+		c.validateTestTarget(bad, k, "test_extension", r.TestExtension, r.TestExpect, r.TestToneHz, "")
 	}
 
 	trunks := map[string]string{}
@@ -224,6 +235,12 @@ func (c *Config) validate(errs *Errors, loc locator) {
 		if t.Number != "" && !reDialable.MatchString(t.Number) {
 			bad(k+".number", "%q is not a phone number: use digits (and a leading +)", t.Number)
 		}
+		for _, id := range t.Ports {
+			if !slices.ContainsFunc(c.Ports, func(p Port) bool { return p.ID == id }) {
+				bad(k+".ports", "%d is not a configured port: list ids of [[port]] sections", id)
+			}
+		}
+		c.validateTestTarget(bad, k, "test_number", t.TestNumber, t.TestExpect, t.TestToneHz, t.Number)
 	}
 
 	if len(c.Survivability.Emergency) == 0 {
@@ -242,6 +259,9 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	}
 	if rt := c.Survivability.RemoteTrunk; rt != "" && trunks[rt] == "" {
 		bad("survivability.remote_trunk", "%q is not a configured trunk: name one of the [[trunk]] sections", rt)
+	} else if rt != "" && len(c.Trunks) == 1 {
+		bad("survivability.remote_trunk", "%q is the only trunk: every call on it would reach remote activation and the porters would never ring; "+
+			"list staff numbers in [survivability.forwarding] staff_numbers instead, or add a second trunk for remote activation", rt)
 	}
 	if c.Survivability.FailbackAfter.Duration < 0 {
 		bad("survivability.failback_after", "must not be negative")
@@ -277,6 +297,8 @@ func (c *Config) validate(errs *Errors, loc locator) {
 	}
 	c.validateLimits(bad)
 	c.validateDialects(bad)
+	c.validateFailover(bad)
+	c.validateGroups(bad)
 }
 
 // checkHostPort checks "host:port". Listening addresses (listen = true) may
@@ -310,4 +332,33 @@ func ParsePortRange(s string) (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%q is not a port range: write it like \"16384-16482\" (1024..65535)", s)
 	}
 	return lo, hi, nil
+}
+
+// testExpects are the values of test_expect (survivability/pathtest).
+var testExpects = []string{"audio", "tone", "echo", "dtmf"}
+
+// validateTestTarget checks a path test's number (issue 17): dialable,
+// never an emergency number (a test call to 999 would reach the emergency
+// operator) nor the trunk's own number, and what it is expected to do.
+func (c *Config) validateTestTarget(bad func(key, format string, args ...any), k, key, number, expect string, hz int, own string) {
+	if number == "" {
+		if expect != "" || hz != 0 {
+			bad(k+".test_expect", "there is no %s to test: set %s, or remove test_expect and test_tone_hz", key, key)
+		}
+		return
+	}
+	switch {
+	case !reDialable.MatchString(number) && !(key == "test_extension" && strings.HasPrefix(number, "sip:")):
+		bad(k+"."+key, "%q is not a number: give the digits of the test line (a number answering with a tone, or a loop-back)", number)
+	case slices.Contains(c.Survivability.Emergency, number):
+		bad(k+"."+key, "%q is an emergency number: a test call must never reach the emergency services; give a test line's number", number)
+	case own != "" && number == own:
+		bad(k+"."+key, "%q is the trunk's own number: a test call to it would meet itself busy; give a test line's number", number)
+	}
+	if expect != "" && !oneOf(expect, testExpects) {
+		bad(k+".test_expect", "%q: use audio (any audio), tone (a steady tone), echo (our probe comes back) or dtmf (digits come back)", expect)
+	}
+	if hz != 0 && (hz < 50 || hz > 3900) {
+		bad(k+".test_tone_hz", "%d Hz: use 50..3900 (the test tone is usually 1004 Hz)", hz)
+	}
 }

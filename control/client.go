@@ -163,6 +163,22 @@ func (c *Client) Post(ctx context.Context, path string, in any) (Result, error) 
 	return c.post(ctx, path, in)
 }
 
+// TestPaths runs the path tests now and returns the commissioning report
+// (it takes as long as the tests: up to 20 s each).
+func (c *Client) TestPaths(ctx context.Context, req PathTestRequest) (PathReport, error) {
+	var rep PathReport
+	b, err := json.Marshal(req)
+	if err != nil {
+		return rep, err
+	}
+	resp, err := c.do(ctx, "POST", "/v1/test/paths", nil, bytes.NewReader(b), "application/json")
+	if err != nil {
+		return rep, err
+	}
+	defer resp.Body.Close()
+	return rep, json.NewDecoder(resp.Body).Decode(&rep)
+}
+
 // Play sends raw s16le audio into a port's microphone.
 func (c *Client) Play(ctx context.Context, port int, samples []int16) (Result, error) {
 	b := make([]byte, 2*len(samples))

@@ -32,13 +32,29 @@ type Forwarder interface {
 	Unlock(req UnlockRequest) (string, error)
 }
 
+// PathTester is implemented by a daemon that proves its fallback paths
+// (issue 17): TestPaths runs the path tests now and returns the
+// commissioning report. An unknown path in the request is an error
+// wrapping ErrNotFound.
+type PathTester interface {
+	TestPaths(ctx context.Context, req PathTestRequest) (PathReport, error)
+}
+
+// CopperSim is implemented by a simulated board whose copper lines (behind
+// the relays) can be cut and restored.
+type CopperSim interface {
+	Copper(port int, live bool) error
+}
+
 // Sim is what the simulated board answers; nil on real hardware.
 type Sim interface {
 	Hook(port int, off bool) error
 	Power(mains, batteryLow bool) error
 	Link(up bool) error
 	Dial(port int, digits string, pulse bool) (time.Duration, error)
-	Flash(port int) error
+	// Flash sends a recall; the duration is how long until the port has
+	// taken it (keys pressed after it are heard as after the recall).
+	Flash(port int) (time.Duration, error)
 	Play(port int, samples []int16) (time.Duration, error)
 	Listen(ctx context.Context, port int, samples int) ([]int16, error)
 	// Watch calls emit for each change until ctx ends or emit fails.
@@ -77,6 +93,10 @@ func NewHandler(d Daemon, sim Sim, log *slog.Logger) *Handler {
 		h.mux.HandleFunc("POST /v1/forward", action(h, f.Forward))
 		h.mux.HandleFunc("POST /v1/forward/unlock", action(h, f.Unlock))
 	}
+	if pt, ok := d.(PathTester); ok {
+		h.mux.HandleFunc("POST /v1/test/paths", exchange(h, pt.TestPaths))
+	}
+	h.mux.HandleFunc("POST /v1/sim/copper", h.simCopper)
 	h.mux.HandleFunc("POST /v1/sim/hook", h.simHook)
 	h.mux.HandleFunc("POST /v1/sim/power", h.simPower)
 	h.mux.HandleFunc("POST /v1/sim/link", h.simLink)
@@ -175,6 +195,28 @@ func action[T any](h *Handler, do func(T) (string, error)) http.HandlerFunc {
 	}
 }
 
+// exchange serves a verb that decodes a T and answers with do's R as JSON
+// (the request's context ends do when the client goes away).
+func exchange[T, R any](h *Handler, do func(context.Context, T) (R, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, err := Decode[T](r.Body)
+		if err != nil {
+			writeError(w, 400, err.Error())
+			return
+		}
+		out, err := do(r.Context(), req)
+		if err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrNotFound) {
+				code = http.StatusNotFound
+			}
+			writeError(w, code, err.Error())
+			return
+		}
+		writeJSON(w, 200, out)
+	}
+}
+
 func (h *Handler) needSim(w http.ResponseWriter) bool {
 	if h.sim == nil {
 		writeError(w, http.StatusConflict, "this appliance runs on real hardware, not the sim board: sim verbs are not available")
@@ -256,6 +298,23 @@ func (h *Handler) simHook(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, fmt.Sprintf("port %d %s-hook", req.Port, req.State), 0, h.sim.Hook(req.Port, off))
 }
 
+func (h *Handler) simCopper(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeSim[CopperRequest](h, w, r)
+	if !ok {
+		return
+	}
+	cs, ok := h.sim.(CopperSim)
+	if !ok {
+		writeError(w, http.StatusConflict, "this simulated board cannot cut its copper lines")
+		return
+	}
+	if req.State != "live" && req.State != "dead" {
+		writeError(w, 400, fmt.Sprintf("copper state %q: use live (the line behind the relay works) or dead (cut at the exchange)", req.State))
+		return
+	}
+	h.answer(w, fmt.Sprintf("port %d copper line %s", req.Port, req.State), 0, cs.Copper(req.Port, req.State == "live"))
+}
+
 func (h *Handler) simPower(w http.ResponseWriter, r *http.Request) {
 	req, ok := decodeSim[PowerRequest](h, w, r)
 	if !ok {
@@ -309,7 +368,8 @@ func (h *Handler) simFlash(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.answer(w, fmt.Sprintf("port %d recall", req.Port), 0, h.sim.Flash(req.Port))
+	d, err := h.sim.Flash(req.Port)
+	h.answer(w, fmt.Sprintf("port %d recall", req.Port), d, err)
 }
 
 func queryPort(r *http.Request) (int, error) {

@@ -47,9 +47,9 @@ func (s *fakeSim) Dial(p int, d string, pulse bool) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("dial %d %s %v", p, d, pulse))
 	return time.Second, s.port(p)
 }
-func (s *fakeSim) Flash(p int) error {
+func (s *fakeSim) Flash(p int) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("flash %d", p))
-	return s.port(p)
+	return 0, s.port(p)
 }
 func (s *fakeSim) Play(p int, x []int16) (time.Duration, error) {
 	s.calls = append(s.calls, fmt.Sprintf("play %d %v", p, x))
@@ -249,5 +249,67 @@ func TestForwardVerbs(t *testing.T) {
 	}
 	if len(d.got) != 1 || d.got[0].Number != "07700900555" {
 		t.Fatalf("forward requests reaching the daemon: %+v", d.got)
+	}
+}
+
+// ptDaemon also tests its paths.
+type ptDaemon struct {
+	fakeDaemon
+	got [][]string
+}
+
+func (d *ptDaemon) TestPaths(ctx context.Context, req PathTestRequest) (PathReport, error) {
+	for _, p := range req.Paths {
+		if p != "trunk:lte" {
+			return PathReport{}, fmt.Errorf("no path %q: %w", p, ErrNotFound)
+		}
+	}
+	d.got = append(d.got, req.Paths)
+	v := -8.1
+	return PathReport{Board: "sim", Paths: []PathTest{{Path: "trunk:lte", Result: "ok", SetupSeconds: 1.8, AudioDBm0: &v}}}, nil
+}
+
+// copperSim can also cut its copper lines.
+type copperSim struct{ fakeSim }
+
+func (s *copperSim) Copper(p int, live bool) error {
+	s.calls = append(s.calls, fmt.Sprintf("copper %d %v", p, live))
+	return s.port(p)
+}
+
+func TestPathTestVerb(t *testing.T) {
+	d := &ptDaemon{}
+	h := NewHandler(d, &copperSim{}, slog.New(slog.DiscardHandler))
+	for _, c := range []struct {
+		path, body string
+		code       int
+		has        string
+	}{
+		{"/v1/test/paths", `{}`, 200, `"setup_seconds": 1.8`},
+		{"/v1/test/paths", `{"paths":["trunk:lte"]}`, 200, `"result": "ok"`},
+		{"/v1/test/paths", `{"paths":["trunk:nope"]}`, 404, `no path`},
+		{"/v1/test/paths", `{"path":"x"}`, 400, `unknown field`},
+		{"/v1/sim/copper", `{"port":1,"state":"dead"}`, 200, `copper line dead`},
+		{"/v1/sim/copper", `{"port":1,"state":"cut"}`, 400, `use live`},
+		{"/v1/sim/copper", `{"port":7,"state":"live"}`, 404, `no port 7`},
+	} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("POST", c.path, strings.NewReader(c.body)))
+		if rr.Code != c.code || !strings.Contains(rr.Body.String(), c.has) {
+			t.Errorf("%s %s: %d %s, want %d with %q", c.path, c.body, rr.Code, rr.Body, c.code, c.has)
+		}
+	}
+	if len(d.got) != 2 {
+		t.Fatalf("path test requests reaching the daemon: %+v", d.got)
+	}
+	// Without a daemon that tests paths there is no such endpoint; a sim
+	// board that cannot cut its lines says so.
+	h = NewHandler(fakeDaemon{}, &fakeSim{}, slog.New(slog.DiscardHandler))
+	for path, code := range map[string]int{"/v1/test/paths": 404, "/v1/sim/copper": 409} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("POST", path, strings.NewReader(`{"port":1,"state":"live"}`)))
+		if rr.Code != code {
+			t.Errorf("%s: %d %s, want %d", path, rr.Code, rr.Body, code)
+		}
 	}
 }

@@ -45,6 +45,10 @@ func TestPumpZeroAllocs(t *testing.T) {
 	r.progress.Update(CallUpdate{State: CallAnswered, Media: &fakeMedia{val: 1}})
 	h.waitState(StateConnected)
 	check("connected call with DTMF detection")
+	h.p.mu.Lock()
+	h.p.sv.held, h.p.sv.conf = &leg{call: &fakeCall{}, media: &fakeMedia{val: 2}, gen: h.p.nextGen()}, true
+	h.p.mu.Unlock()
+	check("three-way call")
 }
 
 func (h *harness) dialToRouteNoLift(digits string) routed {
@@ -54,9 +58,10 @@ func (h *harness) dialToRouteNoLift(digits string) routed {
 
 // BenchmarkPumpFrame measures the engine's cost per 20 ms frame (ns/op is
 // per frame) in a call: mic to the call, call to the earpiece, DTMF
-// detection on the mic.
+// detection on the mic; three-way: the porter and two calls mixed so that
+// each hears the other two (services.go, bridge.Mixer).
 func BenchmarkPumpFrame(b *testing.B) {
-	for _, st := range []string{"dialtone", "connected"} {
+	for _, st := range []string{"dialtone", "connected", "three-way"} {
 		b.Run(st, func(b *testing.B) {
 			prof, _ := profile.Load("uk", nil)
 			clock := hal.NewManualClock(0)
@@ -73,10 +78,13 @@ func BenchmarkPumpFrame(b *testing.B) {
 			p.dec = nil
 			p.offHook = true
 			p.enterLocked(StateDialTone, "")
-			if st == "connected" {
+			if st != "dialtone" {
 				p.media = &fakeMedia{val: 1}
 				p.enterLocked(StateConnected, "")
 				p.media = &fakeMedia{val: 1}
+			}
+			if st == "three-way" {
+				p.sv.held, p.sv.conf = &leg{call: &fakeCall{}, media: &fakeMedia{val: 2}, gen: p.nextGen()}, true
 			}
 			p.mu.Unlock()
 			pcm.b, pcm.warm = b, 1000

@@ -51,6 +51,7 @@ const (
 	EventLineError                           // a line or audio operation failed: Detail
 	EventCallWaiting                         // call-waiting tone in the call: On
 	EventMessageWaiting                      // messages wait (On) or not; Detail says what the handset was told
+	EventService                             // a flash-hook service: Detail names it (Service*), Digits says more
 )
 
 func (k EventKind) String() string {
@@ -79,6 +80,8 @@ func (k EventKind) String() string {
 		return "call-waiting"
 	case EventMessageWaiting:
 		return "message-waiting"
+	case EventService:
+		return "service"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -134,6 +137,12 @@ type Snapshot struct {
 	Ringing        bool     `json:"ringing"` // the ring output is on now
 	Profile        string   `json:"profile"` // country profile name
 	Counters       Counters `json:"counters"`
+	// Held is the caller or number of a call on hold (or, in a three-way,
+	// the other party); Waiting that of a call waiting; ThreeWay says the
+	// porter is in a three-way call (services.go).
+	Held     string `json:"held,omitempty"`
+	Waiting  string `json:"waiting,omitempty"`
+	ThreeWay bool   `json:"three_way,omitempty"`
 }
 
 // Subscribe returns a channel carrying every event from now on, buffered to

@@ -53,6 +53,21 @@ type Config struct {
 	// abandoned, counted and logged, and the port carries on (default
 	// DefaultStallAfter).
 	StallAfter time.Duration
+	// Services makes the port apply the flash-hook services itself: call
+	// waiting, hold, enquiry call, swap, three-way calling and transfer
+	// (services.go). Otherwise a recall goes to the call (Flasher: passed
+	// to the PBX) unless its route takes the network's recall codes.
+	Services bool
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it (needs Services and a Router that is a Transferer);
+	// otherwise the held call rings the porter back.
+	TransferOnHangup bool
+	// Hotline is dialled the moment the handset is lifted (no dial tone,
+	// no other number); Warmline after WarmlineAfter of dial tone without
+	// a digit (hotline.go). At most one of them.
+	Hotline       string
+	Warmline      string
+	WarmlineAfter time.Duration
 }
 
 type source int
@@ -86,6 +101,9 @@ type Port struct {
 	now       func() time.Time
 	latency   time.Duration
 	win       hook.Windows
+	hotline   string
+	warmline  string
+	warmAfter time.Duration
 
 	mu      sync.Mutex
 	running bool
@@ -140,6 +158,7 @@ type Port struct {
 	routeStop context.CancelFunc
 
 	ring ringer
+	sv   services // flash-hook services (services.go)
 
 	subs     map[int]chan Event
 	subID    int
@@ -163,8 +182,10 @@ func New(cfg Config) (*Port, error) {
 		id: cfg.ID, line: cfg.Line, audio: cfg.Audio, clock: cfg.Clock, prof: cfg.Profile,
 		router: cfg.Router, log: cfg.Logger, now: cfg.Now, latency: cfg.HookLatency,
 		state: StateStopped, cond: ConditionOK, subs: map[int]chan Event{},
-		digits: make([]byte, 0, 64),
+		digits:  make([]byte, 0, 64),
+		hotline: cfg.Hotline, warmline: cfg.Warmline, warmAfter: cfg.WarmlineAfter,
 	}
+	p.sv.on, p.sv.xferHangup = cfg.Services, cfg.TransferOnHangup
 	if p.id == 0 {
 		p.id = cfg.Line.Port()
 	}
@@ -195,6 +216,9 @@ func New(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("fxs: port %d dial plan: %w", p.id, err)
 	}
 	p.plan = m
+	if err := checkLines(cfg); err != nil {
+		return nil, fmt.Errorf("fxs: port %d: %w", p.id, err)
+	}
 	h := cfg.Profile.Hook
 	p.win = hook.Windows{
 		Debounce: h.Debounce, Seize: h.Seize, PulseBreakMin: h.PulseBreakMin, PulseBreakMax: h.PulseBreakMax,
@@ -252,7 +276,7 @@ func (p *Port) Run(ctx context.Context) error {
 	p.lineSetRing(false)
 	p.lineSetReverse(false)
 	if off {
-		p.enterLocked(StateDialTone, "off-hook at start")
+		p.seizeLocked("off-hook at start")
 	} else {
 		p.enterLocked(StateIdle, "")
 	}
@@ -287,6 +311,7 @@ loop:
 
 	p.mu.Lock()
 	p.stopRingingLocked()
+	p.endServicesLocked()
 	p.endCallLocked(true)
 	p.disarm(&p.stateSlt)
 	p.disarm(&p.decSlot)
@@ -349,11 +374,18 @@ func (p *Port) SetCallWaiting(on bool) error {
 func (p *Port) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Snapshot{
+	sn := Snapshot{
 		Port: p.id, State: p.state, Since: p.since, OffHook: p.offHook, Digits: string(p.digits),
 		Direction: p.direction, Emergency: p.emergCall, Condition: p.cond, Forwarding: p.forward,
-		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters, MessageWaiting: p.mwi.on,
+		Ringing: p.ring.on, Profile: p.prof.Name, Counters: p.counters, MessageWaiting: p.mwi.on, ThreeWay: p.sv.conf,
 	}
+	if h := p.sv.held; h != nil {
+		sn.Held = h.label()
+	}
+	if w := p.sv.waiting; w != nil {
+		sn.Waiting = w.label()
+	}
+	return sn
 }
 
 // Offer rings the port for an inbound call, with caller ID as the profile
@@ -376,8 +408,9 @@ func (p *Port) Offer(call InboundCall, cid dsp.CallerID) (Progress, error) {
 		return nil, fmt.Errorf("%w: %s", ErrBusy, p.state)
 	}
 	p.counters.CallsIn++
-	p.callGen++
+	p.callGen = p.nextGen()
 	p.inbound, p.call, p.direction = call, call, "in"
+	p.sv.cid = cid
 	p.digits = p.digits[:0]
 	p.mwiAbortLocked("call offered")
 	p.enterLocked(StateRinging, "")

@@ -12,7 +12,7 @@ import (
 func (p *Port) routeLocked(number string, emergency bool) {
 	p.number, p.emergCall, p.direction = number, emergency, "out"
 	p.counters.CallsOut++
-	p.callGen++
+	p.callGen = p.nextGen()
 	gen := p.callGen
 	ctx, cancel := context.WithCancel(context.Background())
 	p.routeStop = cancel
@@ -74,7 +74,14 @@ func (p *Port) endedGen(gen uint64) bool { return p.endedCall == gen }
 func (p *Port) update(gen uint64, u CallUpdate) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.updateLocked(gen, u)
+}
+
+func (p *Port) updateLocked(gen uint64, u CallUpdate) {
 	if gen != p.callGen || p.closed {
+		if !p.closed && p.otherUpdateLocked(gen, u) {
+			return // a held, waiting or transferred call (services.go)
+		}
 		if u.State == CallEnded || u.State == CallFailed {
 			p.endedCall = gen
 		}
@@ -113,8 +120,11 @@ func (p *Port) update(gen uint64, u CallUpdate) {
 		}
 	case CallFailed, CallEnded:
 		p.endedCall = gen
+		if p.activeEndedLocked() {
+			return // a three-way: the other party stays (services.go)
+		}
 		p.call, p.inbound = nil, nil
-		p.callGen++ // later updates of this call are stale
+		p.callGen = p.nextGen() // later updates of this call are stale
 		if p.routeStop != nil {
 			p.routeStop()
 			p.routeStop = nil
@@ -134,7 +144,7 @@ func (p *Port) update(gen uint64, u CallUpdate) {
 // failLocked plays the tone for a failed attempt.
 func (p *Port) failLocked(r FailReason, detail string) {
 	p.call, p.inbound = nil, nil
-	p.callGen++
+	p.callGen = p.nextGen()
 	switch r {
 	case FailBusy:
 		p.enterLocked(StateBusy, detail)
@@ -163,11 +173,14 @@ func (p *Port) endCallLocked(hangup bool) {
 		})
 	}
 	p.call, p.inbound, p.media = nil, nil, nil
-	p.callGen++
+	p.callGen = p.nextGen()
 }
 
 // answerLocked picks up the ringing inbound call.
 func (p *Port) answerLocked() {
+	if p.answerRingBackLocked() {
+		return // a held call ringing the porter back (services.go)
+	}
 	call := p.inbound
 	gen := p.callGen
 	p.stopRingingLocked()
@@ -182,7 +195,7 @@ func (p *Port) answerLocked() {
 		if err != nil {
 			p.log.Info("answering", "err", err)
 			p.call, p.inbound = nil, nil
-			p.callGen++
+			p.callGen = p.nextGen()
 			p.enterLocked(StateUnobtainable, "answer failed: "+err.Error())
 			return
 		}
@@ -195,6 +208,9 @@ func (p *Port) answerLocked() {
 // recallLocked handles a timed-break recall.
 func (p *Port) recallLocked() {
 	p.counters.Recalls++
+	if p.servicesRecallLocked() {
+		return // the port's own flash-hook services (services.go)
+	}
 	if p.state != StateConnected {
 		p.emitLocked(Event{Kind: EventRecall, Detail: "ignored in " + string(p.state)})
 		return

@@ -29,7 +29,7 @@ func (p *Port) digitLocked(d rune, source string) {
 		p.emitLocked(Event{Kind: EventDigit, Digit: string(d), Source: source, Digits: string(p.digits)})
 		p.evaluateLocked(evalDigit)
 	case StateConnected:
-		if p.waitingDigitLocked(d) || p.recallDigitLocked(d) {
+		if p.waitingDigitLocked(d) || p.localRecallDigitLocked(d) || p.recallDigitLocked(d) {
 			return // caller ID's acknowledgement or a recall code: not for the far end
 		}
 		p.emitLocked(Event{Kind: EventDigit, Digit: string(d), Source: source})

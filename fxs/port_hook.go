@@ -58,13 +58,16 @@ func (p *Port) hookLocked(e hook.Event) {
 		p.emitLocked(Event{Kind: EventHook})
 		switch p.state {
 		case StateIdle:
-			p.enterLocked(StateDialTone, "")
+			p.seizeLocked("")
 		case StateRinging:
 			p.answerLocked()
 		}
 	case hook.OnHook:
 		p.offHook = false
 		p.emitLocked(Event{Kind: EventHook})
+		if p.servicesOnHookLocked() {
+			return // transfer, or the held or waiting call rings (services.go)
+		}
 		if p.state != StateIdle && p.state != StateRinging {
 			p.endCallLocked(true)
 			p.enterLocked(StateIdle, "on-hook")

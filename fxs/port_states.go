@@ -5,6 +5,9 @@ package fxs
 // dialTone picks plain, special (forwarding on) or message-waiting dial
 // tone (mwi.go).
 func (p *Port) dialTone() toneID {
+	if p.sv.held != nil {
+		return toneRecallDial // an enquiry call: a call is held (services.go)
+	}
 	switch {
 	case p.forward:
 		return toneSpecialDial
@@ -38,7 +41,7 @@ func (p *Port) enterLocked(s State, detail string) {
 		p.number, p.emergCall, p.direction = "", false, ""
 		p.playLocked(p.dialTone())
 		dialling, dtmf = true, true
-		p.armState(p.prof.Dialling.DialToneTimeout, func() { p.enterLocked(StateUnobtainable, "dial tone timed out") })
+		p.dialToneTimerLocked() // hotline.go
 	case StateCollecting:
 		p.playLocked(toneNone)
 		dialling, dtmf = true, true
@@ -75,6 +78,7 @@ func (p *Port) enterLocked(s State, detail string) {
 	if p.dec != nil {
 		p.dec.SetDialling(dialling)
 	}
+	p.servicesEnterLocked(s)
 	p.setStateLocked(s, detail)
 	switch s {
 	case StateIdle:
@@ -101,7 +105,7 @@ func (p *Port) playLocked(t toneID) {
 	// Dial tone leaks back into the microphone through a poor hybrid
 	// balance; the detector ignores its frequencies while it plays, so
 	// the first digit is not masked.
-	if t == toneDial || t == toneSpecialDial || t == toneMessageWaiting {
+	if t == toneDial || t == toneSpecialDial || t == toneMessageWaiting || t == toneRecallDial {
 		p.dtmf.IgnoreTones(p.toneFreq[t]...)
 	} else {
 		p.dtmf.IgnoreTones()

@@ -59,10 +59,17 @@ func (p *Port) pump() {
 		if cw {
 			mute = p.waitingFrameLocked(&p.cwFrame)
 		}
-		m := p.media
+		m, m2 := p.media, p.confMediaLocked()
 		src := p.fillLocked(&out)
 		p.mu.Unlock()
-		if src == srcPeer && m != nil {
+		switch {
+		case src == srcPeer && m != nil && m2 != nil:
+			// A three-way call: each party hears the other two (services.go).
+			if err := p.sv.mix.Exchange(&in, &out, m, m2); err != nil {
+				clear(out[:])
+				p.audioError("mixing the three-way call", err)
+			}
+		case src == srcPeer && m != nil:
 			if mute {
 				clear(in[:]) // caller ID on call waiting: the far end hears nothing of it
 			}

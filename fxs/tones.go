@@ -2,6 +2,7 @@ package fxs
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/critline/critline/fxs/dsp"
@@ -22,6 +23,7 @@ const (
 	toneUnobtainable
 	toneCallWaiting
 	toneMessageWaiting
+	toneRecallDial // dial tone of an enquiry call (services.go)
 	numTones
 )
 
@@ -68,6 +70,7 @@ func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, [numTones][]float64
 		{toneUnobtainable, "unobtainable", p.Tones.Unobtainable},
 		{toneCallWaiting, "call_waiting", p.Tones.CallWaiting},
 		{toneMessageWaiting, "message_waiting", p.Tones.MessageWaiting},
+		{toneRecallDial, "recall_dial", recallDial(p)},
 	} {
 		pt, err := t.spec.Parse(t.name)
 		if err != nil {
@@ -95,4 +98,12 @@ func toneLength(t profile.Tone) time.Duration {
 // samples converts a duration to a sample count at 8 kHz.
 func samples(d time.Duration) int {
 	return int(d * hal.SampleRate / time.Second)
+}
+
+// recallDial is the profile's enquiry dial tone, or its dial tone.
+func recallDial(p *profile.Profile) profile.ToneSpec {
+	if strings.TrimSpace(p.Tones.RecallDial.Cadence) == "" {
+		return p.Tones.Dial
+	}
+	return p.Tones.RecallDial
 }

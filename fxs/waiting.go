@@ -50,6 +50,10 @@ func (w *waitingCID) reset() { *w = waitingCID{alert: w.alert[:0], data: w.data[
 func (p *Port) OfferWaiting(cid dsp.CallerID) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.offerWaitingLocked(cid)
+}
+
+func (p *Port) offerWaitingLocked(cid dsp.CallerID) error {
 	if p.state != StateConnected {
 		return fmt.Errorf("%w: %s", ErrNotInCall, p.state)
 	}
@@ -250,6 +254,6 @@ func (p *Port) doRecallLocked(rc Recaller, code string, a RecallAction) {
 // leaveConnectedLocked drops what belongs to a call in progress.
 func (p *Port) leaveConnectedLocked() {
 	p.stopWaitingLocked()
-	p.recallWait = false
+	p.recallWait, p.sv.local = false, false
 	p.disarm(&p.recallSlt)
 }

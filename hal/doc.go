@@ -2,7 +2,8 @@
 // line (hook events, ring, polarity, loop power), the lifeline relay, power
 // sensing, LAN link sensing, a PCM audio stream (8 kHz, signed 16-bit, mono,
 // 20 ms frames paced by the device, optionally Pausable so an idle port's
-// device can stop) and a PSTN trunk, plus the clock every
+// device can stop), a PSTN trunk and, optionally, its module's data
+// connection (DataBearer: the board's second IP path), plus the clock every
 // timestamp and timer above the backends comes from.
 //
 // Nothing here touches hardware and nothing here imports another critline

@@ -51,6 +51,7 @@ func contract() map[string]metricSpec {
 		"critline_divert_active":         {gauge, []string{"port"}},
 		"critline_forward_changes_total": {counter, []string{"via"}},
 		"critline_pin_failures_total":    {counter, nil},
+		"critline_remote_attempts_total": {counter, []string{"result"}},
 		"critline_fraud_blocked_total":   {counter, []string{"reason"}},
 		"critline_route_available":       {gauge, nil},
 		// Issue 12: a call step of a port that stalled and was abandoned;
@@ -71,6 +72,33 @@ func contract() map[string]metricSpec {
 		"critline_trunk_service_refusals_total": {counter, []string{"trunk", "service"}},
 		"critline_trunk_diverts_total":          {counter, []string{"trunk", "method", "result"}},
 		"critline_missed_calls_total":           {counter, []string{"trunk", "reason"}},
+		// Issue 15: network paths to the registrars (the LAN, the modem's
+		// data connection), each registrar's health over each, the data
+		// each carried, the modem's data connection.
+		"critline_path_up":                    {gauge, []string{"path"}},
+		"critline_path_bytes_total":           {counter, []string{"path", "direction", "kind"}},
+		"critline_registrar_path_up":          {gauge, []string{"registrar", "path"}},
+		"critline_registrar_path_active":      {gauge, []string{"registrar", "path"}},
+		"critline_registrar_path_rtt_seconds": {histogram, []string{"registrar", "path"}},
+		"critline_trunk_data_up":              {gauge, []string{"trunk"}},
+		// Issue 17: the path tests (test calls on each trunk and registrar,
+		// the copper line behind each relay) and the battery record.
+		"critline_path_test_last_success_timestamp_seconds": {gauge, []string{"path"}},
+		"critline_path_test_since_timestamp_seconds":        {gauge, []string{"path"}},
+		"critline_path_test_interval_seconds":               {gauge, []string{"path"}},
+		"critline_path_test_consecutive_failures":           {gauge, []string{"path"}},
+		"critline_path_tests_total":                         {counter, []string{"path", "result"}},
+		"critline_path_test_setup_seconds":                  {histogram, []string{"path"}},
+		"critline_battery_runs_total":                       {counter, []string{"ended_by"}},
+		"critline_battery_last_run_seconds":                 {gauge, nil},
+		"critline_battery_last_run_early":                   {gauge, nil},
+		"critline_battery_expected_runtime_seconds":         {gauge, nil},
+		// Issue 14: hunt groups' calls by result and by who answered.
+		"critline_group_calls_total":    {counter, []string{"group", "result"}},
+		"critline_group_answered_total": {counter, []string{"group", "member"}},
+		// Issue 14 point 3: the flash-hook services and transfers.
+		"critline_flash_services_total": {counter, []string{"port", "service"}},
+		"critline_transfers_total":      {counter, []string{"port", "method", "result"}},
 		// Issue 18: message waiting, a PBX refused at the TLS listener,
 		// requests over a transport that is not trusted.
 		"critline_message_waiting":                      {gauge, []string{"port"}},

@@ -90,7 +90,7 @@ func readRules(t *testing.T, path string) ([]rule, []string) {
 	return rules, lines
 }
 
-// wantAlerts are the alerts issues 8 and 11 and the monitoring brief ask for.
+// wantAlerts are the alerts issues 8, 11 and 17 and the monitoring brief ask for.
 var wantAlerts = []string{
 	"CritlineSurvivableMode", "CritlineLifelineMode", "CritlineOnBattery", "CritlineBatteryLow",
 	"CritlineTrunkDownWhilePBXDown", "CritlineNoRouteLeft", "CritlineLineParked", "CritlineRegistrarDown",
@@ -100,6 +100,10 @@ var wantAlerts = []string{
 	"CritlineTrunkCannotCall", "CritlineNoEmergencyRoute", "CritlineEmergencyCallFailed",
 	// Issue 11 points 5 and 6: callers on a trunk turned away, a network service not to be had.
 	"CritlineTrunkCallsTurnedAway", "CritlineTrunkServiceUnavailable",
+	// Issue 17: a path failing its tests, a path not proven, a battery run cut short.
+	"CritlinePathTestFailing", "CritlinePathNotProven", "CritlineBatteryRunEndedEarly",
+	// Issue 14: a hunt group's callers lost because no member could ring.
+	"CritlineGroupNoMember",
 }
 
 func promtool(t *testing.T) string {

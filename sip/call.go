@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -57,6 +58,7 @@ type Call struct {
 	u   *UA
 	l   *line
 	r   *registrar
+	via *regPath // the network path the call is carried over (set before it is tracked)
 	dir Direction
 
 	CallID   string
@@ -87,6 +89,7 @@ type Call struct {
 	endOnce      sync.Once
 	cancelInvite context.CancelCauseFunc
 	gotProvis    bool
+	responded    bool            // outbound: any response to the INVITE came (it may be rewritten for auth from then on)
 	given        bool            // outbound: we gave up on the INVITE (deadline, hang-up) before any 2xx
 	byed         map[string]bool // outbound: To-tags of late or forked 2xx we ACKed and ended
 	canceled     bool            // outbound: a CANCEL went out for a late provisional response
@@ -99,6 +102,7 @@ type Call struct {
 	earlyTag   string        // outbound: the To-tag of the last provisional response (early dialog)
 	byeReason  string        // the Reason our BYE carries, if any
 	answeredAt time.Time     // when the call was answered (our 2xx sent, or theirs received)
+	svc        callSvc       // hold, transfer, INFO (hold.go, refer.go, info.go)
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
@@ -114,6 +118,40 @@ func (c *Call) Direction() Direction { return c.dir }
 
 // Registrar names the registrar the call goes through.
 func (c *Call) Registrar() string { return c.r.cfg.Name }
+
+// Path names the network path the call is carried over.
+func (c *Call) Path() string {
+	if c.via == nil || c.via.p == nil {
+		return ""
+	}
+	return c.via.p.cfg.Name
+}
+
+// fromListener makes a UDP request of the call leave from its path's
+// listening socket.
+func (c *Call) fromListener(req *sip.Request) {
+	if c.via != nil && c.via.p != nil {
+		c.via.p.fromListener(req)
+		return
+	}
+	c.u.paths[0].fromListener(req)
+}
+
+// path is the registrar's path the call goes over.
+func (c *Call) path() *regPath {
+	if c.via == nil {
+		return c.r.current()
+	}
+	return c.via
+}
+
+// client is the client of the call's path.
+func (c *Call) client() *sipgo.Client {
+	if c.via == nil {
+		return c.r.client()
+	}
+	return c.via.client()
+}
 
 // Media is the call's audio, a hal.PCM, plus RFC 4733 events
 // (Media().Events()). It is nil for an inbound call not yet answered.
@@ -152,9 +190,13 @@ func (c *Call) Stats() rtp.Stats {
 	return c.stream.Stats()
 }
 
-// Flash sends a hook flash as RFC 4733 event 16; rtp.ErrNoEvents when the
-// peer did not negotiate telephone-event.
+// Flash passes a hook flash to the PBX the line's way (Line.Flash): as
+// RFC 4733 event 16 (rtp.ErrNoEvents when the peer did not negotiate
+// telephone-event), or in a SIP INFO sent in the background (info.go).
 func (c *Call) Flash() error {
+	if m := c.l.cfg.Flash; m == FlashInfo || m == FlashDTMFRelay {
+		return c.flashInfo(m)
+	}
 	if c.stream == nil {
 		return rtp.ErrNoEvents
 	}
@@ -202,7 +244,9 @@ func (c *Call) end(err error, why string) {
 		c.mu.Unlock()
 		u := c.u
 		u.callMu.Lock()
-		if u.calls[c.CallID] == c {
+		if cs := slices.DeleteFunc(u.calls[c.CallID], func(o *Call) bool { return o == c }); len(cs) > 0 {
+			u.calls[c.CallID] = cs
+		} else {
 			delete(u.calls, c.CallID)
 		}
 		u.callMu.Unlock()
@@ -233,7 +277,7 @@ func (c *Call) end(err error, why string) {
 
 func (u *UA) track(c *Call) {
 	u.callMu.Lock()
-	u.calls[c.CallID] = c
+	u.calls[c.CallID] = append(u.calls[c.CallID], c)
 	u.callMu.Unlock()
 	if c.dir == Outbound {
 		u.rememberInvite(c)

@@ -33,6 +33,10 @@ type Config struct {
 
 	Registrars []Registrar // in order of preference
 	Lines      []Line
+	// Paths are the network paths registrars are reached by (the LAN, a
+	// modem's data connection). Empty: one path, PathLAN, on Listen with
+	// the kernel's routing (every registrar over it).
+	Paths []Path
 
 	ProbeInterval time.Duration // OPTIONS to every registrar (default 500 ms)
 	ProbeTimeout  time.Duration // a probe unanswered this long is lost (default 800 ms)
@@ -57,8 +61,20 @@ type Config struct {
 	// never retried in a loop.
 	AuthRetry time.Duration
 	// FirstResponse is the outbound INVITE's deadline for any response, far
-	// shorter than Timer B (default 2 s).
+	// shorter than Timer B (default 2 s). It is the ceiling: a registrar
+	// with round-trip history is suspected far sooner (RTTFloor).
 	FirstResponse time.Duration
+	// RTTFloor is the least time a registrar with round-trip history is
+	// given to answer a probe or an INVITE before it is suspected: the
+	// deadline is 3 times the slowest of its last 20 probe answers, at
+	// least this (default 50 ms; 300 ms at least over TCP and TLS). A
+	// suspected registrar gets a probe burst; silent to it, it is down and
+	// an outbound call waiting on it moves to the next route at once.
+	RTTFloor time.Duration
+	// ProbeBurst is how many probes a burst sends, spread over one
+	// deadline (default 5; negative: no bursts, a registrar is then down
+	// only after DownAfter probes lost in a row, each after ProbeTimeout).
+	ProbeBurst int
 	// RingTimeout bounds how long an inbound call waits for the router's
 	// decision or the answer (default 3 min), then gets 480.
 	RingTimeout time.Duration
@@ -122,6 +138,10 @@ type Registrar struct {
 	// (default: SRTP when it offers RTP/SAVP, plain RTP in our offers),
 	// SRTPRequire (SRTP offered, plain RTP refused) or SRTPOff.
 	SRTP string
+	// Paths names the network paths the registrar may be reached by, most
+	// preferred first (e.g. {PathLAN, PathWWAN} for "either"); empty: the
+	// first of Config.Paths.
+	Paths []string
 }
 
 // Line is one port's SIP identity.
@@ -134,6 +154,9 @@ type Line struct {
 	// waiting: a user in the registrar's domain or a sip: URI; default
 	// the line's own AOR (what Asterisk, FreeSWITCH and 3CX expect).
 	Mailbox string
+	// Flash is how a hook flash the port passes to the PBX is signalled:
+	// FlashRFC4733 (default), FlashInfo or FlashDTMFRelay (info.go).
+	Flash string
 }
 
 // Register modes.
@@ -155,6 +178,8 @@ const (
 	DefaultFirstResponse   = 2 * time.Second
 	DefaultRingTimeout     = 3 * time.Minute
 	DefaultProgressTimeout = 6 * time.Second
+	DefaultRTTFloor        = 50 * time.Millisecond
+	DefaultProbeBurst      = 5
 )
 
 func (c *Config) defaults() {
@@ -173,6 +198,10 @@ func (c *Config) defaults() {
 	def(&c.RingTimeout, DefaultRingTimeout)
 	def(&c.ProgressTimeout, DefaultProgressTimeout)
 	def(&c.MinSE, DefaultMinSE)
+	def(&c.RTTFloor, DefaultRTTFloor)
+	if c.ProbeBurst == 0 {
+		c.ProbeBurst = DefaultProbeBurst
+	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = DefaultDownAfter
 	}
@@ -191,6 +220,23 @@ func (c *Config) defaults() {
 	if c.Clock == nil {
 		c.Clock = hal.SystemClock{}
 	}
+	if len(c.Paths) == 0 {
+		c.Paths = []Path{{Name: PathLAN}}
+	}
+	for i := range c.Paths {
+		p := &c.Paths[i]
+		def(&p.ProbeInterval, c.ProbeInterval)
+		if p.Listen == "" {
+			p.Listen = c.Listen
+			if i > 0 {
+				host, _, err := net.SplitHostPort(c.Listen)
+				if err != nil || p.Interface != "" {
+					host = "0.0.0.0" // the interface's own address may change
+				}
+				p.Listen = net.JoinHostPort(host, "0")
+			}
+		}
+	}
 	for i := range c.Registrars {
 		r := &c.Registrars[i]
 		r.Transport = strings.ToLower(r.Transport)
@@ -199,6 +245,9 @@ func (c *Config) defaults() {
 		}
 		if r.SRTP == "" {
 			r.SRTP = SRTPAccept
+		}
+		if len(r.Paths) == 0 {
+			r.Paths = []string{c.Paths[0].Name}
 		}
 	}
 	for i := range c.Lines {
@@ -230,6 +279,28 @@ func (c *Config) validate() error {
 		bad("register %q: use %q (every registrar at once) or %q (the best one only)", c.Register, RegisterAll, RegisterFirst)
 	}
 
+	pathSet := map[string]bool{}
+	for i, p := range c.Paths {
+		switch {
+		case p.Name == "":
+			bad("path %d: missing name", i)
+		case pathSet[p.Name]:
+			bad("path %q: name used twice", p.Name)
+		}
+		pathSet[p.Name] = true
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			bad("path %q: listen %q is not host:port", p.Name, p.Listen)
+		}
+		if p.ProbeInterval < 10*time.Millisecond {
+			bad("path %q: probe interval %s is too short", p.Name, p.ProbeInterval)
+		}
+		if p.KeepAlive < 0 || p.HoldDown < 0 {
+			bad("path %q: keep-alive and hold-down must not be negative", p.Name)
+		}
+		if p.Interface != "" && len(p.Interface) > 15 {
+			bad("path %q: interface %q: a Linux interface name has at most 15 characters", p.Name, p.Interface)
+		}
+	}
 	names := map[string]bool{}
 	for i, r := range c.Registrars {
 		if r.Name == "" {
@@ -250,6 +321,16 @@ func (c *Config) validate() error {
 		case SRTPAccept, SRTPRequire, SRTPOff:
 		default:
 			bad("registrar %q: srtp %q: use %s, %s or %s", r.Name, r.SRTP, SRTPAccept, SRTPRequire, SRTPOff)
+		}
+		seen := map[string]bool{}
+		for _, pn := range r.Paths {
+			switch {
+			case !pathSet[pn]:
+				bad("registrar %q: path %q is not configured: use one of %s", r.Name, pn, pathNames(c.Paths))
+			case seen[pn]:
+				bad("registrar %q: path %q given twice", r.Name, pn)
+			}
+			seen[pn] = true
 		}
 	}
 	ports := map[int]bool{}
@@ -276,6 +357,11 @@ func (c *Config) validate() error {
 			bad("port %d: extension %q is used by another port", l.Port, l.Extension)
 		}
 		exts[l.Extension] = true
+		switch l.Flash {
+		case "", FlashRFC4733, FlashInfo, FlashDTMFRelay:
+		default:
+			bad("port %d: flash %q: use %s, %s or %s", l.Port, l.Flash, FlashRFC4733, FlashInfo, FlashDTMFRelay)
+		}
 	}
 	if c.SessionExpires < 0 || (c.SessionExpires > 0 && c.SessionExpires < c.MinSE) {
 		bad("session expires %s: give 0 (ask for no session timer) or at least min SE (%s)", c.SessionExpires, c.MinSE)

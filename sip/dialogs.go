@@ -42,6 +42,7 @@ type dialogRecord struct {
 	Routes    []string `json:"routes,omitempty"`
 	CSeq      uint32   `json:"cseq"` // the last CSeq we used in the dialog
 	Transport string   `json:"transport"`
+	Path      string   `json:"path,omitempty"` // the network path it was carried over
 }
 
 // savedDialogs is the store's payload.
@@ -128,7 +129,7 @@ func (u *UA) keepDialog(c *Call) {
 	if u.cfg.Dialogs == nil {
 		return
 	}
-	r := dialogRecord{Port: c.l.cfg.Port, Registrar: c.r.cfg.Name, CallID: c.CallID, LocalTag: c.localTag, RemoteTag: c.remoteTag}
+	r := dialogRecord{Port: c.l.cfg.Port, Registrar: c.r.cfg.Name, CallID: c.CallID, LocalTag: c.localTag, RemoteTag: c.remoteTag, Path: c.Path()}
 	switch {
 	case c.srv != nil:
 		inv := c.srv.InviteRequest
@@ -157,11 +158,20 @@ func (u *UA) keepDialog(c *Call) {
 	default:
 		return
 	}
-	u.dlg.set(c.CallID, &r)
+	u.dlg.set(dialogKey(c), &r)
 }
 
 // forgetDialog drops an ended call's dialog.
-func (u *UA) forgetDialog(c *Call) { u.dlg.set(c.CallID, nil) }
+func (u *UA) forgetDialog(c *Call) { u.dlg.set(dialogKey(c), nil) }
+
+// dialogKey names a dialog in the book: its Call-ID and our tag (a call
+// between two of our own lines through a proxying PBX has two dialogs with
+// one Call-ID).
+func dialogKey(c *Call) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.CallID + ";" + c.localTag
+}
 
 // endLeftovers reads the dialogs the previous run left up, starts the
 // book for this run and ends each leftover with BYE in the background.
@@ -206,8 +216,16 @@ func (u *UA) byeLeftover(ctx context.Context, d dialogRecord) error {
 			r = x
 		}
 	}
-	if r == nil || r.cli == nil {
+	if r == nil {
 		return fmt.Errorf("registrar %q is no longer configured", d.Registrar)
+	}
+	via := r.current()
+	if p := u.pathNamed(d.Path); p != nil && r.pathFor(p) != nil {
+		via = r.pathFor(p)
+	}
+	cli := via.client()
+	if cli == nil {
+		return fmt.Errorf("registrar %q has no client over path %s", d.Registrar, via.p.cfg.Name)
 	}
 	var target, local, remote sip.Uri
 	if err := sip.ParseUri(d.Target, &target); err != nil {
@@ -246,8 +264,8 @@ func (u *UA) byeLeftover(ctx context.Context, d dialogRecord) error {
 			bye.SetDestination(dest)
 		}
 	}
-	u.fromListener(bye)
-	tx, err := r.cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
+	via.p.fromListener(bye)
+	tx, err := cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestHealthHysteresis(t *testing.T) {
-	r := &registrar{}
+	r := &regPath{}
 	step := func(ok bool) (changed, up bool) {
 		c := r.record(ok, 0, 2, 3)
 		return c, r.up
@@ -42,7 +42,7 @@ func TestHealthHysteresis(t *testing.T) {
 		t.Fatalf("one loss in four probes since coming up: %+v", h)
 	}
 	// unknown and silent from the start: down after DownAfter misses
-	r2 := &registrar{}
+	r2 := &regPath{}
 	r2.record(false, 0, 2, 3)
 	if r2.known {
 		t.Fatal("a verdict after one miss")
@@ -57,7 +57,7 @@ func TestHealthHysteresis(t *testing.T) {
 // filled the window), one that has just gone down shows total loss, and
 // in between the window covers the last 20 probes.
 func TestLossSinceTheVerdict(t *testing.T) {
-	r := &registrar{}
+	r := &regPath{}
 	r.record(true, 0, 2, 3)
 	for range 30 {
 		r.record(false, 0, 2, 3) // the outage

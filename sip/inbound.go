@@ -262,8 +262,14 @@ func targetURI(target, domain string) (sip.Uri, error) {
 	return sip.Uri{Scheme: "sip", User: target, Host: domain}, nil
 }
 
-// onInvite takes an INVITE from a registrar.
+// onInvite takes an INVITE from a registrar over the primary path.
 func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	u.onInviteOver(u.paths[0], req, tx)
+}
+
+// onInviteOver takes an INVITE from a registrar that came over path p: the
+// call is carried over p (its answer, media and in-dialog requests).
+func (u *UA) onInviteOver(p *pathStack, req *sip.Request, tx sip.ServerTransaction) {
 	received := time.Now()
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		u.reinvite(req, tx)
@@ -308,8 +314,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	_, adv, _ := r.destination()
-	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
+	via := r.pathFor(p)
+	if via == nil { // a registrar that is not to use this path reached us by it
+		via = r.current()
+	}
+	dua := sipgo.DialogUA{Client: via.client(), ContactHDR: *u.contact(l, via)}
 	sess, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		u.respond(tx, req, 400, "Bad Request")
@@ -317,6 +326,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer sess.Close()
 	c := u.newCall(l, r, Inbound, cid.Value())
+	c.via = via
 	c.srv = sess
 	c.localTag, _ = sess.InviteRequest.To().Params.Get("tag")
 	c.remoteTag, _ = req.From().Params.Get("tag")

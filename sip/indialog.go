@@ -126,8 +126,7 @@ func (u *UA) newInDialog(c *Call, m sip.RequestMethod) (*sip.Request, error) {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: d.cseq, MethodName: m})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	_, adv, _ := c.r.destination()
-	req.AppendHeader(u.contact(c.l, c.r, adv))
+	req.AppendHeader(u.contact(c.l, c.path()))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
 	req.SetBody(nil)
 	if d.transport != "" {
@@ -140,7 +139,7 @@ func (u *UA) newInDialog(c *Call, m sip.RequestMethod) (*sip.Request, error) {
 			req.SetDestination(dest)
 		}
 	}
-	u.fromListener(req)
+	c.fromListener(req)
 	return req, nil
 }
 
@@ -159,11 +158,11 @@ func (u *UA) doInDialog(ctx context.Context, c *Call, req *sip.Request) (*sip.Re
 	seq := c.dlg.cseq
 	c.mu.Unlock()
 	req.CSeq().SeqNo = seq - 1 // DoDigestAuth adds one, removes the Via and sends it again
-	return c.r.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password})
+	return c.client().DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password})
 }
 
 func (u *UA) inDialogOnce(ctx context.Context, c *Call, req *sip.Request) (*sip.Response, error) {
-	tx, err := c.r.cli.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	tx, err := c.client().TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
 	if err != nil {
 		return nil, fmt.Errorf("registrar %s: %w: %s: %v", c.r.cfg.Name, ErrTransport, req.Method, err)
 	}

@@ -7,9 +7,9 @@ package sip
 // yet (a NAT or a firewall dropped it, the PBX froze): it is closed, the
 // next probe opens a new one, and the lines register again over it.
 //
-// This is the one keep-alive mechanism of the user agent: sendKeepAlive
-// is where a path without a connection (UDP through carrier NAT, issue
-// 15) adds its own form (RFC 5626 4.4.2: STUN).
+// UDP paths through a carrier NAT have their own CRLF keep-alive per path
+// (paths.go keepAliveLoop); this one pings the connection of the path in
+// use, on that path's stack.
 
 import (
 	"bytes"
@@ -72,11 +72,11 @@ func (u *UA) startKeepAlives() {
 			continue
 		}
 		u.wg.Add(1)
-		go u.keepAliveLoop(r)
+		go u.connKeepAliveLoop(r)
 	}
 }
 
-func (u *UA) keepAliveLoop(r *registrar) {
+func (u *UA) connKeepAliveLoop(r *registrar) {
 	defer u.wg.Done()
 	t := time.NewTicker(u.cfg.KeepAlive)
 	defer t.Stop()
@@ -94,10 +94,14 @@ func (u *UA) keepAliveLoop(r *registrar) {
 // pong; a connection without one is closed.
 func (u *UA) sendKeepAlive(r *registrar) {
 	dest, _, ok := r.destination()
-	if !ok || u.ua == nil || r.tp == "UDP" {
-		return // UDP: no connection to keep (NAT keep-alives: see the file's comment)
+	if !ok || r.tp == "UDP" {
+		return // UDP: no connection to keep (NAT keep-alives: paths.go)
 	}
-	c, err := u.ua.TransportLayer().GetConnection(lower(r.tp), dest)
+	p := r.current().p
+	if p.ua == nil {
+		return
+	}
+	c, err := p.ua.TransportLayer().GetConnection(lower(r.tp), dest)
 	if err != nil || c == nil {
 		return // none open: the next request opens one
 	}

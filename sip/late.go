@@ -77,6 +77,9 @@ func (u *UA) onLateResponse(res *sip.Response) {
 		u.log.Debug("stray response dropped", "response", res.Short())
 		return
 	}
+	if u.reAck(res) {
+		return // a 2xx of our re-INVITE again: our ACK was lost (hold.go)
+	}
 	c := u.inviteFor(res)
 	if c == nil {
 		u.log.Debug("response to an INVITE we do not know: dropped", "response", res.Short())
@@ -125,7 +128,7 @@ func (u *UA) endLateAnswer(c *Call, res *sip.Response, acked bool, why string) {
 	u.log.Warn("late answer to a call that had moved on: ACKed and ended with BYE", "port", c.l.cfg.Port, "number", c.Peer, "registrar", c.r.cfg.Name, "why", why)
 	u.background(func(ctx context.Context) {
 		bye := u.lateRequest(c, res, sip.BYE, res.CSeq().SeqNo+1)
-		tx, err := c.r.cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
+		tx, err := c.client().TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
 		if err != nil {
 			u.log.Warn("BYE for a late answer not sent", "call", c.CallID, "err", err)
 			return
@@ -170,14 +173,14 @@ func (u *UA) lateRequest(c *Call, res *sip.Response, m sip.RequestMethod, seq ui
 	req.AppendHeader(&mf)
 	req.SetBody(nil)
 	req.SetTransport(c.inv.Transport())
-	u.fromListener(req)
+	c.fromListener(req)
 	return req
 }
 
 // ack2xx sends the end-to-end ACK of a 2xx (a new branch, outside any
 // transaction, RFC 3261 13.2.2.4).
 func (u *UA) ack2xx(c *Call, res *sip.Response) error {
-	return c.r.cli.WriteRequest(u.lateRequest(c, res, sip.ACK, res.CSeq().SeqNo), sipgo.ClientRequestAddVia)
+	return c.client().WriteRequest(u.lateRequest(c, res, sip.ACK, res.CSeq().SeqNo), sipgo.ClientRequestAddVia)
 }
 
 // hopByHop builds the ACK or CANCEL of an INVITE transaction that has
@@ -201,7 +204,7 @@ func (u *UA) hopByHop(c *Call, res *sip.Response, m sip.RequestMethod) *sip.Requ
 	req.SetBody(nil)
 	req.SetTransport(c.inv.Transport())
 	req.SetDestination(c.inv.Destination())
-	u.fromListener(req)
+	c.fromListener(req)
 	return req
 }
 
@@ -212,7 +215,7 @@ func keepVia(*sipgo.Client, *sip.Request) error { return nil }
 // ackFinal ACKs a late non-2xx final response, so the PBX stops
 // retransmitting it.
 func (u *UA) ackFinal(c *Call, res *sip.Response) {
-	if err := c.r.cli.WriteRequest(u.hopByHop(c, res, sip.ACK), keepVia); err != nil {
+	if err := c.client().WriteRequest(u.hopByHop(c, res, sip.ACK), keepVia); err != nil {
 		u.log.Debug("ACK of a late final response failed", "call", c.CallID, "err", err)
 	}
 }
@@ -233,13 +236,13 @@ func (u *UA) sendCancel(c *Call) {
 	req.SetBody(nil)
 	req.SetTransport(inv.Transport())
 	req.SetDestination(inv.Destination())
-	u.fromListener(req)
+	c.fromListener(req)
 	u.transmitCancel(c, req)
 }
 
 func (u *UA) transmitCancel(c *Call, req *sip.Request) {
 	u.background(func(ctx context.Context) {
-		tx, err := c.r.cli.TransactionRequest(ctx, req, keepVia)
+		tx, err := c.client().TransactionRequest(ctx, req, keepVia)
 		if err != nil {
 			u.log.Debug("CANCEL not sent", "call", c.CallID, "err", err)
 			return

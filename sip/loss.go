@@ -5,12 +5,12 @@ package sip
 // then describes the registrar as it is now: a registrar that has just come
 // back shows the loss since it came back, not the outage before (which once
 // showed a healthy registrar at 85 % loss for ten seconds: 17 of the last 20
-// probes had been lost while it was down). r.mu must be held.
-func (r *registrar) restartWindowLocked(lost bool, n int) {
+// probes had been lost while it was down). rp.mu must be held.
+func (rp *regPath) restartWindowLocked(lost bool, n int) {
 	n = min(max(n, 1), lossWindow)
-	r.window = [lossWindow]bool{}
+	rp.window = [lossWindow]bool{}
 	for i := range n {
-		r.window[i] = lost
+		rp.window[i] = lost
 	}
-	r.wn, r.wi = n, n%lossWindow
+	rp.wn, rp.wi = n, n%lossWindow
 }

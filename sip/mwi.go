@@ -153,10 +153,17 @@ func eventPackage(req *sip.Request) string {
 	return strings.ToLower(pkg)
 }
 
-// onNotify takes a NOTIFY from a registrar.
+// onNotify takes every NOTIFY (on every path) and dispatches it by its
+// Event package: refer, the progress of our transfer in a call's dialog
+// (refer.go); message-summary, message waiting (onMWINotify); a package a
+// handler was registered for (OnNotifyEvent); anything else gets 489.
 func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
-	pkg := eventPackage(req)
-	if pkg != "message-summary" {
+	switch pkg := eventPackage(req); pkg {
+	case "refer":
+		u.onReferNotify(req, tx)
+	case "message-summary":
+		u.onMWINotify(req, tx)
+	default:
 		u.notifyMu.Lock()
 		h := u.notifyHandlers[pkg]
 		u.notifyMu.Unlock()
@@ -165,11 +172,14 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		res := sip.NewResponseFromRequest(req, 489, "Bad Event", nil)
-		res.AppendHeader(sip.NewHeader("Allow-Events", "message-summary"))
+		res.AppendHeader(sip.NewHeader("Allow-Events", "message-summary, refer"))
 		u.m.requestsRejected.WithLabelValues("489").Inc()
 		_ = tx.Respond(res)
-		return
 	}
+}
+
+// onMWINotify takes a message-summary NOTIFY from a registrar.
+func (u *UA) onMWINotify(req *sip.Request, tx sip.ServerTransaction) {
 	l := u.lineFor(req)
 	if l == nil {
 		u.respond(tx, req, 404, "Not Found")
@@ -346,7 +356,8 @@ func (u *UA) subscribe(s *mwiSub, refresh bool) (time.Duration, error) {
 	if !u.resolve(r) {
 		return 0, fmt.Errorf("registrar %s: %w: %s does not resolve", r.cfg.Name, ErrTransport, r.host)
 	}
-	dest, adv, _ := r.destination()
+	dest, _, _ := r.destination()
+	via := r.current() // the SUBSCRIBE goes over the registrar's path in use
 	account := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: r.domain}
 	if mb := l.cfg.Mailbox; mb != "" {
 		if strings.HasPrefix(mb, "sip:") || strings.HasPrefix(mb, "sips:") {
@@ -387,7 +398,7 @@ func (u *UA) subscribe(s *mwiSub, refresh bool) (time.Duration, error) {
 	req.AppendHeader(to)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.SUBSCRIBE})
-	req.AppendHeader(u.contact(l, r, adv))
+	req.AppendHeader(u.contact(l, via))
 	req.AppendHeader(sip.NewHeader("Event", "message-summary"))
 	req.AppendHeader(sip.NewHeader("Accept", "application/simple-message-summary"))
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(mwiSubscribeExpiry/time.Second))))
@@ -396,13 +407,14 @@ func (u *UA) subscribe(s *mwiSub, refresh bool) (time.Duration, error) {
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.SetBody(nil)
-	u.fromListener(req)
+	via.p.fromListener(req)
 
 	ctx, cancel := context.WithTimeout(u.ctx, 2*u.cfg.RegisterTimeout)
 	defer cancel()
-	res, err := r.cli.Do(ctx, req)
+	cli := via.client()
+	res, err := cli.Do(ctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
-		res, err = r.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
+		res, err = cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
 	}
 	if cs := req.CSeq(); cs != nil {
 		s.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/critline/critline/sip/rtp"
@@ -20,8 +21,8 @@ import (
 
 // The methods critline takes, and the extensions it supports.
 const (
-	allowMethods     = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, NOTIFY"
-	supportedOptions = "100rel, timer"
+	allowMethods     = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY, INFO"
+	supportedOptions = "100rel, timer, replaces"
 )
 
 // SRTP policies of a registrar (Registrar.SRTP).
@@ -99,14 +100,13 @@ func (u *UA) ensureStream(c *Call) error {
 	if has {
 		return nil
 	}
-	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
+	s, err := u.rtp.Open(u.streamConfig(c.via))
 	if err != nil {
 		return err
 	}
-	_, adv, _ := c.r.destination()
 	c.mu.Lock()
 	c.stream = s
-	c.local = rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: newSessionID()}
+	c.local = rtp.Local{Addr: c.path().advertise(), Port: s.LocalPort(), SessionID: newSessionID()}
 	c.mu.Unlock()
 	return nil
 }
@@ -224,16 +224,6 @@ func (c *Call) logMedia(m rtp.Media, what string) {
 		"codec", m.Law, "direction", m.Direction, "srtp", m.Crypto != nil)
 }
 
-// Held reports whether the peer has put the call on hold (its last SDP
-// is sendonly, inactive or at 0.0.0.0: it sends us nothing to play, or
-// takes nothing from us).
-func (c *Call) Held() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.oa.lastMedia
-	return c.oa.haveMedia && (m.Direction != rtp.SendRecv || !m.Sends())
-}
-
 // Secure reports whether the call's media is SRTP.
 func (c *Call) Secure() bool {
 	c.mu.Lock()
@@ -250,8 +240,7 @@ func (u *UA) sdpResponse(c *Call, req *sip.Request, body []byte) *sip.Response {
 	} else {
 		res = sip.NewResponseFromRequest(req, 200, "OK", nil)
 	}
-	_, adv, _ := c.r.destination()
-	res.AppendHeader(u.contact(c.l, c.r, adv))
+	res.AppendHeader(u.contact(c.l, c.path()))
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	res.AppendHeader(sip.NewHeader("Supported", supportedOptions))
 	u.sessionTimerHeaders(c, res)
@@ -349,7 +338,7 @@ func (u *UA) awaitReinviteAck(c *Call, req *sip.Request, res *sip.Response, ack 
 			}
 			return
 		case <-retrans.C:
-			if err := u.srv.WriteResponse(res); err != nil {
+			if err := c.path().p.srv.WriteResponse(res); err != nil { // over the call's path
 				u.log.Debug("2xx retransmission failed", "call", c.CallID, "err", err)
 			}
 			interval = min(2*interval, sip.T2)
@@ -450,17 +439,17 @@ func (u *UA) lookupDialog(req *sip.Request) *Call {
 		return nil
 	}
 	u.callMu.Lock()
-	c := u.calls[id.Value()]
+	cs := slices.Clone(u.calls[id.Value()])
 	u.callMu.Unlock()
-	if c == nil {
-		return nil
-	}
 	fromTag, _ := req.From().Params.Get("tag")
 	toTag, _ := req.To().Params.Get("tag")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dir == Outbound && c.localTag != "" && toTag == c.localTag && fromTag != "" && fromTag == c.earlyTag {
-		return c
+	for _, c := range cs {
+		c.mu.Lock()
+		early := c.dir == Outbound && c.localTag != "" && toTag == c.localTag && fromTag != "" && fromTag == c.earlyTag
+		c.mu.Unlock()
+		if early {
+			return c
+		}
 	}
 	return nil
 }

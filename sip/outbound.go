@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -22,16 +22,20 @@ type DialOptions struct {
 	// Registrar names the registrar to route through; empty means the one
 	// the line is registered with (or the first usable one).
 	Registrar string
-	// FirstResponse overrides Config.FirstResponse for this attempt.
+	// FirstResponse overrides Config.FirstResponse (the ceiling of the
+	// first-response deadline) for this attempt.
 	FirstResponse time.Duration
 }
 
 // Dial places a call from port to number (digits, or a sip: URI) through a
 // registrar. It returns when the far end rings (180), sends early media
 // (183) or answers; the Call's Media carries early media at once. Every
-// wait is bounded: no response at all within the first-response deadline,
-// or only 100 Trying and then nothing within ProgressTimeout, fails with an
-// error matching ErrTimeout (the INVITE is cancelled in the background);
+// wait is bounded: no response at all within the first-response deadline
+// (FirstResponse; a registrar with round-trip history that also leaves a
+// probe burst unanswered within a few of its round-trip times fails far
+// sooner, see awaitFirst), or only 100 Trying and then nothing within
+// ProgressTimeout, fails with an error matching ErrTimeout (the INVITE is
+// cancelled in the background);
 // otherwise it fails fast with ErrServerFailure (5xx), ErrRejected
 // (4xx/6xx, a *StatusError) or ErrTransport, so the caller can try the next
 // route. ctx ends the attempt at once (ErrCanceled): the porter hung up.
@@ -58,13 +62,16 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("registrar %s: %w: %v", r.cfg.Name, ErrCanceled, err)
 	}
-	dest, adv, _ := r.destination()
-	s, err := u.rtp.Open(rtp.StreamConfig{Clock: u.clock, Logger: u.log})
+	dest, _, _ := r.destination()
+	via := r.current()
+	cli := via.client()
+	s, err := u.rtp.Open(u.streamConfig(via))
 	if err != nil {
 		return nil, err
 	}
-	local := rtp.Local{Addr: adv, Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
+	local := rtp.Local{Addr: via.advertise(), Port: s.LocalPort(), SessionID: rand.Uint64() >> 2}
 	c := u.newCall(l, r, Outbound, "")
+	c.via = via
 	c.stream, c.local, c.Peer = s, local, number
 
 	req := sip.NewRequest(sip.INVITE, uri)
@@ -75,7 +82,7 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	from.Params.Add("tag", fromTag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
-	req.AppendHeader(u.contact(l, r, adv))
+	req.AppendHeader(u.contact(l, via))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
@@ -85,7 +92,7 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 
 	callCtx, cancel := context.WithCancelCause(u.ctx)
 	c.cancelInvite, c.localTag, c.inv = cancel, fromTag, req
-	dua := sipgo.DialogUA{Client: r.cli, ContactHDR: *u.contact(l, r, adv)}
+	dua := sipgo.DialogUA{Client: cli, ContactHDR: *u.contact(l, via)}
 	sess, err := dua.WriteInvite(callCtx, req)
 	if err != nil {
 		cancel(nil)
@@ -97,24 +104,12 @@ func (u *UA) Dial(ctx context.Context, port int, number string, opt DialOptions)
 	first := make(chan struct{})
 	go u.runOutbound(c, callCtx, first)
 
-	deadline := opt.FirstResponse
-	if deadline <= 0 {
-		deadline = u.cfg.FirstResponse
+	ceiling := opt.FirstResponse
+	if ceiling <= 0 {
+		ceiling = u.cfg.FirstResponse
 	}
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	select {
-	case <-first:
-	case <-timer.C:
-		err := fmt.Errorf("registrar %s: %w: no response to INVITE within %s", r.cfg.Name, ErrTimeout, deadline)
-		if c.giveUp(err, "no response") {
-			u.m.inviteTimeouts.WithLabelValues(r.cfg.Name, "first-response").Inc()
-			return nil, err
-		}
-	case <-c.done:
-		return nil, c.Err()
-	case <-ctx.Done():
-		return nil, c.abandon(ctx)
+	if proceed, err := u.awaitFirst(ctx, c, first, ceiling); !proceed {
+		return nil, err
 	}
 	progress := time.NewTimer(u.cfg.ProgressTimeout)
 	defer progress.Stop()
@@ -180,6 +175,10 @@ func (u *UA) runOutbound(c *Call, ctx context.Context, first chan struct{}) {
 		err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{
 			Username: c.l.cfg.AuthUser, Password: c.l.cfg.Password,
 			OnResponse: func(res *sip.Response) error {
+				c.mu.Lock()
+				c.responded = true // before sipgo may rewrite the INVITE (auth)
+				c.mu.Unlock()
+				c.path().susp.heard(0)
 				if res.StatusCode == 422 {
 					return nil // answered below with a new INVITE, unseen by the caller
 				}
@@ -309,15 +308,23 @@ func (u *UA) inDialog(c *Call, m sip.RequestMethod) *sip.Request {
 	}
 	req := sip.NewRequest(m, target)
 	req.SetTransport(c.cli.InviteRequest.Transport())
-	u.fromListener(req)
+	c.via.p.fromListener(req)
 	return req
 }
 
-// fromListener makes a UDP request leave from the listening socket.
-func (u *UA) fromListener(req *sip.Request) {
-	if req.Transport() != "UDP" || u.pc == nil {
-		return
+// streamConfig opens a call's RTP on the path it is carried over: bound to
+// the path's interface and counted as the path's data.
+func (u *UA) streamConfig(via *regPath) rtp.StreamConfig {
+	sc := rtp.StreamConfig{Clock: u.clock, Logger: u.log}
+	if via != nil && via.p != nil {
+		p := via.p
+		if p.idx > 0 || p.cfg.Interface != "" {
+			sc.Bind, sc.Device = p.bind, p.cfg.Interface
+			if !sc.Bind.IsValid() {
+				sc.Bind = netip.IPv4Unspecified()
+			}
+		}
+		sc.Counter = rtpCounter{p}
 	}
-	a := u.pc.LocalAddr().(*net.UDPAddr)
-	req.Laddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+	return sc
 }

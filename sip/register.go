@@ -29,18 +29,27 @@ type line struct {
 	cseq      []uint32
 	authUntil []time.Time // credentials refused: no retry before
 	authWait  []time.Duration
-	skipUntil []time.Time     // no answer / transport error: skip for a while
-	boundPort []int           // Contact port of the binding (TLS: the connection's local port)
-	minExp    []time.Duration // the registrar's Min-Expires (423), 0: none seen
-	calls     int
-	failures  failureLog // logs a run of failures once, not every retry
+	skipUntil []time.Time // no answer / transport error: skip for a while
+	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
+	// The binding's Contact as registered, the path it went over and that
+	// path's epoch then: a binding whose Contact would now differ (the
+	// registrar moved to another path, the path's address or the NAT's
+	// public one changed) or whose path came back since is renewed at
+	// once; the old Contact goes in the renewal with expires=0.
+	boundContact []string
+	boundVia     []*regPath
+	boundEpoch   []int
+	minExp       []time.Duration // the registrar's Min-Expires (423), 0: none seen
+	calls        int
+	failures     failureLog // logs a run of failures once, not every retry
 }
 
 func newLine(cfg Line, nRegs int) *line {
 	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1, bound: make([]bool, nRegs),
 		callID: make([]string, nRegs), cseq: make([]uint32, nRegs),
 		authUntil: make([]time.Time, nRegs), authWait: make([]time.Duration, nRegs),
-		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs), minExp: make([]time.Duration, nRegs)}
+		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs), minExp: make([]time.Duration, nRegs),
+		boundContact: make([]string, nRegs), boundVia: make([]*regPath, nRegs), boundEpoch: make([]int, nRegs)}
 	for i := range l.callID {
 		l.callID[i] = uuid.NewString()
 		l.cseq[i] = 1
@@ -92,10 +101,17 @@ func (l *line) status(u *UA) LineStatus {
 	return s
 }
 
-// publishBinding reports the line's binding with one registrar.
+// publishBinding reports the line's binding with one registrar (and the
+// path it was made over).
 func (u *UA) publishBinding(l *line, r *registrar, registered bool, err error) {
 	u.m.lineRegistered.WithLabelValues(strconv.Itoa(l.cfg.Port), r.cfg.Name).Set(b2f(registered))
-	u.publish(LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registrar: r.cfg.Name, Registered: registered, Err: err, At: u.clock.Now()})
+	path := ""
+	l.mu.Lock()
+	if via := l.boundVia[r.idx]; registered && via != nil {
+		path = via.p.cfg.Name
+	}
+	l.mu.Unlock()
+	u.publish(LineStatus{Port: l.cfg.Port, Extension: l.cfg.Extension, Registrar: r.cfg.Name, Registered: registered, Err: err, At: u.clock.Now(), Path: path})
 }
 
 func b2f(b bool) float64 {
@@ -204,15 +220,21 @@ func (u *UA) lineLoop(l *line) {
 			target = act
 		case u.regs[act].tp != "UDP" && u.connPort(u.regs[act]) != l.contactPort(act):
 			target = act // the connection was re-opened: re-bind to the new one at once
+		case u.bindingStale(l, act):
+			target = act // another path, a new address: re-bind at once
 		}
 		if target >= 0 {
 			r := u.regs[target]
+			l.mu.Lock()
+			prevVia := l.boundVia[target]
+			l.mu.Unlock()
 			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
 			}
 			if err == nil {
 				l.mu.Lock()
+				moved := prevVia != nil && l.boundVia[target] != prevVia
 				old := l.active
 				if old >= 0 && old != target {
 					l.setBoundLocked(old, false)
@@ -238,6 +260,9 @@ func (u *UA) lineLoop(l *line) {
 						}
 					}
 					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+					u.publishBinding(l, r, true, nil)
+				} else if moved {
+					u.log.Info("line registered over another path", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name)
 					u.publishBinding(l, r, true, nil)
 				}
 				continue
@@ -333,8 +358,13 @@ func (u *UA) bindLoop(l *line, i int) {
 			try = true
 		case r.tp != "UDP" && u.connPort(r) != l.contactPort(i):
 			try = true // the connection was re-opened: re-bind to the new one at once
+		case u.bindingStale(l, i):
+			try = true // another path, a new address: re-bind at once
 		}
 		if try {
+			l.mu.Lock()
+			prevVia := l.boundVia[i]
+			l.mu.Unlock()
 			granted, err := u.register(l, r)
 			if u.ctx.Err() != nil {
 				return
@@ -342,13 +372,18 @@ func (u *UA) bindLoop(l *line, i int) {
 			l.mu.Lock()
 			if err == nil {
 				changed := l.setBoundLocked(i, true)
+				moved := prevVia != nil && l.boundVia[i] != prevVia
 				l.authWait[i] = 0
 				l.mu.Unlock()
 				refreshAt = time.Now().Add(refreshIn(granted))
 				retry = time.Second
 				l.failures.succeeded(u.log, l.cfg.Port, i, r.cfg.Name)
-				if changed {
-					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "expires", granted)
+				switch {
+				case changed:
+					u.log.Info("line registered", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name, "expires", granted)
+					u.publishBinding(l, r, true, nil)
+				case moved:
+					u.log.Info("line registered over another path", "port", l.cfg.Port, "extension", l.cfg.Extension, "registrar", r.cfg.Name, "path", r.current().p.cfg.Name)
 					u.publishBinding(l, r, true, nil)
 				}
 				continue
@@ -424,14 +459,23 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	if !u.resolve(r) {
 		return 0, fmt.Errorf("registrar %s: %w: %s does not resolve", r.cfg.Name, ErrTransport, r.host)
 	}
+	via := r.current()
 	if r.tp == "TLS" && u.connPort(r) == 0 {
-		u.sendProbe(r) // opens the connection our Contact will name
+		u.sendProbe(via) // opens the connection our Contact will name
 	}
-	dest, adv, _ := r.destination()
+	dest, _, _ := r.destination()
+	cli := via.client()
+	if cli == nil {
+		return 0, fmt.Errorf("registrar %s: %w: no client over path %s", r.cfg.Name, ErrTransport, via.p.cfg.Name)
+	}
+	via.mu.Lock()
+	epoch := via.epoch
+	via.mu.Unlock()
 	l.mu.Lock()
 	callID := l.callID[r.idx]
 	l.cseq[r.idx]++
 	seq := l.cseq[r.idx]
+	old := l.boundContact[r.idx]
 	l.mu.Unlock()
 
 	aor := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: r.domain}
@@ -443,16 +487,33 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	contact := u.contact(l, r, adv)
+	contact := u.contact(l, via)
+	if expires == 0 && old != "" {
+		// Unregister what is registered, wherever we are now.
+		var ou sip.Uri
+		if sip.ParseUri(old, &ou) == nil {
+			contact = &sip.ContactHeader{Address: ou, Params: sip.NewParams()}
+		}
+	}
 	req.AppendHeader(contact)
+	if expires > 0 && old != "" && old != contact.Address.String() {
+		// The binding over the old path or address goes in the same
+		// REGISTER: the registrar must not keep ringing a dead contact.
+		var ou sip.Uri
+		if sip.ParseUri(old, &ou) == nil {
+			oc := &sip.ContactHeader{Address: ou, Params: sip.NewParams()}
+			oc.Params.Add("expires", "0")
+			req.AppendHeader(oc)
+		}
+	}
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.REGISTER})
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
 
-	res, err := r.cli.Do(ctx, req)
+	res, err := cli.Do(ctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
-		res, err = r.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
+		res, err = cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: l.cfg.AuthUser, Password: l.cfg.Password})
 	}
 	if cs := req.CSeq(); cs != nil {
 		l.mu.Lock()
@@ -478,6 +539,9 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 		return 0, &StatusError{Code: res.StatusCode, Reason: res.Reason, Registrar: r.cfg.Name}
 	}
 	if expires == 0 {
+		l.mu.Lock()
+		l.boundContact[r.idx], l.boundVia[r.idx] = "", nil
+		l.mu.Unlock()
 		return 0, nil
 	}
 	l.mu.Lock()
@@ -485,24 +549,66 @@ func (u *UA) doRegister(ctx context.Context, l *line, r *registrar, expires time
 	if r.tp != "UDP" {
 		// The connection the binding was made over: a new one (the old
 		// died, keepalive.go) means registering again at once.
-		l.boundPort[r.idx] = u.connPort(r)
+		l.boundPort[r.idx] = u.connPortOver(via)
 	}
+	l.boundContact[r.idx], l.boundVia[r.idx], l.boundEpoch[r.idx] = contact.Address.String(), via, epoch
 	l.mu.Unlock()
-	return grantedExpiry(res, l.cfg.Extension, expires), nil
+	u.learnPublic(via, res)
+	return grantedExpiry(res, contact.Address, expires), nil
 }
 
-// grantedExpiry reads our binding's expiry from a 200 to REGISTER.
-func grantedExpiry(res *sip.Response, user string, asked time.Duration) time.Duration {
-	for _, h := range res.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok || c.Address.User != user {
-			continue
-		}
+// bindingStale reports that line l's binding with registrar i no longer
+// matches where the registrar reaches us: it is now over another path, our
+// address (or the NAT's public one) on the path changed, or the path came
+// back since (the NAT's mapping of the old session is gone).
+func (u *UA) bindingStale(l *line, i int) bool {
+	r := u.regs[i]
+	via := r.current()
+	l.mu.Lock()
+	bound, bvia, bepoch := l.boundContact[i], l.boundVia[i], l.boundEpoch[i]
+	l.mu.Unlock()
+	if bound == "" {
+		return false
+	}
+	via.mu.Lock()
+	epoch := via.epoch
+	via.mu.Unlock()
+	if bvia != via || bepoch != epoch {
+		return true
+	}
+	return u.contact(l, via).Address.String() != bound
+}
+
+// grantedExpiry reads our binding's expiry from a 200 to REGISTER: the
+// Contact that is ours, else the first with our user.
+func grantedExpiry(res *sip.Response, ours sip.Uri, asked time.Duration) time.Duration {
+	exp := func(c *sip.ContactHeader) (time.Duration, bool) {
 		if v, ok := c.Params.Get("expires"); ok {
 			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				return time.Duration(n) * time.Second
+				return time.Duration(n) * time.Second, true
 			}
 		}
+		return 0, false
+	}
+	var byUser time.Duration
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.User != ours.User {
+			continue
+		}
+		d, ok := exp(c)
+		if !ok {
+			continue
+		}
+		if strings.EqualFold(c.Address.Host, ours.Host) && c.Address.Port == ours.Port {
+			return d
+		}
+		if byUser == 0 {
+			byUser = d
+		}
+	}
+	if byUser > 0 {
+		return byUser
 	}
 	if h := res.GetHeader("Expires"); h != nil {
 		if n, err := strconv.Atoi(h.Value()); err == nil && n > 0 {
@@ -512,34 +618,42 @@ func grantedExpiry(res *sip.Response, user string, asked time.Duration) time.Dur
 	return asked
 }
 
-// contact is the line's Contact towards registrar r. Over TLS (we have no
-// TLS listener: the appliance holds no server certificate) it names the
-// local end of the connection to the registrar, so the registrar reaches
-// the line over that same connection.
-func (u *UA) contact(l *line, r *registrar, adv interface{ String() string }) *sip.ContactHeader {
-	port := u.listenPort
+// contact is the line's Contact towards a registrar over a path: our
+// address there (the NAT's public one on a NAT path, once known). Over TLS
+// it names our TLS listener when there is one (tlslisten.go; the primary
+// path only), else the local end of the connection to the registrar, so
+// the registrar reaches the line over that same connection.
+func (u *UA) contact(l *line, via *regPath) *sip.ContactHeader {
+	r := via.r
+	port := via.contactPort()
 	switch {
-	case r.tp == "TLS" && u.tlsPort() > 0:
-		port = u.tlsPort() // the PBX may connect to our listener (tlslisten.go)
+	case r.tp == "TLS" && via.p.idx == 0 && u.tlsPort() > 0:
+		port = u.tlsPort() // the PBX may connect to our listener
 	case r.tp == "TLS":
-		if p := u.connPort(r); p > 0 {
+		if p := u.connPortOver(via); p > 0 {
 			port = p
 		}
 	}
-	uri := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: adv.String(), Port: port, UriParams: sip.NewParams()}
+	uri := sip.Uri{Scheme: "sip", User: l.cfg.Extension, Host: via.advertise().String(), Port: port, UriParams: sip.NewParams()}
 	if r.tp != "UDP" {
 		uri.UriParams.Add("transport", lower(r.tp))
 	}
 	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
 }
 
-// connPort is the local port of the live connection to r, 0 for none.
-func (u *UA) connPort(r *registrar) int {
-	dest, _, ok := r.destination()
-	if !ok || u.ua == nil {
+// connPort is the local port of the live connection to r over its path
+// in use, 0 for none.
+func (u *UA) connPort(r *registrar) int { return u.connPortOver(r.current()) }
+
+func (u *UA) connPortOver(via *regPath) int {
+	r := via.r
+	r.mu.Lock()
+	dest := r.dest
+	r.mu.Unlock()
+	if dest == "" || via.p.ua == nil {
 		return 0
 	}
-	c, err := u.ua.TransportLayer().GetConnection(lower(r.tp), dest)
+	c, err := via.p.ua.TransportLayer().GetConnection(lower(r.tp), dest)
 	if err != nil || c == nil {
 		return 0
 	}

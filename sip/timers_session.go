@@ -340,7 +340,7 @@ func (u *UA) refreshRequest(ctx context.Context, c *Call, m sip.RequestMethod, s
 		ack, aerr := u.newInDialog(c, sip.ACK)
 		if aerr == nil {
 			ack.CSeq().SeqNo = res.CSeq().SeqNo
-			if err := c.r.cli.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+			if err := c.client().WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
 				u.log.Debug("ACK of the refresh failed", "call", c.CallID, "err", err)
 			}
 		}

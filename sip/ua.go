@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type UA struct {
 	rtp *rtp.Allocator
 
 	regs   []*registrar
+	paths  []*pathStack // paths[0] is the primary: its socket, stack and port are pc, ua, srv, listenPort
 	lines  []*line
 	byExt  map[string]*line
 	byPort map[int]*line
@@ -46,7 +48,10 @@ type UA struct {
 	ka         keepAlive    // keepalive.go
 
 	callMu sync.Mutex
-	calls  map[string]*Call // by Call-ID
+	// calls by Call-ID: a list, because a call between two of our own lines
+	// through a proxying PBX (not a back-to-back UA) keeps one Call-ID for
+	// both its dialogs; the tags tell them apart (lookupCall).
+	calls map[string][]*Call
 
 	invMu    sync.Mutex
 	invites  map[string]*Call     // outbound calls by Call-ID, kept a while after they end (late responses)
@@ -95,11 +100,20 @@ func New(cfg Config) (*UA, error) {
 	u := &UA{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, m: m,
 		byExt: map[string]*line{}, byPort: map[int]*line{},
-		calls: map[string]*Call{}, subs: map[int]chan Event{},
+		calls: map[string][]*Call{}, subs: map[int]chan Event{},
 		invites: map[string]*Call{}, canceled: map[string]time.Time{}, pending: map[string]chan struct{}{},
 	}
 	empty := map[netip.Addr]struct{}{}
 	u.allowed.Store(&empty)
+	for i, pc := range cfg.Paths {
+		u.paths = append(u.paths, &pathStack{cfg: pc, idx: i, u: u, sources: map[string]PathState{}})
+		m.pathLinkUp.WithLabelValues(pc.Name).Set(1)
+		for _, dir := range []string{"in", "out"} {
+			for _, kind := range []string{"sip", "rtp"} {
+				m.pathBytes.WithLabelValues(pc.Name, dir, kind)
+			}
+		}
+	}
 	for i, rc := range cfg.Registrars {
 		hp, _ := registrarHostPort(rc)
 		host, portS, _ := net.SplitHostPort(hp)
@@ -109,6 +123,15 @@ func New(cfg Config) (*UA, error) {
 			dom = host
 		}
 		r := &registrar{cfg: rc, idx: i, host: host, port: port, domain: dom, tp: strings.ToUpper(rc.Transport)}
+		for j, name := range rc.Paths {
+			p := u.pathNamed(name)
+			r.paths = append(r.paths, &regPath{r: r, p: p, idx: j, kick: make(chan struct{}, 1)})
+			m.pathUp.WithLabelValues(rc.Name, name).Set(0)
+			m.pathActive.WithLabelValues(rc.Name, name).Set(b2f(j == 0))
+			m.pathRTT.WithLabelValues(rc.Name, name)
+			m.pathProbes.WithLabelValues(rc.Name, name, "answered")
+			m.pathProbes.WithLabelValues(rc.Name, name, "lost")
+		}
 		u.regs = append(u.regs, r)
 		m.registrarUp.WithLabelValues(rc.Name).Set(0)
 		m.registrarRTT.WithLabelValues(rc.Name) // the series exists before the first answer
@@ -116,6 +139,8 @@ func New(cfg Config) (*UA, error) {
 		m.inviteTimeouts.WithLabelValues(rc.Name, "progress")
 		m.lateAnswers.WithLabelValues(rc.Name)
 		m.initDialects(rc) // metrics_dialects.go
+		m.registrarBursts.WithLabelValues(rc.Name, "alive")
+		m.registrarBursts.WithLabelValues(rc.Name, "silent")
 	}
 	for _, lc := range cfg.Lines {
 		l := newLine(lc, len(u.regs))
@@ -139,98 +164,94 @@ func (u *UA) Start(ctx context.Context) error {
 	}
 	u.ctx, u.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	u.bgCtx, u.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
-	host, _, _ := net.SplitHostPort(u.cfg.Listen)
-	pc, err := net.ListenPacket("udp", u.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("sip: listen udp %s: %w (is another SIP program running? set sip.listen)", u.cfg.Listen, err)
+	var err error
+	for _, p := range u.paths {
+		tcp := false
+		for _, r := range u.regs {
+			tcp = tcp || (r.tp == "TCP" && r.pathFor(p) != nil)
+		}
+		if err = u.listenPath(p, tcp); err != nil {
+			u.closePaths()
+			return err
+		}
 	}
-	u.pc = pc
-	u.listenPort = pc.LocalAddr().(*net.UDPAddr).Port
-	u.listenIP, _ = netip.ParseAddr(host)
+	prim := u.paths[0]
+	u.pc, u.tcpLn = prim.pc, prim.tcpLn
+	u.listenPort = prim.port
+	u.listenIP = prim.bind
 	bindIP := u.listenIP
 	if !bindIP.IsValid() {
 		bindIP = netip.IPv4Unspecified()
 	}
 	if u.rtp, err = rtp.NewAllocator(bindIP, u.cfg.RTPPortMin, u.cfg.RTPPortMax); err != nil {
-		pc.Close()
+		u.closePaths()
 		return err
 	}
-	for _, r := range u.regs {
-		if r.tp == "TCP" && u.tcpLn == nil {
-			if u.tcpLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(u.listenPort))); err != nil {
-				pc.Close()
-				return fmt.Errorf("sip: listen tcp: %w", err)
-			}
+	for _, p := range u.paths {
+		if p.ua, err = sipgo.NewUA(u.stackOptions(p)...); err != nil {
+			u.closePaths()
+			return fmt.Errorf("sip: %w", err)
 		}
+		if p.srv, err = sipgo.NewServer(p.ua, sipgo.WithServerLogger(u.log)); err != nil {
+			u.closePaths()
+			return fmt.Errorf("sip: %w", err)
+		}
+		u.registerHandlers(p)
 	}
+	u.ua, u.srv = prim.ua, prim.srv
+	// The TLS listener serves the primary path's stack (tlslisten.go).
 	if u.tlsLn, err = u.listenTLS(); err != nil {
-		pc.Close()
-		if u.tcpLn != nil {
-			u.tcpLn.Close()
-		}
+		u.closePaths()
 		return err
 	}
-	opts := []sipgo.UserAgentOption{
-		sipgo.WithUserAgent(u.cfg.UserAgent),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(u.filter)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(u.onLateResponse)),
-	}
-	if u.cfg.TLS != nil {
-		opts = append(opts, sipgo.WithUserAgenTLSConfig(u.cfg.TLS))
-	}
-	if u.ua, err = sipgo.NewUA(opts...); err != nil {
-		pc.Close()
-		return fmt.Errorf("sip: %w", err)
-	}
-	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(u.log)); err != nil {
-		return fmt.Errorf("sip: %w", err)
-	}
-	u.srv.OnInvite(u.onInvite)
-	u.srv.OnAck(u.onAck)
-	u.srv.OnBye(u.onBye)
-	u.srv.OnCancel(u.onStrayCancel)
-	u.srv.OnOptions(u.onOptions)
-	u.srv.OnUpdate(u.onUpdate) // offer.go
-	u.srv.OnPrack(u.onPrack)   // prack.go
-	u.srv.OnNotify(u.onNotify) // mwi.go
-	u.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.respond(tx, req, 405, "Method Not Allowed")
-	})
 	for _, r := range u.regs {
 		u.resolve(r)
 		if err := u.initClient(r); err != nil {
 			return err
 		}
 	}
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		if err := u.srv.ServeUDP(pc); err != nil && !u.closed.Load() {
-			u.log.Error("sip udp listener stopped", "err", err)
-		}
-	}()
-	if u.tcpLn != nil {
+	for _, p := range u.paths {
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
-			err := u.srv.ServeTCP(u.tcpLn) // never nil: it returns when the listener closes
-			if !u.closed.Load() {
-				u.log.Error("sip tcp listener stopped", "err", err)
+			if err := p.srv.ServeUDP(p.pc); err != nil && !u.closed.Load() {
+				u.log.Error("sip udp listener stopped", "path", p.cfg.Name, "err", err)
 			}
 		}()
+		if p.tcpLn != nil {
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				err := p.srv.ServeTCP(p.tcpLn) // never nil: it returns when the listener closes
+				if !u.closed.Load() {
+					u.log.Error("sip tcp listener stopped", "path", p.cfg.Name, "err", err)
+				}
+			}()
+		}
+		// Requests must leave from the listener: wait until sipgo has it.
+		for i := 0; i < 200; i++ {
+			if c, err := p.ua.TransportLayer().GetConnection("udp", p.pc.LocalAddr().String()); err == nil && c != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		u.log.Info("sip listening", "path", p.cfg.Name, "interface", p.cfg.Interface, "udp", p.pc.LocalAddr().String())
+		if p.cfg.KeepAlive > 0 {
+			u.wg.Add(1)
+			go u.keepAliveLoop(p)
+		}
 	}
 	u.serveTLS() // tlslisten.go
-	// Requests must leave from the listener: wait until sipgo has it.
-	for i := 0; i < 200; i++ {
-		if c, err := u.ua.TransportLayer().GetConnection("udp", pc.LocalAddr().String()); err == nil && c != nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	u.log.Info("sip listening", "udp", pc.LocalAddr().String(), "registrars", len(u.regs), "lines", len(u.lines))
+	u.log.Info("sip started", "registrars", len(u.regs), "lines", len(u.lines), "paths", pathNames(u.cfg.Paths))
 	for _, r := range u.regs {
-		u.wg.Add(1)
-		go u.probeLoop(r)
+		for _, rp := range r.paths {
+			if rp.p.isDown() && rp.forceDown() { // a path known down before start
+				u.m.pathUp.WithLabelValues(r.cfg.Name, rp.p.cfg.Name).Set(0)
+			}
+			u.wg.Add(1)
+			go u.probeLoop(rp)
+		}
+		u.settle(r, "start")
 	}
 	for _, l := range u.lines {
 		if u.cfg.Register == RegisterFirst {
@@ -265,8 +286,8 @@ func (u *UA) Close() error {
 	}
 	u.callMu.Lock()
 	calls := make([]*Call, 0, len(u.calls))
-	for _, c := range u.calls {
-		calls = append(calls, c)
+	for _, cs := range u.calls {
+		calls = append(calls, cs...)
 	}
 	u.callMu.Unlock()
 	for _, c := range calls {
@@ -275,7 +296,12 @@ func (u *UA) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	// The BYEs just sent get the same second as the un-registrations.
 	byes := make(chan struct{})
-	go func() { u.bg.Wait(); close(byes) }()
+	go func() {
+		u.bgMu.Lock() // orders the Adds made so far (under bgMu) before this Wait
+		u.bgMu.Unlock()
+		u.bg.Wait()
+		close(byes)
+	}()
 	var wg sync.WaitGroup
 	for _, l := range u.lines {
 		l.mu.Lock()
@@ -305,13 +331,54 @@ func (u *UA) Close() error {
 	u.bgCancel()
 	u.bg.Wait()
 	u.dlg.close()
-	u.pc.Close()
-	if u.tcpLn != nil {
-		u.tcpLn.Close()
-	}
+	u.closePaths()
 	u.closeTLS()
 	u.wg.Wait()
-	return u.ua.Close()
+	var err error
+	for _, p := range u.paths {
+		if p.ua != nil {
+			err = errors.Join(err, p.ua.Close())
+		}
+		p.mu.Lock()
+		if p.hold != nil {
+			p.hold.Stop()
+		}
+		p.mu.Unlock()
+	}
+	return err
+}
+
+// closePaths closes every path's listeners.
+func (u *UA) closePaths() {
+	for _, p := range u.paths {
+		if p.pc != nil {
+			p.pc.Close()
+		}
+		if p.tcpLn != nil {
+			p.tcpLn.Close()
+		}
+	}
+}
+
+// registerHandlers serves a path's requests. Every path serves the same
+// methods (add new ones here, so they work over every path); an INVITE
+// belongs to the path it came by.
+func (u *UA) registerHandlers(p *pathStack) {
+	if p.idx == 0 {
+		p.srv.OnInvite(u.onInvite)
+	} else {
+		p.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) { u.onInviteOver(p, req, tx) })
+	}
+	p.srv.OnAck(u.onAck)
+	p.srv.OnBye(u.onBye)
+	p.srv.OnCancel(u.onStrayCancel)
+	p.srv.OnOptions(u.onOptions)
+	p.srv.OnNotify(u.onNotify) // by Event: refer (refer.go), message-summary (mwi.go)
+	p.srv.OnUpdate(u.onUpdate) // offer.go
+	p.srv.OnPrack(u.onPrack)   // prack.go
+	p.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, req, 405, "Method Not Allowed")
+	})
 }
 
 // filter is the transport read filter: only registrars may speak to us.
@@ -353,12 +420,16 @@ func (u *UA) resolve(r *registrar) bool {
 	for i := range ips {
 		ips[i] = ips[i].Unmap()
 	}
-	adv := u.advertiseFor(ips[0], r.port)
 	r.mu.Lock()
 	r.ips = ips
 	r.dest = netip.AddrPortFrom(ips[0], uint16(r.port)).String()
-	r.adv = adv
 	r.mu.Unlock()
+	for _, rp := range r.paths {
+		local := u.localAddr(rp.p, ips[0], r.port)
+		rp.mu.Lock()
+		rp.local = local
+		rp.mu.Unlock()
+	}
 	for {
 		old := u.allowed.Load()
 		next := make(map[netip.Addr]struct{}, len(*old)+len(ips))
@@ -392,25 +463,13 @@ func (u *UA) advertiseFor(peer netip.Addr, port int) netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
+// initClient makes the registrar's client over each of its paths.
 func (u *UA) initClient(r *registrar) error {
-	r.mu.Lock()
-	adv := r.adv
-	r.mu.Unlock()
-	host := adv.String()
-	if !adv.IsValid() {
-		host = u.advertiseFor(netip.IPv4Unspecified(), 5060).String()
+	for _, rp := range r.paths {
+		if err := u.buildClient(rp); err != nil {
+			return err
+		}
 	}
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname(host), sipgo.WithClientPort(u.listenPort), sipgo.WithClientLogger(u.log)}
-	if r.tp == "UDP" {
-		// Requests leave from the listening socket, so replies and the
-		// registrar's requests reach the port in our Contact.
-		opts = append(opts, sipgo.WithClientConnectionAddr(u.pc.LocalAddr().String()))
-	}
-	cli, err := sipgo.NewClient(u.ua, opts...)
-	if err != nil {
-		return fmt.Errorf("sip: client for %s: %w", r.cfg.Name, err)
-	}
-	r.cli = cli
 	return nil
 }
 
@@ -480,20 +539,19 @@ func (u *UA) lookupCall(req *sip.Request) *Call {
 		return nil
 	}
 	u.callMu.Lock()
-	c := u.calls[id.Value()]
+	cs := slices.Clone(u.calls[id.Value()])
 	u.callMu.Unlock()
-	if c == nil {
-		return nil
-	}
 	fromTag, _ := req.From().Params.Get("tag")
 	toTag, _ := req.To().Params.Get("tag")
-	c.mu.Lock()
-	local, remote := c.localTag, c.remoteTag
-	c.mu.Unlock()
-	if local == "" || remote == "" || fromTag != remote || toTag != local {
-		return nil
+	for _, c := range cs {
+		c.mu.Lock()
+		local, remote := c.localTag, c.remoteTag
+		c.mu.Unlock()
+		if local != "" && remote != "" && fromTag == remote && toTag == local {
+			return c
+		}
 	}
-	return c
+	return nil
 }
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/prompts"
 	"github.com/critline/critline/survivability/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,11 +42,29 @@ type PortOptions struct {
 	// the PBX's voicemail (the Message-Account the PBX names, else the
 	// code itself), by registrars only. Empty: none.
 	Voicemail string
+	// Flash is what the port's hook flash does: FlashLocal (or "") applies
+	// the flash-hook services in the appliance (hold, enquiry, swap,
+	// three-way, transfer); one of sip.FlashRFC4733, FlashInfo,
+	// FlashDTMFRelay passes it to the PBX instead, which provides them.
+	Flash string
+	// CallWaiting: a second call to the port in a call waits (call-waiting
+	// tone, caller ID on call waiting) instead of getting busy; needs the
+	// services in the appliance.
+	CallWaiting bool
+	// TransferOnHangup: hanging up during an enquiry call transfers the
+	// held call to it; otherwise the held call rings the porter back.
+	TransferOnHangup bool
+	// Hotline is dialled the moment the handset is lifted; Warmline after
+	// WarmlineAfter of dial tone without a digit (fxs/hotline.go).
+	Hotline       string
+	Warmline      string
+	WarmlineAfter time.Duration
 }
 
 // RegistrarOptions names a configured registrar, in order of preference.
 type RegistrarOptions struct {
 	Name, Address, Transport string
+	Via                      string // the configured network path: lan | wwan | any
 }
 
 // Options build an Appliance.
@@ -66,19 +87,33 @@ type Options struct {
 	Guard *guard.Guard
 	// Forwarding holds call forwarding and remote activation; nil: none.
 	Forwarding *forwarding.Manager
-	// RemoteTrunk names the trunk whose inbound calls reach the
-	// remote-activation dialogue instead of the ports.
+	// RemoteTrunk names a trunk dedicated to remote activation: all its
+	// inbound calls reach the dialogue instead of the ports.
 	RemoteTrunk string
+	// ServiceExtension is the SIP line whose calls reach the
+	// remote-activation dialogue ("" = none).
+	ServiceExtension string
+	// Prompts is what the dialogue speaks; nil: tones only.
+	Prompts *prompts.Set
 	// StateDir keeps the mode history and operator choices across restarts;
 	// empty keeps nothing.
 	StateDir string
 	// PortStallAfter is how long one call step of a port may take before
 	// the port is declared wedged (fxs.Config.StallAfter; 0: its default).
 	PortStallAfter time.Duration
-	Registerer     prometheus.Registerer
-	Logger         *slog.Logger
-	Clock          hal.Clock
-	Version        string
+	// Groups are the hunt groups (groups.go); LocalCalls how calls to a
+	// local extension are connected (LocalCallsPBXFirst, the default, or
+	// LocalCallsLocal: local.go).
+	Groups     []GroupOptions
+	LocalCalls string
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Clock      hal.Clock
+	Version    string
+
+	// OnPower, when set, hears every supply reading (the first at Run),
+	// for the battery record (survivability/battery).
+	OnPower func(hal.PowerState)
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -86,8 +121,8 @@ type Appliance struct {
 	o       Options
 	log     *slog.Logger
 	m       *metrics
-	started time.Time
-	sip     sipLines // nil until AttachSIP
+	started time.Duration // New, on the appliance's clock
+	sip     sipLines      // nil until AttachSIP
 	guard   *guard.Guard
 	fwd     *forwarding.Manager
 
@@ -109,13 +144,25 @@ type Appliance struct {
 	running    bool
 	history    []control.ModeChange
 	store      *store.File
-	saveMu     sync.Mutex // one save of the state at a time, the newest last (history.go)
-	shedding   bool       // battery low with ports that have no copper: shed what calls do not need
+	svcReg     string          // most preferred registrar the service extension is registered with
+	svcRegs    map[string]bool // the service extension's binding with each registrar
+	saveMu     sync.Mutex      // one save of the state at a time, the newest last (history.go)
+	shedding   bool            // battery low with ports that have no copper: shed what calls do not need
 	sm         *svcMetrics
-	runSince   time.Time // when Run began
-	settled    bool      // the first health reports are in (start.go)
+	runSince   time.Duration // when Run began (a.o.Clock)
+	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
 	dm         dialectMetrics // dialects.go
+	fm         *flashMetrics  // services.go
+	xfers      transfers      // transfer.go
+	gs         *groupSet      // hunt groups and local calls (groups.go, local.go)
+
+	// Path tests (testcall.go, copper.go): who hears of porters' activity,
+	// and the copper check under way.
+	actMu  sync.Mutex
+	actSeq uint64
+	act    map[uint64]func(string)
+	check  copperCheck
 }
 
 // regHealth is one registrar's health with the fail-back memory.
@@ -123,10 +170,24 @@ type regHealth struct {
 	opt      RegistrarOptions
 	known    bool
 	up       bool
-	upSince  time.Time
+	upSince  time.Duration // a.o.Clock
 	everDown bool
 	rtt      time.Duration
 	loss     float64
+	path     string // the network path it is reached by now ("" or sip.PathLAN: the LAN)
+	holding  bool   // that path lost its interface or bearer: verdict held while it comes back
+	paths    []sip.PathHealth
+}
+
+// onLAN: the registrar is reached over the LAN.
+func (r *regHealth) onLAN() bool { return r.path == "" || r.path == sip.PathLAN }
+
+// lanGated: the LAN link going down takes the registrar down at once. A
+// registrar that may also be reached over the data path is not: the SIP
+// user agent moves it (or gives it up) on the same event, and taking it
+// down here first would flap the mode for the moment in between.
+func (r *regHealth) lanGated() bool {
+	return r.onLAN() && (r.opt.Via == "" || r.opt.Via == "lan")
 }
 
 // port is one FXS port with what the appliance knows of it.
@@ -149,6 +210,9 @@ type port struct {
 	// dialect is the current call's caller and the message waiting (dialects.go).
 	dialect portDialect
 	wait    bool // a relay move is waiting for on-hook (logged once, not every tick)
+	// checking: a path test has the relay in bypass for a moment to read
+	// the copper line (copper.go); read without a.mu by canRing.
+	checking atomic.Bool
 }
 
 // New builds the appliance and its ports; nothing runs until Run.
@@ -172,7 +236,7 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
 	}
-	a := &Appliance{o: o, log: o.Logger, m: m, started: time.Now(), guard: o.Guard, fwd: o.Forwarding, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
+	a := &Appliance{o: o, log: o.Logger, m: m, started: o.Clock.Now(), guard: o.Guard, fwd: o.Forwarding, ports: map[int]*port{}, regs: map[string]*regHealth{}, mains: true, lanUp: true}
 	for _, r := range o.Registrars {
 		a.regs[r.Name] = &regHealth{opt: r}
 	}
@@ -180,16 +244,23 @@ func New(o Options) (*Appliance, error) {
 	for _, p := range o.Ports {
 		opts[p.ID] = p
 	}
+	exts := a.localExtensions(o) // every port can dial them (local.go)
 	for _, hw := range o.Board.Ports() {
 		po, ok := opts[hw.ID]
 		if !ok {
 			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
 		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
+		plan := po.DialPlan
+		if plan == "" {
+			plan = o.Profile.Dialling.Plan
+		}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
-			DialPlan: withVoicemail(po, o.Profile), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
+			DialPlan: withExtensions(withVoicemail(po, o.Profile), exts), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},
 			Logger: o.Logger.With("port", hw.ID), StallAfter: o.PortStallAfter,
+			Services: po.Flash == "" || po.Flash == FlashLocal, TransferOnHangup: po.TransferOnHangup,
+			Hotline: po.Hotline, Warmline: po.Warmline, WarmlineAfter: po.WarmlineAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("port %d: %w", hw.ID, err)
@@ -216,8 +287,14 @@ func New(o Options) (*Appliance, error) {
 		}
 		a.trunks = append(a.trunks, &trunkLine{a: a, o: t, t: t.Trunk, nm: t.Trunk.Name(), emergWait: trunkEmergencyWait})
 	}
+	if a.fm, err = newFlashMetrics(o.Registerer, a.order); err != nil {
+		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
 	if err := a.initServices(); err != nil {
 		return nil, fmt.Errorf("survivability: registering metrics: %w", err)
+	}
+	if err := a.initGroups(o); err != nil {
+		return nil, fmt.Errorf("survivability: %w", err)
 	}
 	// Every route's series exist from the start, so rates and alerts work
 	// before the first call.
@@ -315,7 +392,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Error("reading link state", "err", err)
 	}
 	a.mu.Lock()
-	a.running, a.runSince = true, time.Now()
+	a.running, a.runSince = true, a.o.Clock.Now()
 	a.mu.Unlock()
 	a.m.setMode(Lifeline) // the relays are in bypass until the first evaluation
 
@@ -374,6 +451,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 // portEvents follows a port's state for status, metrics and the relay.
 func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 	for ev := range evs {
+		a.portActivity(p.opt.ID, ev)
 		switch ev.Kind {
 		case fxs.EventHook:
 			a.mu.Lock()
@@ -384,11 +462,14 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			a.mu.Lock()
 			p.state = ev.State
 			a.mu.Unlock()
+			a.noteState(p, ev) // groups.go
 			if ev.State == fxs.StateIdle {
 				a.setRoute(p.opt.ID, "")
 				a.clearCall(p)
 				a.reevaluate(fmt.Sprintf("port %d idle", p.opt.ID))
 			}
+		case fxs.EventService:
+			a.serviceEvent(p, ev)
 		case fxs.EventCondition:
 			a.mu.Lock()
 			p.cond = ev.Condition
@@ -407,6 +488,9 @@ func (a *Appliance) applyPower(ps hal.PowerState) {
 	a.mains, a.batteryLow = ps.Mains, ps.BatteryLow
 	a.mu.Unlock()
 	a.log.Info("power", "mains", ps.Mains, "battery_low", ps.BatteryLow)
+	if a.o.OnPower != nil {
+		a.o.OnPower(ps)
+	}
 }
 
 func (a *Appliance) applyLink(ls hal.LinkState) {
@@ -417,22 +501,33 @@ func (a *Appliance) applyLink(ls hal.LinkState) {
 	a.log.Info("lan link", "up", ls.Up)
 }
 
-// usableLocked says whether a registrar may carry new calls: up, and, if
-// it has failed since start, up for FailbackAfter.
-func (a *Appliance) usableLocked(r *regHealth, now time.Time) bool {
-	if !a.lanUp || !r.up {
-		return false
-	}
-	return !r.everDown || now.Sub(r.upSince) >= a.o.FailbackAfter
+// facts is what decide.go needs to know of a registrar.
+func (r *regHealth) facts() regFacts {
+	return regFacts{up: r.up, known: r.known, everDown: r.everDown, upSince: r.upSince, lanGated: r.lanGated(), holding: r.holding}
+}
+
+// regClassLocked says where a registrar stands for new calls (decide.go).
+func (a *Appliance) regClassLocked(r *regHealth, now time.Duration) regClass {
+	return classifyRegistrar(r.facts(), a.lanUp, now, a.o.FailbackAfter)
+}
+
+// usableLocked says whether a registrar counts as a route for the mode
+// (decide.go's registrarUsable).
+func (a *Appliance) usableLocked(r *regHealth, now time.Duration) bool {
+	return registrarUsable(r.facts(), a.lanUp, now, a.o.FailbackAfter)
 }
 
 // healthLocked gathers the signals for decide.
-func (a *Appliance) healthLocked(now time.Time) Health {
+func (a *Appliance) healthLocked(now time.Duration) Health {
 	h := Health{Mains: a.mains, BatteryLow: a.batteryLow, LANUp: a.lanUp, Forced: a.forced,
-		Registrars: map[string]bool{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
+		Registrars: map[string]bool{}, RegistrarPaths: map[string]string{}, Trunks: map[string]bool{}, EmergencyTrunks: map[string]bool{},
 		Copper: len(a.order) > 0}
 	for name, r := range a.regs {
 		h.Registrars[name] = a.usableLocked(r, now)
+		h.RegistrarPaths[name] = r.path
+		if r.onLAN() && !r.lanGated() && !a.lanUp {
+			h.RegistrarPaths[name] = "any" // moving off the LAN this instant: not gated by it
+		}
 	}
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -448,7 +543,7 @@ func (a *Appliance) healthLocked(now time.Time) Health {
 // reevaluate recomputes the appliance's and each port's mode and drives
 // the relays. Worse modes apply at once; better ones only to idle ports.
 func (a *Appliance) reevaluate(cause string) {
-	now := time.Now()
+	now, wall := a.o.Clock.Now(), time.Now()
 	a.mu.Lock()
 	if !a.running {
 		a.mu.Unlock()
@@ -459,11 +554,11 @@ func (a *Appliance) reevaluate(cause string) {
 	changed := mode != a.mode
 	prev := a.mode
 	if changed {
-		a.mode, a.modeSince = mode, now
+		a.mode, a.modeSince = mode, wall
 	}
 	record, from, reason := a.settleLocked(now, prev, changed, reason) // start.go
 	if record {
-		a.recordModeLocked(now, from, mode, reason)
+		a.recordModeLocked(wall, from, mode, reason)
 	}
 	a.modeReason = reason
 	a.scheduleFailbackLocked(now)
@@ -473,35 +568,22 @@ func (a *Appliance) reevaluate(cause string) {
 	}
 	var moves []move
 	poll := false
+	trunkOK := len(upNames(h.Trunks)) > 0
 	for _, id := range a.order {
 		p := a.ports[id]
-		pm := mode
-		if pm == Normal && a.sip != nil && !p.regOK {
-			pm = Survivable
-			if len(upNames(h.Trunks)) == 0 {
-				pm = Lifeline
-			}
+		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
+			p.sos = false // the emergency call on the PSTN line is over
 		}
-		if h.BatteryLow && p.copper {
-			pm = Lifeline // its handset goes to the copper line before the power fails
-		}
-		idle := !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped)
-		if worse(pm, p.mode) || idle || p.mode == "" {
-			if pm != p.mode && p.mode != "" && a.settled { // not while provisional (start.go)
+		pf := portFacts{mode: p.mode, idle: !p.hook && (p.state == fxs.StateIdle || p.state == fxs.StateStopped),
+			lineOK: p.regOK, copper: p.copper, forced: p.forced, sos: p.sos, sipOn: a.sip != nil, trunkOK: trunkOK}
+		if pm := portMode(mode, pf, h.BatteryLow); pm != p.mode {
+			if p.mode != "" && a.settled { // not while provisional (start.go)
 				a.log.Info("port mode", "port", id, "mode", pm, "was", p.mode)
 			}
 			p.mode = pm
 		}
-		if p.sos && p.hw.Relay.Bypass() && !lineInUse(p.hw.Relay) {
-			p.sos = false // the emergency call on the PSTN line is over
-		}
-		// Bypass is a route only where a copper line is behind the relay;
-		// elsewhere the handset stays on the board while it has power.
-		want := p.copper && (p.forced || p.sos || p.mode == Lifeline || h.BatteryLow)
-		if want != p.bypass {
-			p.bypass = want
-		}
-		if p.hw.Relay.Bypass() != p.bypass {
+		p.bypass = wantBypass(pf, p.mode, h.BatteryLow)
+		if p.hw.Relay.Bypass() != p.bypass && !p.checking.Load() { // a copper check moves it back itself
 			moves = append(moves, move{p, p.bypass})
 		}
 		if _, senses := p.hw.Relay.(hal.LineInUse); senses && p.hw.Relay.Bypass() && (p.sos || !p.bypass) {
@@ -556,15 +638,12 @@ func (a *Appliance) Forwarding() *forwarding.Manager { return a.fwd }
 
 // scheduleFailbackLocked re-evaluates when a recovering registrar becomes
 // trusted again.
-func (a *Appliance) scheduleFailbackLocked(now time.Time) {
-	var next time.Duration
+func (a *Appliance) scheduleFailbackLocked(now time.Duration) {
+	facts := make([]regFacts, 0, len(a.regs))
 	for _, r := range a.regs {
-		if r.up && r.everDown && a.lanUp {
-			if left := a.o.FailbackAfter - now.Sub(r.upSince); left > 0 && (next == 0 || left < next) {
-				next = left
-			}
-		}
+		facts = append(facts, r.facts())
 	}
+	next := failbackDue(facts, a.lanUp, now, a.o.FailbackAfter)
 	if a.failback != nil {
 		a.failback.Stop()
 		a.failback = nil

@@ -41,7 +41,10 @@ const (
 //
 // Ordinary calls: registrars that are healthy and trusted, then trunks that
 // can call (registered) and are free, then registrars still proving
-// themselves after a failure.
+// themselves after a failure. A registrar whose network path is being
+// re-established (its verdict held, see sip.Path.HoldDown) comes after the
+// free trunks: the mode does not flap for it, but a call had better not
+// wait on it.
 //
 // Emergency calls use every rung there is, best first, so they never give
 // up while one is left: healthy registrars and free trunks (in the
@@ -52,86 +55,60 @@ const (
 // get through, and last a trunk carrying another emergency call (waited for
 // a moment, never pre-empted).
 func (a *Appliance) ladder(portID int, number string, emergency bool) ([]rung, string) {
+	if rs, ok := a.localLadder(portID, number, emergency); ok {
+		return rs, "" // a port's or a group's extension (local.go)
+	}
 	if !emergency && a.isVoicemail(portID, number) {
-		rs, why := a.fullLadder(portID, number, false)
+		rs, why := a.fullLadder(emergency)
 		if rs = voicemailRungs(rs); len(rs) == 0 && why == "" {
 			why = "the voicemail is reached through a registrar, and none is usable"
 		}
 		return rs, why
 	}
-	return a.fullLadder(portID, number, emergency)
+	return a.fullLadder(emergency)
 }
 
-// fullLadder is ladder for any number.
-func (a *Appliance) fullLadder(portID int, number string, emergency bool) ([]rung, string) {
-	now := time.Now()
-	var trusted, recovering, downRegs []rung
+// fullLadder is ladder for any number not local: registrars and trunks.
+func (a *Appliance) fullLadder(emergency bool) ([]rung, string) {
+	now := a.o.Clock.Now()
+	var regs []regClass
 	a.mu.Lock()
+	lanUp := a.lanUp
 	if a.sip != nil {
 		for _, ro := range a.o.Registrars {
-			r := a.regs[ro.Name]
-			sr := &sipRung{a: a, registrar: ro.Name}
-			switch {
-			case !a.lanUp:
-				downRegs = append(downRegs, sr)
-			case a.usableLocked(r, now):
-				trusted = append(trusted, sr)
-			case r.up || !r.known:
-				recovering = append(recovering, sr)
-			default:
-				downRegs = append(downRegs, sr)
-			}
+			regs = append(regs, a.regClassLocked(a.regs[ro.Name], now))
 		}
 	}
 	a.mu.Unlock()
-	var free, freeLimited, busy, noNet, waitFor []rung
-	nBusy := 0
-	for _, tl := range a.trunks {
-		st, cur := tl.status(), tl.current()
-		switch {
-		case cur != nil:
-			nBusy++
-			if cur.emerg {
-				waitFor = append(waitFor, tl) // another emergency call: never pre-empted, waited for
-			} else {
-				busy = append(busy, tl)
-			}
-		case st.CanCall():
-			free = append(free, tl)
-		case st.CanCallEmergency():
-			freeLimited = append(freeLimited, tl)
-		default:
-			noNet = append(noNet, tl)
+	trunks := make([]trunkClass, len(a.trunks))
+	for i, tl := range a.trunks {
+		cur := tl.current()
+		if cur != nil && cur.test != nil {
+			cur = nil // a path test gives way to any call (testcall.go)
+		}
+		trunks[i] = classifyTrunk(tl.status(), cur != nil, cur != nil && cur.emerg)
+	}
+	plan := planLadder(regs, trunks, emergency, a.o.EmergencyRoute)
+	if len(plan) == 0 {
+		return nil, noRouteWhy(trunks, lanUp)
+	}
+	out := make([]rung, len(plan))
+	for i, st := range plan {
+		if st.kind == RungTrunk {
+			out[i] = a.trunks[st.i]
+		} else {
+			out[i] = &sipRung{a: a, registrar: a.o.Registrars[st.i].Name}
 		}
 	}
-	var out []rung
-	switch {
-	case !emergency:
-		out = append(append(append(out, trusted...), free...), recovering...)
-	case a.o.EmergencyRoute == EmergencyTrunkFirst:
-		out = append(append(append(append(out, free...), freeLimited...), trusted...), recovering...)
-	default:
-		out = append(append(append(append(out, trusted...), free...), freeLimited...), recovering...)
-	}
-	if emergency {
-		out = append(append(append(append(out, busy...), downRegs...), noNet...), waitFor...)
-	}
-	if len(out) > 0 {
-		return out, ""
-	}
-	switch {
-	case nBusy > 0 && len(free) == 0:
-		return nil, "every trunk is busy and no registrar is reachable"
-	case !a.lanUpNow() && len(a.trunks) == 0:
-		return nil, "LAN down and no trunk configured"
-	}
-	return nil, "no route left: no registrar reachable, no trunk can call"
+	return out, ""
 }
 
-func (a *Appliance) lanUpNow() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.lanUp
+// after is a channel closed once d has passed on the appliance's clock,
+// and a function that stops it early.
+func (a *Appliance) after(d time.Duration) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	t := a.o.Clock.AfterFunc(d, func() { close(ch) })
+	return ch, func() { t.Stop() }
 }
 
 // screen applies the toll-fraud guard to a call leaving by a trunk: it
@@ -161,7 +138,7 @@ func (a *Appliance) callStarted(at *attempt) {
 	a.guard.CallStarted(at.rungName)
 	if at.maxDur > 0 {
 		lc := at.lc
-		at.cap = time.AfterFunc(at.maxDur, func() {
+		at.cap = a.o.Clock.AfterFunc(at.maxDur, func() {
 			a.log.Warn("call reached its maximum duration; clearing it", "port", lc.port, "route", at.rungName, "max", at.maxDur)
 			_ = lc.Hangup()
 			lc.progress.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "maximum call duration reached"})
@@ -180,7 +157,7 @@ func (a *Appliance) callFinished(at *attempt) {
 		at.cap.Stop()
 	}
 	at.mu.Unlock()
-	a.guard.CallEnded(at.rungName, time.Since(answeredAt))
+	a.guard.CallEnded(at.rungName, a.o.Clock.Now()-answeredAt)
 }
 
 // noRoute is called when a call found no way out at all (an empty
@@ -247,6 +224,7 @@ func (a *Appliance) offerInbound(c *trunkCall, ports []int, cid dsp.CallerID) bo
 	if len(ports) == 0 {
 		ports = a.order
 	}
+	a.endCopperCheck() // a port rings only with its handset on the board
 	a.mu.Lock()
 	shed := a.shedding
 	a.mu.Unlock()

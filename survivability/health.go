@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/critline/critline/sip"
 )
 
 // Mode is what the appliance (or one port) can do right now.
@@ -28,6 +30,11 @@ type Health struct {
 	BatteryLow bool
 	LANUp      bool
 	Registrars map[string]bool // name -> usable (absent = not monitored)
+	// RegistrarPaths: name -> the network path the registrar is reached
+	// by (sip.PathLAN, sip.PathWWAN); absent or "" is the LAN. A registrar
+	// reached over the LAN is no route while the LAN is down; "any" is one
+	// leaving the LAN for another path this instant (not gated by it).
+	RegistrarPaths map[string]string
 	// Trunks: name -> can place an ordinary call (modem up and
 	// registered). A trunk that cannot is no route for the mode.
 	Trunks map[string]bool
@@ -58,10 +65,26 @@ func decide(h Health) (Mode, string) {
 	case !h.Mains:
 		power = "; on battery"
 	}
-	regUp := upNames(h.Registrars)
+	var regUp []string // "cloud", or "cloud over wwan" off the LAN
+	for _, n := range upNames(h.Registrars) {
+		switch p := h.RegistrarPaths[n]; {
+		case p == "" || p == sip.PathLAN:
+			if h.LANUp {
+				regUp = append(regUp, n)
+			}
+		case p == "any":
+			regUp = append(regUp, n)
+		default:
+			regUp = append(regUp, n+" over "+p)
+		}
+	}
 	trunkUp := upNames(h.Trunks)
-	if h.LANUp && len(regUp) > 0 {
-		return Normal, "registrar " + strings.Join(regUp, ", ") + " reachable" + power
+	if len(regUp) > 0 {
+		why := "registrar " + strings.Join(regUp, ", ") + " reachable"
+		if !h.LANUp {
+			why = "LAN down; " + why
+		}
+		return Normal, why + power
 	}
 	why := "no registrar reachable"
 	if !h.LANUp {

@@ -9,6 +9,7 @@ import (
 type lineBinding struct {
 	registered bool
 	err        string // the last failure, "" when registered
+	path       string // the network path the binding was made over
 }
 
 // lineStatus follows one line's binding with one registrar (with [sip]
@@ -17,12 +18,18 @@ type lineBinding struct {
 // is the most preferred one it is bound with.
 func (a *Appliance) lineStatus(e sip.LineStatus) {
 	p := a.ports[e.Port]
-	if p == nil || e.Registrar == "" {
+	if e.Registrar == "" {
 		return
 	}
-	b := lineBinding{registered: e.Registered}
+	b := lineBinding{registered: e.Registered, path: e.Path}
 	if e.Err != nil {
 		b.err = e.Err.Error()
+	}
+	if p == nil {
+		if a.groupLineStatus(e.Port, e.Registrar, b) { // a group's own line (groups.go)
+			a.lineLog.log(a.log, e)
+		}
+		return
 	}
 	a.mu.Lock()
 	p.regs[e.Registrar] = b
@@ -44,7 +51,7 @@ func (a *Appliance) registrationsLocked(p *port) []control.LineRegistration {
 	out := make([]control.LineRegistration, 0, len(a.o.Registrars))
 	for _, ro := range a.o.Registrars {
 		b := p.regs[ro.Name]
-		out = append(out, control.LineRegistration{Registrar: ro.Name, Registered: b.registered, Error: b.err})
+		out = append(out, control.LineRegistration{Registrar: ro.Name, Registered: b.registered, Error: b.err, Path: b.path})
 	}
 	return out
 }

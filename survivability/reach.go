@@ -19,7 +19,7 @@ const (
 // for nobody. A port that is merely busy (in a call, dialling) can ring
 // later; Offer says so.
 func (a *Appliance) canRing(p *port) (bool, string) {
-	if p.hw.Relay.Bypass() {
+	if p.hw.Relay.Bypass() && !p.checking.Load() { // a copper check gives the handset back for a call (copper.go)
 		return false, unreachableBypass
 	}
 	sn := p.fx.Snapshot()

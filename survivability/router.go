@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/fxs"
+	"github.com/critline/critline/hal"
 )
 
 // RungKind says what kind of way out a rung is.
@@ -39,9 +40,9 @@ type attempt struct {
 	mu         sync.Mutex
 	alerted    bool // the far end rang or answered: no more retries
 	answered   bool
-	answeredAt time.Time
+	answeredAt time.Duration // the appliance's clock
 	over       bool
-	cap        *time.Timer
+	cap        hal.Timer
 }
 
 // update forwards a progress report; rungs call it.
@@ -57,7 +58,7 @@ func (at *attempt) update(u fxs.CallUpdate) {
 		at.alerted = true
 	case fxs.CallAnswered:
 		if !at.answered {
-			at.answeredAt = time.Now()
+			at.answeredAt = at.lc.r.a.o.Clock.Now()
 			at.lc.r.a.callStarted(at)
 		}
 		at.alerted, at.answered = true, true
@@ -139,7 +140,7 @@ type ladderCall struct {
 	emerg    bool
 	progress fxs.Progress
 	rungs    []rung
-	start    time.Time
+	start    time.Duration // the last digit, on the appliance's clock
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -170,7 +171,7 @@ func (r *router) Route(ctx context.Context, req fxs.RouteRequest, progress fxs.P
 	number, emergency := req.Number, req.Emergency || r.a.isEmergency(req.Number)
 	cctx, cancel := context.WithCancel(context.Background())
 	lc := &ladderCall{r: r, port: req.Port, number: number, emerg: emergency, progress: progress,
-		start: time.Now(), ctx: cctx, cancel: cancel}
+		start: r.a.o.Clock.Now(), ctx: cctx, cancel: cancel}
 	go lc.run()
 	return lc, nil
 }
@@ -318,7 +319,7 @@ func (lc *ladderCall) setup(route string) {
 	lc.setupOK = true
 	lc.mu.Unlock()
 	if first {
-		lc.r.a.callSetup(route, time.Since(lc.start))
+		lc.r.a.callSetup(route, lc.r.a.o.Clock.Now()-lc.start)
 	}
 }
 

@@ -38,11 +38,12 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 					a.mu.Unlock()
 					continue
 				}
-				was := r.up
+				was, wasPath := r.up, r.path
 				r.known = e.Known
 				r.rtt, r.loss = e.RTT, e.Loss
+				r.path, r.holding, r.paths = e.Path, e.Holding, e.Paths
 				if e.Up && !was {
-					r.upSince = time.Now()
+					r.upSince = a.o.Clock.Now()
 				}
 				if !e.Up && was {
 					r.everDown = true
@@ -53,10 +54,15 @@ func (a *Appliance) sipEvents(ctx context.Context) {
 				r.up = e.Up
 				a.mu.Unlock()
 				if was != e.Up {
-					a.log.Warn("registrar", "registrar", e.Registrar, "up", e.Up, "rtt", e.RTT, "loss", e.Loss)
+					a.log.Warn("registrar", "registrar", e.Registrar, "up", e.Up, "path", e.Path, "rtt", e.RTT, "loss", e.Loss)
+				} else if wasPath != e.Path && wasPath != "" {
+					a.log.Warn("registrar reached over another path", "registrar", e.Registrar, "path", e.Path, "was", wasPath)
 				}
 				a.reevaluate("registrar " + e.Registrar)
 			case sip.LineStatus:
+				if a.serviceLineStatus(e) {
+					continue // the service extension (remote_entry.go)
+				}
 				a.lineStatus(e)
 			case sip.MessageWaiting:
 				a.messageWaiting(e) // dialects.go
@@ -89,7 +95,7 @@ func (r *sipRung) place(ctx context.Context, portID int, number string, at *atte
 		return nil, &attemptError{retry: retry, reason: reason, err: err}
 	}
 	r.a.noteMedia(portID, call)
-	c := &sipCall{call: call, rd: rd, ctx: ctx, port: portID}
+	c := &sipCall{call: call, a: r.a, rd: rd, ctx: ctx, port: portID}
 	go c.follow(at)
 	return c, nil
 }
@@ -168,6 +174,8 @@ func classifySIPErr(err error) (retry bool, r fxs.FailReason) {
 type sipCall struct {
 	mu   sync.Mutex
 	call *sip.Call
+	a    *Appliance
+	hold sipHolder // services.go
 	rd   *redirector
 	ctx  context.Context
 	port int
@@ -247,6 +255,13 @@ func (c *sipCall) SendDigit(d rune) error { return c.current().SendDigits(string
 func (a *Appliance) OnIncoming(ic *sip.IncomingCall) { go a.incoming(ic) }
 
 func (a *Appliance) incoming(ic *sip.IncomingCall) {
+	if a.remoteSIP(ic) {
+		return // the service extension (remote_entry.go)
+	}
+	a.endCopperCheck()       // a port rings only with its handset on the board
+	if a.groupIncoming(ic) { // a group's own line (groups_callers.go)
+		return
+	}
 	p := a.ports[ic.Port]
 	if p == nil {
 		_ = ic.Reject(404, "Not Found")
@@ -269,6 +284,11 @@ func (a *Appliance) incoming(ic *sip.IncomingCall) {
 	a.noteCaller(ic.Port, ic)
 	in := &sipInbound{a: a, ic: ic, port: ic.Port}
 	pr, err := p.fx.Offer(in, cid)
+	if err != nil {
+		if wpr, ok := a.waitingSIP(p, in, cid); ok {
+			pr, err = wpr, nil // a call waiting (services.go)
+		}
+	}
 	if err != nil && fwd.Busy != "" {
 		a.divert(ic, p, fwd.Busy, "forward-busy")
 		return
@@ -307,12 +327,12 @@ func (a *Appliance) forwardingOf(id int) forwarding.Settings {
 
 // divertIfUnanswered redirects a call still ringing after d to target.
 func (s *sipInbound) divertIfUnanswered(pr fxs.Progress, d time.Duration, target, why string) {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	due, stop := s.a.after(d)
+	defer stop()
 	select {
 	case <-s.ic.Canceled():
 		return
-	case <-t.C:
+	case <-due:
 	}
 	s.mu.Lock()
 	answered := s.call != nil
@@ -346,18 +366,23 @@ type sipInbound struct {
 	ic   *sip.IncomingCall
 	port int
 
-	mu   sync.Mutex
-	call *sip.Call
+	mu       sync.Mutex
+	call     *sip.Call
+	hold     sipHolder // services.go
+	rejected bool      // a call waiting turned away (R0)
 }
 
 func (s *sipInbound) follow(pr fxs.Progress) {
 	<-s.ic.Canceled()
 	s.mu.Lock()
-	answered := s.call != nil
+	answered, rejected := s.call != nil, s.rejected
 	s.mu.Unlock()
 	result := "cancelled"
-	if answered {
+	switch {
+	case answered:
 		result = "answered"
+	case rejected:
+		result = "busy"
 	}
 	s.a.callResult(s.port, "in", s.ic.Registrar, result, false)
 	pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "far end cleared"})

@@ -19,11 +19,11 @@ const startingReason = "starting: the first health checks are not in yet (handse
 // readyToDecideLocked reports whether the first health reports are in:
 // every registrar probed (up or down) and a route up, or no trunk to wait
 // for; or startHold has passed since Run began. a.mu must be held.
-func (a *Appliance) readyToDecideLocked(now time.Time) bool {
+func (a *Appliance) readyToDecideLocked(now time.Duration) bool {
 	if a.settled {
 		return true
 	}
-	if now.Sub(a.runSince) < startHold {
+	if now-a.runSince < startHold {
 		if a.sip != nil {
 			for _, r := range a.regs {
 				if !r.known {
@@ -55,7 +55,7 @@ func (a *Appliance) readyToDecideLocked(now time.Time) bool {
 // start, a few milliseconds before the trunk or the PBX answered. The
 // first settled mode is recorded once, as the change from "" (start); later
 // changes as themselves. a.mu must be held.
-func (a *Appliance) settleLocked(now time.Time, prev Mode, changed bool, reason string) (record bool, from Mode, why string) {
+func (a *Appliance) settleLocked(now time.Duration, prev Mode, changed bool, reason string) (record bool, from Mode, why string) {
 	wasSettled := a.settled
 	if !a.readyToDecideLocked(now) {
 		return false, "", "starting, first health checks not in yet: " + reason

@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/sip"
 )
+
+// pathReporter is the SIP user agent's network paths, for status.
+type pathReporter interface {
+	Paths() []sip.PathStatus
+}
 
 // Status is the appliance's status for the control API.
 func (a *Appliance) Status() control.Status {
@@ -36,6 +41,14 @@ func (a *Appliance) Status() control.Status {
 			cp.BehindRelay = "copper"
 		}
 		cp.Forwarding = forwardingSummary(a.forwardingOf(id))
+		if a.fwd != nil {
+			cp.ForwardMirror = a.fwd.MirrorState(id)
+		}
+		cp.Held, cp.Waiting, cp.ThreeWay = sn.Held, sn.Waiting, sn.ThreeWay
+		cp.Flash = p.opt.Flash
+		if cp.Flash == "" {
+			cp.Flash = FlashLocal
+		}
 		snaps[id] = cp
 	}
 	var lockouts []control.Lockout
@@ -44,6 +57,7 @@ func (a *Appliance) Status() control.Status {
 			lockouts = append(lockouts, control.Lockout{Kind: string(l.Kind), Key: l.Key, Remaining: l.Remaining.Seconds()})
 		}
 	}
+	groups := a.groupsStatus() // groups.go
 	trunks := make([]control.Trunk, 0, len(a.trunks))
 	for _, tl := range a.trunks {
 		st := tl.status()
@@ -61,20 +75,44 @@ func (a *Appliance) Status() control.Status {
 			ct.Detail = "no network"
 		}
 		a.trunkServicesStatus(tl, &ct)
+		if db, ok := tl.t.(hal.DataBearer); ok {
+			if d := db.DataStatus(); d.Interface != "" {
+				ct.Data = &control.TrunkData{State: string(d.State), Interface: d.Interface, Bearer: d.Bearer, USBMode: d.USBMode,
+					Detail: d.Detail, Since: d.Since, Connects: d.Connects}
+			}
+		}
 		trunks = append(trunks, ct)
 	}
+	var paths []control.NetPath
+	if ps, ok := a.sip.(pathReporter); ok && a.sip != nil {
+		for _, p := range ps.Paths() {
+			np := control.NetPath{Name: p.Name, Interface: p.Interface, Up: p.Up, Detail: p.Detail, Since: p.Since,
+				SIPBytesIn: p.SIPIn, SIPBytesOut: p.SIPOut, RTPBytesIn: p.RTPIn, RTPBytesOut: p.RTPOut}
+			if p.Addr.IsValid() {
+				np.Address = p.Addr.String()
+			}
+			paths = append(paths, np)
+		}
+	}
+	xfers := a.xfers.status()
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
+	now := a.o.Clock.Now()
 	s := control.Status{
 		Version: a.o.Version, Board: a.o.Board.Kind(), Profile: a.o.Profile.Name,
 		Mode: string(a.mode), ModeSince: a.modeSince, ModeReason: a.modeReason,
-		Uptime:   time.Since(a.started).Seconds(),
+		Uptime:   (a.o.Clock.Now() - a.started).Seconds(),
 		Power:    control.Power{Mains: a.mains, BatteryLow: a.batteryLow, Source: "mains", Shedding: a.shedding},
 		LAN:      control.LAN{Up: a.lanUp},
 		Trunks:   trunks,
 		Lockouts: lockouts,
+		Remote:   a.remoteStatusLocked(),
+		Paths:    paths,
+		Groups:   groups,
+	}
+	if len(xfers) > 0 {
+		s.Transfers = xfers
 	}
 	if !a.mains {
 		s.Power.Source = "battery"
@@ -92,12 +130,27 @@ func (a *Appliance) Status() control.Status {
 	for _, ro := range a.o.Registrars {
 		r := a.regs[ro.Name]
 		cr := control.Registrar{Name: ro.Name, Address: ro.Address, Transport: ro.Transport,
-			Up: r.up, RTTMillis: float64(r.rtt.Microseconds()) / 1000, Loss: r.loss}
+			Up: r.up, RTTMillis: float64(r.rtt.Microseconds()) / 1000, Loss: r.loss,
+			Via: ro.Via, Path: r.path, Holding: r.holding}
+		if cr.Via == "" {
+			cr.Via = "lan"
+		}
+		if cr.Path == "" {
+			cr.Path = sip.PathLAN
+		}
+		for _, ph := range r.paths {
+			cr.Paths = append(cr.Paths, control.RegistrarPath{Path: ph.Path, Up: ph.Up, Known: ph.Known, Holding: ph.Holding,
+				RTTMillis: float64(ph.RTT.Microseconds()) / 1000, Loss: ph.Loss, PublicAddress: ph.Public})
+		}
 		switch {
 		case a.sip == nil:
 			cr.Detail = "SIP not running"
 		case !r.known:
 			cr.Detail = "probing"
+		case r.holding:
+			cr.Detail = "its path " + r.path + " lost its data session: held while it comes back"
+		case r.up && r.lanGated() && !a.lanUp:
+			cr.Detail = "LAN down"
 		case r.up && !a.usableLocked(r, now):
 			cr.Detail = "recovering: back in use after the fail-back period"
 		}
@@ -154,7 +207,7 @@ func (a *Appliance) Healthy() error {
 		}
 	}
 	a.mu.Lock()
-	h := a.healthLocked(time.Now())
+	h := a.healthLocked(a.o.Clock.Now())
 	a.mu.Unlock()
 	// A trunk whose modem answers counts: the firmware drives it; whether
 	// the network registers the SIM is no measure of the firmware.

@@ -10,6 +10,7 @@ import (
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
+	"github.com/critline/critline/survivability/pathtest"
 )
 
 // TrunkOptions is one PSTN trunk, in order of preference.
@@ -21,6 +22,9 @@ type TrunkOptions struct {
 	Ports []int
 	// Number is the trunk's own number (remote activation, diverts).
 	Number string
+	// Group names the hunt group its inbound calls go to instead of Ports
+	// (groups.go).
+	Group string
 }
 
 // How long a trunk may take to accept a dialled call.
@@ -142,6 +146,9 @@ func (tl *trunkLine) event(ev hal.TrunkEvent) {
 
 // dispatch applies a call event to the call it names.
 func (tl *trunkLine) dispatch(ev hal.TrunkEvent) {
+	if tl.testEvent(ev) {
+		return
+	}
 	if ev.Kind == hal.TrunkIncoming {
 		if !tl.a.svcIncoming(tl, ev) {
 			tl.incoming(ev)
@@ -219,6 +226,10 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 	}
 	if old := tl.cur; old != nil {
 		switch {
+		case old.test != nil:
+			// A path test gives way to any porter's call at once.
+			tl.mu.Unlock()
+			tl.stopTest(old, "a call from port "+fmt.Sprint(port))
 		case !emerg:
 			tl.mu.Unlock()
 			return nil, fmt.Errorf("trunk %s: %w", tl.nm, hal.ErrTrunkBusy)
@@ -226,14 +237,14 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 			// Never pre-empt an emergency call: wait a moment for the trunk.
 			free := tl.free
 			tl.mu.Unlock()
-			t := time.NewTimer(tl.emergWait)
+			due, stop := tl.a.after(tl.emergWait)
 			select {
 			case <-free:
-				t.Stop()
-			case <-t.C:
+				stop()
+			case <-due:
 				return nil, fmt.Errorf("trunk %s: %w with another emergency call", tl.nm, hal.ErrTrunkBusy)
 			case <-ctx.Done():
-				t.Stop()
+				stop()
 				return nil, ctx.Err()
 			}
 		default:
@@ -335,13 +346,8 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	c := &trunkCall{tl: tl, id: ev.Call, dir: "in", number: ev.CallerID, offers: map[int]fxs.Progress{}}
 	tl.setCurLocked(c)
 	tl.mu.Unlock()
-	if tl.a.fwd != nil && tl.a.o.RemoteTrunk == tl.nm {
-		caller := ev.CallerID
-		if ev.Presentation != hal.PresentationAllowed {
-			caller = ""
-		}
-		go tl.a.remoteActivation(c, caller)
-		return
+	if tl.remoteEntry(c, ev) {
+		return // remote activation (remote_entry.go)
 	}
 	cid := dsp.CallerID{Time: time.Now(), Number: ev.CallerID, Name: ev.CallerName}
 	switch ev.Presentation {
@@ -352,6 +358,9 @@ func (tl *trunkLine) incoming(ev hal.TrunkEvent) {
 	}
 	if cid.Number == "" && cid.NumberAbsence == 0 {
 		cid.NumberAbsence = dsp.Absence('O')
+	}
+	if tl.a.groupTrunkCall(c, cid) { // the trunk names a hunt group (groups_callers.go)
+		return
 	}
 	tl.a.routeInbound(c, tl.o.Ports, cid) // divert, ring the ports, or refuse at once
 }
@@ -370,15 +379,23 @@ type trunkCall struct {
 	cancelDial context.CancelFunc // outbound: stops its Dial
 	dialed     chan struct{}      // outbound: closed once its Dial returned and its early events were applied
 
-	mu        sync.Mutex
-	port      int
-	at        *attempt             // outbound
-	offers    map[int]fxs.Progress // inbound: port -> its progress
-	remote    *remoteCall          // inbound on the service trunk: the remote-activation dialogue
-	answer    bool
-	over      bool
-	preempted bool
-	x         callExtra // the network's services (trunk_services.go)
+	mu     sync.Mutex
+	port   int
+	at     *attempt             // outbound
+	offers map[int]fxs.Progress // inbound: port -> its progress
+	remote *remoteCall          // inbound on the service trunk: the remote-activation dialogue
+	// ringback: a staff call the dialogue put through to the lodge
+	// (answered already, preAnswered) plays ringback until a port answers.
+	ringback    *remoteCall
+	preAnswered bool
+	answer      bool
+	over        bool
+	preempted   bool
+	x           callExtra // the network's services (trunk_services.go)
+	// test is set on a path test's call (testcall.go): its events go to
+	// the test, never to a port, and any porter's call takes the trunk.
+	test *trunkTest
+	grp  *hunt // inbound for a hunt group: its hunt (groups.go)
 }
 
 func (c *trunkCall) callID() hal.TrunkCallID {
@@ -400,6 +417,10 @@ func (c *trunkCall) wasPreempted() bool {
 }
 
 func (c *trunkCall) alerting() {
+	if c.test != nil {
+		c.test.send(pathtest.Event{Kind: pathtest.Alerting})
+		return
+	}
 	if c.at != nil {
 		c.at.update(fxs.CallUpdate{State: fxs.CallAlerting, Detail: "trunk " + c.tl.nm})
 	}
@@ -407,8 +428,12 @@ func (c *trunkCall) alerting() {
 
 func (c *trunkCall) answered() {
 	c.mu.Lock()
-	c.answer = true
+	c.answer = c.answer || !c.preAnswered // a staff call put through to the lodge waits for a port
 	c.mu.Unlock()
+	if c.test != nil {
+		c.test.answeredNow()
+		return
+	}
 	if c.at != nil {
 		var m fxs.Media
 		if a := c.tl.t.Audio(); a != nil {
@@ -419,6 +444,10 @@ func (c *trunkCall) answered() {
 }
 
 func (c *trunkCall) digit(d rune) {
+	if c.test != nil {
+		c.test.send(pathtest.Event{Kind: pathtest.Digit, Digit: d})
+		return
+	}
 	c.mu.Lock()
 	remote := c.remote
 	c.mu.Unlock()
@@ -482,16 +511,29 @@ func (c *trunkCall) hangupTrunk() error {
 
 // notify tells the call's listeners it is over.
 func (c *trunkCall) notify(reason error) {
+	c.mu.Lock()
+	h := c.grp
+	c.mu.Unlock()
+	if h != nil && h.trunkOver() {
+		return // an outside member had it (groups_callers.go)
+	}
 	if c.tl.a.svcNotify(c, reason) {
 		return
 	}
+	if c.test != nil {
+		c.test.finished(reason)
+		return
+	}
 	c.mu.Lock()
-	answered, offers, remote := c.answer, c.offers, c.remote
+	answered, offers, remote, rb := c.answer, c.offers, c.remote, c.ringback
 	c.offers = nil
 	c.mu.Unlock()
 	if remote != nil {
 		remote.stop()
 		return
+	}
+	if rb != nil {
+		rb.stop() // a staff call for the lodge: its ringback ends too
 	}
 	detail := "trunk " + c.tl.nm
 	if reason != nil {
@@ -544,6 +586,15 @@ func classifyTrunkErr(err error) (retry bool, r fxs.FailReason) {
 // Hangup implements fxs.Call: the porter hung up (or no port could take
 // an inbound call). The trunk clears this call only.
 func (c *trunkCall) Hangup() error {
+	c.mu.Lock()
+	remote, rb := c.remote, c.ringback
+	c.mu.Unlock()
+	if remote != nil {
+		remote.stop() // the dialogue ends with its call
+	}
+	if rb != nil {
+		rb.stop()
+	}
 	_, err := c.hangup()
 	return err
 }
@@ -594,7 +645,12 @@ func (pc *portCall) Answer() (fxs.Media, error) {
 	for _, pr := range others {
 		pr.Update(fxs.CallUpdate{State: fxs.CallEnded, Detail: "answered on another port"})
 	}
-	if err := c.tl.a.svcAnswer(pc); err != nil {
+	c.mu.Lock()
+	rb, pre := c.ringback, c.preAnswered
+	c.mu.Unlock()
+	if pre && rb != nil {
+		rb.release() // answered by the dialogue already: take its audio over
+	} else if err := c.tl.a.svcAnswer(pc); err != nil {
 		c.end(err)
 		return nil, err
 	}

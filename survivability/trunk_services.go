@@ -72,11 +72,11 @@ type callExtra struct {
 	waiting  bool // a second call, not yet taken
 	held     bool // on hold
 	cid      dsp.CallerID
-	cwPort   int         // the port hearing the call-waiting tone for it
-	diverted bool        // sent elsewhere (deflected or transferred): not missed
-	seat     *seat       // the porter in it, or whose call it is while held
-	timer    *time.Timer // the no-answer divert
-	missed   bool        // counted as missed
+	cwPort   int       // the port hearing the call-waiting tone for it
+	diverted bool      // sent elsewhere (deflected or transferred): not missed
+	seat     *seat     // the porter in it, or whose call it is while held
+	timer    hal.Timer // the no-answer divert
+	missed   bool      // counted as missed
 }
 
 // svcMetrics are the series of this file.
@@ -336,7 +336,7 @@ func (a *Appliance) armNoAnswer(c *trunkCall, t target, d time.Duration) {
 	if c.x.timer != nil {
 		c.x.timer.Stop()
 	}
-	c.x.timer = time.AfterFunc(d, func() {
+	c.x.timer = a.o.Clock.AfterFunc(d, func() {
 		c.mu.Lock()
 		ringing := !c.answer && !c.over
 		c.mu.Unlock()
@@ -407,14 +407,14 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 	id := c.callID()
 	if tl.usable(hal.ServiceDeflection) {
 		ctx, cancel := context.WithTimeout(context.Background(), trunkServiceTimeout)
-		start := time.Now()
+		start := a.o.Clock.Now()
 		c.mu.Lock()
 		c.x.diverted = true // its end is not a missed call
 		c.mu.Unlock()
 		err := tl.sv.svc.Deflect(ctx, id, number)
 		cancel()
 		if err == nil {
-			a.diverted(c, t, "deflection", number, time.Since(start))
+			a.diverted(c, t, "deflection", number, a.o.Clock.Now()-start)
 			return divertDone
 		}
 		c.mu.Lock()
@@ -436,7 +436,7 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 	// Nothing else can take the call: answer it and hand it over.
 	ctx, cancel := context.WithTimeout(context.Background(), trunkServiceTimeout+trunkDialTimeout)
 	defer cancel()
-	start := time.Now()
+	start := a.o.Clock.Now()
 	if err := tl.t.Answer(ctx, id); err != nil {
 		a.log.Warn("answering a trunk call to transfer it", "trunk", tl.nm, "err", err)
 		return divertFallback
@@ -453,7 +453,7 @@ func (a *Appliance) divertTrunkCall(c *trunkCall, t target, alone bool) divertRe
 		_ = c.Hangup()
 		return divertGone
 	}
-	a.diverted(c, t, "transfer", number, time.Since(start))
+	a.diverted(c, t, "transfer", number, a.o.Clock.Now()-start)
 	return divertDone
 }
 
@@ -468,8 +468,10 @@ func refusedOrFailed(err error) string {
 func (a *Appliance) diverted(c *trunkCall, t target, method, number string, took time.Duration) {
 	c.stopNoAnswer()
 	a.sm.diverts.WithLabelValues(c.tl.nm, method, "ok").Inc()
-	a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
-	a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	if t.port != 0 { // 0: a group's outside member (groups_callers.go), no port's divert
+		a.m.diverts.WithLabelValues(portLabel(t.port), t.why).Inc()
+		a.callResult(t.port, "in", c.tl.nm, "diverted", false)
+	}
 	a.log.Info("trunk call diverted", "trunk", c.tl.nm, "to", number, "method", method, "reason", t.why, "port", t.port, "took", took)
 }
 
@@ -534,6 +536,9 @@ func (a *Appliance) svcIncoming(tl *trunkLine, ev hal.TrunkEvent) bool {
 
 // ringPorts are the ports a trunk's inbound calls ring.
 func (tl *trunkLine) ringPorts() []int {
+	if g := tl.a.groupOf(tl.o.Group); g != nil {
+		return g.portMembers()
+	}
 	if len(tl.o.Ports) > 0 {
 		return tl.o.Ports
 	}
@@ -1008,8 +1013,21 @@ func (r *ringBackCall) TakesRecallCodes() bool            { return r.pc.TakesRec
 func (r *ringBackCall) Recall(act fxs.RecallAction) error { return r.pc.Recall(act) }
 
 // TakesRecallCodes implements fxs.Recaller: a trunk with call hold takes
-// the profile's recall codes.
-func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.sv.svc != nil }
+// the profile's recall codes while it has a second call of its own
+// (waiting or held by the network); otherwise R is the port's (an enquiry
+// call, services.go).
+func (pc *portCall) TakesRecallCodes() bool { return pc.c.tl.networkSecond() }
+
+// networkSecond says whether the trunk has a call beside its current one
+// and the services to act on it.
+func (tl *trunkLine) networkSecond() bool {
+	if tl.sv.svc == nil {
+		return false
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.sv.second != nil
+}
 
 // Recall implements fxs.Recaller.
 func (pc *portCall) Recall(act fxs.RecallAction) error { return pc.c.tl.a.recall(pc.c, act) }
@@ -1020,7 +1038,7 @@ func (lc *ladderCall) TakesRecallCodes() bool {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	c, ok := lc.call.(*trunkCall)
-	return ok && c.tl.sv.svc != nil
+	return ok && c.tl.networkSecond()
 }
 
 // Recall implements fxs.Recaller.

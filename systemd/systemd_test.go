@@ -199,7 +199,10 @@ func TestUdevRules(t *testing.T) {
 		}
 	}
 	for _, id := range []string{`ENV{ID_VENDOR_ID}=="1e0e", ENV{ID_MODEL_ID}=="9001", ENV{ID_USB_INTERFACE_NUM}=="02", SYMLINK+="critline-modem-at"`,
-		`ENV{ID_VENDOR_ID}=="2c7c", ENV{ID_MODEL_ID}=="0125", ENV{ID_USB_INTERFACE_NUM}=="02", SYMLINK+="critline-modem-at"`} {
+		`ENV{ID_VENDOR_ID}=="2c7c", ENV{ID_MODEL_ID}=="0125", ENV{ID_USB_INTERFACE_NUM}=="02", SYMLINK+="critline-modem-at"`,
+		`ENV{ID_VENDOR_ID}=="1e0e", ENV{ID_MODEL_ID}=="9011", ENV{ID_USB_INTERFACE_NUM}=="04", SYMLINK+="critline-modem-at"`,
+		// Issue 15: ModemManager never opens the voice AT port.
+		`SYMLINK=="critline-modem-at|critline-modem-pcm", ENV{ID_MM_PORT_IGNORE}="1"`} {
 		if !strings.Contains(string(data), id) {
 			t.Errorf("missing rule %s", id)
 		}

@@ -10,14 +10,23 @@ import (
 // (testboard.go) and firmware (firmware.go).
 func extraVerbs() map[string]verb {
 	return map[string]verb{
-		"test": {usage: "test board --config FILE", help: "exercise every output and read every input of a real board (daemon stopped)",
-			sub:   testSub,
-			flags: func(_ string, w io.Writer) { runTestBoard(context.Background(), []string{"--help"}, w, io.Discard) },
-			run: func(e *env, a []string) int {
-				if len(a) == 0 || a[0] != "board" {
-					return usageErr(e, "usage: critlinectl test board --config FILE (board is the only test so far)")
+		"test": {usage: "test board|paths ...", help: "prove the appliance: its board's wiring (daemon stopped), or its fallback paths now (the commissioning report)",
+			sub: testSub,
+			flags: func(sub string, w io.Writer) {
+				if sub == "paths" {
+					runTestPaths(&env{stdout: w, stderr: io.Discard}, []string{"--help"})
+					return
 				}
-				return runTestBoard(e.ctx, a[1:], e.stdout, e.stderr)
+				runTestBoard(context.Background(), []string{"--help"}, w, io.Discard)
+			},
+			run: func(e *env, a []string) int {
+				switch {
+				case len(a) > 0 && a[0] == "board":
+					return runTestBoard(e.ctx, a[1:], e.stdout, e.stderr)
+				case len(a) > 0 && a[0] == "paths":
+					return runTestPaths(e, a[1:])
+				}
+				return usageErr(e, "usage: critlinectl test board --config FILE | critlinectl test paths [--json] [PATH...]")
 			}},
 		"firmware": {usage: "firmware VERB ...", help: "signed A/B firmware: keygen, build, verify, install, status, confirm, rollback",
 			long: strings.TrimPrefix(fwUsage, "usage: critlinectl firmware VERB [FLAGS] [ARGS]\n\n"), sub: firmwareSub,

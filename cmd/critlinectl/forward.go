@@ -11,7 +11,7 @@ import (
 const forwardUsage = `usage: critlinectl forward ...
   forward PORT unconditional|busy|no-answer NUMBER [--after 20s]   forward a port's calls
   forward PORT clear [unconditional|busy|no-answer]                stop forwarding (all kinds by default)
-  forward unlock [caller NUMBER | port N]                          lift remote-activation lockouts
+  forward unlock [caller NUMBER|withheld]                          lift remote-activation lockouts (all by default)
   forward pin-hash PIN                                             print a pin_hash for the config file`
 
 func runForward(e *env, args []string) int {
@@ -40,12 +40,12 @@ func runForward(e *env, args []string) int {
 		switch len(args) {
 		case 1:
 		case 3:
-			if args[1] != "caller" && args[1] != "port" {
-				return usageErr(e, "usage: forward unlock [caller NUMBER | port N]")
+			if args[1] != "caller" && args[1] != "port" { // port: the daemon explains ports are never locked
+				return usageErr(e, "usage: forward unlock [caller NUMBER|withheld]")
 			}
 			req.Kind, req.Key = args[1], args[2]
 		default:
-			return usageErr(e, "usage: forward unlock [caller NUMBER | port N]")
+			return usageErr(e, "usage: forward unlock [caller NUMBER|withheld]")
 		}
 		return posted(e, "/v1/forward/unlock", req)
 	}

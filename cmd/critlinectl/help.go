@@ -66,11 +66,11 @@ func printVerbHelp(w io.Writer, name string, v verb, args []string) {
 // it does.
 var (
 	simSub = map[string]string{
-		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board.",
+		"hook": "hook PORT off|on\n\nLift (off) or replace (on) the handset of a port on the simulated board; returns once\nthe port has seen it (a replaced handset takes the profile's clear time), so the next\ncommand finds the port idle or off-hook.",
 		"dial": "dial PORT DIGITS [--pulse]\n\nKey DTMF digits (0-9 * # A-D) into the handset, or pulse-dial them as a rotary\n" +
 			"dial does with --pulse (loop-disconnect breaks on the hook line). Lift the handset first.\n" +
 			"Returns once the digits have been keyed.",
-		"flash": "flash PORT\n\nA 100 ms timed-break recall (register recall, R) on the hook line.",
+		"flash": "flash PORT\n\nA 100 ms timed-break recall (register recall, R) on the hook line; returns once the port\nhas taken it, so digits keyed next are the code after R (sim dial 1 2: R2).",
 		"power": "power mains|battery|battery-low\n\nThe supply: mains present, on battery, or battery low (the appliance goes to lifeline).",
 		"link":  "link up|down\n\nPlug or unplug the simulated LAN cable.",
 		"trunk": "trunk [--trunk NAME] VERB ARGS\n\nDrive the simulated modem of a sim trunk (--trunk names it when there are several).\n" +
@@ -78,6 +78,8 @@ var (
 			"network off, vanish, dtmf DIGITS, ...).",
 		"play": "play PORT FILE\n\nAudio into the port, as if spoken into the handset: a WAV file (8 kHz mono 16-bit)\n" +
 			"or raw s16le 8 kHz mono. examples/speech.wav is a spoken sample. Returns at once; the audio plays for its length.",
+		"copper": "copper PORT live|dead\n\nCut (dead) or restore (live) the simulated copper line behind a port's relay:\n" +
+			"the line sensor then reads no voltage, as after a fault at the exchange.",
 		"listen": "listen PORT --seconds N --out FILE\n\nRecord what the handset's earpiece receives (tones, voice, caller-ID FSK) for N\n" +
 			"seconds; FILE is WAV when it ends in .wav, else raw s16le 8 kHz mono.",
 		"watch": "watch [PORT]\n\nStream the board's output changes (ring, polarity, relay), hook changes and each\n" +
@@ -100,6 +102,14 @@ var (
 		"board": "board --config FILE [--hold 1s] [--watch 30s] [--no-audio]\n\nWith critlined stopped, open the real GPIO board of FILE, read every input, drive\n" +
 			"every output (relays, ring, polarity, LEDs) and play a tone on each port's audio device;\n" +
 			"every relay ends in bypass.",
+		"paths": "paths [--json] [PATH...]\n\nAsk the running daemon to test every fallback path now, one after the other, and print\n" +
+			"the commissioning report: each path (trunk:NAME calls its test_number, registrar:NAME its\n" +
+			"test_extension, copper:PORT reads the line behind the port's relay), the result (ok, failed,\n" +
+			"cannot-test where the board lacks what the check needs, skipped while a porter is busy),\n" +
+			"setup time, audio level or line voltage and what was found. PATH limits the run to those\n" +
+			"paths. Each test takes at most 20 s; a porter lifting a handset ends it at once.\n" +
+			"Exit 0 when every path is ok (or cannot be tested on this board), 1 otherwise.\n" +
+			"--json prints the report as JSON (README.md describes it).",
 	}
 	firmwareSub = map[string]string{
 		"keygen":   "keygen NAME [--force]\n\nMake a signing key pair: NAME.key (keep it offline) and NAME.pub.",

@@ -22,6 +22,7 @@ const simUsage = `usage: critlinectl sim VERB ...
   flash PORT                       a timed-break recall
   power mains|battery|battery-low  the supply
   link up|down                     the LAN cable
+  copper PORT live|dead            cut or restore the copper line behind a port's relay
   trunk [--trunk NAME] VERB ARGS   the simulated modem (sim trunk help lists its verbs)
   play PORT FILE                   audio into the handset (WAV 8 kHz mono 16-bit, or raw s16le)
   listen PORT --seconds N --out FILE   record the earpiece (WAV if FILE ends in .wav, else raw)
@@ -54,8 +55,9 @@ func posted(e *env, path string, req any) int {
 // board (digits being keyed), so that the next command of a script or of
 // the README's tour acts after it, as a person would: a recall sent while
 // 999 is still being keyed would be taken as a pulsed digit. Ctrl-C stops
-// waiting, not the action. (sim play does not wait: one speaks while doing
-// other things.)
+// waiting, not the action. A recall (sim flash) waits until the port has
+// taken it, so a code keyed next follows the R. (sim play does not wait:
+// one speaks while doing other things.)
 func playOut(e *env, r control.Result) {
 	if r.Seconds <= 0 {
 		return
@@ -118,6 +120,15 @@ func runSim(e *env, args []string) int {
 			return usageErr(e, "usage: sim power mains|battery|battery-low")
 		}
 		return posted(e, "/v1/sim/power", control.PowerRequest{State: args[0]})
+	case "copper":
+		if len(args) != 2 || (args[1] != "live" && args[1] != "dead") {
+			return usageErr(e, "usage: sim copper PORT live|dead")
+		}
+		p, ok := port(e, args[0])
+		if !ok {
+			return exitUsage
+		}
+		return posted(e, "/v1/sim/copper", control.CopperRequest{Port: p, State: args[1]})
 	case "link":
 		if len(args) != 1 {
 			return usageErr(e, "usage: sim link up|down")

@@ -63,23 +63,41 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err := openTrunks(cfg, b, reg, d.log); err != nil {
 		return err
 	}
+	nets, err := openPaths(cfg, b, d.log)
+	if err != nil {
+		return err
+	}
 	prof, err := loadProfile(cfg)
 	if err != nil {
 		return err
 	}
 	var mirror forwarding.NetworkForwarder
-	if mt := mirrorTrunk(b); mt != nil {
-		mirror = networkForwarder{t: mt, noReply: 20 * time.Second}
+	mt, serves := mirrorTrunk(cfg, b)
+	if mt != nil {
+		mirror = networkForwarder{t: mt}
 	}
-	grd, fwd, err := openPolicies(cfg, b.clock, reg, d.log, mirror)
+	grd, fwd, err := openPolicies(cfg, b.clock, reg, d.log, mirror, serves)
 	if err != nil {
 		return err
 	}
 	defer fwd.Close()
+	bat, err := openBattery(cfg, reg, d.log)
+	if err != nil {
+		return err
+	}
+	defer bat.Stop()
 	ao := applianceOptions(cfg, b, prof, reg, d.log)
 	ao.StateDir = cfg.State.Dir
 	ao.Guard, ao.Forwarding, ao.RemoteTrunk = grd, fwd, cfg.Survivability.RemoteTrunk
+	if ao.ServiceExtension, ao.Prompts, err = remoteOptions(cfg, prof); err != nil {
+		return err
+	}
+	ao.OnPower = bat.Observe
 	app, err := survivability.New(ao)
+	if err != nil {
+		return err
+	}
+	tests, err := openPathTests(cfg, app, reg, d.log)
 	if err != nil {
 		return err
 	}
@@ -102,6 +120,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 			return fmt.Errorf("sip: %w", err)
 		}
 		app.AttachSIP(ua)
+		nets.feed(ua)
 	}
 
 	ln, err := listenControl(cfg.Control.Socket, cfg.Control.Group)
@@ -117,7 +136,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	// relays are safe, so a watcher sees them move.
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
-	ctlSrv := control.NewServer(control.NewHandler(app, sim, d.log), cfg.Control.IdleTimeout.Duration, streams)
+	api := applianceAPI{Appliance: app, tests: tests, battery: bat}
+	ctlSrv := control.NewServer(control.NewHandler(api, sim, d.log), cfg.Control.IdleTimeout.Duration, streams)
 
 	mln, err := net.Listen("tcp", cfg.Metrics.Listen)
 	if err != nil {
@@ -143,6 +163,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		defer closeWithin(d.log, "sip", 3*time.Second, ua.Close)
 	}
+	wg.Go(func() { tests.Run(runCtx) })
+	wg.Go(func() { bat.Run(runCtx) })
 	wg.Go(func() { serveUntilClosed(d.log, "control", ctlSrv, ln) })
 	wg.Go(func() { serveUntilClosed(d.log, "metrics", metSrv, mln) })
 

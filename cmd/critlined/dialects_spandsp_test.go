@@ -120,7 +120,7 @@ func TestMessageWaitingUnsolicitedFromCUCM(t *testing.T) {
 	if !alternates350(tone) {
 		t.Fatal("no message-waiting (special) dial tone: 350 Hz does not come and go every 750 ms")
 	}
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	clear := listen(t, p, 1, 6)
 	wantLamp(t, "the second NOTIFY", clear, false)
 	s.wait()

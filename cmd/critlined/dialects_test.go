@@ -260,7 +260,7 @@ func TestLateOfferFromCUCM(t *testing.T) {
 		t.Errorf("media %q, want rtp", m)
 	}
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // rtpSink is a UDP socket standing for where a PBX moves the media: it
@@ -391,8 +391,8 @@ func (r *dialectRun) countIn(s string) int {
 	return n
 }
 
-// hangUp puts port's handset down and waits for idle.
-func hangUp(t *testing.T, p *proc, port int) {
+// hangUpPort puts port's handset down and waits for idle.
+func hangUpPort(t *testing.T, p *proc, port int) {
 	t.Helper()
 	p.mustCtl("sim", "hook", strconv.Itoa(port), "on")
 	eventually(t, fmt.Sprintf("port %d idle", port), func() bool { return portState(p.status(), port).State == "idle" })
@@ -413,7 +413,7 @@ func TestReinviteWithoutSDPFromCUCM(t *testing.T) {
 		t.Errorf("payload type %d at the new address, want 0 (PCMU, as the ACK's answer said)", pt)
 	}
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // Asterisk's direct media: a re-INVITE moves the media to the other
@@ -438,7 +438,7 @@ func directMedia(t *testing.T, scenario string) {
 	heardAtSink(t, sink, "the handset's voice at the other endpoint", 697)
 	hearEventually(t, p, 1, 1004, "the PBX's tone after the media came back")
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // Hold passed through by Asterisk (a=sendonly): nothing is sent to the
@@ -465,7 +465,7 @@ func holdResume(t *testing.T, scenario string) {
 		t.Errorf("%d RTP packets sent to a side that was on hold", n)
 	}
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // Cisco Unified CM's UPDATE without SDP in the early dialog (connected
@@ -477,7 +477,7 @@ func TestEarlyUpdateFromCUCM(t *testing.T) {
 	eventually(t, "the early UPDATE answered", func() bool { return s.countIn("SIP/2.0 200 OK") >= 1 && s.countIn("CSeq: 102 UPDATE") >= 2 })
 	answerAndHear(t, p, 1, 0)
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // Asterisk with 100rel = required: the 180 is reliable and PRACKed.
@@ -487,7 +487,7 @@ func TestPrackRequiredFromAsterisk(t *testing.T) {
 	s := startDialect(t, "prack-100rel-required-asterisk.xml", dialectOpts{to: pbx.Addr, service: "270001", repl: []string{"{{TONE}}", toneWAV(t, 1004, 1)}})
 	wantTone(t, "the earpiece after a reliable 180", answerAndHear(t, p, 1, 1), 1004)
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // Unified CM's delayed offer with 100rel: our offer in the reliable 180,
@@ -498,7 +498,7 @@ func TestLateOfferWithPrackFromCUCM(t *testing.T) {
 	s := startDialect(t, "late-offer-prack-cucm.xml", dialectOpts{to: pbx.Addr, service: "270001", repl: []string{"{{TONE}}", toneWAV(t, 1004, 1)}})
 	wantTone(t, "the earpiece after an answer taken from the PRACK", answerAndHear(t, p, 1, 1), 1004)
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // minSE lets the session-timer flows use seconds, not RFC 4028's 90.
@@ -512,7 +512,7 @@ func TestSessionRefreshToFreeSWITCH(t *testing.T) {
 	s := startDialect(t, "session-timer-uas-refresh-freeswitch.xml", dialectOpts{to: pbx.Addr, service: "270001"})
 	answerAndHear(t, p, 1, 0)
 	eventually(t, "two refreshes (UPDATE) from the line", func() bool { return s.countIn("UPDATE sip:") >= 2 })
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	s.wait()
 }
 
@@ -524,7 +524,7 @@ func TestSessionTimer422ToAsterisk(t *testing.T) {
 	s := startDialect(t, "session-timer-422-asterisk.xml", dialectOpts{to: pbx.Addr, service: "270001"})
 	answerAndHear(t, p, 1, 0)
 	s.wait()
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	if v := p.metric(`critline_sip_requests_rejected_total{code="422"}`); v != "1" {
 		t.Errorf("422s counted: %q, want 1", v)
 	}
@@ -543,7 +543,7 @@ func TestSessionExpiryFromCUCM(t *testing.T) {
 	if v := p.metric("critline_sip_session_expired_total"); v != "1" {
 		t.Errorf("critline_sip_session_expired_total %q, want 1", v)
 	}
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // A call forwarded twice by Unified CM: status shows the number first
@@ -600,7 +600,7 @@ func TestMessageWaitingSubscribedToAsterisk(t *testing.T) {
 	eventually(t, "dial tone", func() bool { return portState(p.status(), 1).State == "dialtone" })
 	p.mustCtl("sim", "dial", "1", "*97")
 	eventually(t, "connected to the voicemail", func() bool { return portState(p.status(), 1).State == "connected" })
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	eventually(t, "messages no longer waiting after the second NOTIFY", func() bool {
 		pt := portState(p.status(), 1)
 		return !pt.MessageWaiting && pt.Messages == ""
@@ -691,7 +691,7 @@ func TestRedirectFollowedFromAsterisk(t *testing.T) {
 	if v := p.metric(`critline_sip_redirects_total{registrar="pbx1",result="followed"}`); v != "1" {
 		t.Errorf("redirects followed: %q", v)
 	}
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	far.wait()
 }
 
@@ -713,7 +713,7 @@ func TestRedirectToPremiumRefusedFromFreeSWITCH(t *testing.T) {
 	if v := p.metric(`critline_fraud_blocked_total{reason="premium"}`); v != "1" {
 		t.Errorf("critline_fraud_blocked_total{reason=\"premium\"} = %q", v)
 	}
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 }
 
 // FreeSWITCH's reliable 183 with early media: PRACKed, heard, then
@@ -726,7 +726,7 @@ func TestEarlyMediaWithPrackFromFreeSWITCH(t *testing.T) {
 	eventually(t, "early media", func() bool { return portState(p.status(), 1).State == "early-media" })
 	wantTone(t, "the early media after PRACK", listen(t, p, 1, 1), 1004)
 	eventually(t, "answered", func() bool { return portState(p.status(), 1).State == "connected" })
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	far.wait()
 	// The ACK carries the INVITE's CSeq (RFC 3261 13.2.2.4), not the
 	// PRACK's, and our BYE one above the PRACK's.
@@ -762,7 +762,7 @@ func TestSessionTimer422FromAsteriskOnOurCall(t *testing.T) {
 	p := dialectDaemon(t, pbx)
 	dialOut(t, p, 1, "205000")
 	eventually(t, "answered after the 422", func() bool { return portState(p.status(), 1).State == "connected" })
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	far.wait()
 }
 
@@ -774,6 +774,6 @@ func TestSessionRefreshByReinviteToAsterisk(t *testing.T) {
 	dialOut(t, p, 1, "205000")
 	eventually(t, "answered", func() bool { return portState(p.status(), 1).State == "connected" })
 	eventually(t, "two refresh re-INVITEs", func() bool { return far.countIn("INVITE sip:") >= 3 })
-	hangUp(t, p, 1)
+	hangUpPort(t, p, 1)
 	far.wait()
 }

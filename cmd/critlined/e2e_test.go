@@ -19,6 +19,7 @@ import (
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/testenv"
+	"github.com/critline/critline/internal/testpeer"
 )
 
 // buildBinaries builds critlined and critlinectl once for the package's tests.
@@ -70,6 +71,10 @@ type proc struct {
 	log     *syncBuffer
 	done    chan error
 	bin     string
+	netns   string // the network namespace it runs in ("" here)
+
+	micMu   sync.Mutex
+	micFree map[int]time.Time // when the tones played into each port have played out (flashpeer_test.go)
 }
 
 type syncBuffer = testenv.Buffer
@@ -127,11 +132,33 @@ func startDaemon(t testing.TB, cfgPath string, extraEnv ...string) *proc {
 // can restart it on the same state.
 func startDaemonIn(t testing.TB, cfgPath, dir string, extraEnv ...string) *proc {
 	t.Helper()
-	bin := buildBinaries(t)
-	p := &proc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1), bin: bin}
-	p.cmd = exec.Command(filepath.Join(bin, "critlined"), "--config", cfgPath,
+	return startDaemonInNS(t, cfgPath, dir, "", extraEnv...)
+}
+
+// startDaemonInNS runs critlined inside a network namespace (ns "": here).
+func startDaemonInNS(t testing.TB, cfgPath, dir, ns string, extraEnv ...string) *proc {
+	t.Helper()
+	return startDaemonBinNS(t, buildBinaries(t), cfgPath, dir, ns, extraEnv...)
+}
+
+// startDaemonBin runs the critlined in the folder bin (e.g. an older build,
+// for a before/after comparison in one run).
+func startDaemonBin(t testing.TB, bin, cfgPath, dir string, extraEnv ...string) *proc {
+	t.Helper()
+	return startDaemonBinNS(t, bin, cfgPath, dir, "", extraEnv...)
+}
+
+// startDaemonBinNS runs the critlined in bin inside network namespace ns.
+func startDaemonBinNS(t testing.TB, bin, cfgPath, dir, ns string, extraEnv ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, dir: dir, socket: filepath.Join(dir, "control.sock"), log: &syncBuffer{}, done: make(chan error, 1), bin: bin, netns: ns}
+	args := []string{filepath.Join(bin, "critlined"), "--config", cfgPath,
 		"--control-socket", p.socket, "--state-dir", filepath.Join(dir, "state"),
-		"--metrics-listen", "127.0.0.1:0", "--log-level", "debug")
+		"--metrics-listen", "127.0.0.1:0", "--log-level", "debug"}
+	if ns != "" {
+		args = append([]string{"ip", "netns", "exec", ns}, args...) // ip execs the daemon: same pid
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Env = append(os.Environ(), extraEnv...)
 	p.cmd.Stderr = p.log
 	p.cmd.Stdout = p.log
@@ -199,7 +226,11 @@ func (p *proc) status() control.Status {
 // metric returns the value of one series from /metrics, "" when absent.
 func (p *proc) metric(series string) string {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	client := http.DefaultClient
+	if p.netns != "" {
+		client = &http.Client{Transport: &http.Transport{DialContext: testpeer.DialContext(p.netns)}, Timeout: 10 * time.Second}
+	}
+	resp, err := client.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
 		p.t.Fatal(err)
 	}

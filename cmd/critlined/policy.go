@@ -25,8 +25,9 @@ func policyConfigs(cfg *config.Config) (guard.Config, forwarding.Config, error) 
 }
 
 // openPolicies builds the toll-fraud guard and the forwarding manager with
-// their state files.
-func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger, mirror forwarding.NetworkForwarder) (*guard.Guard, *forwarding.Manager, error) {
+// their state files. serves are the ports whose calls the mirror's SIM
+// receives (see forwarding.Options.NetworkPorts).
+func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer, log *slog.Logger, mirror forwarding.NetworkForwarder, serves []int) (*guard.Guard, *forwarding.Manager, error) {
 	gc, fc, err := policyConfigs(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -45,7 +46,7 @@ func openPolicies(cfg *config.Config, clock hal.Clock, reg prometheus.Registerer
 	}
 	fo := forwarding.Options{Guard: g, Store: fs, Clock: clock, Log: log, Registerer: reg}
 	if mirror != nil {
-		fo.Network = mirror
+		fo.Network, fo.NetworkPorts = mirror, serves
 	}
 	f, err := forwarding.New(fc, fo)
 	if err != nil {

@@ -22,6 +22,10 @@ const (
 	simDTMFOff   = 90 * time.Millisecond
 	simDTMFLevel = -8.0 // dBm0 per tone
 	simFlash     = 100 * time.Millisecond
+	// simFlashTaken is how long after a recall is sent the port has taken
+	// it (the break, then the make that ends it decoded): sim flash
+	// returns then, so a code keyed next is heard after the R.
+	simFlashTaken = simFlash + 200*time.Millisecond
 )
 
 // simTrunk is a simulated modem's control entry point.
@@ -32,12 +36,19 @@ type simTrunk interface {
 // portEvents streams a port engine's events.
 type portEvents interface {
 	SubscribePort(id int) (<-chan fxs.Event, func(), bool)
+	Port(id int) (*fxs.Port, bool)
 }
+
+// hookTaken bounds how long sim hook waits for the port to take the
+// handset's move (the profile's clear time decides an on-hook: 400 ms in
+// the UK, 1.1 s in the US).
+const hookTaken = 2 * time.Second
 
 // simControl implements control.Sim on the simulated board.
 type simControl struct {
-	b     *sim.Board
-	ports portEvents // set once the appliance exists
+	b        *sim.Board
+	ports    portEvents // set once the appliance exists
+	realLink string     // [board] link: the LAN cable is this real interface
 
 	mu     sync.Mutex
 	trunks map[string]simTrunk
@@ -68,12 +79,71 @@ func (s *simControl) Hook(p int, off bool) error {
 	if err := s.port(p); err != nil {
 		return err
 	}
-	return s.b.Hook(p, off)
+	evs, unsub := s.hookWatch(p, off)
+	defer unsub()
+	if err := s.b.Hook(p, off); err != nil {
+		return err
+	}
+	if evs == nil {
+		return nil
+	}
+	// Return once the port has taken it, as dial and flash do, so the next
+	// command of a script (a call ringing the port just put down) finds it
+	// idle. A handset on the copper line (bypass) is not the port's to see.
+	t := time.NewTimer(hookTaken)
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok || ev.Kind == fxs.EventHook && ev.OffHook == off {
+				return nil
+			}
+		case <-t.C:
+			return nil
+		}
+	}
+}
+
+// hookWatch subscribes to port p's events when a move of its handset to
+// off is one the port will see; nil otherwise. unsub ends it.
+func (s *simControl) hookWatch(p int, off bool) (evs <-chan fxs.Event, unsub func()) {
+	none := func() {}
+	if s.ports == nil {
+		return nil, none
+	}
+	fx, ok := s.ports.Port(p)
+	if !ok || fx.Snapshot().OffHook == off {
+		return nil, none
+	}
+	for _, hp := range s.b.Ports() {
+		if hp.ID == p && hp.Relay != nil && hp.Relay.Bypass() {
+			return nil, none
+		}
+	}
+	evs, unsub, ok = s.ports.SubscribePort(p)
+	if !ok {
+		return nil, none
+	}
+	return evs, unsub
 }
 
 func (s *simControl) Power(mains, low bool) error { s.b.SetPower(mains, low); return nil }
 
-func (s *simControl) Link(up bool) error { s.b.SetLink(up); return nil }
+// Copper cuts or restores the copper line behind a port's relay.
+func (s *simControl) Copper(p int, live bool) error {
+	if err := s.port(p); err != nil {
+		return err
+	}
+	return s.b.SetCopperLine(p, live)
+}
+
+func (s *simControl) Link(up bool) error {
+	if s.realLink != "" {
+		return fmt.Errorf("the LAN link is the real interface %s ([board] link): cut or mend it with ip link set (its peer) down|up", s.realLink)
+	}
+	s.b.SetLink(up)
+	return nil
+}
 
 func (s *simControl) Dial(p int, digits string, pulse bool) (time.Duration, error) {
 	if err := s.port(p); err != nil {
@@ -89,11 +159,11 @@ func (s *simControl) Dial(p int, digits string, pulse bool) (time.Duration, erro
 	return s.b.Play(p, audio)
 }
 
-func (s *simControl) Flash(p int) error {
+func (s *simControl) Flash(p int) (time.Duration, error) {
 	if err := s.port(p); err != nil {
-		return err
+		return 0, err
 	}
-	return s.b.Flash(p, simFlash)
+	return simFlashTaken, s.b.Flash(p, simFlash)
 }
 
 func (s *simControl) Play(p int, samples []int16) (time.Duration, error) {
@@ -229,4 +299,5 @@ func (s *simControl) Trunk(name string, args []string) (string, error) {
 }
 
 var _ control.Sim = (*simControl)(nil)
+var _ control.CopperSim = (*simControl)(nil)
 var _ hal.Board = (*sim.Board)(nil)

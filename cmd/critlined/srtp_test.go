@@ -113,7 +113,7 @@ func TestSRTPCallOutboundWithBaresip(t *testing.T) {
 	if !strings.Contains(b.out.String(), "SRTP is Enabled") {
 		t.Error("baresip did not say SRTP is on")
 	}
-	hangUp(t, r.p, 1)
+	hangUpPort(t, r.p, 1)
 }
 
 // baresip calls the line with SRTP mandatory (its offer RTP/SAVP with
@@ -128,7 +128,7 @@ func TestSRTPCallInboundFromBaresip(t *testing.T) {
 		t.Fatalf("media %q, want srtp", m)
 	}
 	hearEventually(t, r.p, 1, 1004, "baresip's tone over SRTP")
-	hangUp(t, r.p, 1)
+	hangUpPort(t, r.p, 1)
 }
 
 // A Teams SBC's SDES offer over TLS: answered RTP/SAVP with our key for a
@@ -141,7 +141,7 @@ func TestSDESOfferFromTeamsSBC(t *testing.T) {
 		t.Errorf("media %q, want srtp", m)
 	}
 	s.wait()
-	hangUp(t, r.p, 1)
+	hangUpPort(t, r.p, 1)
 }
 
 // TestSetupFigureTLSSRTP measures call set-up (last digit keyed to the
@@ -159,7 +159,7 @@ func TestSetupFigureTLSSRTP(t *testing.T) {
 			start := time.Now()
 			eventually(t, "connected", func() bool { return portState(r.p.status(), 1).State == "connected" })
 			out = append(out, time.Since(start))
-			hangUp(t, r.p, 1)
+			hangUpPort(t, r.p, 1)
 		}
 		return out
 	}

@@ -141,7 +141,7 @@ func TestTLSListenerTakesThePBXsConnection(t *testing.T) {
 	s := startDialect(t, "late-offer-cucm.xml", dialectOpts{to: r.pbx.Addr, service: "270001", repl: []string{"{{TONE}}", toneWAV(t, 1004, 1)}})
 	wantTone(t, "a call delivered over the TLS listener", answerAndHear(t, r.p, 1, 1), 1004)
 	s.wait()
-	hangUp(t, r.p, 1)
+	hangUpPort(t, r.p, 1)
 	if v := r.p.metric("critline_sip_tls_refused_total"); v != "0" {
 		t.Errorf("TLS connections refused: %s", v)
 	}
@@ -177,7 +177,7 @@ func TestTLSRegistrationReconnects(t *testing.T) {
 	s := startDialect(t, "late-offer-cucm.xml", dialectOpts{to: r.pbx.Addr, service: "270001", repl: []string{"{{TONE}}", toneWAV(t, 1004, 1)}})
 	wantTone(t, "a call after the reconnection", answerAndHear(t, r.p, 1, 1), 1004)
 	s.wait()
-	hangUp(t, r.p, 1)
+	hangUpPort(t, r.p, 1)
 }
 
 // A PBX that freezes keeps its TCP connection open but answers nothing:

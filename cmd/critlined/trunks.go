@@ -11,6 +11,7 @@ import (
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/modem"
 	"github.com/critline/critline/survivability"
+	"github.com/critline/critline/survivability/forwarding"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,6 +30,10 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 			Logger:     log.With("component", "modem"),
 			Registerer: reg,
 			Clock:      b.clock,
+
+			DataInterface: t.DataInterface,
+			DataBearer:    t.DataBearer,
+			APN:           t.APN,
 		}
 		if t.Kind == "sim" {
 			if b.sim == nil {
@@ -41,6 +46,7 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 			}
 			b.close = append(b.close, closeSim)
 			b.sim.addTrunk(t.Name, ctl)
+			simTestLine(ctl, t, log)
 			mc.Device, mc.PCM = at, pcm
 		}
 		tr, err := modem.Open(mc)
@@ -49,7 +55,7 @@ func openTrunks(cfg *config.Config, b *board, reg prometheus.Registerer, log *sl
 		}
 		// Close the trunk before its simulator.
 		b.close = append([]func() error{tr.Close}, b.close...)
-		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number})
+		b.trunks = append(b.trunks, survivability.TrunkOptions{Trunk: tr, Kind: t.Kind, Number: t.Number, Ports: t.Ports, Group: t.Group})
 	}
 	return nil
 }
@@ -58,33 +64,37 @@ var _ hal.Trunk = (*modem.Trunk)(nil)
 
 // networkForwarder mirrors a port's forwarding into the mobile network
 // (AT+CCFC), so it holds while the appliance is down.
-type networkForwarder struct {
-	t       *modem.Trunk
-	noReply time.Duration
-}
+type networkForwarder struct{ t *modem.Trunk }
 
-func forwardReason(kind string) (modem.ForwardReason, error) {
-	switch kind {
-	case "unconditional":
+func forwardReason(reason string) (modem.ForwardReason, error) {
+	switch reason {
+	case forwarding.NetUnconditional:
 		return modem.ForwardUnconditional, nil
-	case "busy":
+	case forwarding.NetBusy:
 		return modem.ForwardBusy, nil
-	case "no-answer":
+	case forwarding.NetNoReply:
 		return modem.ForwardNoReply, nil
+	case forwarding.NetNotReachable:
+		return modem.ForwardNotReachable, nil
 	}
-	return 0, fmt.Errorf("no network forwarding reason for %q", kind)
+	return 0, fmt.Errorf("no network forwarding reason %q", reason)
 }
 
-func (n networkForwarder) SetForwarding(ctx context.Context, kind, number string) error {
-	r, err := forwardReason(kind)
+func (n networkForwarder) SetForwarding(ctx context.Context, reason, number string, ring time.Duration) error {
+	r, err := forwardReason(reason)
 	if err != nil {
 		return err
 	}
-	return n.t.SetForwarding(ctx, r, number, n.noReply)
+	if r != modem.ForwardNoReply {
+		ring = 0
+	} else if ring > 0 {
+		ring = min(max(ring, 5*time.Second), 30*time.Second) // what networks accept
+	}
+	return n.t.SetForwarding(ctx, r, number, ring)
 }
 
-func (n networkForwarder) ClearForwarding(ctx context.Context, kind string) error {
-	r, err := forwardReason(kind)
+func (n networkForwarder) ClearForwarding(ctx context.Context, reason string) error {
+	r, err := forwardReason(reason)
 	if err != nil {
 		return err
 	}
@@ -92,12 +102,19 @@ func (n networkForwarder) ClearForwarding(ctx context.Context, kind string) erro
 }
 
 // mirrorTrunk is the first modem trunk, which carries the appliance's
-// mobile number; nil when there is none.
-func mirrorTrunk(b *board) *modem.Trunk {
+// mobile number, and the ports whose inbound calls its SIM receives (its
+// [[trunk]] ports, else every port); nil when there is none.
+func mirrorTrunk(cfg *config.Config, b *board) (*modem.Trunk, []int) {
 	for _, t := range b.trunks {
 		if mt, ok := t.Trunk.(*modem.Trunk); ok {
-			return mt
+			serves := t.Ports
+			if len(serves) == 0 {
+				for _, p := range cfg.Ports {
+					serves = append(serves, p.ID)
+				}
+			}
+			return mt, serves
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -18,14 +18,17 @@ var builtin embed.FS // read-only data, not mutable state
 
 // Profile is one country's line behaviour.
 type Profile struct {
-	Name        string   `toml:"name"`
-	Description string   `toml:"description"`
-	Ring        Ring     `toml:"ring"`
-	Tones       Tones    `toml:"tones"`
-	Hook        Hook     `toml:"hook"`
-	CallerID    CallerID `toml:"caller_id"`
-	Dialling    Dialling `toml:"dialling"`
-	Recall      Recall   `toml:"recall"`
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
+	// Language is the BCP 47 tag of the language spoken to callers (the
+	// remote-activation prompts), e.g. "en-GB".
+	Language string   `toml:"language"`
+	Ring     Ring     `toml:"ring"`
+	Tones    Tones    `toml:"tones"`
+	Hook     Hook     `toml:"hook"`
+	CallerID CallerID `toml:"caller_id"`
+	Dialling Dialling `toml:"dialling"`
+	Recall   Recall   `toml:"recall"`
 	// MessageWaiting is visual message waiting (mwi.go).
 	MessageWaiting MessageWaiting `toml:"message_waiting"`
 }
@@ -48,6 +51,9 @@ type Tones struct {
 	// MessageWaiting is the dial tone heard while messages wait in the
 	// voicemail (mwi.go).
 	MessageWaiting ToneSpec `toml:"message_waiting"`
+	// RecallDial is the dial tone of an enquiry call (the porter pressed
+	// R and holds a call); empty plays the ordinary dial tone.
+	RecallDial ToneSpec `toml:"recall_dial"`
 }
 
 // ToneSpec is a tone as written in a profile: a default level and a cadence
@@ -175,6 +181,9 @@ func (p *Profile) Validate() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
 	}
+	if l := p.Language; l != "" && (len(l) < 2 || len(l) > 35 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "") {
+		bad("language", "%q is not a language tag: write it like \"en-GB\"", l)
+	}
 	if p.Ring.Frequency < 10 || p.Ring.Frequency > 60 {
 		bad("ring.frequency", "%g Hz is not a ringing frequency: use 16-60 Hz (25 in the UK/Europe, 20 in the US)", p.Ring.Frequency)
 	}
@@ -259,6 +268,11 @@ func (p *Profile) Validate() error {
 	d := p.Dialling
 	if strings.TrimSpace(d.Plan) == "" {
 		bad("dialling.plan", "is missing: give a digit map such as \"999|112|0[1-9]xxxxxxxxx\"")
+	}
+	if strings.TrimSpace(p.Tones.RecallDial.Cadence) != "" {
+		if _, err := p.Tones.RecallDial.Parse("tones.recall_dial"); err != nil {
+			bad("tones.recall_dial", "%v", err)
+		}
 	}
 	errs = append(errs, p.validateWaiting()...)
 	errs = append(errs, p.validateRecall()...)

@@ -57,9 +57,13 @@ func RecallActions() []string {
 	return []string{RecallReleaseOther, RecallReleaseActive, RecallSwap, RecallConference, RecallTransfer}
 }
 
-// Recall is what a recall (hook flash, "R") does during a call whose route
-// takes the codes (a call on a mobile trunk; a SIP call gets the flash
-// itself and its PBX applies its own codes).
+// Recall is what a recall (hook flash, "R") does while the porter has a
+// second call: one waiting, one held, or a three-way. The port applies it
+// itself (the flash-hook services of an adapter), or, on a mobile trunk's
+// own call waiting and hold, passes it to the network (AT+CHLD). A port
+// set to pass the flash to its PBX sends it on instead and the PBX applies
+// its own codes. With a single call, R holds it and gives recall dial
+// tone for an enquiry call.
 type Recall struct {
 	// Codes maps the digit dialled after R to an action.
 	Codes map[string]string `toml:"codes"`
@@ -68,6 +72,13 @@ type Recall struct {
 	// Flash is what R does when no digit follows ("" nothing). With no
 	// codes it acts at once (North American flash).
 	Flash string `toml:"flash"`
+	// FlashEnquiry is what R alone does when the second call is an
+	// enquiry call the porter made (North American three-way calling:
+	// flash, dial, flash again to join the three); "" as Flash.
+	FlashEnquiry string `toml:"flash_enquiry"`
+	// FlashConference is what R alone does in a three-way call (North
+	// America: the party added last is dropped); "" as Flash.
+	FlashConference string `toml:"flash_conference"`
 }
 
 // validateWaiting checks caller_id.waiting.
@@ -141,8 +152,10 @@ func (p *Profile) validateRecall() []error {
 			bad("codes."+k, "%q is not an action: use %s", r.Codes[k], actions)
 		}
 	}
-	if r.Flash != "" && !valid(r.Flash) {
-		bad("flash", "%q is not an action: use %s, or \"\" for nothing", r.Flash, actions)
+	for _, f := range []struct{ key, v string }{{"flash", r.Flash}, {"flash_enquiry", r.FlashEnquiry}, {"flash_conference", r.FlashConference}} {
+		if f.v != "" && !valid(f.v) {
+			bad(f.key, "%q is not an action: use %s, or \"\" for nothing", f.v, actions)
+		}
 	}
 	if len(r.Codes) > 0 && (r.DigitTimeout < 500*time.Millisecond || r.DigitTimeout > 10*time.Second) {
 		bad("digit_timeout", "%v is out of range: use 500ms-10s", r.DigitTimeout)

@@ -214,6 +214,11 @@ func (t *Trunk) onURC(l string) {
 		t.mu.Unlock()
 	case strings.HasPrefix(l, "+CREG:"), strings.HasPrefix(l, "+CEREG:"), strings.HasPrefix(l, "+CGREG:"):
 		t.regLine(l)
+	case strings.HasPrefix(l, "+QNETDEVSTATUS:"):
+		if _, err := parseQNETDEVSTATUS(l); err != nil {
+			t.log.Warn("modem: bad data connection report", "err", err)
+		}
+		t.kickData() // AT+QNETDEVCTL? says what it is now
 	case strings.HasPrefix(l, "+CSQ:"):
 		if rssi, _, err := parseCSQ(l); err == nil {
 			t.setSignal(rssi)

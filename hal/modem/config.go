@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,19 @@ type Config struct {
 	JitterFrames   int           // voice frames buffered before playout starts; default 2
 	MaxJitter      int           // voice frames buffered at most (older dropped); default 10
 
+	// The module's data connection (hal.DataBearer): DataInterface is the
+	// network interface it appears as ("wwan0"; informational); DataBearer
+	// is who brings it up: BearerAT (the trunk dials it), BearerExternal
+	// (ModemManager or the module: only reported), "" none. APN, when set,
+	// is written to context DataCID (default 1) before each connect.
+	DataInterface string
+	DataBearer    string
+	APN           string
+	DataCID       int
+	DataTimeout   time.Duration // the connect command; default 8s (the AT port is shared with voice)
+	DataRetryMin  time.Duration // first wait after a failed connect; default 2s
+	DataRetryMax  time.Duration // backoff cap; default 60s
+
 	// Reset, when set, is called after the modem is found wedged (before
 	// the port is reopened) and after every third init in a row that got
 	// no answer: e.g. pulse the module's reset or power GPIO.
@@ -93,6 +107,12 @@ func (c *Config) setDefaults() {
 	if c.WedgeAfter <= 0 {
 		c.WedgeAfter = 2
 	}
+	if c.DataCID <= 0 {
+		c.DataCID = 1
+	}
+	d(&c.DataTimeout, 8*time.Second)
+	d(&c.DataRetryMin, 2*time.Second)
+	d(&c.DataRetryMax, 60*time.Second)
 	if c.JitterFrames <= 0 {
 		c.JitterFrames = 2
 	}
@@ -130,6 +150,17 @@ func (c Config) Validate() error {
 	}
 	if c.Baud < 0 || c.Baud > 4000000 {
 		return fmt.Errorf("modem trunk %q: baud %d is out of range: use e.g. 115200", c.Name, c.Baud)
+	}
+	switch c.DataBearer {
+	case "", BearerAT, BearerExternal:
+	default:
+		return fmt.Errorf("modem trunk %q: data bearer %q is unknown: use %q (the trunk dials it) or %q (ModemManager or the module does)", c.Name, c.DataBearer, BearerAT, BearerExternal)
+	}
+	if c.DataCID < 0 || c.DataCID > 24 {
+		return fmt.Errorf("modem trunk %q: data context %d is out of range: use 1..24", c.Name, c.DataCID)
+	}
+	if strings.ContainsAny(c.APN, "\"\r\n,;") {
+		return fmt.Errorf("modem trunk %q: APN %q has a character an AT command cannot carry: give the APN as the operator writes it", c.Name, c.APN)
 	}
 	return nil
 }

@@ -7,9 +7,11 @@
 // backoff after a wedge, an unplug or a USB re-enumeration), the call state
 // machine (two calls: one connected, one waiting or held), the network's
 // supplementary services (call deflection, hold, explicit call transfer and
-// call waiting, found out at start and on every registration change), and
-// the voice stream over the module's PCM serial port, all behind hal.Trunk,
-// hal.TrunkServices and hal.PCM.
+// call waiting, found out at start and on every registration change), the
+// voice stream over the module's PCM serial port, and the module's data
+// connection (its network-device mode's data call, dialled on the same AT
+// port and kept up: data.go), all behind hal.Trunk, hal.TrunkServices,
+// hal.PCM and hal.DataBearer.
 //
 // What does not live here: routing (which trunk, which number is allowed),
 // tones and DTMF detection in audio (fxs/dsp), and the modem simulator

@@ -207,7 +207,7 @@ func isCallFinal(s string) bool {
 var urcPrefixes = []string{
 	"+CLIP:", "+CRING:", "+CLCC:", "+CREG:", "+CEREG:", "+CGREG:", "+CSQ:", "+RXDTMF:", "+DTMF:",
 	"+QTONEDET:", "+QIND:", "^DSCI:", "VOICE CALL:", "MISSED_CALL:", "+CMTI:", "+CUSD:", "+CPIN:",
-	"+CCWA:",
+	"+CCWA:", "+QNETDEVSTATUS:",
 }
 
 // urcWords are whole-line unsolicited reports.

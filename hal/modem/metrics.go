@@ -28,6 +28,9 @@ type metrics struct {
 
 	svcSupported *prometheus.GaugeVec   // by service, curried with trunk
 	svcRefusals  *prometheus.CounterVec // by service, curried with trunk
+
+	dataUp       prometheus.Gauge
+	dataConnects *prometheus.CounterVec // by result, curried with trunk
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
@@ -93,10 +96,15 @@ func newMetrics(reg prometheus.Registerer, trunk string) (*metrics, error) {
 	must(err)
 	refusals, err := counter("critline_trunk_service_refusals_total", "Times the network refused a service (deflection, hold, transfer, call-waiting).", "service")
 	must(err)
+	dataUp, err := gauge("critline_trunk_data_up", "1 while the module reports its data connection (the board's second IP path) up; 0 when it is down or not dialled by critline.")
+	must(err)
+	dataConn, err := counter("critline_trunk_data_connects_total", "Data calls the trunk dialled, by result (ok: the module took the command; failed).", "result")
+	must(err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &metrics{
+		dataUp: dataUp.WithLabelValues(trunk), dataConnects: dataConn.MustCurryWith(prometheus.Labels{"trunk": trunk}),
 		up: up.WithLabelValues(trunk), modemUp: modemUp.WithLabelValues(trunk), emergencyUp: emergUp.WithLabelValues(trunk), registered: regd.WithLabelValues(trunk), signal: sig.WithLabelValues(trunk),
 		atOK: at.WithLabelValues(trunk, "ok"), atError: at.WithLabelValues(trunk, "error"), atTimeout: at.WithLabelValues(trunk, "timeout"),
 		atSeconds: hist.WithLabelValues(trunk),

@@ -35,6 +35,7 @@ type Trunk struct {
 	actions  chan func(*engine)
 	probeNow chan struct{} // a command timed out: probe at once
 	callKick chan struct{} // a call began: start polling it
+	dataKick chan struct{} // the module reported its data call changed: look at once
 
 	mu     sync.Mutex
 	eng    *engine // nil while down
@@ -54,6 +55,7 @@ type Trunk struct {
 	// clccSeen: the module reports calls by +CLCC or ^DSCI, which say
 	// which call ended; VOICE CALL: END and NO CARRIER then add nothing.
 	clccSeen bool
+	data     dataState // the module's data connection (data.go)
 }
 
 var _ hal.Trunk = (*Trunk)(nil)
@@ -84,11 +86,13 @@ func Open(cfg Config) (*Trunk, error) {
 		actions:  make(chan func(*engine), 16),
 		probeNow: make(chan struct{}, 1),
 		callKick: make(chan struct{}, 1),
+		dataKick: make(chan struct{}, 1),
 		upCh:     make(chan struct{}),
 		changed:  make(chan struct{}),
 		status:   hal.TrunkStatus{Detail: "starting"},
 	}
 	t.svc.init(m, "trunk down")
+	t.initData()
 	if cfg.PCM != "" {
 		t.voice = newVoice(cfg, m, t.log)
 	}
@@ -150,6 +154,12 @@ func (t *Trunk) Close() error {
 		t.voice.Close()
 	}
 	t.evq.close()
+	t.mu.Lock()
+	if !t.data.closed {
+		t.data.closed = true
+		close(t.data.out)
+	}
+	t.mu.Unlock()
 	return nil
 }
 
@@ -431,6 +441,7 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 			if t.voice != nil && !t.voice.attached() {
 				t.attachVoice()
 			}
+			t.checkData(eng)
 		case errors.Is(err, ErrTimeout):
 			fails++
 			t.log.Warn("modem: probe unanswered", "fails", fails, "err", err)
@@ -453,6 +464,8 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 			f(eng)
 		case <-t.callKick:
 			startPoll()
+		case <-t.dataKick:
+			t.checkData(eng)
 		case <-poll.C:
 			t.pollCall(eng)
 			if t.callIdle() {
@@ -504,6 +517,7 @@ func (t *Trunk) setUp(eng *engine) {
 	close(t.upCh)
 	t.probeSoonLocked()
 	t.gaugesLocked()
+	t.kickData()
 	t.log.Info("modem: up", "registered", t.status.Registered, "service", t.status.Service, "operator", t.status.Operator, "signal_dbm", t.status.SignalDBm)
 	t.stateEventLocked()
 }
@@ -528,6 +542,7 @@ func (t *Trunk) setDown(detail string) {
 	t.m.signal.Set(0)
 	t.endAllLocked(fmt.Errorf("trunk %q: %w: %s", t.cfg.Name, hal.ErrTrunkDown, detail), "failed")
 	t.svc.setAllLocked(hal.SupportUnknown, "trunk down: "+detail)
+	t.dataLostLocked("modem down: " + detail)
 	t.emitStateLocked()
 }
 

@@ -117,6 +117,23 @@ func (b *Board) portIDs() []int {
 	return ids
 }
 
+// SetCopperLine cuts (live = false) or restores the copper PSTN line wired
+// behind a port's relay, as a fault on the exchange's side would: the line
+// sensor then reads no voltage and no loop current. A port without copper
+// (Options.Copper) has no line to cut.
+func (b *Board) SetCopperLine(port int, live bool) error {
+	r, ok := b.relays[port]
+	if !ok {
+		return fmt.Errorf("no port %d on this board: ports are %v", port, b.portIDs())
+	}
+	if !r.copper {
+		return fmt.Errorf("port %d has no copper line behind its relay (behind_relay = \"none\"): nothing to cut or restore", port)
+	}
+	r.setDead(!live)
+	b.watch.publish(Change{At: b.clock.Now(), Port: port, What: "copper", Value: live})
+	return nil
+}
+
 // HasPort reports whether the board has that port.
 func (b *Board) HasPort(port int) bool { _, ok := b.lines[port]; return ok }
 

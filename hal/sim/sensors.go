@@ -10,7 +10,9 @@ import (
 // board senses line-in-use on the PSTN side (hal.LineInUse): loop current
 // from the exchange through the handset, so only where a copper line is
 // wired behind the relay (Options.Copper); without one, a handset in
-// bypass is on nothing and no current flows.
+// bypass is on nothing and no current flows. It also measures the line's
+// voltage in bypass (hal.LineSense): a live copper line reads its battery,
+// a cut one (Board.SetCopperLine) or none at all reads 0 V.
 type Relay struct {
 	port   int
 	clock  hal.Clock
@@ -20,6 +22,38 @@ type Relay struct {
 
 	mu     sync.Mutex
 	bypass bool
+	dead   bool // the copper line behind the relay is cut (no battery, no dial tone)
+}
+
+// Line voltages the simulated sensor reads on a live copper line: the
+// exchange's on-hook battery, and the loop voltage with a handset off-hook.
+const (
+	simLineOnHookVolts  = 50.0
+	simLineOffHookVolts = 8.0
+)
+
+// LineVoltage reads the copper line behind the relay; the sensor sees it
+// only in bypass (hal.ErrNotInBypass otherwise).
+func (r *Relay) LineVoltage() (float64, error) {
+	r.mu.Lock()
+	bypass, dead := r.bypass, r.dead
+	r.mu.Unlock()
+	switch {
+	case !bypass:
+		return 0, hal.ErrNotInBypass
+	case !r.copper || dead:
+		return 0, nil
+	case r.line.lineInUse():
+		return simLineOffHookVolts, nil
+	}
+	return simLineOnHookVolts, nil
+}
+
+// setDead cuts (true) or restores the copper line behind the relay.
+func (r *Relay) setDead(dead bool) {
+	r.mu.Lock()
+	r.dead = dead
+	r.mu.Unlock()
 }
 
 // SetBypass moves the relay.
@@ -36,8 +70,14 @@ func (r *Relay) SetBypass(bypass bool) error {
 	return nil
 }
 
-// LineInUse reports a handset off-hook on the PSTN line (in bypass).
-func (r *Relay) LineInUse() (bool, error) { return r.copper && r.line.lineInUse(), nil }
+// LineInUse reports a handset off-hook on the PSTN line (in bypass): loop
+// current flows only from a live copper line.
+func (r *Relay) LineInUse() (bool, error) {
+	r.mu.Lock()
+	dead := r.dead
+	r.mu.Unlock()
+	return r.copper && !dead && r.line.lineInUse(), nil
+}
 
 // Copper reports whether a copper line is wired behind the relay.
 func (r *Relay) Copper() bool { return r.copper }

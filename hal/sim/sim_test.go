@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -406,5 +407,51 @@ func TestBypassWithoutCopper(t *testing.T) {
 	}
 	if len(b.lines[2].Events()) != 0 {
 		t.Fatal("SLIC saw a handset that is in bypass")
+	}
+}
+
+// The line sensor reads the copper line only in bypass: its battery while
+// the handset is on the hook, the loop voltage with it off, nothing once
+// the line is cut or where there is none.
+func TestLineVoltage(t *testing.T) {
+	b, clk := newBypassBoard(t)
+	var r hal.LineSense = b.relays[1]
+	read := func(want float64) {
+		t.Helper()
+		v, err := r.LineVoltage()
+		if err != nil || v != want {
+			t.Fatalf("line voltage %v (err %v), want %v", v, err, want)
+		}
+	}
+	read(simLineOnHookVolts)
+	b.Hook(1, true)
+	clk.Advance(50 * time.Millisecond)
+	read(simLineOffHookVolts)
+	b.Hook(1, false)
+	if err := b.SetCopperLine(1, false); err != nil {
+		t.Fatal(err)
+	}
+	read(0)
+	b.Hook(1, true)
+	if inUse, _ := b.relays[1].LineInUse(); inUse {
+		t.Fatal("loop current sensed on a cut line")
+	}
+	b.Hook(1, false)
+	if err := b.SetCopperLine(1, true); err != nil {
+		t.Fatal(err)
+	}
+	read(simLineOnHookVolts)
+	b.relays[1].SetBypass(false)
+	if _, err := r.LineVoltage(); !errors.Is(err, hal.ErrNotInBypass) {
+		t.Fatalf("on the board: %v, want ErrNotInBypass", err)
+	}
+	if v, _ := b.relays[2].LineVoltage(); v != 0 {
+		t.Fatalf("port without copper reads %v V", v)
+	}
+	if err := b.SetCopperLine(2, false); err == nil {
+		t.Fatal("cut a copper line that is not there")
+	}
+	if err := b.SetCopperLine(9, false); err == nil {
+		t.Fatal("cut the line of a port that does not exist")
 	}
 }

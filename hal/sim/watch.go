@@ -10,7 +10,7 @@ import (
 type Change struct {
 	At    time.Duration `json:"at_ns"` // board (monotonic) time
 	Port  int           `json:"port,omitempty"`
-	What  string        `json:"what"` // hook, ring, polarity, relay, mains, battery_low, link
+	What  string        `json:"what"` // hook, ring, polarity, relay, mains, battery_low, link, copper (the line behind the relay live)
 	Value bool          `json:"value"`
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/guard"
+	"github.com/critline/critline/survivability/pathtest"
+	"github.com/critline/critline/survivability/prompts"
 )
 
 // ExitConfig is the exit code of a command refusing a configuration
@@ -26,6 +28,10 @@ type Checked struct {
 	Profile    *profile.Profile
 	Guard      guard.Config
 	Forwarding forwarding.Config
+	// Prompts is what remote activation speaks (nil: tones, or remote
+	// activation off).
+	Prompts   *prompts.Set
+	PathTests pathtest.Config // with its defaults
 }
 
 // Load reads the file at path and checks it completely. overrides, when
@@ -65,7 +71,19 @@ func Check(cfg *config.Config) (*Checked, error) {
 		}
 	}
 	out.Guard, out.Forwarding, err = Policies(cfg)
-	for _, line := range lines(err) {
+	if err == nil && out.Profile != nil {
+		var perr error
+		if out.Prompts, perr = RemotePrompts(out.Forwarding, out.Profile); perr != nil {
+			key := "survivability.forwarding.prompts"
+			if out.Forwarding.Prompts == "" {
+				key = "survivability.forwarding.language"
+			}
+			errs.Problemf(cfg, key, "%v", perr)
+		}
+	}
+	var ptErr error
+	out.PathTests, ptErr = PathTests(cfg)
+	for _, line := range lines(errors.Join(err, ptErr)) {
 		if m := reUnknown.FindStringSubmatch(line); m != nil {
 			for _, k := range strings.Split(m[1], ", ") {
 				errs.Problemf(cfg, k, "unknown key: check its spelling against the commented examples (examples/sim.toml)")
@@ -102,6 +120,11 @@ func checkProfile(cfg *config.Config, prof *profile.Profile, errs *config.Errors
 		}
 		break
 	}
+	for i, p := range cfg.Ports {
+		if p.Warmline != "" && p.WarmlineAfter.Duration >= prof.Dialling.DialToneTimeout {
+			errs.Problemf(cfg, fmt.Sprintf("port[%d].warmline_after", i), "%s is not shorter than the profile's dial tone timeout (%s): the porter would hear number unobtainable first; shorten it", p.WarmlineAfter, prof.Dialling.DialToneTimeout)
+		}
+	}
 	h := prof.Hook
 	w := hook.Windows{Debounce: h.Debounce, Seize: h.Seize, PulseBreakMin: h.PulseBreakMin, PulseBreakMax: h.PulseBreakMax,
 		DigitEnd: h.DigitEnd, FlashMin: h.FlashMin, FlashMax: h.FlashMax, Clear: h.Clear}
@@ -128,7 +151,7 @@ func Policies(cfg *config.Config) (guard.Config, forwarding.Config, error) {
 	}
 	g.Profile = cfg.Board.Profile
 	for _, p := range cfg.Ports {
-		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
+		f.Ports = append(f.Ports, forwarding.Port{ID: p.ID, Extension: p.Extension, PIN: p.PIN, PINHash: p.PINHash, Mirror: p.ForwardMirror})
 		f.OwnNumbers = append(f.OwnNumbers, p.Extension)
 	}
 	for _, t := range cfg.Trunks {
@@ -145,6 +168,51 @@ func Policies(cfg *config.Config) (guard.Config, forwarding.Config, error) {
 		}
 	}
 	return g, f, errors.Join(errs...)
+}
+
+// RemotePrompts loads what remote activation speaks: [survivability.forwarding]
+// prompts and language, else the built-in set for the country profile's
+// language. A language with no prompts (none given) leaves the dialogue on
+// tones (nil); prompts that are given but missing, unreadable or
+// incomplete are an error naming what to record.
+func RemotePrompts(f forwarding.Config, prof *profile.Profile) (*prompts.Set, error) {
+	if !f.Remote {
+		return nil, nil
+	}
+	lang := f.Language
+	if lang == "" {
+		lang = prof.Language
+	}
+	if lang == "" {
+		return nil, nil
+	}
+	set, err := prompts.Load(f.Prompts, lang)
+	if err != nil {
+		if f.Prompts == "" && f.Language == "" {
+			return nil, nil // the profile's language has no built-in prompts: tones
+		}
+		return nil, err
+	}
+	var names []string
+	for _, p := range forwarding.Prompts() {
+		names = append(names, string(p))
+	}
+	if m := set.Missing(names); len(m) > 0 {
+		return nil, fmt.Errorf("%s lacks %v: record them (NAME.wav, 8 kHz 16-bit mono) or remove prompts to use the built-in set", set.Source(), m)
+	}
+	return set, nil
+}
+
+// PathTests maps [survivability.path_tests] onto the path tests' schedule,
+// with its defaults, and checks it. The error has one "key: problem" line
+// per problem.
+func PathTests(cfg *config.Config) (pathtest.Config, error) {
+	var c pathtest.Config
+	if err := cfg.Survivability.PathTests.Decode("survivability.path_tests", &c); err != nil {
+		return c, err
+	}
+	c = c.WithDefaults()
+	return c, c.Validate()
 }
 
 // lines splits an error into its lines.

@@ -40,6 +40,7 @@ type BadPBX struct {
 	mute     bool                    // drop everything (a PBX that hangs)
 	stubborn map[string]bool         // Call-IDs whose Plan ignores CANCEL
 	seen     map[string]bool         // INVITEs (Call-ID and CSeq) already taken
+	hold     holdState               // frozen, or losing INVITEs (faults.go)
 }
 
 // Plan is what the PBX does with one INVITE.
@@ -288,26 +289,34 @@ func (p *BadPBX) serve(c *net.UDPConn, stopped chan struct{}) {
 		if err != nil {
 			return
 		}
+		if len(bytes.TrimSpace(buf[:n])) == 0 {
+			continue // a CRLF keep-alive (RFC 5626): nothing to answer
+		}
 		m, err := ParseMsg(append([]byte(nil), buf[:n]...))
-		if err != nil {
+		if err != nil || strings.TrimSpace(m.Start) == "" {
 			continue
 		}
 		m.Src = src
 		p.mu.Lock()
 		mute := p.mute
 		p.mu.Unlock()
-		if mute {
+		if mute || p.held(m) {
 			continue
 		}
-		if m.Method() == "" {
-			p.response(m)
-			continue
-		}
-		p.mu.Lock()
-		p.got = append(p.got, m)
-		p.mu.Unlock()
-		p.request(m)
+		p.handle(m)
 	}
+}
+
+// handle takes one message from the appliance.
+func (p *BadPBX) handle(m *Msg) {
+	if m.Method() == "" {
+		p.response(m)
+		return
+	}
+	p.mu.Lock()
+	p.got = append(p.got, m)
+	p.mu.Unlock()
+	p.request(m)
 }
 
 // Reply builds a response to req.

@@ -238,9 +238,16 @@ func (k *Kamailio) Start() {
 	t.Fatalf("kamailio did not answer OPTIONS:\n%s", out.String())
 }
 
-// Ping sends one OPTIONS and reports a 200.
+// Ping sends one OPTIONS and reports a 200. A PBX in a network namespace
+// is pinged from inside it (a test's site need not be routed from here).
 func (k *Kamailio) Ping() bool {
-	c, err := net.Dial("udp", k.Addr) // a namespace's address is routed from the host side
+	var c net.Conn
+	var err error
+	if k.o.NetNS != "" {
+		c, err = Dial(k.o.NetNS, "udp", k.Addr)
+	} else {
+		c, err = net.Dial("udp", k.Addr)
+	}
 	if err != nil {
 		return false
 	}

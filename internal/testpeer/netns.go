@@ -12,9 +12,11 @@ import (
 
 // NetNS is a test host: a network namespace joined to this one by a veth
 // pair, so a test can run a peer "across the LAN" and cut the cable.
-// Addresses come from TEST-NET-2 (198.51.100.0/30); an unreachable route
-// for them stays behind the cable, so with the cable cut nothing leaks
-// towards the default route.
+// Addresses come from a /30 of TEST-NET-2 (198.51.100.0/24) chosen by the
+// process id, so test binaries running side by side (go test ./... runs
+// packages in parallel) do not share one; an unreachable route for them
+// stays behind the cable, so with the cable cut nothing leaks towards the
+// default route.
 type NetNS struct {
 	t      testing.TB
 	Name   string
@@ -29,18 +31,28 @@ func NewNetNS(t testing.TB) *NetNS {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.LookTool(t, "ip", "iproute2")
-	id := os.Getpid() % 100000
+	sweepStaleNetNS()
+	id := os.Getpid() // whole, so sweepStaleNetNS can tell a live owner from a dead one
+	block := id % 64 * 4
+	for range 64 { // the first /30 from ours on that no interface uses
+		out, _ := exec.Command("ip", "-o", "addr", "show", "to", fmt.Sprintf("198.51.100.%d/30", block)).Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			break
+		}
+		block = (block + 4) % 256
+	}
 	n := &NetNS{t: t, Name: fmt.Sprintf("critline-t%d", id), HostIf: fmt.Sprintf("clh%d", id),
-		HostIP: "198.51.100.1", PeerIP: "198.51.100.2"}
+		HostIP: fmt.Sprintf("198.51.100.%d", block+1), PeerIP: fmt.Sprintf("198.51.100.%d", block+2)}
+	subnet := fmt.Sprintf("198.51.100.%d/30", block)
 	peerIf := fmt.Sprintf("clp%d", id)
 	n.run("ip", "netns", "add", n.Name)
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", n.HostIf).Run()
 		exec.Command("ip", "netns", "del", n.Name).Run()
-		exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
+		exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
 	})
-	exec.Command("ip", "route", "del", "unreachable", "198.51.100.0/30", "metric", "4000").Run()
-	n.run("ip", "route", "add", "unreachable", "198.51.100.0/30", "metric", "4000")
+	exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
+	n.run("ip", "route", "add", "unreachable", subnet, "metric", "4000")
 	n.run("ip", "link", "add", n.HostIf, "type", "veth", "peer", "name", peerIf)
 	n.run("ip", "link", "set", peerIf, "netns", n.Name)
 	n.run("ip", "addr", "add", n.HostIP+"/30", "dev", n.HostIf)
@@ -49,6 +61,29 @@ func NewNetNS(t testing.TB) *NetNS {
 	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", peerIf, "up")
 	n.run("ip", "netns", "exec", n.Name, "ip", "link", "set", "lo", "up")
 	return n
+}
+
+// sweepStaleNetNS removes the namespaces and cables a test process that
+// died without its cleanup (killed by a timeout, say) left behind: kernel
+// state outlives the process, and a stale cable's route to TEST-NET-2
+// would take another test's packets.
+func sweepStaleNetNS() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		id, ok := strings.CutPrefix(name, "critline-t")
+		if !ok || id == "" || strings.Trim(id, "0123456789") != "" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + id); err == nil {
+			continue // its process (or one with its id) still runs
+		}
+		exec.Command("ip", "link", "del", "clh"+id).Run()
+		exec.Command("ip", "netns", "del", name).Run()
+	}
 }
 
 func (n *NetNS) run(args ...string) {

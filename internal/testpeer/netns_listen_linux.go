@@ -9,31 +9,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenInNetNS opens a UDP socket inside a network namespace: the socket
-// stays there whichever thread uses it later.
-func listenInNetNS(ns string, addr *net.UDPAddr) (*net.UDPConn, error) {
-	type result struct {
-		c   *net.UDPConn
-		err error
-	}
-	ch := make(chan result, 1)
+// inNetNS runs f on a thread inside a network namespace: the sockets f
+// opens stay there whichever thread uses them later. The thread is left in
+// the namespace (never unlocked), so it ends with f's goroutine.
+func inNetNS(ns string, f func() error) error {
+	ch := make(chan error, 1)
 	go func() {
-		// The thread is left in the namespace: never unlocked, so it ends
-		// with this goroutine.
 		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns)
+		h, err := os.Open("/var/run/netns/" + ns)
 		if err != nil {
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
+		defer h.Close()
+		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		c, err := net.ListenUDP("udp", addr)
-		ch <- result{c, err}
+		ch <- f()
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
+}
+
+// listenInNetNS opens a UDP socket inside a network namespace.
+func listenInNetNS(ns string, addr *net.UDPAddr) (*net.UDPConn, error) {
+	var c *net.UDPConn
+	err := inNetNS(ns, func() error {
+		var err error
+		c, err = net.ListenUDP("udp", addr)
+		return err
+	})
+	return c, err
 }

@@ -355,10 +355,11 @@ type Local struct {
 	Laws      []Law      // order of preference for an offer; nil = PCMA, PCMU
 	EventPT   uint8      // telephone-event payload type we offer (0 = DefaultEventPT)
 	SessionID uint64     // o= session id
-	// Version is the o= version: bump it for every new offer or answer
-	// that changes anything (RFC 3264 8); 0 uses SessionID.
+	// Version is added to SessionID for the o= version: raise it for
+	// every new offer or answer of the session (RFC 3264 8).
 	Version uint64
-	// Direction is the direction an offer proposes (default sendrecv).
+	// Direction is the direction an offer proposes (default sendrecv) and
+	// our own wish in an answer (AnswerDirection).
 	Direction Direction
 	// Cryptos, when set, make an offer RTP/SAVP with these SDES lines
 	// (our keys, one per suite); an answer to an SRTP offer uses
@@ -371,16 +372,17 @@ func (l Local) header(b *bytes.Buffer) {
 	if l.Addr.Is6() {
 		ipv = "IP6"
 	}
-	v := l.Version
-	if v == 0 {
-		v = l.SessionID
-	}
 	fmt.Fprintf(b, "v=0\r\no=critline %d %d IN %s %s\r\ns=critline\r\nc=IN %s %s\r\nt=0 0\r\n",
-		l.SessionID, v, ipv, l.Addr, ipv, l.Addr)
+		l.SessionID, l.SessionID+l.Version, ipv, l.Addr, ipv, l.Addr)
 }
 
 // Offer returns an SDP offer for PCMA/PCMU and telephone-event, ptime 20.
-func (l Local) Offer() []byte {
+func (l Local) Offer() []byte { return l.OfferDirection(l.Direction) }
+
+// OfferDirection is Offer with the given direction attribute: sendonly or
+// inactive to put a call on hold (RFC 3264 8.4, RFC 6337 5.3), sendrecv to
+// take it off hold.
+func (l Local) OfferDirection(dir Direction) []byte {
 	laws := l.Laws
 	if len(laws) == 0 {
 		laws = []Law{ALaw, ULaw}
@@ -403,7 +405,7 @@ func (l Local) Offer() []byte {
 	for _, law := range laws {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", law.PayloadType(), law)
 	}
-	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=%s\r\n", ev, ev, Ptime, l.Direction)
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\na=ptime:%d\r\na=%s\r\n", ev, ev, Ptime, dir)
 	for _, c := range l.Cryptos {
 		fmt.Fprintf(&b, "a=crypto:%s\r\n", c)
 	}
@@ -454,4 +456,14 @@ func (l Local) Answer(m Media) []byte {
 		fmt.Fprintf(&b, "a=crypto:%s\r\n", Crypto{Tag: m.Crypto.Tag, Suite: m.Crypto.Suite, Key: m.LocalKey})
 	}
 	return b.Bytes()
+}
+
+// AnswerHeld is Answer for a call we may be holding: while held is true the
+// answer never lets the peer's audio flow to us (our wish is sendonly), so
+// a session refresh or the peer's own hold does not take our hold off.
+func (l Local) AnswerHeld(m Media, held bool) []byte {
+	if held {
+		l.Direction = SendOnly
+	}
+	return l.Answer(m)
 }

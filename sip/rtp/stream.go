@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/critline/critline/hal"
@@ -46,6 +48,23 @@ type StreamConfig struct {
 	Jitter      JitterConfig
 	EventBuffer int // received events held for the reader (default 32)
 	Logger      *slog.Logger
+	// Bind overrides the allocator's address for this stream (a call on
+	// another network path); the zero value keeps the allocator's.
+	Bind netip.Addr
+	// Device binds the stream's socket to a network interface
+	// (SO_BINDTODEVICE), so its packets leave by it whatever the routing
+	// table prefers: a call carried over a given network path. "" leaves
+	// the choice to the kernel.
+	Device string
+	// Counter, when set, is told the size of every datagram sent and
+	// received (the data a metered path carries).
+	Counter Counter
+}
+
+// Counter counts a stream's datagrams: n is the UDP payload size.
+type Counter interface {
+	Sent(n int)
+	Received(n int)
 }
 
 // Open binds the next free port and starts receiving. The stream sends
@@ -63,7 +82,14 @@ func (a *Allocator) Open(cfg StreamConfig) (*Stream, error) {
 		if a.inUse[port] {
 			continue
 		}
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.bind, uint16(port))))
+		bind := a.bind
+		if cfg.Bind.IsValid() {
+			bind = cfg.Bind
+		}
+		conn, err := listen(netip.AddrPortFrom(bind, uint16(port)), cfg.Device)
+		if errors.Is(err, errDevice) {
+			return nil, err
+		}
 		if err != nil {
 			continue // taken by someone else
 		}
@@ -78,6 +104,32 @@ func (a *Allocator) Open(cfg StreamConfig) (*Stream, error) {
 		return s, nil
 	}
 	return nil, ErrNoPorts
+}
+
+// errDevice marks a failure to bind a socket to its network interface: no
+// other port would do better.
+var errDevice = errors.New("rtp: binding to the network interface")
+
+// listen opens a UDP socket on ap, bound to device when one is named.
+func listen(ap netip.AddrPort, device string) (*net.UDPConn, error) {
+	if device == "" {
+		return net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	}
+	var devErr error
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		if err := c.Control(func(fd uintptr) { devErr = bindToDevice(fd, device) }); err != nil {
+			return err
+		}
+		return devErr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp", ap.String())
+	if devErr != nil {
+		return nil, fmt.Errorf("%w %s: %v", errDevice, device, devErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
 }
 
 // InUse reports how many ports are open.
@@ -98,6 +150,7 @@ type Stream struct {
 	port    int
 	clock   hal.Clock
 	log     *slog.Logger
+	count   Counter
 	release func()
 
 	mu        sync.Mutex // receive side and the negotiated media
@@ -148,7 +201,7 @@ func newStream(conn *net.UDPConn, port int, cfg StreamConfig) *Stream {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Stream{
-		conn: conn, port: port, clock: cfg.Clock, log: cfg.Logger,
+		conn: conn, port: port, clock: cfg.Clock, log: cfg.Logger, count: cfg.Counter,
 		events:  make(chan Event, cfg.EventBuffer),
 		credits: make(chan struct{}, 16),
 		closed:  make(chan struct{}),
@@ -339,6 +392,9 @@ func (s *Stream) send(n int, peer netip.AddrPort) error {
 		// A transient network error must not stall the port's audio.
 		return nil
 	}
+	if s.count != nil {
+		s.count.Sent(n)
+	}
 	s.sent++
 	return nil
 }
@@ -359,6 +415,9 @@ func (s *Stream) receive() {
 			default:
 				continue
 			}
+		}
+		if s.count != nil {
+			s.count.Received(n)
 		}
 		s.handle(&h, buf[:n], from, s.clock.Now())
 	}

@@ -96,10 +96,11 @@ func (s *Settings) set(k Kind, n string) {
 }
 
 // NetworkForwarder mirrors forwarding into the mobile network (AT+CCFC on
-// a cellular trunk). reason is a Kind's string. Calls may block; they are
-// made from the manager's own goroutine, one at a time.
+// a cellular trunk). reason is one of the Net* reasons; ringTime applies to
+// NetNoReply (0: the network's default). Calls may block; they are made
+// from the manager's own goroutine, one at a time.
 type NetworkForwarder interface {
-	SetForwarding(ctx context.Context, reason string, number string) error
+	SetForwarding(ctx context.Context, reason string, number string, ringTime time.Duration) error
 	ClearForwarding(ctx context.Context, reason string) error
 }
 
@@ -126,6 +127,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Network mirrors the Mirror port's forwarding; nil = none.
 	Network NetworkForwarder
+	// NetworkPorts are the ports whose inbound calls arrive on Network's
+	// SIM (the trunk's ports; every port when the trunk names none).
+	// Network forwarding acts on every call to the SIM's number, so the
+	// mirror works only when this is the mirrored port alone.
+	NetworkPorts []int
 }
 
 // ErrNotSaved is wrapped by the error of a change that could not be
@@ -136,15 +142,17 @@ var ErrNotSaved = errors.New("the change could not be saved, so it was not made"
 // Manager holds every port's forwarding and the remote-activation
 // security state. Its methods are safe for concurrent use.
 type Manager struct {
-	cfg   Config
-	ports map[int]*portCfg
-	own   map[string]bool
-	guard Checker
-	store *store.File
-	clock hal.Clock
-	now   func() time.Time
-	log   *slog.Logger
-	m     *metrics
+	cfg     Config
+	ports   map[int]*portCfg
+	entries map[string]int  // what staff key in -> port
+	exts    map[string]bool // which entries are extensions
+	own     map[string]bool
+	guard   Checker
+	store   *store.File
+	clock   hal.Clock
+	now     func() time.Time
+	log     *slog.Logger
+	m       *metrics
 
 	mu       sync.Mutex
 	settings map[int]Settings
@@ -153,19 +161,43 @@ type Manager struct {
 	saveMu  sync.Mutex
 	unsaved bool // the last save failed: the disk lags what is in memory (lockouts)
 
-	network NetworkForwarder
-	mirror  mirrorQueue
+	network       NetworkForwarder
+	mirror        mirrorQueue
+	mirrorPort    int    // the port mirrored into the network (0: none)
+	mirrorRefused string // why a configured mirror is refused
 }
 
 type metrics struct {
-	changes    *prometheus.CounterVec
-	active     *prometheus.GaugeVec
-	pinFails   prometheus.Counter
-	lockouts   *prometheus.CounterVec
-	mirrorFail prometheus.Counter
+	changes       *prometheus.CounterVec
+	active        *prometheus.GaugeVec
+	pinFails      prometheus.Counter
+	lockouts      *prometheus.CounterVec
+	mirrorFail    prometheus.Counter
+	calls         *prometheus.CounterVec
+	attempts      *prometheus.CounterVec
+	lockedCallers prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// Results of remote-activation entries (critline_remote_attempts_total).
+const (
+	ResultAccepted    = "accepted"          // right PIN
+	ResultWrongPIN    = "wrong-pin"         // wrong PIN: the caller waits, then may retry
+	ResultUnknownExt  = "unknown-extension" // an extension that is not configured
+	ResultLockedOut   = "locked-out"        // refused: the caller is locked out
+	ResultWaiting     = "waiting"           // refused: too soon after a wrong entry
+	ResultRateLimited = "rate-limited"      // refused: too many PIN checks from all callers
+	ResultWithheld    = "withheld-refused"  // refused: number withheld and allow_withheld = false
+	ResultDisabled    = "disabled"          // refused: remote activation is off
+)
+
+// Entries by which a caller reaches the dialogue (critline_remote_calls_total).
+const (
+	EntryService = "service-extension" // the SIP service extension
+	EntryStaff   = "staff-number"      // a staff number on a trunk
+	EntryTrunk   = "service-trunk"     // a trunk dedicated to remote activation
+)
+
+func newMetrics(reg prometheus.Registerer, locked func() float64) (*metrics, error) {
 	m := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "critline_forward_changes_total", Help: "Call-forwarding changes, by where they came from (ctl, remote, network).",
@@ -174,22 +206,36 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "critline_forwarding_active", Help: "1 while any call forwarding is on for the port.",
 		}, []string{"port"}),
 		pinFails: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "critline_pin_failures_total", Help: "Failed remote-activation attempts (wrong PIN or unknown port).",
+			Name: "critline_pin_failures_total", Help: "Wrong remote-activation entries (wrong PIN or unknown extension).",
 		}),
 		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "critline_remote_lockouts_total", Help: "Remote-activation lockouts imposed, by what was locked (caller, port).",
+			Name: "critline_remote_lockouts_total", Help: "Remote-activation lockouts imposed, by what was locked (caller: a calling number).",
 		}, []string{"kind"}),
 		mirrorFail: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "critline_forward_mirror_failures_total", Help: "Failed attempts to mirror forwarding into the mobile network.",
 		}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_remote_calls_total", Help: "Calls answered by the remote-activation dialogue, by entry (service-extension, staff-number, service-trunk).",
+		}, []string{"entry"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "critline_remote_attempts_total", Help: "Remote-activation entries and refusals, by result.",
+		}, []string{"result"}),
+		lockedCallers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "critline_remote_locked_callers", Help: "Calling numbers locked out of remote activation now.",
+		}, locked),
 	}
 	for _, v := range []Via{ViaCtl, ViaRemote, ViaNetwork} {
 		m.changes.WithLabelValues(string(v))
 	}
-	m.lockouts.WithLabelValues("caller")
-	m.lockouts.WithLabelValues("port")
+	m.lockouts.WithLabelValues(LockCaller)
+	for _, e := range []string{EntryService, EntryStaff, EntryTrunk} {
+		m.calls.WithLabelValues(e)
+	}
+	for _, r := range []string{ResultAccepted, ResultWrongPIN, ResultUnknownExt, ResultLockedOut, ResultWaiting, ResultRateLimited, ResultWithheld, ResultDisabled} {
+		m.attempts.WithLabelValues(r)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.changes, m.active, m.pinFails, m.lockouts, m.mirrorFail} {
+		for _, c := range []prometheus.Collector{m.changes, m.active, m.pinFails, m.lockouts, m.mirrorFail, m.calls, m.attempts, m.lockedCallers} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("forwarding: register metrics: %w", err)
 			}
@@ -200,9 +246,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // persisted is the state file's payload.
 type persisted struct {
-	Ports    map[string]Settings `json:"ports"`
-	Failures []savedMark         `json:"failures,omitempty"`
-	Lockouts []savedMark         `json:"lockouts,omitempty"`
+	Ports   map[string]Settings `json:"ports"`
+	Callers []savedCaller       `json:"callers,omitempty"`
+	// Lockouts is read from older versions' files only.
+	Lockouts []savedMark `json:"lockouts,omitempty"`
 }
 
 // New checks cfg, hashes plain PINs and restores the saved state. A state
@@ -228,12 +275,13 @@ func New(cfg Config, opts Options) (*Manager, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.log = m.log.With("component", "forwarding")
+	m.entries, m.exts = entryTable(m.ports)
 	for _, n := range cfg.OwnNumbers {
 		if d, err := normalizeDest(n); err == nil {
 			m.own[d] = true
 		}
 	}
-	if m.m, err = newMetrics(opts.Registerer); err != nil {
+	if m.m, err = newMetrics(opts.Registerer, func() float64 { return float64(len(m.Lockouts())) }); err != nil {
 		return nil, err
 	}
 	m.sec = newSecurity()
@@ -241,8 +289,21 @@ func New(cfg Config, opts Options) (*Manager, error) {
 	for id := range m.ports {
 		m.setGauge(id)
 	}
-	if m.network != nil {
+	m.mirrorPort, m.mirrorRefused = mirrorPolicy(m.ports, m.network, opts.NetworkPorts)
+	switch {
+	case m.mirrorPort != 0:
 		m.mirror.start(m)
+		st, _ := m.Get(m.mirrorPort)
+		m.mirror.sync(st, true)
+		m.log.Info("forwarding of this port is mirrored into the mobile network", "port", m.mirrorPort)
+	case m.mirrorRefused != "" && m.network != nil:
+		// The SIM may still hold a forward set before: it would take
+		// every port's calls. Clear it.
+		m.mirror.start(m)
+		m.mirror.sync(Settings{}, true)
+		m.log.Warn("forward_mirror refused; clearing any forwarding the SIM holds", "why", m.mirrorRefused)
+	case m.mirrorRefused != "":
+		m.log.Warn("forward_mirror refused", "why", m.mirrorRefused)
 	}
 	return m, nil
 }
@@ -285,9 +346,9 @@ func (m *Manager) restore() {
 			m.log.Info("call forwarding restored", "port", id, "unconditional", clean.Unconditional, "busy", clean.Busy, "no_answer", clean.NoAnswer)
 		}
 	}
-	m.sec.restore(p, m.clock.Now(), m.now(), m.cfg.Lockout)
-	if n := len(p.Lockouts); n > 0 {
-		m.log.Info("remote-activation lockouts restored", "count", len(m.sec.lockouts))
+	m.sec.restore(p, m.clock.Now(), m.now(), m.cfg)
+	if n := len(m.Lockouts()); n > 0 {
+		m.log.Info("remote-activation lockouts restored", "count", n)
 	}
 }
 
@@ -305,7 +366,7 @@ func (m *Manager) save() error {
 			p.Ports[strconv.Itoa(id)] = s
 		}
 	}
-	p.Failures, p.Lockouts = m.sec.snapshot(m.clock.Now(), m.now())
+	p.Callers = m.sec.snapshot(m.clock.Now(), m.now())
 	m.mu.Unlock()
 	err := m.store.Save(p)
 	m.mu.Lock()
@@ -492,7 +553,7 @@ func (m *Manager) change(port int, edits []edit, via Via, who string) error {
 		s.By = string(via) + ":" + who
 		m.settings[port] = s
 	}
-	mirror := m.ports[port].mirror && via != ViaNetwork && m.network != nil
+	mirror := port == m.mirrorPort && via != ViaNetwork && len(done) > 0
 	m.mu.Unlock()
 
 	if err := m.save(); err != nil {
@@ -527,9 +588,9 @@ func (m *Manager) change(port int, edits []edit, via Via, who string) error {
 			}
 			m.log.Info("call forwarding set", attrs...)
 		}
-		if mirror {
-			m.mirror.push(d.kind, d.number)
-		}
+	}
+	if mirror {
+		m.mirror.sync(s, false)
 	}
 	m.setGauge(port)
 	return nil
@@ -537,7 +598,7 @@ func (m *Manager) change(port int, edits []edit, via Via, who string) error {
 
 // Close stops the network mirror after it has sent what is queued.
 func (m *Manager) Close() {
-	if m.network != nil {
+	if m.mirror.done != nil {
 		m.mirror.stop()
 	}
 }

@@ -38,20 +38,21 @@ func baseConfig(t testing.TB) Config {
 		Remote:     true,
 		OwnNumbers: []string{"01865270000", "270001"},
 		Ports: []Port{
-			{ID: 1, PINHash: fastHash(t, pin1), Mirror: true},
-			{ID: 2, PINHash: fastHash(t, pin2)},
+			{ID: 1, Extension: "270001", PINHash: fastHash(t, pin1), Mirror: true},
+			{ID: 2, Extension: "270002", PINHash: fastHash(t, pin2)},
 		},
 	}
 }
 
 type env struct {
-	t     *testing.T
-	dir   string
-	clock *hal.ManualClock
-	wall  time.Time
-	wmu   sync.Mutex
-	guard *guard.Guard
-	net   *fakeNetwork
+	t      *testing.T
+	dir    string
+	clock  *hal.ManualClock
+	wall   time.Time
+	wmu    sync.Mutex
+	guard  *guard.Guard
+	net    *fakeNetwork
+	serves []int // the ports the fake network's SIM receives calls for
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, dir: t.TempDir(), clock: hal.NewManualClock(time.Hour), wall: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), guard: g, net: newFakeNetwork()}
+	return &env{t: t, dir: t.TempDir(), clock: hal.NewManualClock(time.Hour), wall: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), guard: g, net: newFakeNetwork(), serves: []int{1}}
 }
 
 func (e *env) Now() time.Time { e.wmu.Lock(); defer e.wmu.Unlock(); return e.wall }
@@ -89,7 +90,7 @@ func (e *env) manager(cfg Config) mgr {
 	reg := prometheus.NewPedanticRegistry()
 	logbuf := &syncBuffer{}
 	m, err := New(cfg, Options{Guard: e.guard, Store: st, Clock: e.clock, Now: e.Now,
-		Log: slog.New(slog.NewTextHandler(logbuf, nil)), Registerer: reg, Network: e.net})
+		Log: slog.New(slog.NewTextHandler(logbuf, nil)), Registerer: reg, Network: e.net, NetworkPorts: e.serves})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -155,7 +156,10 @@ func (f *fakeNetwork) do(s string) error {
 	return fail
 }
 
-func (f *fakeNetwork) SetForwarding(_ context.Context, reason, number string) error {
+func (f *fakeNetwork) SetForwarding(_ context.Context, reason, number string, ring time.Duration) error {
+	if ring > 0 {
+		return f.do("set " + reason + " " + number + " " + ring.String())
+	}
 	return f.do("set " + reason + " " + number)
 }
 
@@ -163,21 +167,30 @@ func (f *fakeNetwork) ClearForwarding(_ context.Context, reason string) error {
 	return f.do("clear " + reason)
 }
 
-func (f *fakeNetwork) wait(t *testing.T, want string) {
+func (f *fakeNetwork) wait(t *testing.T, want ...string) {
 	t.Helper()
-	select {
-	case got := <-f.seen:
-		if got != want {
-			t.Fatalf("network got %q, want %q", got, want)
+	for _, w := range want {
+		select {
+		case got := <-f.seen:
+			if got != w {
+				t.Fatalf("network got %q, want %q", got, w)
+			}
+		case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+			t.Fatalf("network never got %q", w)
 		}
-	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
-		t.Fatalf("network never got %q", want)
 	}
+}
+
+// started waits for the mirror's first sync: every reason cleared.
+func (f *fakeNetwork) started(t *testing.T) {
+	t.Helper()
+	f.wait(t, "clear unconditional", "clear busy", "clear no-reply", "clear not-reachable")
 }
 
 func TestSetAndClear(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(baseConfig(t))
+	e.net.started(t)
 	ctx := context.Background()
 	if s, _ := m.Get(1); s.Active() || s.NoAnswerAfter != DefaultNoAnswerAfter {
 		t.Fatalf("fresh port: %+v", s)
@@ -213,7 +226,17 @@ func TestSetAndClear(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	e.net.wait(t, "set unconditional 07700900123") // port 1 mirrors; port 2 does not
+	// Port 1 mirrors, port 2 does not. Unconditional forwarding is never
+	// the network's unconditional forward (which would swallow the call
+	// that cancels it): it is forward on busy, on no reply after a short
+	// ring, and when not reachable.
+	e.net.wait(t, "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	if st := m.MirrorState(1); st != "on" {
+		t.Errorf("MirrorState(1) = %q", st)
+	}
+	if st := m.MirrorState(2); st != "" {
+		t.Errorf("MirrorState(2) = %q", st)
+	}
 
 	if err := m.Clear(ctx, 1, "", ViaRemote, "+447700900999"); err != nil {
 		t.Fatal(err)
@@ -221,7 +244,7 @@ func TestSetAndClear(t *testing.T) {
 	if s, _ := m.Get(1); s.Active() {
 		t.Fatalf("cleared port still forwards: %+v", s)
 	}
-	e.net.wait(t, "clear unconditional")
+	e.net.wait(t, "clear busy", "clear no-reply", "clear not-reachable")
 	if got := m.metric(t, "critline_forwarding_active", "port", "1"); got != 0 {
 		t.Errorf("forwarding_active{1} = %v after clear", got)
 	}
@@ -388,18 +411,18 @@ func TestMirrorNeverBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			<-e.net.entered // the first is now stuck in the modem
+			<-e.net.entered // the start-up sync is now stuck in the modem
 		}
 	}
 	if s, _ := m.Get(1); s.Unconditional != "07700900123" {
 		t.Fatal(s)
 	}
 	close(e.net.block)
-	// The first call was in flight; the queued ones collapse into the last.
-	e.net.wait(t, "set unconditional 07700900121")
-	e.net.wait(t, "set unconditional 07700900123")
+	// The start-up sync's first call was in flight; everything queued
+	// since collapses into the last wanted state.
+	e.net.wait(t, "clear unconditional", "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
 	m.Close()
-	if got := m.metric(t, "critline_forward_mirror_failures_total"); got != 2 {
+	if got := m.metric(t, "critline_forward_mirror_failures_total"); got != 4 {
 		t.Errorf("mirror failures = %v", got)
 	}
 	if !strings.Contains(m.log.String(), "not mirrored") || !strings.Contains(m.log.String(), "CME ERROR") {
@@ -426,7 +449,14 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Ports[1].ID = 1 }, []string{"appears twice"}},
 		{func(c *Config) { c.Ports[1].ID = 0 }, []string{"id must be"}},
 		{func(c *Config) { c.Ports[1].Mirror = true }, []string{"forward_mirror: 2 ports"}},
-		{func(c *Config) { c.MaxFailures = 11 }, []string{"survivability.forwarding.max_failures: 11"}},
+		{func(c *Config) { c.MaxFailures = 21 }, []string{"survivability.forwarding.max_failures: 21"}},
+		{func(c *Config) { c.LockoutMax = time.Minute; c.Lockout = time.Hour }, []string{"lockout_max: 1m0s is out of range"}},
+		{func(c *Config) { c.ServiceExtension = "270001" }, []string{"service_extension: \"270001\" is port 1's extension"}},
+		{func(c *Config) { c.ServiceExtension = "svc@pbx" }, []string{"service_extension: \"svc@pbx\" is not a SIP user"}},
+		{func(c *Config) { c.ServicePassword = "x" }, []string{"credentials without a service_extension"}},
+		{func(c *Config) { c.StaffNumbers = []string{"07700900123", "call me"} }, []string{"staff_numbers[1]: \"call me\" is not a telephone number"}},
+		{func(c *Config) { c.Remote = false; c.StaffNumbers = []string{"07700900123"} }, []string{"remote activation is off: set remote = true"}},
+		{func(c *Config) { c.Ports[1].Extension = "270001" }, []string{"\"270001\" is also port 1's"}},
 		{func(c *Config) { c.MaxAttempts = -1 }, []string{"max_attempts"}},
 		{func(c *Config) { c.Lockout = time.Second }, []string{"survivability.forwarding.lockout: 1s is out of range"}},
 		{func(c *Config) { c.DigitTimeout = time.Hour }, []string{"digit_timeout"}},
@@ -470,5 +500,48 @@ func TestParseKind(t *testing.T) {
 	}
 	if _, err := ParseKind("x"); err == nil {
 		t.Error("ParseKind(x)")
+	}
+}
+
+// A modem that is still starting (or out of coverage) refuses the mirror:
+// it is tried again, later and later, until the network takes it.
+func TestMirrorRetriesUntilTheNetworkTakesIt(t *testing.T) {
+	e := newEnv(t)
+	e.net.fail = errors.New("trunk down: starting")
+	m := e.manager(baseConfig(t))
+	e.net.wait(t, "clear unconditional", "clear busy", "clear no-reply", "clear not-reachable")
+	if err := m.Set(context.Background(), 1, Unconditional, "07700900123", 0, ViaCtl, "a"); err != nil {
+		t.Fatal(err)
+	}
+	e.net.wait(t, "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	retrying := func(n int) { // the queue has taken in all the failures
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			m.mirror.mu.Lock()
+			got := len(m.mirror.retry)
+			m.mirror.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d reasons waiting for a retry, want %d", got, n)
+			}
+		}
+	}
+	retrying(4)
+	e.advance(mirrorRetry) // still failing: the start-up clear of unconditional and the three sets again
+	e.net.wait(t, "clear unconditional", "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	retrying(4)
+	e.net.mu.Lock()
+	e.net.fail = nil
+	e.net.mu.Unlock()
+	e.advance(mirrorRetry) // the wait has doubled: nothing yet
+	if n := len(e.net.seen); n != 0 {
+		t.Fatalf("retried before the doubled wait: %d calls", n)
+	}
+	e.advance(mirrorRetry)
+	e.net.wait(t, "clear unconditional", "set busy 07700900123", "set no-reply 07700900123 5s", "set not-reachable 07700900123")
+	if got := m.metric(t, "critline_forward_mirror_failures_total"); got != 11 {
+		t.Errorf("mirror failures = %v", got)
 	}
 }

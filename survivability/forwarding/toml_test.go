@@ -13,8 +13,15 @@ func TestTOMLKeys(t *testing.T) {
 	const file = `
 [survivability.forwarding]
 remote = true
+service_extension = "270009"
+service_auth_user = "svc270009"
+service_password = "secret"
+staff_numbers = ["07700900123", "+447700900124"]
+prompts = "/usr/share/critline/prompts"
+language = "en-GB"
 max_failures = 3
 lockout = "30m"
+lockout_max = "12h"
 max_attempts = 10
 attempt_window = "1h"
 digit_timeout = "20s"
@@ -27,6 +34,7 @@ mirror_timeout = "20s"
 
 [[port]]
 id = 1
+extension = "270001"
 pin = "246810"
 forward_mirror = true
 
@@ -52,7 +60,8 @@ pin_hash = "pbkdf2-sha256$20000$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAA
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Remote || c.Lockout != 30*time.Minute || c.DigitTimeout != 20*time.Second || c.NoAnswerAfter != 25*time.Second ||
+	if !c.Remote || c.Lockout != 30*time.Minute || c.LockoutMax != 12*time.Hour || c.ServiceExtension != "270009" ||
+		len(c.StaffNumbers) != 2 || c.Prompts == "" || c.Language != "en-GB" || c.allowWithheld() || c.Ports[0].Extension != "270001" || c.DigitTimeout != 20*time.Second || c.NoAnswerAfter != 25*time.Second ||
 		!c.Ports[0].Mirror || c.Ports[0].PIN != "246810" || c.Ports[1].PINHash == "" {
 		t.Fatalf("%+v", c)
 	}

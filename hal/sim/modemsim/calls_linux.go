@@ -140,6 +140,9 @@ func (s *Sim) callStatLocked(c *simCall, stat int) {
 		}
 		s.urcLocked(fmt.Sprintf("^DSCI: %d,%d,%d,0,%s,%d", c.id, dir, stat, c.number, typ))
 	}
+	if (stat == 2 || stat == 4) && len(s.st.calls) <= 1 {
+		s.recording = s.recording[:0] // a new call (dialling or ringing): a new recording
+	}
 	if stat == 0 && s.o.Variant == SIMCom {
 		s.urcLocked("VOICE CALL: BEGIN")
 	}
@@ -218,7 +221,7 @@ func (s *Sim) dialLocked(number string) ([]string, string) {
 		// Emergency numbers go through on any network in reach (limited service).
 		return nil, s.cmeLocked(30)
 	}
-	c := &simCall{number: number, stat: 2, started: time.Now()}
+	c := &simCall{number: number, stat: 2, started: time.Now(), resp: s.responderForLocked(number)}
 	s.addCallLocked(c)
 	s.callStatLocked(c, 2)
 	d := s.st.dialD

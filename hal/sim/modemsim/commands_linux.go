@@ -120,9 +120,14 @@ var atTable = []atRow{
 			return nil, s.errLocked(50, "incorrect parameters")
 		}
 		s.farDigits += d
+		s.echoDigitLocked(d)
 		return ok()
 	}},
 	{name: "+CCFC", set: func(s *Sim, c atCmd) ([]string, string) { return s.ccfcLocked(c.raw) }},
+
+	// Packet data (27.007 10.1.1, 10.1.10; see data_linux.go).
+	{name: "+CGDCONT", set: cgdcontSetH, read: cgdcontReadH},
+	{name: "+CGACT", set: cgactSetH, read: cgactReadH},
 
 	// Supplementary services (27.007 7.12-7.14; see calls_linux.go).
 	{name: "+CCWA", set: func(s *Sim, c atCmd) ([]string, string) { return s.ccwaLocked(c.arg) },
@@ -171,6 +176,9 @@ var atTable = []atRow{
 		return ok()
 	}},
 
+	{name: "$QCRMCALL", variant: SIMCom, set: qcrmcallSetH, read: qcrmcallReadH},
+	{name: "+CUSBPIDSWITCH", variant: SIMCom, set: cusbpidswitchSetH, read: cusbpidswitchReadH},
+
 	// Vendor: Quectel EC25 (AT commands manual V2.0).
 	{name: "^DSCI", variant: Quectel, set: boolH(func(st *modemState) *bool { return &st.dsci })},
 	{name: "+QTONEDET", variant: Quectel, set: boolH(func(st *modemState) *bool { return &st.dtmfURC })},
@@ -184,14 +192,17 @@ var atTable = []atRow{
 		c.arg = strings.SplitN(c.arg, ",", 2)[0]
 		return boolH(func(st *modemState) *bool { return &st.pcmOn })(s, c)
 	}},
+	{name: "+QNETDEVCTL", variant: Quectel, set: qnetdevctlSetH, read: qnetdevctlReadH,
+		test: okH("+QNETDEVCTL: (0,1,3),(1-16),(0,1)")},
+	{name: "+QCFG", variant: Quectel, set: qcfgSetH},
 }
 
 // parseAT splits a command line (after "AT") into the command's name and
-// form. Extended commands start with '+', '^' or '&'-less vendor prefixes;
+// form. Extended commands start with '+', or a vendor's '^' or '$';
 // basic ones are a letter with an optional tail (D takes the rest).
 func parseAT(body string) (name string, c atCmd) {
 	up := strings.ToUpper(body)
-	if up == "" || (up[0] != '+' && up[0] != '^') {
+	if up == "" || (up[0] != '+' && up[0] != '^' && up[0] != '$') {
 		if up != "" && up[0] == 'D' {
 			return "D", atCmd{form: formAction, arg: up[1:], raw: body[1:]}
 		}

@@ -32,6 +32,7 @@ func verbs() map[string]verb {
 		"redirects":  {"redirects", "list the calls the driver deflected (AT+CTFR) or transferred (AT+CHLD=4)", (*Sim).cRedirects},
 		"answer":     {"answer", "the dialled far end answers now", (*Sim).cAnswer},
 		"ondial":     {"ondial answer|busy|noanswer|reject|ring [DELAY]", "what the far end does with calls dialled from now on", (*Sim).cOndial},
+		"responder":  {"responder [NUMBER tone [HZ]|echo|off]", "what the far end at NUMBER does once answered: a steady tone (default 1004 Hz, a test line), echo of its audio and DTMF (a loop-back line), or silence (off); no arguments lists them", (*Sim).cResponder},
 		"dtmf":       {"dtmf DIGITS", "the far end presses DTMF digits", (*Sim).cDTMF},
 		"network":    {"network up|limited|off", "registered (any call); limited service (a network in reach refuses the SIM: emergency calls only); off (down): no network at all, no call (limited and off end a call)", (*Sim).cNetwork},
 		"timing":     {"timing alert|answer|noanswer|ring DURATION", "how long a dialled far end takes to ring, to answer, to give up, and the RING interval", (*Sim).cTiming},
@@ -50,10 +51,13 @@ func verbs() map[string]verb {
 		"jitter":     {"jitter N", "send voice in bursts of N frames (1 = smooth)", (*Sim).cJitter},
 		"play":       {"play FILE", "the far end speaks FILE (raw s16le 8 kHz mono, or WAV)", (*Sim).cPlay},
 		"tone":       {"tone HZ [SECONDS]", "the far end plays a sine tone (default 1 s)", (*Sim).cTone},
-		"heard":      {"heard", "how much voice the far end has received, and its level", (*Sim).cHeard},
+		"heard":      {"heard [HZ]", "how much voice the far end has received, and its level; with HZ, the share of the last second's power at HZ (a tone crossing the call)", (*Sim).cHeard},
 		"sms":        {"sms", "list the SMS the driver sent", (*Sim).cSMS},
 		"forwarding": {"forwarding", "list the network call forwards the driver set", (*Sim).cForwarding},
 		"commands":   {"commands [N]", "the last N (default 20) AT commands received", (*Sim).cCommands},
+		"recording":  {"recording FILE", "write what the far end heard during the last call as a WAV file", (*Sim).cRecording},
+		"forwarded":  {"forwarded", "list the calls the network forwarded away from the modem", (*Sim).cForwarded},
+		"data":       {"data [status|drop [DURATION]|refuse|allow|delay DURATION|usbnet ecm|rndis|rmnet|mbim]", "the data connection: end the session (new ones refused for DURATION), refuse or allow sessions, how long one takes to come up, the module's USB network mode", (*Sim).cData},
 		"help":       {"help", "list the verbs", (*Sim).cHelp},
 	}
 }
@@ -242,13 +246,21 @@ func (s *Sim) cRing(args []string) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if to, why := s.networkForwardLocked(); to != "" && s.st.registered {
+		s.forwarded = append(s.forwarded, fmt.Sprintf("%s -> %s (%s)", args[0], to, why))
+		return fmt.Sprintf("the network forwarded the call to %s: %s", to, why), nil
+	}
 	if s.att == nil {
 		return "", fmt.Errorf("the modem has vanished: use return first")
 	}
 	if !s.st.registered {
 		return "", fmt.Errorf("not registered: use network up first")
 	}
-	return s.incomingLocked(c)
+	out, err := s.incomingLocked(c)
+	if err == nil && c.stat == 4 {
+		s.noReplyLocked(c) // the network's forward on no reply
+	}
+	return out, err
 }
 
 func (s *Sim) cHangup(args []string) (string, error) {
@@ -390,14 +402,7 @@ func (s *Sim) cDTMF(args []string) (string, error) {
 		return "", fmt.Errorf("no connected call")
 	}
 	for _, c := range d {
-		switch s.o.Variant {
-		case SIMCom:
-			s.urcLocked("+RXDTMF: " + string(c))
-		case Quectel:
-			s.urcLocked(fmt.Sprintf("+QTONEDET: %d", c))
-		default:
-			s.urcLocked("+DTMF: " + string(c))
-		}
+		s.dtmfURCLocked(c)
 	}
 	return "sent " + d, nil
 }
@@ -428,11 +433,13 @@ func (s *Sim) cNetwork(args []string) (string, error) {
 		if was {
 			s.endAllLocked("NO CARRIER")
 		}
+		s.dataDownLocked(true)
 		s.regReportLocked()
 		return "limited service: emergency calls only", nil
 	case "down", "off":
 		s.st.registered, s.st.cell = false, false
 		s.endAllLocked("NO CARRIER")
+		s.dataDownLocked(true)
 		s.regReportLocked()
 		return "no network", nil
 	}
@@ -705,7 +712,39 @@ func (s *Sim) cHeard(args []string) (string, error) {
 	if len(last) > 0 {
 		rms = math.Sqrt(sum / float64(len(last)))
 	}
-	return fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms), nil
+	out := fmt.Sprintf("far end received %.2f s of voice; last second RMS %.0f", float64(total)/8000, rms)
+	if len(args) > 0 {
+		hz, err := strconv.ParseFloat(args[0], 64)
+		if err != nil || hz <= 0 || hz >= 4000 {
+			return "", fmt.Errorf("heard %q: give a frequency in Hz below 4000, e.g. heard 697", args[0])
+		}
+		out += fmt.Sprintf("; share at %.0f Hz %.2f", hz, toneShare(last, hz))
+	}
+	return out, nil
+}
+
+// toneShare is the share of the power of samples at hz (1 for a pure tone
+// there), with the Goertzel algorithm over blocks of 100 ms, so a frame
+// dropped or repeated on the way (which breaks a tone's phase) does not
+// hide it.
+func toneShare(samples []int16, hz float64) float64 {
+	const block = 800
+	w := 2 * math.Pi * hz / 8000
+	c := 2 * math.Cos(w)
+	var at, total float64
+	for i := 0; i+block <= len(samples); i += block {
+		var s1, s2 float64
+		for _, x := range samples[i : i+block] {
+			v := float64(x)
+			s1, s2 = v+c*s1-s2, s1
+			total += v * v
+		}
+		at += 2 * (s1*s1 + s2*s2 - c*s1*s2) / block
+	}
+	if total == 0 {
+		return 0
+	}
+	return at / total
 }
 
 func (s *Sim) cSMS(args []string) (string, error) {

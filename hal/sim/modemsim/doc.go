@@ -12,7 +12,11 @@
 // and carries the supplementary services the driver uses: call waiting
 // (+CCWA), call hold and explicit call transfer (+CHLD), call deflection
 // (+CTFR); the verb `service` makes the network refuse any of them with
-// the +CME ERROR a real network gives, or the module lack the command.
+// the +CME ERROR a real network gives, or the module lack the command. It
+// answers the data-connection commands the driver dials with (AT$QCRMCALL,
+// AT+QNETDEVCTL, AT+CGACT, AT+CGDCONT, the USB network mode) and the verb
+// `data` drops, refuses or slows the session; it moves no packets (tests
+// give the board a real interface for that).
 //
 // It is a product feature (demos, training, field dry runs) and the peer of
 // hal/modem's tests. It knows nothing of critline above the hal: no routing,

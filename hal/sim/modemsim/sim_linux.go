@@ -34,11 +34,19 @@ type Sim struct {
 	taps      []*tap
 	post      []func() // run after the current command's final result
 	farDigits string
-	closed    bool
-	stop      chan struct{}
-	voiceKick chan struct{} // wakes the resting voice clock
-	wg        sync.WaitGroup
-	rng       *rand.Rand
+	recording []int16  // what the driver sent during the last call (netforward_linux.go)
+	forwarded []string // calls the network forwarded away from the modem
+	data      simData  // the data side of the network (data_linux.go)
+	// responders: what the far end at a number does once answered
+	// (responder_linux.go); the network's, so a module reboot keeps them.
+	responders map[string]responder
+	echo       []int16 // what an echo responder has yet to send back
+	echoDigits string  // DTMF digits an echo responder has yet to send back
+	closed     bool
+	stop       chan struct{}
+	voiceKick  chan struct{} // wakes the resting voice clock
+	wg         sync.WaitGroup
+	rng        *rand.Rand
 }
 
 type tap struct {
@@ -80,6 +88,8 @@ type modemState struct {
 	prompt  bool                   // SMS text being typed
 	smsTo   string
 	smsText []byte
+
+	data dataModem // the module's data session (data_linux.go)
 }
 
 type fwd struct {
@@ -96,6 +106,8 @@ type simCall struct {
 	presentation int // CLI validity: 0 given, 1 withheld, 2 unavailable
 	stat         int // +CLCC stat
 	started      time.Time
+	resp         *responder // a dialled number's responder, once answered
+	respPos      int        // samples of the responder's tone sent so far
 }
 
 // attachment is one "plugged in" period: the ptys and their goroutines.
@@ -138,13 +150,15 @@ func New(o Options) (*Sim, error) {
 	}
 	s := &Sim{
 		o: o, log: o.Logger.With("modemsim", o.Name),
-		atLink:    filepath.Join(o.Dir, o.Name),
-		pcmLink:   filepath.Join(o.Dir, o.Name+"-pcm"),
-		stop:      make(chan struct{}),
-		voiceKick: make(chan struct{}, 1),
-		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		atLink:     filepath.Join(o.Dir, o.Name),
+		pcmLink:    filepath.Join(o.Dir, o.Name+"-pcm"),
+		stop:       make(chan struct{}),
+		voiceKick:  make(chan struct{}, 1),
+		rng:        rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		responders: map[string]responder{},
 	}
 	s.st = s.defaults(modemState{registered: true, cell: true, rssi: 20, operator: "critline sim", ondial: "answer", fwd: map[int]fwd{}, svc: map[string]serviceRule{}})
+	s.data = simData{delay: 200 * time.Millisecond, usbnet: 1, pid: "9011", apn: map[int]string{1: ""}}
 	s.mu.Lock()
 	err := s.attachLocked()
 	s.mu.Unlock()

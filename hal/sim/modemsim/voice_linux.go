@@ -64,6 +64,7 @@ func (s *Sim) voiceClock() {
 			frame[2*i+1] = byte(uint16(s.play[i]) >> 8)
 		}
 		s.play = s.play[n:]
+		s.responderFrameLocked(frame)
 		pending = append(pending, frame...)
 		if len(pending) >= 320*max(1, s.st.jitter) {
 			select {
@@ -106,8 +107,10 @@ func (s *Sim) pcmReader(a *attachment) {
 			}
 			odd = append([]byte(nil), b[len(samples)*2:]...)
 			s.mu.Lock()
+			s.echoHeardLocked(samples)
 			s.nHeard += len(samples)
 			s.heard = append(s.heard, samples...)
+			s.recordLocked(samples)
 			if len(s.heard) > 8000*60 {
 				s.heard = append([]int16(nil), s.heard[len(s.heard)-8000*30:]...)
 			}
