@@ -19,7 +19,7 @@ import (
 func TestClassifyRegistrar(t *testing.T) {
 	const fb = 30 * time.Second
 	clk := hal.NewManualClock(time.Hour)
-	r := regFacts{up: true, known: true, upSince: clk.Now()}
+	r := regFacts{up: true, known: true, upSince: clk.Now(), lanGated: true} // reached over the LAN alone
 	at := func(want regClass, lan bool, what string) {
 		t.Helper()
 		if got := classifyRegistrar(r, lan, clk.Now(), fb); got != want {
@@ -48,7 +48,8 @@ func TestClassifyRegistrar(t *testing.T) {
 		{regFacts{known: true}, true, regDown},
 		{regFacts{known: true, up: true}, true, regUsable},
 		{regFacts{known: true, up: true, everDown: true, upSince: time.Hour}, true, regRecovering},
-		{regFacts{}, false, regDown},
+		{regFacts{lanGated: true}, false, regDown},
+		{regFacts{known: true, up: true}, false, regUsable}, // not over the LAN alone: the LAN's state is not its verdict
 	} {
 		if got := classifyRegistrar(c.r, c.lan, time.Hour, fb); got != c.want {
 			t.Errorf("%+v lan=%v: %v, want %v", c.r, c.lan, got, c.want)
@@ -59,12 +60,12 @@ func TestClassifyRegistrar(t *testing.T) {
 func TestFailbackDue(t *testing.T) {
 	const fb = 30 * time.Second
 	now := time.Hour
-	regs := []regFacts{
-		{up: true, known: true}, // never failed: nothing to wait for
-		{up: true, known: true, everDown: true, upSince: now - 10*time.Second}, // 20 s left
-		{up: true, known: true, everDown: true, upSince: now - 25*time.Second}, // 5 s left: the soonest
-		{up: false, known: true, everDown: true, upSince: now - time.Minute},   // down
-		{up: true, known: true, everDown: true, upSince: now - time.Minute},    // already usable
+	regs := []regFacts{ // all reached over the LAN alone
+		{up: true, known: true, lanGated: true},                                                // never failed: nothing to wait for
+		{up: true, known: true, lanGated: true, everDown: true, upSince: now - 10*time.Second}, // 20 s left
+		{up: true, known: true, lanGated: true, everDown: true, upSince: now - 25*time.Second}, // 5 s left: the soonest
+		{up: false, known: true, lanGated: true, everDown: true, upSince: now - time.Minute},   // down
+		{up: true, known: true, lanGated: true, everDown: true, upSince: now - time.Minute},    // already usable
 	}
 	if got := failbackDue(regs, true, now, fb); got != 5*time.Second {
 		t.Errorf("due in %v, want 5s", got)
