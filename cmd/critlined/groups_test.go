@@ -436,17 +436,11 @@ type ringSpan struct {
 // overflow number (deflected by the network). The board's own timestamps
 // (sim watch) measure it; bounds are generous, the figures are logged.
 func TestSequentialGroupFollowsItsTiming(t *testing.T) {
-	cfg := servicesConfig(t, `number = "07700900001"`, "number = \"07700900001\"\ngroup = \"lodge\"")
-	cfg = editConfig(t, cfg, `
-[[group]]
-name = "lodge"
-extension = "270000"
-strategy = "sequential"
-ring_time = "2s"
-timeout = "9s"
-overflow = "07700900333"
-members = [{ port = 1 }, { port = 2 }]
-`)
+	// examples/sim.toml's own lodge group, sequential over ports 1 and 2,
+	// with the trunk naming it, shorter times and an overflow.
+	cfg := servicesConfig(t, `number = "07700900001"`, "number = \"07700900001\"\ngroup = \"lodge\"",
+		`ring_time = "15s"`, `ring_time = "2s"`, `timeout = "60s"`, `timeout = "9s"`,
+		`# overflow = "07700900333"`, `overflow = "07700900333"`)
 	p := startDaemon(t, cfg)
 	waitServices(t, p)
 	var rings, overflows []float64
