@@ -495,3 +495,30 @@ func TestHotlineToAGroup(t *testing.T) {
 	r.hook(2, false)
 	r.until("idle", r.allIdle)
 }
+
+// A port calls a group whose members are another port and a team member's
+// mobile. With no PBX the mobile is called from the caller's own port along
+// its ladder (the trunk); it answers first, the other port stops ringing,
+// and the caller talks to the mobile over the trunk.
+func TestGroupOutsideMemberFromAPort(t *testing.T) {
+	r := newGroupRig(t, Options{
+		Groups: []GroupOptions{{Name: "team", Extension: "270009", Timeout: 30 * time.Second,
+			Members: []GroupMember{{Port: 2}, {Number: "07700900444"}}}},
+	})
+	r.hook(1, true)
+	r.until("dial tone", func() bool { return r.state(1) == fxs.StateDialTone })
+	r.dial(1, "270009")
+	r.until("the mobile answered on the trunk; port 2 stopped", func() bool {
+		return r.state(1) == fxs.StateConnected && r.calls() == `1: outbound to "07700900444", connected` && r.state(2) == fxs.StateIdle
+	})
+	r.ctl("tone", "1209", "3")
+	if lv, _ := r.hears(1, 1.5, 1209, 697); lv < -20 {
+		t.Fatalf("the mobile's 1209 Hz reaches port 1 at %.1f dBm0", lv)
+	}
+	if r.answeredBy("team", "number:07700900444") != 1 {
+		t.Fatal("not booked to the mobile")
+	}
+	r.hook(1, false)
+	r.until("clear", func() bool { return r.calls() == "none" && r.allIdle() })
+	r.until("the group has no call", func() bool { return r.a.Status().Groups[0].Calls == 0 })
+}
