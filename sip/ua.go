@@ -280,7 +280,8 @@ func (u *UA) Close() error {
 	// The BYEs just sent get the same second as the un-registrations.
 	byes := make(chan struct{})
 	go func() {
-		u.bgMu.Lock() // orders the Adds made so far (under bgMu) before this Wait
+		//lint:ignore SA2001 the lock orders the Adds made so far (under bgMu) before this Wait
+		u.bgMu.Lock()
 		u.bgMu.Unlock()
 		u.bg.Wait()
 		close(byes)

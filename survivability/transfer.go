@@ -402,12 +402,6 @@ func (t *transfer) bridge() {
 	t.end(true, "")
 }
 
-func (t *transfer) isAnswered() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.answered
-}
-
 // failTone plays busy (or the target's failure tone) to the transferee.
 func (t *transfer) failTone(hm fxs.Media) {
 	if hm == nil {

@@ -42,7 +42,6 @@ type rtpPeer struct {
 	mu     sync.Mutex
 	remote netip.AddrPort
 	heard  []int16
-	n      int
 	last   time.Time // the last packet received
 	done   chan struct{}
 }
@@ -117,13 +116,6 @@ func (p *rtpPeer) mark() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.heard)
-}
-
-// since returns what was heard after mark m.
-func (p *rtpPeer) since(m int) []int16 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int16(nil), p.heard[m:]...)
 }
 
 // quietFor reports whether nothing has arrived for d.
