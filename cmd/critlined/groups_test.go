@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/internal/audiofile"
-	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
 	"github.com/critline/critline/sip"
 )
@@ -248,35 +246,11 @@ func TestLocalCallThroughThePBXAndWithout(t *testing.T) {
 // the PBX. It returns its address.
 func sippEchoUAS(t *testing.T, scenario string) string {
 	t.Helper()
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
-	port := testpeer.FreeUDPPort(t, "127.0.0.3")
 	abs, err := filepath.Abs(scenario)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-i", "127.0.0.3", "-p", strconv.Itoa(port), "-mi", "127.0.0.3",
-		"-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-rtp_echo", "-nostdin", "-trace_msg", "-sf", abs)
-	cmd.Dir = t.TempDir()
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			logs, _ := filepath.Glob(filepath.Join(cmd.Dir, "*_messages.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("sipp %s messages:\n%s", scenario, b)
-			}
-		}
-	})
-	return fmt.Sprintf("127.0.0.3:%d", port)
+	return startSipp(t, sippSpec{args: []string{"-rtp_echo", "-sf", abs}}).addr()
 }
 
 const lodgeGroup = `
@@ -370,28 +344,8 @@ func TestGroupOwnSIPLine(t *testing.T) {
 		st := p.status()
 		return st.Mode == "normal" && registered(st) && groupStatus(st, "lodge").Line == "registered"
 	})
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
 	scenario, _ := filepath.Abs("testdata/uac-talk-bye.xml")
-	dir := t.TempDir()
-	cmd := exec.Command(bin, pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-i", "127.0.0.3",
-		"-p", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err")
-	cmd.Dir = dir
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-	})
+	caller := startSipp(t, sippSpec{args: []string{pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-rtp_echo", "-timeout", "40s", "-timeout_error"}})
 	eventually(t, "port 1 rings first", func() bool { return portState(p.status(), 1).State == "ringing" })
 	eventually(t, "then port 2", func() bool {
 		st := p.status()
@@ -409,14 +363,7 @@ func TestGroupOwnSIPLine(t *testing.T) {
 	if share < 0.5 {
 		t.Fatalf("the porter's tone did not come back from the caller: share %.2f", share)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sipp did not finish:\n%s", out.String())
-	}
+	caller.wait("the group's caller")
 	eventually(t, "port 2 hears the caller hang up", func() bool { return portState(p.status(), 2).State != "connected" })
 	if v := p.metric(`critline_group_answered_total{group="lodge",member="port:2"}`); v != "1" {
 		t.Fatalf("answered by port 2: %q", v)
@@ -689,16 +636,8 @@ func TestGroupSIPCallerToAnOutsideMember(t *testing.T) {
 		st := p.status()
 		return st.Mode == "normal" && groupStatus(st, "lodge").Line == "registered"
 	})
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
 	scenario, _ := filepath.Abs("testdata/uac-talk-bye.xml")
-	cmd := exec.Command(bin, pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-i", "127.0.0.3",
-		"-p", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err")
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("sipp: %v\n%s", err, out)
-	}
+	startSipp(t, sippSpec{args: []string{pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-rtp_echo", "-timeout", "40s", "-timeout_error"}}).wait("the group's caller")
 	var heard []int16
 	select {
 	case heard = <-mob.heard:
