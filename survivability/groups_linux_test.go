@@ -3,9 +3,6 @@
 package survivability
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -17,11 +14,8 @@ import (
 
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/modem"
-	"github.com/critline/critline/hal/sim"
-	"github.com/critline/critline/hal/sim/modemsim"
 )
 
 // Local calls and hunt groups in process: the simulated board with three
@@ -46,54 +40,22 @@ func threePorts() []PortOptions {
 
 func newGroupRig(t testing.TB, o Options) *groupRig {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	board, err := sim.New(sim.Options{Ports: []int{1, 2, 3}, Debounce: 5 * time.Millisecond, Copper: map[int]bool{1: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := modemsim.New(modemsim.Options{Dir: t.TempDir(), Variant: modemsim.SIMCom, RingInterval: 500 * time.Millisecond,
-		AlertAfter: 50 * time.Millisecond, AnswerAfter: 150 * time.Millisecond, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	tr, err := modem.Open(modem.Config{Name: "lte", Device: ms.ATPath(), PCM: ms.PCMPath(), Variant: modem.SIMCom,
-		CallPoll: 200 * time.Millisecond, ProbeInterval: 500 * time.Millisecond, Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.Load("uk", []byte("[dialling]\ndialtone_timeout = \"1s\"\nunobtainable_timeout = \"1s\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Board, o.Profile, o.Registerer, o.Logger = board, prof, reg, log
-	o.Emergency = []string{"999", "112"}
-	if o.Ports == nil {
-		o.Ports = threePorts()
-	}
-	group := ""
-	if len(o.Trunks) == 1 {
-		group = o.Trunks[0].Group
-	}
-	o.Trunks = []TrunkOptions{{Trunk: tr, Kind: "sim", Group: group}}
-	if o.LocalCalls == "" {
-		o.LocalCalls = LocalCallsLocal
-	}
-	a, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		tr.Close()
-		ms.Close()
-		board.Close()
-	})
-	r := &groupRig{&svcRig{t: t, a: a, board: board, msim: ms, tr: tr}}
+	r := &groupRig{startSvcRig(t, []int{1, 2, 3}, func(base *Options, tr *modem.Trunk) {
+		o.Board, o.Profile, o.Registerer, o.Logger, o.Emergency = base.Board, base.Profile, base.Registerer, base.Logger, base.Emergency
+		if o.Ports == nil {
+			o.Ports = threePorts()
+		}
+		group := ""
+		if len(o.Trunks) == 1 {
+			group = o.Trunks[0].Group
+		}
+		o.Trunks = []TrunkOptions{{Trunk: tr, Kind: "sim", Group: group}}
+		if o.LocalCalls == "" {
+			o.LocalCalls = LocalCallsLocal
+		}
+		*base = o
+	})}
+	tr := r.tr
 	r.until("deflection found", func() bool {
 		for _, s := range tr.Services() {
 			if s.Service == hal.ServiceDeflection {
