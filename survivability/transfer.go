@@ -455,5 +455,5 @@ func (a *Appliance) toneGen(spec profile.ToneSpec, name string) *dsp.ToneGen {
 		a.log.Error("profile tone", "tone", name, "err", err)
 		return dsp.NewToneGen(dsp.Tone{Name: name, Segments: []dsp.ToneSegment{{}}})
 	}
-	return dsp.NewToneGen(toDSPTone(t))
+	return dsp.NewToneGen(fxs.DSPTone(t))
 }
