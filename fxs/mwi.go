@@ -136,7 +136,7 @@ func (p *Port) mwiDataLocked() {
 	if mw.Alert.Cadence != "" {
 		if t, err := mw.Alert.Parse("message_waiting.alert"); err == nil {
 			t.Repeat = false
-			g := dsp.NewToneGen(dspTone(t))
+			g := dsp.NewToneGen(DSPTone(t))
 			n := len(buf)
 			buf = append(buf, make([]int16, samples(toneLength(t)))...)
 			g.FillSamples(buf[n:])

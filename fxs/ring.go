@@ -55,7 +55,7 @@ func (r *ringer) init(p *profile.Profile) error {
 			return fmt.Errorf("caller_id.alert: %w", err)
 		}
 		t.Repeat = false
-		r.alert = dsp.NewToneGen(dspTone(t))
+		r.alert = dsp.NewToneGen(DSPTone(t))
 		r.alertLen = samples(toneLength(t))
 	}
 	return nil

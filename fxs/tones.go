@@ -27,8 +27,8 @@ const (
 	numTones
 )
 
-// dspTone converts a profile tone to the generator's form.
-func dspTone(t profile.Tone) dsp.Tone {
+// DSPTone converts a country profile's tone to the tone generator's form.
+func DSPTone(t profile.Tone) dsp.Tone {
 	out := dsp.Tone{Name: t.Name, Repeat: t.Repeat}
 	for _, s := range t.Segments {
 		seg := dsp.ToneSegment{Duration: s.Duration}
@@ -76,7 +76,7 @@ func buildTones(p *profile.Profile) ([numTones]*dsp.ToneGen, [numTones][]float64
 		if err != nil {
 			return gens, freqs, fmt.Errorf("profile %s: tones.%s: %w", p.Name, t.name, err)
 		}
-		dt := dspTone(pt)
+		dt := DSPTone(pt)
 		if err := dt.Validate(); err != nil {
 			return gens, freqs, fmt.Errorf("profile %s: %w", p.Name, err)
 		}

@@ -79,7 +79,7 @@ func (p *Port) offerWaitingLocked(cid dsp.CallerID) error {
 	}
 	w.reset()
 	w.alert = append(w.alert, make([]int16, samples(toneLength(alert)))...)
-	dsp.NewToneGen(dspTone(alert)).FillSamples(w.alert)
+	dsp.NewToneGen(DSPTone(alert)).FillSamples(w.alert)
 	opts := p.ring.fskOpts
 	opts.SeizureBits, opts.MarkBits = 0, wc.MarkBits
 	w.data = dsp.AppendFSK(w.data, p.ring.fsk, msg, opts)

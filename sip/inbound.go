@@ -243,9 +243,10 @@ func (ic *IncomingCall) Redirect(target string) error {
 
 func targetURI(target, domain string) (sip.Uri, error) {
 	var uri sip.Uri
-	if n, ok := strings.CutPrefix(target, "tel:"); ok {
+	if strings.HasPrefix(target, "tel:") {
 		// A redirect may name a tel: URI (RFC 3966): dial its number.
-		if n = TargetNumber(target); n == "" {
+		n := TargetNumber(target)
+		if n == "" {
 			return uri, fmt.Errorf("sip: target %q is not a telephone number", target)
 		}
 		target = n

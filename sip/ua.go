@@ -297,7 +297,9 @@ func (u *UA) Close() error {
 	// The BYEs just sent get the same second as the un-registrations.
 	byes := make(chan struct{})
 	go func() {
-		u.bgMu.Lock() // orders the Adds made so far (under bgMu) before this Wait
+		// The lock orders the Adds made so far (under bgMu) before this Wait.
+		u.bgMu.Lock()
+		//lint:ignore SA2001 an empty critical section is the point: see above
 		u.bgMu.Unlock()
 		u.bg.Wait()
 		close(byes)

@@ -251,10 +251,6 @@ func New(o Options) (*Appliance, error) {
 			po = PortOptions{ID: hw.ID, Name: fmt.Sprintf("port %d", hw.ID)}
 		}
 		p := &port{opt: po, hw: hw, state: fxs.StateStopped, cond: fxs.ConditionOK, bypass: true, copper: po.Copper, regs: map[string]lineBinding{}}
-		plan := po.DialPlan
-		if plan == "" {
-			plan = o.Profile.Dialling.Plan
-		}
 		p.fx, err = fxs.New(fxs.Config{
 			ID: hw.ID, Line: hw.Line, Audio: hw.Audio, Clock: o.Clock, Profile: o.Profile,
 			DialPlan: withExtensions(withVoicemail(po, o.Profile), exts), Emergency: o.Emergency, Router: &router{a: a, port: hw.ID},

@@ -19,7 +19,7 @@ import (
 func TestClassifyRegistrar(t *testing.T) {
 	const fb = 30 * time.Second
 	clk := hal.NewManualClock(time.Hour)
-	r := regFacts{up: true, known: true, upSince: clk.Now(), lanGated: true} // reached over the LAN alone
+	r := regFacts{up: true, known: true, upSince: clk.Now(), lanGated: true}
 	at := func(want regClass, lan bool, what string) {
 		t.Helper()
 		if got := classifyRegistrar(r, lan, clk.Now(), fb); got != want {
@@ -49,7 +49,14 @@ func TestClassifyRegistrar(t *testing.T) {
 		{regFacts{known: true, up: true}, true, regUsable},
 		{regFacts{known: true, up: true, everDown: true, upSince: time.Hour}, true, regRecovering},
 		{regFacts{lanGated: true}, false, regDown},
-		{regFacts{known: true, up: true}, false, regUsable}, // not over the LAN alone: the LAN's state is not its verdict
+		// Issue 15: a registrar that may be reached over the modem's data
+		// connection is not taken down with the LAN (sip moves it), and one
+		// whose path is coming back is held: after the free trunks, but a
+		// route for the mode.
+		{regFacts{known: true, up: true}, false, regUsable},
+		{regFacts{known: true, up: true, holding: true}, true, regHeld},
+		{regFacts{known: true, up: true, holding: true, lanGated: true}, false, regDown},
+		{regFacts{known: true, holding: true}, true, regDown},
 	} {
 		if got := classifyRegistrar(c.r, c.lan, time.Hour, fb); got != c.want {
 			t.Errorf("%+v lan=%v: %v, want %v", c.r, c.lan, got, c.want)
@@ -60,7 +67,7 @@ func TestClassifyRegistrar(t *testing.T) {
 func TestFailbackDue(t *testing.T) {
 	const fb = 30 * time.Second
 	now := time.Hour
-	regs := []regFacts{ // all reached over the LAN alone
+	regs := []regFacts{
 		{up: true, known: true, lanGated: true},                                                // never failed: nothing to wait for
 		{up: true, known: true, lanGated: true, everDown: true, upSince: now - 10*time.Second}, // 20 s left
 		{up: true, known: true, lanGated: true, everDown: true, upSince: now - 25*time.Second}, // 5 s left: the soonest
@@ -72,6 +79,10 @@ func TestFailbackDue(t *testing.T) {
 	}
 	if got := failbackDue(regs, false, now, fb); got != 0 {
 		t.Errorf("LAN down: due in %v, want none", got)
+	}
+	cloud := regFacts{up: true, known: true, everDown: true, upSince: now - 28*time.Second} // over the data path too
+	if got := failbackDue(append(regs, cloud), false, now, fb); got != 2*time.Second {
+		t.Errorf("LAN down, a registrar reached over the data path recovering: due in %v, want 2s", got)
 	}
 	if got := failbackDue(regs[:1], true, now, fb); got != 0 {
 		t.Errorf("nothing recovering: due in %v, want none", got)
@@ -118,7 +129,7 @@ func TestPlanLadder(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	U, R, D := regUsable, regRecovering, regDown
+	U, H, R, D := regUsable, regHeld, regRecovering, regDown
 	F, L, B, E, N := trunkFree, trunkFreeLimited, trunkBusy, trunkBusyEmergency, trunkNoNetwork
 	for _, c := range []struct {
 		name   string
@@ -140,6 +151,8 @@ func TestPlanLadder(t *testing.T) {
 		{"999: every rung there is, pre-emption and waiting last", []regClass{D, R}, []trunkClass{E, N, B}, true, "", "r1 t2 r0 t1 t0"},
 		{"999: the only trunk busy, PBX up: the PBX first, pre-emption after", []regClass{U}, []trunkClass{B}, true, EmergencyTrunkFirst, "r0 t0"},
 		{"999: nothing at all", nil, nil, true, "", ""},
+		{"ordinary: a held registrar after the free trunks, before recovering ones", []regClass{H, R}, []trunkClass{F}, false, "", "t0 r0 r1"},
+		{"999: a held registrar after every free trunk", []regClass{H, U}, []trunkClass{L, F}, true, "", "r1 t1 t0 r0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := names(planLadder(c.regs, c.trunks, c.emerg, c.route)); got != c.want {

@@ -342,18 +342,17 @@ type hunt struct {
 	ctx    context.Context // ends with the call
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	legs      map[string]leg // ringing now
-	winner    leg
-	gone      bool // the caller left
-	handing   bool // the mobile network is taking the call to an outside member
-	over      bool
-	answerAt  time.Time
-	wake      chan struct{}
-	pair      *bridge.Pair // a port answered a port's call
-	result    string       // what was booked for the current group
-	rangSome  bool         // a member rang in this group
-	overGroup *group       // the group the call ended in (for its idle times)
+	mu       sync.Mutex
+	legs     map[string]leg // ringing now
+	winner   leg
+	gone     bool // the caller left
+	handing  bool // the mobile network is taking the call to an outside member
+	over     bool
+	answerAt time.Time
+	wake     chan struct{}
+	pair     *bridge.Pair // a port answered a port's call
+	result   string       // what was booked for the current group
+	rangSome bool         // a member rang in this group
 }
 
 func (a *Appliance) newHunt(g *group, c caller) *hunt {

@@ -3,9 +3,6 @@
 package survivability
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -17,11 +14,8 @@ import (
 
 	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/hal/modem"
-	"github.com/critline/critline/hal/sim"
-	"github.com/critline/critline/hal/sim/modemsim"
 )
 
 // Local calls and hunt groups in process: the simulated board with three
@@ -46,54 +40,22 @@ func threePorts() []PortOptions {
 
 func newGroupRig(t testing.TB, o Options) *groupRig {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	board, err := sim.New(sim.Options{Ports: []int{1, 2, 3}, Debounce: 5 * time.Millisecond, Copper: map[int]bool{1: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := modemsim.New(modemsim.Options{Dir: t.TempDir(), Variant: modemsim.SIMCom, RingInterval: 500 * time.Millisecond,
-		AlertAfter: 50 * time.Millisecond, AnswerAfter: 150 * time.Millisecond, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	tr, err := modem.Open(modem.Config{Name: "lte", Device: ms.ATPath(), PCM: ms.PCMPath(), Variant: modem.SIMCom,
-		CallPoll: 200 * time.Millisecond, ProbeInterval: 500 * time.Millisecond, Logger: log, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.Load("uk", []byte("[dialling]\ndialtone_timeout = \"1s\"\nunobtainable_timeout = \"1s\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Board, o.Profile, o.Registerer, o.Logger = board, prof, reg, log
-	o.Emergency = []string{"999", "112"}
-	if o.Ports == nil {
-		o.Ports = threePorts()
-	}
-	group := ""
-	if len(o.Trunks) == 1 {
-		group = o.Trunks[0].Group
-	}
-	o.Trunks = []TrunkOptions{{Trunk: tr, Kind: "sim", Group: group}}
-	if o.LocalCalls == "" {
-		o.LocalCalls = LocalCallsLocal
-	}
-	a, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		tr.Close()
-		ms.Close()
-		board.Close()
-	})
-	r := &groupRig{&svcRig{t: t, a: a, board: board, msim: ms, tr: tr}}
+	r := &groupRig{startSvcRig(t, []int{1, 2, 3}, func(base *Options, tr *modem.Trunk) {
+		o.Board, o.Profile, o.Registerer, o.Logger, o.Emergency = base.Board, base.Profile, base.Registerer, base.Logger, base.Emergency
+		if o.Ports == nil {
+			o.Ports = threePorts()
+		}
+		group := ""
+		if len(o.Trunks) == 1 {
+			group = o.Trunks[0].Group
+		}
+		o.Trunks = []TrunkOptions{{Trunk: tr, Kind: "sim", Group: group}}
+		if o.LocalCalls == "" {
+			o.LocalCalls = LocalCallsLocal
+		}
+		*base = o
+	})}
+	tr := r.tr
 	r.until("deflection found", func() bool {
 		for _, s := range tr.Services() {
 			if s.Service == hal.ServiceDeflection {
@@ -494,4 +456,31 @@ func TestHotlineToAGroup(t *testing.T) {
 	r.hook(3, false)
 	r.hook(2, false)
 	r.until("idle", r.allIdle)
+}
+
+// A port calls a group whose members are another port and a team member's
+// mobile. With no PBX the mobile is called from the caller's own port along
+// its ladder (the trunk); it answers first, the other port stops ringing,
+// and the caller talks to the mobile over the trunk.
+func TestGroupOutsideMemberFromAPort(t *testing.T) {
+	r := newGroupRig(t, Options{
+		Groups: []GroupOptions{{Name: "team", Extension: "270009", Timeout: 30 * time.Second,
+			Members: []GroupMember{{Port: 2}, {Number: "07700900444"}}}},
+	})
+	r.hook(1, true)
+	r.until("dial tone", func() bool { return r.state(1) == fxs.StateDialTone })
+	r.dial(1, "270009")
+	r.until("the mobile answered on the trunk; port 2 stopped", func() bool {
+		return r.state(1) == fxs.StateConnected && r.calls() == `1: outbound to "07700900444", connected` && r.state(2) == fxs.StateIdle
+	})
+	r.ctl("tone", "1209", "3")
+	if lv, _ := r.hears(1, 1.5, 1209, 697); lv < -20 {
+		t.Fatalf("the mobile's 1209 Hz reaches port 1 at %.1f dBm0", lv)
+	}
+	if r.answeredBy("team", "number:07700900444") != 1 {
+		t.Fatal("not booked to the mobile")
+	}
+	r.hook(1, false)
+	r.until("clear", func() bool { return r.calls() == "none" && r.allIdle() })
+	r.until("the group has no call", func() bool { return r.a.Status().Groups[0].Calls == 0 })
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
 	"github.com/critline/critline/survivability/forwarding"
 	"github.com/critline/critline/survivability/prompts"
@@ -40,19 +39,6 @@ func toneLength(t dsp.Tone) time.Duration {
 		d += s.Duration
 	}
 	return d
-}
-
-// profileTone converts a country profile's tone for the generator.
-func profileTone(t profile.Tone) dsp.Tone {
-	out := dsp.Tone{Name: t.Name, Repeat: t.Repeat}
-	for _, s := range t.Segments {
-		seg := dsp.ToneSegment{Duration: s.Duration}
-		for _, c := range s.Components {
-			seg.Components = append(seg.Components, dsp.Component{Freq: c.Freq, Level: c.Level})
-		}
-		out.Segments = append(out.Segments, seg)
-	}
-	return out
 }
 
 // remoteLeg is the call a dialogue runs on: an answered trunk call or SIP

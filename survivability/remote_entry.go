@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/critline/critline/control"
+	"github.com/critline/critline/fxs"
 	"github.com/critline/critline/fxs/dsp"
 	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
@@ -93,7 +94,7 @@ func (a *Appliance) remoteOnTrunk(c *trunkCall, call forwarding.Call, ev hal.Tru
 // through to the porters: their phones ring with the caller's number and
 // the caller hears ringback until one answers.
 func (a *Appliance) remoteToLodge(c *trunkCall, rc *remoteCall, ev hal.TrunkEvent) {
-	rc.ringback(profileTone(a.ringbackTone()))
+	rc.ringback(fxs.DSPTone(a.ringbackTone()))
 	c.mu.Lock()
 	c.remote = nil
 	c.ringback = rc

@@ -402,12 +402,6 @@ func (t *transfer) bridge() {
 	t.end(true, "")
 }
 
-func (t *transfer) isAnswered() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.answered
-}
-
 // failTone plays busy (or the target's failure tone) to the transferee.
 func (t *transfer) failTone(hm fxs.Media) {
 	if hm == nil {
@@ -461,5 +455,5 @@ func (a *Appliance) toneGen(spec profile.ToneSpec, name string) *dsp.ToneGen {
 		a.log.Error("profile tone", "tone", name, "err", err)
 		return dsp.NewToneGen(dsp.Tone{Name: name, Segments: []dsp.ToneSegment{{}}})
 	}
-	return dsp.NewToneGen(toDSPTone(t))
+	return dsp.NewToneGen(fxs.DSPTone(t))
 }

@@ -1125,19 +1125,7 @@ func (a *Appliance) holdMedia() fxs.Media {
 	if err != nil {
 		return silentMedia{}
 	}
-	return &toneMedia{gen: dsp.NewToneGen(toDSPTone(t))}
-}
-
-func toDSPTone(t profile.Tone) dsp.Tone {
-	out := dsp.Tone{Name: t.Name, Repeat: t.Repeat}
-	for _, s := range t.Segments {
-		seg := dsp.ToneSegment{Duration: s.Duration}
-		for _, c := range s.Components {
-			seg.Components = append(seg.Components, dsp.Component{Freq: c.Freq, Level: c.Level})
-		}
-		out.Segments = append(out.Segments, seg)
-	}
-	return out
+	return &toneMedia{gen: dsp.NewToneGen(fxs.DSPTone(t))}
 }
 
 type toneMedia struct {

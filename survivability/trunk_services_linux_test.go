@@ -34,8 +34,33 @@ type svcRig struct {
 
 func newSvcRig(t testing.TB, ports ...PortOptions) *svcRig {
 	t.Helper()
+	if len(ports) == 0 {
+		ports = []PortOptions{{ID: 1, Name: "desk", Copper: true}, {ID: 2, Name: "night"}}
+	}
+	r := startSvcRig(t, []int{1, 2}, func(o *Options, tr *modem.Trunk) {
+		o.Ports = ports
+		o.Trunks = []TrunkOptions{{Trunk: tr, Kind: "sim"}}
+	})
+	r.until("services found", func() bool {
+		for _, s := range r.tr.Services() {
+			if s.Service == hal.ServiceCallWaiting {
+				return s.Support == hal.SupportWorking
+			}
+		}
+		return false
+	})
+	r.until("ports idle", func() bool { return r.state(1) == fxs.StateIdle && r.state(2) == fxs.StateIdle })
+	return r
+}
+
+// startSvcRig runs an appliance on the simulated board (ports ids, port 1
+// with copper behind its relay) with a modem trunk on the pty modem
+// simulator until the test ends; edit fills in the appliance's options
+// (ports, trunks, groups) around the board, profile, metrics and log.
+func startSvcRig(t testing.TB, ids []int, edit func(o *Options, tr *modem.Trunk)) *svcRig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	board, err := sim.New(sim.Options{Ports: []int{1, 2}, Debounce: 5 * time.Millisecond, Copper: map[int]bool{1: true}})
+	board, err := sim.New(sim.Options{Ports: ids, Debounce: 5 * time.Millisecond, Copper: map[int]bool{1: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +79,9 @@ func newSvcRig(t testing.TB, ports ...PortOptions) *svcRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ports) == 0 {
-		ports = []PortOptions{{ID: 1, Name: "desk", Copper: true}, {ID: 2, Name: "night"}}
-	}
-	a, err := New(Options{Board: board, Profile: prof, Emergency: []string{"999", "112"},
-		Ports:  ports,
-		Trunks: []TrunkOptions{{Trunk: tr, Kind: "sim"}}, Registerer: reg, Logger: log})
+	o := Options{Board: board, Profile: prof, Emergency: []string{"999", "112"}, Registerer: reg, Logger: log}
+	edit(&o, tr)
+	a, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +95,7 @@ func newSvcRig(t testing.TB, ports ...PortOptions) *svcRig {
 		ms.Close()
 		board.Close()
 	})
-	r := &svcRig{t: t, a: a, board: board, msim: ms, tr: tr}
-	r.until("services found", func() bool {
-		for _, s := range tr.Services() {
-			if s.Service == hal.ServiceCallWaiting {
-				return s.Support == hal.SupportWorking
-			}
-		}
-		return false
-	})
-	r.until("ports idle", func() bool { return r.state(1) == fxs.StateIdle && r.state(2) == fxs.StateIdle })
-	return r
+	return &svcRig{t: t, a: a, board: board, msim: ms, tr: tr}
 }
 
 func (r *svcRig) until(what string, f func() bool) {

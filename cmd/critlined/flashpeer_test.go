@@ -42,7 +42,6 @@ type rtpPeer struct {
 	mu     sync.Mutex
 	remote netip.AddrPort
 	heard  []int16
-	n      int
 	last   time.Time // the last packet received
 	done   chan struct{}
 }
@@ -119,13 +118,6 @@ func (p *rtpPeer) mark() int {
 	return len(p.heard)
 }
 
-// since returns what was heard after mark m.
-func (p *rtpPeer) since(m int) []int16 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int16(nil), p.heard[m:]...)
-}
-
 // quietFor reports whether nothing has arrived for d.
 func (p *rtpPeer) quietFor(d time.Duration) bool {
 	p.mu.Lock()
@@ -186,14 +178,44 @@ func sippUASAt(t testing.TB, scenario string, port int) *sippRun {
 
 func startSippRun(t testing.TB, args []string) *sippRun {
 	t.Helper()
+	return startSipp(t, sippSpec{args: append([]string{"-timeout", "60s", "-timeout_error", "-trace_logs"}, args...)})
+}
+
+// sippSpec says how to run sipp: on ip (default 127.0.0.3), inside network
+// namespace ns (default here), with args (-sf, -s, -m, ...; -p when a fixed
+// port is wanted).
+type sippSpec struct {
+	ip, ns string
+	args   []string
+}
+
+// startSipp runs sipp in the background until it ends or the test does
+// (then its process group is killed); when the test failed its message
+// trace and output are logged. Every sipp the tests run starts here.
+func startSipp(t testing.TB, sp sippSpec) *sippRun {
+	t.Helper()
 	bin := testenv.LookTool(t, "sipp", "sip-tester")
-	s := &sippRun{t: t, dir: t.TempDir(), out: &testenv.Buffer{}, done: make(chan struct{})}
-	base := []string{"-i", "127.0.0.3", "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-nostdin", "-timeout", "60s", "-timeout_error", "-trace_msg", "-trace_logs", "-trace_err"}
-	if !contains(args, "-p") {
-		base = append(base, "-p", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")))
+	ip := sp.ip
+	if ip == "" {
+		ip = "127.0.0.3"
 	}
-	s.cmd = exec.Command(bin, append(base, args...)...)
+	s := &sippRun{t: t, dir: t.TempDir(), out: &testenv.Buffer{}, done: make(chan struct{})}
+	var mp, port string
+	if sp.ns == "" {
+		mp = strconv.Itoa(testpeer.FreeUDPPort(t, ip))
+		port = strconv.Itoa(testpeer.FreeUDPPort(t, ip))
+	} else {
+		mp, port = "6000", "5060" // the namespace is the test's own
+	}
+	base := []string{"-i", ip, "-mi", ip, "-mp", mp, "-nostdin", "-trace_msg", "-trace_err"}
+	if !contains(sp.args, "-p") {
+		base = append(base, "-p", port)
+	}
+	argv := append([]string{bin}, append(base, sp.args...)...)
+	if sp.ns != "" {
+		argv = append([]string{"ip", "netns", "exec", sp.ns}, argv...)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -208,11 +230,26 @@ func startSippRun(t testing.TB, args []string) *sippRun {
 			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 			<-s.done
 		}
-		if t.Failed() {
-			t.Logf("sipp %v:\n%s\n%s", args, s.messages(), s.out.String())
+		if t.Failed() || os.Getenv("SIPP_DEBUG") != "" {
+			t.Logf("sipp %v:\n%s\n%s", sp.args, s.messages(), s.out.String())
 		}
 	})
 	return s
+}
+
+// addr is the address sipp listens on (its -i and -p).
+func (s *sippRun) addr() string {
+	args := s.cmd.Args
+	var ip, port string
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-i":
+			ip = args[i+1]
+		case "-p":
+			port = args[i+1]
+		}
+	}
+	return ip + ":" + port
 }
 
 func contains(s []string, w string) bool {

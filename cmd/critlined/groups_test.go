@@ -19,15 +19,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/fxs/dsp"
+	"github.com/critline/critline/hal"
 	"github.com/critline/critline/internal/audiofile"
-	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
+	"github.com/critline/critline/sip"
 )
 
 // editConfig applies edits (old, new, ...) to a configuration file, each
@@ -244,35 +246,11 @@ func TestLocalCallThroughThePBXAndWithout(t *testing.T) {
 // the PBX. It returns its address.
 func sippEchoUAS(t *testing.T, scenario string) string {
 	t.Helper()
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
-	port := testpeer.FreeUDPPort(t, "127.0.0.3")
 	abs, err := filepath.Abs(scenario)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-i", "127.0.0.3", "-p", strconv.Itoa(port), "-mi", "127.0.0.3",
-		"-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-rtp_echo", "-nostdin", "-trace_msg", "-sf", abs)
-	cmd.Dir = t.TempDir()
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			logs, _ := filepath.Glob(filepath.Join(cmd.Dir, "*_messages.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("sipp %s messages:\n%s", scenario, b)
-			}
-		}
-	})
-	return fmt.Sprintf("127.0.0.3:%d", port)
+	return startSipp(t, sippSpec{args: []string{"-rtp_echo", "-sf", abs}}).addr()
 }
 
 const lodgeGroup = `
@@ -366,28 +344,8 @@ func TestGroupOwnSIPLine(t *testing.T) {
 		st := p.status()
 		return st.Mode == "normal" && registered(st) && groupStatus(st, "lodge").Line == "registered"
 	})
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
 	scenario, _ := filepath.Abs("testdata/uac-talk-bye.xml")
-	dir := t.TempDir()
-	cmd := exec.Command(bin, pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-i", "127.0.0.3",
-		"-p", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")),
-		"-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err")
-	cmd.Dir = dir
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-	})
+	caller := startSipp(t, sippSpec{args: []string{pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-rtp_echo", "-timeout", "40s", "-timeout_error"}})
 	eventually(t, "port 1 rings first", func() bool { return portState(p.status(), 1).State == "ringing" })
 	eventually(t, "then port 2", func() bool {
 		st := p.status()
@@ -405,14 +363,7 @@ func TestGroupOwnSIPLine(t *testing.T) {
 	if share < 0.5 {
 		t.Fatalf("the porter's tone did not come back from the caller: share %.2f", share)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sipp: %v\n%s", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sipp did not finish:\n%s", out.String())
-	}
+	caller.wait("the group's caller")
 	eventually(t, "port 2 hears the caller hang up", func() bool { return portState(p.status(), 2).State != "connected" })
 	if v := p.metric(`critline_group_answered_total{group="lodge",member="port:2"}`); v != "1" {
 		t.Fatalf("answered by port 2: %q", v)
@@ -432,17 +383,11 @@ type ringSpan struct {
 // overflow number (deflected by the network). The board's own timestamps
 // (sim watch) measure it; bounds are generous, the figures are logged.
 func TestSequentialGroupFollowsItsTiming(t *testing.T) {
-	cfg := servicesConfig(t, `number = "07700900001"`, "number = \"07700900001\"\ngroup = \"lodge\"")
-	cfg = editConfig(t, cfg, `
-[[group]]
-name = "lodge"
-extension = "270000"
-strategy = "sequential"
-ring_time = "2s"
-timeout = "9s"
-overflow = "07700900333"
-members = [{ port = 1 }, { port = 2 }]
-`)
+	// examples/sim.toml's own lodge group, sequential over ports 1 and 2,
+	// with the trunk naming it, shorter times and an overflow.
+	cfg := servicesConfig(t, `number = "07700900001"`, "number = \"07700900001\"\ngroup = \"lodge\"",
+		`ring_time = "15s"`, `ring_time = "2s"`, `timeout = "60s"`, `timeout = "9s"`,
+		`# overflow = "07700900333"`, `overflow = "07700900333"`)
 	p := startDaemon(t, cfg)
 	waitServices(t, p)
 	var rings, overflows []float64
@@ -601,4 +546,114 @@ func TestHotlineAndWarmlineOnTheDaemon(t *testing.T) {
 		p.mustCtl("sim", "hook", "1", "on")
 		eventually(t, "idle", func() bool { return portState(p.status(), 1).State == "idle" && trunkIdle(p) })
 	}
+}
+
+// mobile is a team member's phone behind the PBX: critline's own SIP user
+// agent registered as NUMBER, answering every call, playing a tone into it
+// and recording what it hears, one frame per 20 ms.
+type mobile struct {
+	ua    *sip.UA
+	heard chan []int16
+}
+
+func startMobile(t *testing.T, pbxAddr, number, password string, hz float64) *mobile {
+	t.Helper()
+	lo := 40000 + os.Getpid()%1000*8
+	m := &mobile{heard: make(chan []int16, 4)}
+	ua, err := sip.New(sip.Config{
+		Listen: "127.0.0.3:0", RTPPortMin: lo, RTPPortMax: lo + 7,
+		Registrars: []sip.Registrar{{Name: "pbx", Address: pbxAddr}},
+		Lines:      []sip.Line{{Port: 1, Extension: number, Password: password}},
+		Registerer: prometheus.NewRegistry(),
+		OnIncoming: func(ic *sip.IncomingCall) {
+			go func() {
+				_ = ic.Ring()
+				call, err := ic.Answer()
+				if err != nil {
+					return
+				}
+				var f, g hal.Frame
+				var got []int16
+				tick := time.NewTicker(hal.FrameDuration)
+				defer tick.Stop()
+				for n := 0; ; n++ {
+					select {
+					case <-call.Done():
+						m.heard <- got
+						return
+					case <-tick.C:
+					}
+					for i := range f {
+						f[i] = int16(8000 * math.Sin(2*math.Pi*hz*float64(n*hal.FrameSamples+i)/hal.SampleRate))
+					}
+					if call.Media().WriteFrame(&f) != nil || call.Media().ReadFrame(&g) != nil {
+						m.heard <- got
+						return
+					}
+					got = append(got, g[:]...)
+				}
+			}()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ua.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	m.ua = ua
+	evs, unsub := ua.Subscribe(16)
+	defer unsub()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-evs:
+			if ls, ok := ev.(sip.LineStatus); ok && ls.Registered {
+				return m
+			}
+		case <-deadline:
+			t.Fatal("the mobile never registered")
+		}
+	}
+}
+
+// A caller through the PBX dials the group's own number; its only member is
+// a team member's mobile behind the same PBX. The appliance answers the
+// caller, calls the mobile over SIP and relays the two RTP streams, paced by
+// a ticker (no device on either side): the mobile's tone goes to the caller
+// (sipp, which echoes it) and comes back to the mobile, through both legs
+// both ways. The caller hangs up; the mobile's call ends with it.
+func TestGroupSIPCallerToAnOutsideMember(t *testing.T) {
+	users := pbxUsers()
+	users["270000"] = "group-secret"
+	users["07700900444"] = "mobile-secret"
+	pbx := testpeer.StartKamailio(t, testpeer.KamailioOptions{Users: users})
+	cfg := editConfig(t, pbxConfig(t, pbx.Addr), fmt.Sprintf(lodgeGroup, `timeout = "20s"`, `{ number = "07700900444" }`))
+	p := startDaemon(t, cfg)
+	mob := startMobile(t, pbx.Addr, "07700900444", "mobile-secret", 1209)
+	eventually(t, "the group's line registered", func() bool {
+		st := p.status()
+		return st.Mode == "normal" && groupStatus(st, "lodge").Line == "registered"
+	})
+	scenario, _ := filepath.Abs("testdata/uac-talk-bye.xml")
+	startSipp(t, sippSpec{args: []string{pbx.Addr, "-sf", scenario, "-s", "270000", "-m", "1", "-rtp_echo", "-timeout", "40s", "-timeout_error"}}).wait("the group's caller")
+	var heard []int16
+	select {
+	case heard = <-mob.heard:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the mobile's call did not end with the caller's")
+	}
+	if len(heard) > audiofile.SampleRate {
+		heard = heard[audiofile.SampleRate:] // the relay, jitter buffers and echo settling
+	}
+	share := blockShare(heard, 1209)
+	t.Logf("mobile -> SIP -> relay -> SIP -> caller (echo) -> SIP -> relay -> SIP -> mobile: %.1f s heard, share at 1209 Hz %.2f", float64(len(heard))/audiofile.SampleRate, share)
+	if share < 0.5 {
+		t.Fatalf("the mobile's tone did not come back through the relay: share %.2f", share)
+	}
+	if v := p.metric(`critline_group_answered_total{group="lodge",member="number:07700900444"}`); v != "1" {
+		t.Fatalf("answered by the mobile: %q", v)
+	}
+	eventually(t, "the group has no call", func() bool { return groupStatus(p.status(), "lodge").Calls == 0 })
 }

@@ -3,17 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/audiofile"
-	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
 )
 
@@ -488,29 +485,11 @@ func TestRegistrationSurvivesCarrierNATFiveMinutes(t *testing.T) {
 // returns its address.
 func sippUASIn(t *testing.T, ns, ip, scenario string) string {
 	t.Helper()
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
 	abs, err := filepath.Abs(scenario)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-i", ip, "-p", "5060", "-mi", ip, "-mp", "6000", "-nostdin", "-sf", abs)
-	cmd.Dir = t.TempDir()
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			t.Logf("sipp %s:\n%s", scenario, out.String())
-		}
-	})
-	return ip + ":5060"
+	return startSipp(t, sippSpec{ip: ip, ns: ns, args: []string{"-sf", abs}}).addr()
 }
 
 // Emergency calls over the data path follow the emergency policy

@@ -9,7 +9,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
 )
 
@@ -99,37 +97,11 @@ failback_after = "3s"
 // ends; it returns its address.
 func sippUAS(t *testing.T, scenario string) string {
 	t.Helper()
-	bin := testenv.LookTool(t, "sipp", "sip-tester")
-	port := testpeer.FreeUDPPort(t, "127.0.0.3")
-	args := []string{"-i", "127.0.0.3", "-p", strconv.Itoa(port), "-mi", "127.0.0.3", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t, "127.0.0.3")), "-nostdin", "-trace_msg"}
 	abs, err := filepath.Abs(scenario)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append(args, "-sf", abs)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = t.TempDir()
-	out := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		if t.Failed() || os.Getenv("SIPP_DEBUG") != "" {
-			logs, _ := filepath.Glob(filepath.Join(cmd.Dir, "*_messages.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				t.Logf("sipp %s messages:\n%s", scenario, b)
-			}
-			t.Logf("sipp %s:\n%s", scenario, out.String())
-		}
-	})
-	return fmt.Sprintf("127.0.0.3:%d", port)
+	return startSipp(t, sippSpec{args: []string{"-sf", abs}}).addr()
 }
 
 // within polls cond for up to d; it reports whether it held (the caller

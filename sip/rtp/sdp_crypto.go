@@ -54,7 +54,7 @@ func parseCrypto(val string) (c Crypto, ok bool, err error) {
 	}
 	kp, ok := strings.CutPrefix(f[2], "inline:")
 	if !ok {
-		return c, false, fmt.Errorf("crypto key %q does not start with inline:", clipS(f[2]))
+		return c, false, fmt.Errorf("crypto key %q does not start with \"inline:\"", clipS(f[2]))
 	}
 	parts := strings.Split(kp, "|")
 	if len(parts) > 3 {
