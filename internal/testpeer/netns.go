@@ -74,8 +74,14 @@ func sweepStaleNetNS() {
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		id, ok := strings.CutPrefix(name, "critline-t")
-		if !ok || id == "" || strings.Trim(id, "0123456789") != "" {
+		var id string
+		switch {
+		case strings.HasPrefix(name, "critline-t"): // NewNetNS
+			id = strings.TrimPrefix(name, "critline-t")
+		case strings.HasPrefix(name, "cl"): // NewSite: cl<pid>-<n>-<role>
+			id, _, _ = strings.Cut(strings.TrimPrefix(name, "cl"), "-")
+		}
+		if id == "" || strings.Trim(id, "0123456789") != "" {
 			continue
 		}
 		if _, err := os.Stat("/proc/" + id); err == nil {

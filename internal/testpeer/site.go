@@ -62,7 +62,8 @@ func NewSite(t testing.TB, o SiteOptions) *Site {
 	if o.NATTimeout <= 0 {
 		o.NATTimeout = 30
 	}
-	id := fmt.Sprintf("cl%d-%d", os.Getpid()%100000, siteSeq.Add(1))
+	sweepStaleNetNS()
+	id := fmt.Sprintf("cl%d-%d", os.Getpid(), siteSeq.Add(1)) // the whole pid: see sweepStaleNetNS
 	s := &Site{t: t, Board: id + "-board", Campus: id + "-campus", Carrier: id + "-carrier", Net: id + "-net",
 		LANIf: "lan0", DataIf: "wwan0", BoardLAN: "10.10.0.2", CampusIP: "10.10.0.1", BoardData: "100.64.0.2",
 		CarrierIP: "100.64.0.1", Public: "203.0.113.1", CloudIP: "198.18.0.10", PhoneIP: "198.18.0.20", OperatorIP: "198.18.0.30",
