@@ -37,18 +37,18 @@ const (
 // suspicion is what a registrar's recent answers say about how quickly it
 // answers, and the burst under way.
 type suspicion struct {
-	mu       sync.Mutex
-	rtts     [lossWindow]time.Duration // the last answers' round-trip times
-	n, i     int
-	answered time.Time // arrival of the latest answer of any kind
-	cur      *burst    // the burst under way, if any
+	mu      sync.Mutex
+	rtts    [lossWindow]time.Duration // the last answers' round-trip times
+	n, i    int
+	answers uint64 // answers of any kind so far: a mark to ask "any since?"
+	cur     *burst // the burst under way, if any
 }
 
 // burst is one probe burst and its verdict.
 type burst struct {
 	done  chan struct{} // closed when the verdict is in
 	alive bool          // the verdict, valid once done is closed
-	start time.Time
+	start time.Duration // on the UA's clock
 }
 
 // settled returns a burst whose verdict is already in.
@@ -67,7 +67,7 @@ func settled(alive bool) *burst {
 func (s *suspicion) heard(rtt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.answered = time.Now()
+	s.answers++
 	if rtt > 0 && rtt < sip.T1 {
 		s.rtts[s.i] = rtt
 		s.i = (s.i + 1) % lossWindow
@@ -80,11 +80,19 @@ func (s *suspicion) heard(rtt time.Duration) {
 	}
 }
 
-// answeredSince reports whether any answer arrived after t.
-func (s *suspicion) answeredSince(t time.Time) bool {
+// mark is a point in the registrar's answers, for answeredSince: answers
+// are counted, not timed, so the question needs no clock.
+func (s *suspicion) mark() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.answered.After(t)
+	return s.answers
+}
+
+// answeredSince reports whether any answer arrived after mark m.
+func (s *suspicion) answeredSince(m uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answers > m
 }
 
 // deadline is how long the registrar may take to answer before it is late:
@@ -133,8 +141,8 @@ func (u *UA) watchProbe(rp *regPath) (stop func()) {
 	if !ok || late >= u.cfg.ProbeTimeout {
 		return func() {}
 	}
-	sent := time.Now()
-	t := time.AfterFunc(late, func() {
+	sent := rp.susp.mark()
+	t := u.clock.AfterFunc(late, func() {
 		if !rp.susp.answeredSince(sent) {
 			u.suspect(rp, "probe unanswered")
 		}
@@ -174,7 +182,7 @@ func (u *UA) suspect(rp *regPath, why string) *burst {
 	}
 	u.bg.Add(1)
 	u.bgMu.Unlock()
-	b := &burst{done: make(chan struct{}), start: time.Now()}
+	b := &burst{done: make(chan struct{}), start: u.clock.Now()}
 	s.cur = b
 	s.mu.Unlock()
 	u.log.Debug("registrar suspected: probe burst", "registrar", rp.r.cfg.Name, "path", rp.p.cfg.Name, "why", why)
@@ -251,7 +259,7 @@ func (u *UA) runBurst(rp *regPath, b *burst) {
 	b.alive = false
 	close(b.done)
 	s.mu.Unlock()
-	u.pathVerdict(rp, changed, fmt.Sprintf("silent to a burst of %d probes for %s", n, time.Since(b.start).Round(time.Millisecond)))
+	u.pathVerdict(rp, changed, fmt.Sprintf("silent to a burst of %d probes for %s", n, (u.clock.Now()-b.start).Round(time.Millisecond)))
 }
 
 // markDown gives the path the verdict down after lost unanswered probes

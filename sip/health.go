@@ -33,7 +33,7 @@ type registrar struct {
 	known   bool
 	up      bool
 	holding bool
-	upSince time.Time
+	upSince time.Duration // on the UA's clock
 }
 
 // regPath is a registrar as reached over one network path: the path's
@@ -55,7 +55,7 @@ type regPath struct {
 	up      bool
 	misses  int
 	oks     int
-	upSince time.Time
+	upSince time.Duration // on the UA's clock
 	rtt     time.Duration
 	window  [lossWindow]bool // true = lost
 	wn, wi  int
@@ -142,8 +142,9 @@ func (rp *regPath) usable() bool {
 	return rp.known && rp.up
 }
 
-// record folds one probe result in and reports whether the verdict changed.
-func (rp *regPath) record(ok bool, rtt time.Duration, downAfter, upAfter int) bool {
+// record folds one probe result in, at now on the UA's clock, and reports
+// whether the verdict changed.
+func (rp *regPath) record(ok bool, rtt time.Duration, downAfter, upAfter int, now time.Duration) bool {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	rp.forced = false
@@ -155,7 +156,7 @@ func (rp *regPath) record(ok bool, rtt time.Duration, downAfter, upAfter int) bo
 		rp.oks++
 		rp.misses = 0
 		if !rp.up && (!rp.known || rp.oks >= upAfter) {
-			rp.up, rp.known, rp.upSince = true, true, time.Now()
+			rp.up, rp.known, rp.upSince = true, true, now
 			rp.restartWindowLocked(false, rp.oks)
 			return true
 		}
@@ -219,14 +220,15 @@ func (r *registrar) isDown() bool {
 	return r.known && !r.up
 }
 
-// upFor reports how long the registrar has been up (0 when it is not).
-func (r *registrar) upFor(now time.Time) time.Duration {
+// upFor reports how long the registrar has been up at now on the UA's
+// clock (0 when it is not).
+func (r *registrar) upFor(now time.Duration) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
 		return 0
 	}
-	return now.Sub(r.upSince)
+	return now - r.upSince
 }
 
 // probeLoop sends OPTIONS over one path every one of the path's probe
@@ -255,7 +257,7 @@ func (u *UA) probeLoop(rp *regPath) {
 func (u *UA) probe(rp *regPath) {
 	defer u.wg.Done()
 	r := rp.r
-	sent := time.Now()
+	sent := rp.susp.mark()
 	stop := u.watchProbe(rp) // late: a burst settles it (burst.go)
 	ok, rtt := u.sendProbe(rp)
 	stop()
@@ -286,7 +288,7 @@ func (u *UA) probe(rp *regPath) {
 	if !ok {
 		why = "probes lost in a row"
 	}
-	u.pathVerdict(rp, rp.record(ok, rtt, u.cfg.DownAfter, u.cfg.UpAfter), why)
+	u.pathVerdict(rp, rp.record(ok, rtt, u.cfg.DownAfter, u.cfg.UpAfter, u.clock.Now()), why)
 }
 
 // pathVerdict publishes a path's new verdict (changed) and settles which
@@ -338,7 +340,7 @@ func (u *UA) sendProbe(rp *regPath) (bool, time.Duration) {
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: r.domain}, Params: sip.NewParams()})
 	ctx, cancel := context.WithTimeout(u.ctx, u.cfg.ProbeTimeout)
 	defer cancel()
-	start := time.Now()
+	start := u.clock.Now()
 	res, err := cli.Do(ctx, req)
 	if err != nil || res == nil {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -346,7 +348,7 @@ func (u *UA) sendProbe(rp *regPath) (bool, time.Duration) {
 		}
 		return false, 0
 	}
-	rtt := time.Since(start)
+	rtt := u.clock.Now() - start
 	u.learnPublic(rp, res)
 	return true, rtt
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/critline/critline/hal"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -108,7 +109,7 @@ type pathStack struct {
 	down    bool
 	since   time.Time
 	gen     int // bumped at every change of down: a hold-down timer of an older change is void
-	hold    *time.Timer
+	hold    hal.Timer
 }
 
 // ipUDPOverhead is the IPv4 and UDP headers a datagram costs on the wire.
@@ -449,7 +450,7 @@ func (u *UA) pathLost(p *pathStack, gen int) {
 		return
 	}
 	p.mu.Lock()
-	p.hold = time.AfterFunc(p.cfg.HoldDown, func() {
+	p.hold = u.clock.AfterFunc(p.cfg.HoldDown, func() {
 		p.mu.Lock()
 		stale := p.gen != gen || !p.down
 		p.hold = nil
@@ -533,36 +534,16 @@ func (u *UA) callsOver(rp *regPath) int {
 // included). Changes are published, and the lines re-register over the new
 // path.
 func (u *UA) settle(r *registrar, why string) (published bool) {
-	now := time.Now()
+	now := u.clock.Now()
 	r.mu.Lock()
 	cur := r.cur
 	r.mu.Unlock()
 	cp := r.paths[cur]
-	cp.mu.Lock()
-	curKnown, curUp := cp.known, cp.up
-	cp.mu.Unlock()
-	next := cur
-	switch {
-	case !curKnown: // not probed yet: stay
-	case !curUp:
-		for i, rp := range r.paths {
-			if rp.usable() {
-				next = i
-				break
-			}
-		}
-	default:
-		for i := 0; i < cur; i++ {
-			rp := r.paths[i]
-			rp.mu.Lock()
-			ok := rp.known && rp.up && !rp.holding && now.Sub(rp.upSince) >= u.cfg.FailbackAfter
-			rp.mu.Unlock()
-			if ok && u.callsOver(cp) == 0 {
-				next = i
-				break
-			}
-		}
+	facts := make([]pathFacts, len(r.paths))
+	for i, rp := range r.paths {
+		facts[i] = rp.facts()
 	}
+	next := choosePath(facts, cur, now, u.cfg.FailbackAfter, func() bool { return u.callsOver(cp) > 0 })
 	np := r.paths[next]
 	np.mu.Lock()
 	known, up, holding := np.known, np.up, np.holding
@@ -606,6 +587,48 @@ func (u *UA) settle(r *registrar, why string) (published bool) {
 		l.poke(r.idx, up)
 	}
 	return true
+}
+
+// pathFacts is what settle knows of one path to a registrar.
+type pathFacts struct {
+	known, up bool
+	holding   bool          // its interface or bearer is coming back: verdict held
+	upSince   time.Duration // on the UA's clock
+}
+
+func (rp *regPath) facts() pathFacts {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return pathFacts{known: rp.known, up: rp.up, holding: rp.holding, upSince: rp.upSince}
+}
+
+// choosePath says which path (index into paths, in the order of
+// preference) a registrar is reached over, the current one being cur:
+// it stays while it is up or not probed yet; when it is known down, the
+// first path that is up takes over at once (or it stays: nowhere better);
+// a path preferred over the current one takes over only once it has been
+// up, and not held, for failbackAfter, and no call uses the current path
+// (busy, asked only then): fail over fast, fail back slow and idle.
+func choosePath(paths []pathFacts, cur int, now, failbackAfter time.Duration, busy func() bool) int {
+	c := paths[cur]
+	switch {
+	case !c.known:
+		return cur
+	case !c.up:
+		for i, p := range paths {
+			if p.known && p.up {
+				return i
+			}
+		}
+		return cur
+	}
+	for i := 0; i < cur; i++ {
+		p := paths[i]
+		if p.known && p.up && !p.holding && now-p.upSince >= failbackAfter && !busy() {
+			return i
+		}
+	}
+	return cur
 }
 
 // keepAliveLoop sends a CRLF keep-alive over UDP from the path's socket

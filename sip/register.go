@@ -27,10 +27,10 @@ type line struct {
 	lastErr   error
 	callID    []string
 	cseq      []uint32
-	authUntil []time.Time // credentials refused: no retry before
+	authUntil []time.Duration // credentials refused: no retry before (the UA's clock)
 	authWait  []time.Duration
-	skipUntil []time.Time // no answer / transport error: skip for a while
-	boundPort []int       // Contact port of the binding (TLS: the connection's local port)
+	skipUntil []time.Duration // no answer / transport error: skip for a while
+	boundPort []int           // Contact port of the binding (TLS: the connection's local port)
 	// The binding's Contact as registered, the path it went over and that
 	// path's epoch then: a binding whose Contact would now differ (the
 	// registrar moved to another path, the path's address or the NAT's
@@ -47,8 +47,8 @@ type line struct {
 func newLine(cfg Line, nRegs int) *line {
 	l := &line{cfg: cfg, wake: make(chan struct{}, 1), active: -1, bound: make([]bool, nRegs),
 		callID: make([]string, nRegs), cseq: make([]uint32, nRegs),
-		authUntil: make([]time.Time, nRegs), authWait: make([]time.Duration, nRegs),
-		skipUntil: make([]time.Time, nRegs), boundPort: make([]int, nRegs), minExp: make([]time.Duration, nRegs),
+		authUntil: make([]time.Duration, nRegs), authWait: make([]time.Duration, nRegs),
+		skipUntil: make([]time.Duration, nRegs), boundPort: make([]int, nRegs), minExp: make([]time.Duration, nRegs),
 		boundContact: make([]string, nRegs), boundVia: make([]*regPath, nRegs), boundEpoch: make([]int, nRegs)}
 	for i := range l.callID {
 		l.callID[i] = uuid.NewString()
@@ -63,7 +63,7 @@ func newLine(cfg Line, nRegs int) *line {
 func (l *line) poke(idx int, up bool) {
 	if up {
 		l.mu.Lock()
-		l.skipUntil[idx] = time.Time{}
+		l.skipUntil[idx] = 0
 		l.mu.Unlock()
 	}
 	for _, ch := range []chan struct{}{l.wake, l.wakes[idx]} {
@@ -143,9 +143,9 @@ func (u *UA) Lines() []LineStatus {
 }
 
 // usable reports whether the line may try registrar i now.
-func (u *UA) usable(l *line, i int, now time.Time, allowDown bool) bool {
+func (u *UA) usable(l *line, i int, now time.Duration, allowDown bool) bool {
 	l.mu.Lock()
-	blocked := now.Before(l.authUntil[i]) || now.Before(l.skipUntil[i])
+	blocked := now < l.authUntil[i] || now < l.skipUntil[i]
 	l.mu.Unlock()
 	if blocked {
 		return false
@@ -156,7 +156,7 @@ func (u *UA) usable(l *line, i int, now time.Time, allowDown bool) bool {
 // pick chooses where to register: the first usable registrar that is not
 // known to be down, else the first usable one at all.
 func (u *UA) pick(l *line, exclude int) int {
-	now := time.Now()
+	now := u.clock.Now()
 	for _, allowDown := range []bool{false, true} {
 		for i := range u.regs {
 			if i != exclude && u.usable(l, i, now, allowDown) {
@@ -170,7 +170,7 @@ func (u *UA) pick(l *line, exclude int) int {
 // better returns a registrar preferred over act that has been up for
 // FailbackAfter, or -1.
 func (u *UA) better(l *line, act int) int {
-	now := time.Now()
+	now := u.clock.Now()
 	for i := 0; i < act; i++ {
 		if u.regs[i].upFor(now) >= u.cfg.FailbackAfter && u.usable(l, i, now, false) {
 			return i
@@ -198,10 +198,10 @@ func refreshIn(granted time.Duration) time.Duration {
 // the line is idle. Refused credentials back off, never loop.
 func (u *UA) lineLoop(l *line) {
 	defer u.wg.Done()
-	var refreshAt time.Time
+	var refreshAt time.Duration // on the UA's clock
 	retry := time.Second
 	for u.ctx.Err() == nil {
-		now := time.Now()
+		now := u.clock.Now()
 		l.mu.Lock()
 		act, idle := l.active, l.calls == 0
 		l.mu.Unlock()
@@ -216,7 +216,7 @@ func (u *UA) lineLoop(l *line) {
 			}
 		case idle && u.better(l, act) >= 0:
 			target = u.better(l, act)
-		case !now.Before(refreshAt):
+		case now >= refreshAt:
 			target = act
 		case u.regs[act].tp != "UDP" && u.connPort(u.regs[act]) != l.contactPort(act):
 			target = act // the connection was re-opened: re-bind to the new one at once
@@ -243,7 +243,7 @@ func (u *UA) lineLoop(l *line) {
 				l.lastErr = nil
 				l.authWait[target] = 0
 				l.mu.Unlock()
-				refreshAt = time.Now().Add(refreshIn(granted))
+				refreshAt = u.clock.Now() + refreshIn(granted)
 				retry = time.Second
 				l.failures.succeeded(u.log, l.cfg.Port, target, r.cfg.Name)
 				if old != target {
@@ -275,7 +275,7 @@ func (u *UA) lineLoop(l *line) {
 			if u.pick(l, -1) >= 0 {
 				continue // the next rung, at once
 			}
-			refreshAt = time.Time{}
+			refreshAt = 0
 		}
 		// Sleep until the refresh, a verdict change, or a periodic check
 		// for fail-back / retry.
@@ -284,7 +284,7 @@ func (u *UA) lineLoop(l *line) {
 		registered := l.active >= 0
 		l.mu.Unlock()
 		if registered {
-			wait = time.Until(refreshAt)
+			wait = refreshAt - u.clock.Now()
 			if act > 0 || u.regs[max(act, 0)].tp != "UDP" {
 				wait = min(wait, time.Second)
 			}
@@ -307,7 +307,7 @@ func (u *UA) lineLoop(l *line) {
 // off (doubling up to 30 min, never a loop), anything else skips the
 // registrar for a while.
 func (u *UA) registerFailedLocked(l *line, i int, err error) {
-	now := time.Now()
+	now := u.clock.Now()
 	l.lastErr = err
 	r := u.regs[i]
 	if errors.Is(err, ErrAuth) {
@@ -318,12 +318,12 @@ func (u *UA) registerFailedLocked(l *line, i int, err error) {
 			w = min(2*w, 30*time.Minute)
 		}
 		l.authWait[i] = w
-		l.authUntil[i] = now.Add(w)
+		l.authUntil[i] = now + w
 		u.log.Error("registrar refused the line's credentials: check the port's extension and password (not retrying in a loop)",
 			"port", l.cfg.Port, "extension", l.cfg.Extension, "auth_user", l.cfg.AuthUser, "registrar", r.cfg.Name, "err", err, "next_try", w)
 		return
 	}
-	l.skipUntil[i] = now.Add(max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1)))
+	l.skipUntil[i] = now + max(10*time.Second, u.cfg.ProbeInterval*time.Duration(u.cfg.UpAfter+1))
 	l.failures.failed(u.log, l.cfg.Port, i, r.cfg.Name, err)
 }
 
@@ -336,10 +336,10 @@ func (u *UA) registerFailedLocked(l *line, i int, err error) {
 func (u *UA) bindLoop(l *line, i int) {
 	defer u.wg.Done()
 	r := u.regs[i]
-	var refreshAt time.Time
+	var refreshAt time.Duration // on the UA's clock
 	retry := time.Second
 	for u.ctx.Err() == nil {
-		now := time.Now()
+		now := u.clock.Now()
 		l.mu.Lock()
 		bound := l.bound[i]
 		l.mu.Unlock()
@@ -354,7 +354,7 @@ func (u *UA) bindLoop(l *line, i int) {
 			continue
 		case !bound:
 			try = u.usable(l, i, now, false)
-		case !now.Before(refreshAt):
+		case now >= refreshAt:
 			try = true
 		case r.tp != "UDP" && u.connPort(r) != l.contactPort(i):
 			try = true // the connection was re-opened: re-bind to the new one at once
@@ -375,7 +375,7 @@ func (u *UA) bindLoop(l *line, i int) {
 				moved := prevVia != nil && l.boundVia[i] != prevVia
 				l.authWait[i] = 0
 				l.mu.Unlock()
-				refreshAt = time.Now().Add(refreshIn(granted))
+				refreshAt = u.clock.Now() + refreshIn(granted)
 				retry = time.Second
 				l.failures.succeeded(u.log, l.cfg.Port, i, r.cfg.Name)
 				switch {
@@ -392,14 +392,14 @@ func (u *UA) bindLoop(l *line, i int) {
 			l.setBoundLocked(i, false)
 			l.mu.Unlock()
 			u.publishBinding(l, r, false, err)
-			refreshAt = time.Time{}
+			refreshAt = 0
 		}
 		wait := retry
 		l.mu.Lock()
 		bound = l.bound[i]
 		l.mu.Unlock()
 		if bound {
-			wait = time.Until(refreshAt)
+			wait = refreshAt - u.clock.Now()
 			if r.tp != "UDP" {
 				wait = min(wait, time.Second)
 			}
