@@ -72,7 +72,7 @@ func (a *Appliance) CheckCopper(ctx context.Context, id int) (pathtest.CopperRea
 	}()
 
 	p.checking.Store(true)
-	start := time.Now()
+	start := a.o.Clock.Now()
 	a.log.Info("copper check: handset to the line behind the relay for a moment", "port", id)
 	if err := p.hw.Relay.SetBypass(true); err != nil {
 		p.checking.Store(false)
@@ -81,18 +81,17 @@ func (a *Appliance) CheckCopper(ctx context.Context, id int) (pathtest.CopperRea
 	}
 	a.m.relayBypass.WithLabelValues(portLabel(id)).Set(1)
 	r := pathtest.CopperReading{Moved: true}
-	t := time.NewTimer(CopperSettle)
+	settled, stopT := a.after(CopperSettle)
 	var err error
 	select {
-	case <-t.C:
+	case <-settled:
 		r.Volts, err = ls.LineVoltage()
 	case <-abrt:
-		t.Stop()
 		err = pathtest.ErrPreempted
 	case <-ctx.Done():
-		t.Stop()
 		err = ctx.Err()
 	}
+	stopT()
 	// Give the handset back to the board at once unless the port's mode
 	// wants it on the line now, or a handset lifted there meanwhile is in
 	// a call (then the usual relay logic moves it when the call is over).
@@ -108,7 +107,7 @@ func (a *Appliance) CheckCopper(ctx context.Context, id int) (pathtest.CopperRea
 	}
 	p.checking.Store(false)
 	a.reevaluate(fmt.Sprintf("copper check of port %d over", id))
-	r.OnLine = time.Since(start)
+	r.OnLine = a.o.Clock.Now() - start
 	r.Restored = !p.hw.Relay.Bypass()
 	if !r.Restored {
 		a.mu.Lock()
@@ -131,11 +130,11 @@ func (a *Appliance) endCopperCheck() {
 		return
 	}
 	stop()
-	t := time.NewTimer(copperRestoreWait)
-	defer t.Stop()
+	late, stopT := a.after(copperRestoreWait)
+	defer stopT()
 	select {
 	case <-done:
-	case <-t.C:
+	case <-late:
 		a.log.Warn("a call arrived during a copper check and the relay is not back yet")
 	}
 }

@@ -25,6 +25,7 @@ package survivability
 // hunt: one member, no timeout, no group.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ type groupSet struct {
 	answered *prometheus.CounterVec // group, member
 
 	mu       sync.Mutex
-	lastCall map[int]time.Time // port -> when its last call ended (longest idle)
+	lastCall map[int]time.Duration // port -> when its last call ended (longest idle; the appliance's clock)
 }
 
 // group is one hunt group at run time.
@@ -124,9 +125,9 @@ type group struct {
 	line int // SIP line id; 0 none
 
 	mu      sync.Mutex
-	rr      int                  // round robin: the member the next call starts with
-	lastEnd map[string]time.Time // outside member -> when its last group call ended
-	hunts   map[*hunt]struct{}   // calls in progress
+	rr      int                      // round robin: the member the next call starts with
+	lastEnd map[string]time.Duration // outside member -> when its last group call ended
+	hunts   map[*hunt]struct{}       // calls in progress
 	regs    map[string]lineBinding
 }
 
@@ -147,7 +148,7 @@ func (m member) key() string {
 // initGroups builds the groups and their series.
 func (a *Appliance) initGroups(o Options) error {
 	gs := &groupSet{byName: map[string]*group{}, byExt: map[string]*group{}, byLine: map[int]*group{},
-		local: o.LocalCalls, lastCall: map[int]time.Time{}}
+		local: o.LocalCalls, lastCall: map[int]time.Duration{}}
 	if gs.local == "" {
 		gs.local = LocalCallsPBXFirst
 	}
@@ -194,7 +195,7 @@ func (a *Appliance) initGroups(o Options) error {
 				return fmt.Errorf("group %q: member port %d is not on the board", g.Name, m.Port)
 			}
 		}
-		gr := &group{o: g, lastEnd: map[string]time.Time{}, hunts: map[*hunt]struct{}{}, regs: map[string]lineBinding{}}
+		gr := &group{o: g, lastEnd: map[string]time.Duration{}, hunts: map[*hunt]struct{}{}, regs: map[string]lineBinding{}}
 		if g.Line {
 			gr.line = GroupLine(i)
 			gs.byLine[gr.line] = gr
@@ -248,7 +249,7 @@ func (g *group) portMembers() []int {
 func (a *Appliance) noteState(p *port, ev fxs.Event) {
 	if ev.Prev == fxs.StateConnected && ev.State != fxs.StateConnected {
 		a.gs.mu.Lock()
-		a.gs.lastCall[p.opt.ID] = time.Now()
+		a.gs.lastCall[p.opt.ID] = a.o.Clock.Now()
 		a.gs.mu.Unlock()
 	}
 }
@@ -270,7 +271,7 @@ func (a *Appliance) memberOrder(g *group) []member {
 		g.mu.Unlock()
 		ms = append(ms[start:], ms[:start]...)
 	case StrategyLongestIdle:
-		last := make(map[string]time.Time, len(ms))
+		last := make(map[string]time.Duration, len(ms))
 		a.gs.mu.Lock()
 		g.mu.Lock()
 		for _, m := range ms {
@@ -282,7 +283,7 @@ func (a *Appliance) memberOrder(g *group) []member {
 		}
 		g.mu.Unlock()
 		a.gs.mu.Unlock()
-		slices.SortStableFunc(ms, func(x, y member) int { return last[x.key()].Compare(last[y.key()]) })
+		slices.SortStableFunc(ms, func(x, y member) int { return cmp.Compare(last[x.key()], last[y.key()]) })
 	}
 	return ms
 }
@@ -336,7 +337,7 @@ type hunt struct {
 	a     *Appliance
 	g     *group // nil: a local call to one port
 	c     caller
-	start time.Time
+	start time.Duration // the appliance's clock
 	hops  int
 
 	ctx    context.Context // ends with the call
@@ -348,7 +349,7 @@ type hunt struct {
 	gone     bool // the caller left
 	handing  bool // the mobile network is taking the call to an outside member
 	over     bool
-	answerAt time.Time
+	answerAt time.Duration // the appliance's clock; 0 until answered
 	wake     chan struct{}
 	pair     *bridge.Pair // a port answered a port's call
 	result   string       // what was booked for the current group
@@ -357,7 +358,7 @@ type hunt struct {
 
 func (a *Appliance) newHunt(g *group, c caller) *hunt {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hunt{a: a, g: g, c: c, start: time.Now(), ctx: ctx, cancel: cancel, legs: map[string]leg{}, wake: make(chan struct{}, 1)}
+	h := &hunt{a: a, g: g, c: c, start: a.o.Clock.Now(), ctx: ctx, cancel: cancel, legs: map[string]leg{}, wake: make(chan struct{}, 1)}
 	if g != nil {
 		g.mu.Lock()
 		g.hunts[h] = struct{}{}
@@ -382,7 +383,7 @@ func (h *hunt) claim(l leg) bool {
 		return false
 	}
 	h.winner = l
-	h.answerAt = time.Now()
+	h.answerAt = h.a.o.Clock.Now()
 	delete(h.legs, l.key())
 	others := h.legs
 	h.legs = map[string]leg{}
@@ -396,7 +397,7 @@ func (h *hunt) claim(l leg) bool {
 		if g.has(l.key()) {
 			h.a.gs.answered.WithLabelValues(g.o.Name, l.key()).Inc()
 		}
-		h.a.log.Info("group call answered", "group", g.o.Name, "member", l.key(), "caller", h.c.describe(), "after", time.Since(h.start).Round(time.Millisecond))
+		h.a.log.Info("group call answered", "group", g.o.Name, "member", l.key(), "caller", h.c.describe(), "after", (h.a.o.Clock.Now() - h.start).Round(time.Millisecond))
 	}
 	h.poke()
 	return true
@@ -510,9 +511,9 @@ func (h *hunt) end() {
 	if g != nil {
 		g.mu.Lock()
 		delete(g.hunts, h)
-		if w != nil && !h.answerAt.IsZero() {
+		if w != nil && h.answerAt != 0 {
 			if ol, ok := w.(*outsideLeg); ok {
-				g.lastEnd[ol.key()] = time.Now()
+				g.lastEnd[ol.key()] = h.a.o.Clock.Now()
 			}
 		}
 		g.mu.Unlock()
@@ -536,13 +537,14 @@ const (
 	outFailed                  // every leg of the step gave up
 )
 
-// wait waits for the step's outcome until until (zero: no limit).
-func (h *hunt) wait(until time.Time) outcome {
-	var timer <-chan time.Time
-	if !until.IsZero() {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		timer = t.C
+// wait waits for the step's outcome until until on the appliance's clock
+// (zero: no limit).
+func (h *hunt) wait(until time.Duration) outcome {
+	var timer <-chan struct{}
+	if until != 0 {
+		ch, stop := h.a.after(until - h.a.o.Clock.Now())
+		defer stop()
+		timer = ch
 	}
 	for {
 		h.mu.Lock()
@@ -592,7 +594,8 @@ func (h *hunt) run() {
 // returns done when the call is settled, or the group to overflow to.
 func (h *hunt) huntGroup() (done bool, next *group) {
 	g := h.g
-	deadline := time.Now().Add(g.o.Timeout)
+	clk := h.a.o.Clock
+	deadline := clk.Now() + g.o.Timeout
 	members := h.a.memberOrder(g)
 	h.a.log.Info("group call", "group", g.o.Name, "strategy", g.o.Strategy, "caller", h.c.describe())
 	if g.o.Strategy == StrategyRingAll {
@@ -600,22 +603,19 @@ func (h *hunt) huntGroup() (done bool, next *group) {
 			return true, nil
 		}
 	} else {
-		for time.Now().Before(deadline) {
+		for clk.Now() < deadline {
 			// A round in which no member rang out its ring time (all of
 			// them skipped, or refused at once) ends the hunt: nobody is
 			// there to wait for, and redialling would only hammer them.
 			rangOut := false
 			for _, m := range members {
-				if !time.Now().Before(deadline) {
+				if clk.Now() >= deadline {
 					break
 				}
 				if !h.ring(m) {
 					continue // cannot ring now: skipped at once
 				}
-				until := time.Now().Add(m.ring)
-				if until.After(deadline) {
-					until = deadline
-				}
+				until := min(clk.Now()+m.ring, deadline)
 				switch h.wait(until) {
 				case outAnswered, outGone:
 					return true, nil
@@ -654,7 +654,7 @@ func (h *hunt) settled() bool {
 // deadline; it reports whether the call is settled. Outside members the
 // network must take (a trunk caller with no registrar) cannot ring beside
 // the ports: they take the call after the ring time if nobody answered.
-func (h *hunt) ringAll(members []member, deadline time.Time) bool {
+func (h *hunt) ringAll(members []member, deadline time.Duration) bool {
 	var later []member
 	shed := h.a.isShedding()
 	rang := 0
@@ -672,10 +672,7 @@ func (h *hunt) ringAll(members []member, deadline time.Time) bool {
 	}
 	until := deadline
 	if len(later) > 0 {
-		until = time.Now().Add(h.g.o.RingTime)
-		if until.After(deadline) {
-			until = deadline
-		}
+		until = min(h.a.o.Clock.Now()+h.g.o.RingTime, deadline)
 	}
 	if rang > 0 {
 		switch h.wait(until) {
@@ -789,7 +786,7 @@ func (h *hunt) overflow() (done bool, next *group) {
 	if h.settled() {
 		return true, nil
 	}
-	if h.wait(time.Time{}) == outFailed {
+	if h.wait(0) == outFailed {
 		h.c.fail(h, why)
 		h.end()
 	}

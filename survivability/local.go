@@ -137,7 +137,7 @@ func (r *localRung) place(ctx context.Context, portID int, number string, at *at
 	a.log.Info("local call", "from", portID, "to", p.opt.ID, "extension", number)
 	c.alerting()
 	go func() {
-		if h.wait(time.Now().Add(localRingLimit)) == outTimeout {
+		if h.wait(a.o.Clock.Now()+localRingLimit) == outTimeout {
 			h.stopRinging("not answered")
 			if !h.settled() {
 				c.fail(h, groupUnanswered)

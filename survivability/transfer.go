@@ -277,12 +277,12 @@ func (t *transfer) refer(hs, ts *sip.Call, req fxs.TransferRequest) bool {
 	// ends our dialog itself once replaced (else we end it).
 	_ = req.Held.Hangup()
 	if to.Replaces != nil {
-		deadline := time.NewTimer(replacedWait)
-		defer deadline.Stop()
+		deadline, stop := a.after(replacedWait)
+		defer stop()
 		for !t.over(true) {
 			select {
 			case <-t.changed:
-			case <-deadline.C:
+			case <-deadline:
 				_ = req.Target.Hangup()
 				return true
 			}
@@ -332,7 +332,7 @@ func (t *transfer) bridge() {
 	defer pace.Stop()
 	ring := a.toneGen(a.o.Profile.Tones.Ringback, "ringback")
 	var ear, mic hal.Frame
-	limit := time.Now().Add(targetRingLimit)
+	limit := a.o.Clock.Now() + targetRingLimit
 	// Ringing: the transferee hears ringing tone until the target answers.
 	for {
 		t.mu.Lock()
@@ -345,7 +345,7 @@ func (t *transfer) bridge() {
 		case heldOver:
 			t.end(false, "the transferee hung up before the target answered")
 			return
-		case targetOver || time.Now().After(limit):
+		case targetOver || a.o.Clock.Now() > limit:
 			t.failTone(hm)
 			t.end(false, "the target did not answer")
 			return
@@ -417,7 +417,8 @@ func (t *transfer) failTone(hm fxs.Media) {
 	pace := bridge.NewTicker()
 	defer pace.Stop()
 	var ear, mic hal.Frame
-	for end := time.Now().Add(failedToneLength); time.Now().Before(end) && !t.over(false); {
+	clk := t.a.o.Clock
+	for end := clk.Now() + failedToneLength; clk.Now() < end && !t.over(false); {
 		if pace.Wait(context.Background()) != nil {
 			return
 		}
