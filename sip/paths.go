@@ -44,7 +44,8 @@ type Path struct {
 	// ProbeInterval is how often registrars are probed over the path
 	// (default Config.ProbeInterval). A metered path wants a long one.
 	ProbeInterval time.Duration
-	// KeepAlive sends a CRLF keep-alive (RFC 5626 4.4.1) over UDP to every
+	// KeepAlive sends a CRLFCRLF datagram (RFC 5626's double-CRLF, which
+	// it defines for streams; over UDP it specifies STUN) to every
 	// registrar in use over the path this often, so a carrier NAT keeps the
 	// mapping the registrar reaches the lines by; TCP connections get
 	// kernel keep-alives at the same interval. 0: none.
