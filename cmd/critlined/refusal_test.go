@@ -27,8 +27,8 @@ func TestSIPRefusalTable(t *testing.T) {
 		code int
 		want string // port state: a tone, or "trunk"
 	}{
-		{301, "congestion"}, // redirects are not followed yet (the SIP dialects issue)
-		{302, "congestion"},
+		{301, "unobtainable"}, // a redirect with no target to follow (dialects.go follows those with one)
+		{302, "unobtainable"},
 		{380, "congestion"},
 		{400, "congestion"},
 		{401, "congestion"}, // credentials refused
