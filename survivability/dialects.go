@@ -261,13 +261,13 @@ func (rd *redirector) next(err error) (target string, ok bool, rerr error) {
 	}
 	why := "no target"
 	for _, t := range se.Targets {
-		if rd.tried[t] {
-			why = "a loop"
-			continue
-		}
 		n := sip.TargetNumber(t)
 		if n == "" {
 			why = "a target that is not a telephone number"
+			continue
+		}
+		if rd.tried[n] { // by number: sip:N@pbx, tel:N and N are one target
+			why = "a loop"
 			continue
 		}
 		if !a.isEmergency(n) && a.guard != nil {
@@ -278,7 +278,7 @@ func (rd *redirector) next(err error) (target string, ok bool, rerr error) {
 				continue
 			}
 		}
-		rd.tried[t] = true
+		rd.tried[n] = true
 		rd.hops++
 		a.redirectCounted(rd.r.registrar, "followed")
 		a.log.Info("call redirected; following", "port", rd.port, "number", rd.number, "to", t, "registrar", rd.r.registrar, "code", se.Code)
