@@ -83,7 +83,11 @@ func TestVMHookEdgesCarryKernelTimestamps(t *testing.T) {
 		if ev.Port != 1 || ev.OffHook != offHook || ev.Seq != uint32(i+1) {
 			t.Fatalf("edge %d: got %+v, want port 1 offHook=%v seq %d", i, ev, offHook, i+1)
 		}
-		if ev.At < before || ev.At > recv {
+		// clockSkew: user space reads CLOCK_MONOTONIC through the vDSO,
+		// the kernel stamps the edge with its own clocksource read; under
+		// qemu's emulated TSC the two were seen 8 µs apart (one edge in 200).
+		const clockSkew = time.Millisecond
+		if ev.At < before-clockSkew || ev.At > recv+clockSkew {
 			t.Fatalf("edge %d: kernel timestamp %v outside [pull written %v, event received %v]", i, ev.At, before, recv)
 		}
 		if ev.At <= after {
