@@ -28,6 +28,21 @@ func refereeMessages(audio []int16) [][]byte {
 	return out
 }
 
+// refereeCallerID decodes the one caller-ID message spandsp finds in a
+// recording of the earpiece (UK profile).
+func refereeCallerID(t *testing.T, audio []int16) dsp.CallerID {
+	t.Helper()
+	msgs := refereeMessages(audio)
+	if len(msgs) != 1 {
+		t.Fatalf("spandsp decoded %d caller-ID messages from the earpiece, want 1 (%x)", len(msgs), msgs)
+	}
+	cid, err := dsp.ParseCallerID(msgs[0])
+	if err != nil {
+		t.Fatalf("caller ID %x: %v", msgs[0], err)
+	}
+	return cid
+}
+
 // recordWhile records port's earpiece for seconds while start runs (the
 // recording begins first).
 func recordWhile(t *testing.T, p *proc, port, seconds int, start func()) []int16 {
@@ -49,14 +64,7 @@ func callerIDFrom(t *testing.T, scenario string) (dsp.CallerID, *proc) {
 	audio := recordWhile(t, p, 1, 3, func() {
 		s = startDialect(t, scenario, dialectOpts{to: pbx.Addr, service: "270001"})
 	})
-	msgs := refereeMessages(audio)
-	if len(msgs) != 1 {
-		t.Fatalf("spandsp decoded %d caller-ID messages from the ringing handset, want 1 (%x)", len(msgs), msgs)
-	}
-	cid, err := dsp.ParseCallerID(msgs[0])
-	if err != nil {
-		t.Fatalf("caller ID %x: %v", msgs[0], err)
-	}
+	cid := refereeCallerID(t, audio)
 	s.wait()
 	return cid, p
 }

@@ -5,9 +5,6 @@ package main
 import (
 	"testing"
 	"time"
-
-	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/internal/spandsp"
 )
 
 // A second SIP call to a port in a call: the porter hears the call-waiting
@@ -27,23 +24,7 @@ func TestSIPCallerIDOnCallWaiting(t *testing.T) {
 	r.caller(t, "uac-held-and-back.xml", "", "Bursar", "07700900222", "270001", rb)
 	audio := <-heard
 
-	rx := spandsp.NewADSIRx(spandsp.StandardCLIP)
-	rx.Process(audio)
-	msgs := rx.Messages()
-	rx.Close()
-	if len(msgs) != 1 {
-		t.Fatalf("spandsp decoded %d caller-ID messages from the earpiece, want 1", len(msgs))
-	}
-	m := append(append([]byte(nil), msgs[0]...), 0)
-	var sum byte
-	for _, b := range m[:len(m)-1] {
-		sum += b
-	}
-	m[len(m)-1] = -sum // adsi_rx drops the checksum; put one back to parse
-	cid, err := dsp.ParseCallerID(m)
-	if err != nil {
-		t.Fatalf("caller ID %x: %v", msgs[0], err)
-	}
+	cid := refereeCallerID(t, audio)
 	if cid.Number != "07700900222" || cid.Name != "Bursar" {
 		t.Fatalf("caller ID on call waiting %+v", cid)
 	}

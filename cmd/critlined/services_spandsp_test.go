@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/critline/critline/fxs/dsp"
-	"github.com/critline/critline/internal/spandsp"
 )
 
 // The porter in a trunk call hears a second caller announced: the UK
@@ -30,23 +29,7 @@ func TestCallerIDOnCallWaitingInTheEarpiece(t *testing.T) {
 	p.mustCtl("sim", "trunk", "ring", "07700900222", "Bursar")
 	audio := <-heard
 
-	rx := spandsp.NewADSIRx(spandsp.StandardCLIP)
-	rx.Process(audio)
-	msgs := rx.Messages()
-	rx.Close()
-	if len(msgs) != 1 {
-		t.Fatalf("spandsp decoded %d caller-ID messages from the earpiece, want 1", len(msgs))
-	}
-	m := append(append([]byte(nil), msgs[0]...), 0)
-	var sum byte
-	for _, b := range m[:len(m)-1] {
-		sum += b
-	}
-	m[len(m)-1] = -sum // adsi_rx drops the checksum; put one back to parse
-	cid, err := dsp.ParseCallerID(m)
-	if err != nil {
-		t.Fatalf("caller ID %x: %v", msgs[0], err)
-	}
+	cid := refereeCallerID(t, audio)
 	if cid.Number != "07700900222" || cid.Name != "Bursar" {
 		t.Fatalf("caller ID on call waiting %+v", cid)
 	}
