@@ -152,6 +152,8 @@ type Appliance struct {
 	runSince   time.Duration // when Run began (a.o.Clock)
 	settled    bool          // the first health reports are in (start.go)
 	lineLog    lineLog
+	sipEvs     <-chan sip.Event // the UA's events, subscribed in AttachSIP (sipline.go)
+	sipUnsub   func()
 	dm         dialectMetrics // dialects.go
 	fm         *flashMetrics  // services.go
 	xfers      transfers      // transfer.go

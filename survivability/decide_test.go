@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,33 +239,85 @@ type feedSIP struct {
 
 func (f feedSIP) Subscribe(int) (<-chan sip.Event, func()) { return f.ch, func() {} }
 
-// The whole appliance on a manual clock: a registrar that fails and comes
-// back is trusted again, and idle lines return to normal, exactly when the
-// fail-back period has passed on the appliance's clock (the timer is the
-// clock's, not the wall's).
-func TestFailbackOnTheAppliancesClock(t *testing.T) {
+// clockAppliance is an appliance on the sim board and a manual clock, with
+// a fake trunk and the SIP lines ua, marked running and settled.
+func clockAppliance(t *testing.T, clk hal.Clock, ua sipLines) *Appliance {
+	t.Helper()
 	board, err := sim.New(sim.Options{Ports: []int{1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer board.Close()
+	t.Cleanup(func() { board.Close() })
 	prof, err := profile.Load("uk", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := hal.NewManualClock(time.Hour)
 	ft := newFakeTrunk()
 	a, err := New(Options{Board: board, Profile: prof, Clock: clk, FailbackAfter: 30 * time.Second,
 		Registrars: []RegistrarOptions{{Name: "pbx"}}, Trunks: []TrunkOptions{{Trunk: ft}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := feedSIP{ch: make(chan sip.Event, 8)}
-	a.AttachSIP(feed)
+	a.AttachSIP(ua)
 	a.mu.Lock()
 	a.running, a.settled = true, true
 	a.mu.Unlock()
 	a.trunks[0].setStatus(ft.Status())
+	return a
+}
+
+// pubSIP publishes as the real UA does: to the subscribers it has now, and
+// to nobody before the first.
+type pubSIP struct {
+	noSIP
+	mu   sync.Mutex
+	subs []chan sip.Event
+}
+
+func (p *pubSIP) Subscribe(n int) (<-chan sip.Event, func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan sip.Event, n)
+	p.subs = append(p.subs, ch)
+	return ch, func() {}
+}
+
+func (p *pubSIP) publish(e sip.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ch := range p.subs {
+		ch <- e
+	}
+}
+
+// The UA publishes its first verdicts within a millisecond of its start,
+// which the daemon begins right after the appliance's Run: a verdict
+// published before the appliance's event loop runs still arrives (a
+// registrar that stays up is never published again, and the appliance
+// once waited in its start-up mode for good: seen as a 20 s test timeout
+// under load).
+func TestSIPVerdictBeforeTheEventLoopArrives(t *testing.T) {
+	ua := &pubSIP{}
+	a := clockAppliance(t, hal.NewManualClock(time.Hour), ua)
+	ua.publish(sip.RegistrarHealth{Registrar: "pbx", Known: true, Up: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.sipEvents(ctx)
+	waitUntil(t, "normal on the verdict published before the loop ran", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.mode == Normal
+	})
+}
+
+// The whole appliance on a manual clock: a registrar that fails and comes
+// back is trusted again, and idle lines return to normal, exactly when the
+// fail-back period has passed on the appliance's clock (the timer is the
+// clock's, not the wall's).
+func TestFailbackOnTheAppliancesClock(t *testing.T) {
+	clk := hal.NewManualClock(time.Hour)
+	feed := feedSIP{ch: make(chan sip.Event, 8)}
+	a := clockAppliance(t, clk, feed)
 	health := func(up bool) {
 		feed.ch <- sip.RegistrarHealth{Registrar: "pbx", Known: true, Up: up}
 	}

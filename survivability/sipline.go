@@ -17,14 +17,22 @@ type sipLines interface {
 	Subscribe(buffer int) (<-chan sip.Event, func())
 }
 
-// AttachSIP gives the appliance its SIP lines; call it before Run. The UA's
-// Config.OnIncoming must be the appliance's OnIncoming.
-func (a *Appliance) AttachSIP(ua sipLines) { a.sip = ua }
+// AttachSIP gives the appliance its SIP lines; call it before Run and before
+// the UA starts. It subscribes to the UA's events at once: the UA publishes
+// its first verdicts within a millisecond of starting, and an event
+// published before the subscription is lost for good (a registrar that
+// stays up is never published again, and the appliance would wait in its
+// start-up mode). The UA's Config.OnIncoming must be the appliance's
+// OnIncoming.
+func (a *Appliance) AttachSIP(ua sipLines) {
+	a.sip = ua
+	a.sipEvs, a.sipUnsub = ua.Subscribe(256)
+}
 
 // sipEvents follows registrar health and line registration.
 func (a *Appliance) sipEvents(ctx context.Context) {
-	evs, unsub := a.sip.Subscribe(256)
-	defer unsub()
+	evs := a.sipEvs
+	defer a.sipUnsub()
 	for {
 		select {
 		case <-ctx.Done():
