@@ -102,12 +102,42 @@ type Call struct {
 	earlyTag   string        // outbound: the To-tag of the last provisional response (early dialog)
 	byeReason  string        // the Reason our BYE carries, if any
 	answeredAt time.Time     // when the call was answered (our 2xx sent, or theirs received)
-	svc        callSvc       // hold, transfer, INFO (hold.go, refer.go, info.go)
+	acked      chan struct{} // inbound: closed when the ACK of our 2xx arrives
+	ackOnce    sync.Once
+	svc        callSvc // hold, transfer, INFO (hold.go, refer.go, info.go)
 }
 
 func (u *UA) newCall(l *line, r *registrar, dir Direction, callID string) *Call {
 	return &Call{u: u, l: l, r: r, dir: dir, CallID: callID,
-		alerting: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{})}
+		alerting: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{})}
+}
+
+// ackArrived records the ACK of our 2xx to the peer's INVITE.
+func (c *Call) ackArrived() { c.ackOnce.Do(func() { close(c.acked) }) }
+
+// awaitAck waits, for an inbound call, until the ACK of our 2xx has come
+// (RFC 3261 13.3.1.4 and 14.1: no request of ours in the dialog before
+// it; a request sent straight to the peer's Contact can overtake the 2xx
+// the PBX is still relaying) or the 2xx's retransmissions would have
+// ended (64*T1, after which the dialog is the peer's problem), or ctx
+// ends. An outbound call returns at once.
+func (c *Call) awaitAck(ctx context.Context) error {
+	if c.srv == nil || c.srv.LoadState() >= sip.DialogStateConfirmed {
+		return nil
+	}
+	c.mu.Lock()
+	answered := c.answeredAt
+	c.mu.Unlock()
+	t := time.NewTimer(max(64*sip.T1-time.Since(answered), 0))
+	defer t.Stop()
+	select {
+	case <-c.acked:
+	case <-t.C:
+	case <-c.srv.Context().Done(): // the dialog is over
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // Port is the FXS port the call is on.

@@ -84,6 +84,9 @@ func (c *Call) Hold(ctx context.Context, on bool) error {
 	c.mu.Lock()
 	c.local.Direction = dir
 	c.mu.Unlock()
+	if err := c.awaitAck(ctx); err != nil { // RFC 3261 14.1: no re-INVITE before the ACK
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := c.reinviteOffer(ctx)
 		var se *StatusError

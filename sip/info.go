@@ -38,6 +38,9 @@ func (c *Call) flashInfo(method string) error {
 	}
 	u := c.u
 	u.background(func(ctx context.Context) {
+		if c.awaitAck(ctx) != nil { // not ahead of the 2xx the PBX relays
+			return
+		}
 		ctx, cancel := context.WithTimeout(ctx, infoTimeout)
 		defer cancel()
 		c.svc.reqMu.Lock()

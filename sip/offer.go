@@ -470,20 +470,8 @@ func (u *UA) sendBye(c *Call) {
 	reason := c.byeReason
 	c.mu.Unlock()
 	u.background(func(ctx context.Context) {
-		c.mu.Lock()
-		answered := c.answeredAt
-		c.mu.Unlock()
-		if c.srv != nil {
-			for c.srv.LoadState() < sip.DialogStateConfirmed && time.Since(answered) < 64*sip.T1 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-c.srv.Context().Done():
-				case <-time.After(sip.T1):
-					continue
-				}
-				break
-			}
+		if c.awaitAck(ctx) != nil {
+			return
 		}
 		if err := u.byeInDialog(ctx, c, reason); err != nil {
 			u.log.Debug("BYE not confirmed", "call", c.CallID, "err", err)

@@ -564,6 +564,8 @@ func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if c != nil && c.srv != nil {
 		if err := c.srv.ReadAck(req, tx); err != nil {
 			u.log.Debug("ack not for this dialog", "call", c.CallID, "err", err)
+		} else {
+			c.ackArrived()
 		}
 	}
 }
