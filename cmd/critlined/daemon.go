@@ -169,6 +169,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	wg.Go(func() { serveUntilClosed(d.log, "metrics", metSrv, mln) })
 
 	releaseStartup()
+	wg.Go(func() {
+		restMemory(runCtx, restSettle, restEvery, func() bool { return quiet(app.Status()) }, func() { restNow(d.log) })
+	})
 	if ok, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
 		d.log.Warn("sd_notify READY failed", "err", err)
 	} else if ok {
