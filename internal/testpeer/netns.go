@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/critline/critline/internal/testenv"
@@ -23,10 +24,19 @@ type NetNS struct {
 	HostIf string
 	HostIP string // this side of the cable
 	PeerIP string // the namespace's side
+
+	closeOnce sync.Once
+	close     func()
 }
 
+// Close removes the namespace and its cable now (processes still inside
+// keep an anonymous copy until they exit). The test's end does it anyway.
+func (n *NetNS) Close() { n.closeOnce.Do(n.close) }
+
 // NewNetNS creates the namespace and its cable; both vanish when the test
-// ends. It needs root and the ip command (iproute2).
+// ends, or at Close. It needs root and the ip command (iproute2). A process
+// has one at a time: Close the first before making another in the same
+// test.
 func NewNetNS(t testing.TB) *NetNS {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -46,11 +56,12 @@ func NewNetNS(t testing.TB) *NetNS {
 	subnet := fmt.Sprintf("198.51.100.%d/30", block)
 	peerIf := fmt.Sprintf("clp%d", id)
 	n.run("ip", "netns", "add", n.Name)
-	t.Cleanup(func() {
+	n.close = func() {
 		exec.Command("ip", "link", "del", n.HostIf).Run()
 		exec.Command("ip", "netns", "del", n.Name).Run()
 		exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
-	})
+	}
+	t.Cleanup(n.Close)
 	exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4000").Run()
 	n.run("ip", "route", "add", "unreachable", subnet, "metric", "4000")
 	n.run("ip", "link", "add", n.HostIf, "type", "veth", "peer", "name", peerIf)
