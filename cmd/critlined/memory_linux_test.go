@@ -19,7 +19,7 @@ func TestReadOnlyMappings(t *testing.T) {
 0126d000-032b8000 rw-p 00000000 00:00 0
 7f0000000000-7f0000001000 r--s 00000000 fe:00 12                          /usr/bin/critlined
 7f0000002000-7f0000003000 r--p 00000000 fe:00 13                          /usr/bin/critlined-old
-7f0000004000-7f0000005000 r-xp 00000000 fe:00 14                          /opt/with space/critlined
+7f004000-7f005000 r-xp 00000000 fe:00 14                          /opt/with space/critlined
 7f0000006000-7f0000005000 r--p 00000000 fe:00 9986383                     /usr/bin/critlined
 zz-7f0000009000 r--p 00000000 fe:00 9986383                               /usr/bin/critlined
 7ffd0000-7ffd1000 r-xp 00000000 00:00 0                                  [vdso]
@@ -30,7 +30,7 @@ garbage
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %x, want %x (writable, shared, other files, inverted and unreadable ranges are left out)", got, want)
 	}
-	if got := readOnlyMappings([]byte(maps), "/opt/with space/critlined"); len(got) != 1 || got[0] != (mapping{0x7f0000004000, 0x7f0000005000}) {
+	if got := readOnlyMappings([]byte(maps), "/opt/with space/critlined"); len(got) != 1 || got[0] != (mapping{0x7f004000, 0x7f005000}) {
 		t.Errorf("a path with a space: got %x", got)
 	}
 }
