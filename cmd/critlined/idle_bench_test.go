@@ -42,7 +42,7 @@ func BenchmarkIdle(b *testing.B) {
 	sysWin := envSeconds("SYSCALL_SECONDS", 10)
 	counter := syscallCounter(b)
 	scrape := envSeconds("SCRAPE_SECONDS", 0)
-	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon []float64
+	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon, cRef, bRef []float64
 	for b.Loop() {
 		b.StopTimer()
 		r := idleRun(b, baresip, idle, sysWin, scrape, counter)
@@ -50,6 +50,7 @@ func BenchmarkIdle(b *testing.B) {
 		cSys, bSys = append(cSys, r.sys[0]), append(bSys, r.sys[1])
 		cRSS, bRSS = append(cRSS, r.rss[0]), append(bRSS, r.rss[1])
 		cMax, bMax = append(cMax, r.rssMax[0]), append(bMax, r.rssMax[1])
+		cRef, bRef = append(cRef, r.touched[0]), append(bRef, r.touched[1])
 		cAnon, bAnon = append(cAnon, r.anon[0]), append(bAnon, r.anon[1])
 		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f); baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f)\n",
 			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.rssMax[0], r.ticks[1], r.sys[1], r.rss[1], r.rssMax[1])
@@ -71,6 +72,7 @@ func BenchmarkIdle(b *testing.B) {
 		"system calls / s", median(cSys), median(bSys), probes, median(cSys)/probes)
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   <= %.1f (1.5 x baresip)\n", "RSS, MB (median each 1 s)", median(cRSS), median(bRSS), 1.5*median(bRSS))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  highest in the window, MB", median(cMax), median(bMax))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (pages used in the window, not those mapped around them)\n", "  touched in the window, MB", median(cRef), median(bRef))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  of which anonymous, MB", median(cAnon), median(bAnon))
 	fmt.Fprintf(w, "  RSS ratio critlined/baresip: %.2f\n", median(cRSS)/median(bRSS))
 	b.ReportMetric(median(cTicks), "critlined-ticks")
@@ -87,7 +89,7 @@ func BenchmarkIdle(b *testing.B) {
 const clockTicksPerSecond = 100
 
 type idleResult struct {
-	ticks, sys, rss, rssMax, anon [2]float64 // [critlined, baresip]
+	ticks, sys, rss, rssMax, anon, touched [2]float64 // [critlined, baresip]
 }
 
 func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, counter syscallCount) idleResult {
@@ -161,6 +163,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 	var t0 [2]float64
 	for i, pid := range pids {
 		t0[i] = procTicks(b, pid)
+		clearReferenced(b, pid)
 	}
 	var samples [2][]float64
 	start := time.Now()
@@ -180,6 +183,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 		r.ticks[i] = procTicks(b, pid) - t0[i]
 		r.rss[i] = median(samples[i])
 		r.rssMax[i] = slices.Max(samples[i])
+		r.touched[i] = referencedMB(b, pid)
 	}
 	var wg sync.WaitGroup
 	for i, pid := range pids {
@@ -190,6 +194,29 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 		_, r.anon[i] = procRSS(b, pid)
 	}
 	return r
+}
+
+// clearReferenced clears the accessed bits of a process's pages, so that
+// referencedMB later counts the pages it used since (its working set).
+func clearReferenced(b *testing.B, pid int) {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("1"), 0); err != nil {
+		b.Fatalf("clear_refs: %v (the process must be ours, or run as root)", err)
+	}
+}
+
+// referencedMB is the memory a process has used since clearReferenced, MB:
+// the pages it touched, not those the kernel mapped around them.
+func referencedMB(b *testing.B, pid int) float64 {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^Referenced:\s+(\d+) kB`).FindSubmatch(s)
+	if m == nil {
+		b.Fatalf("no Referenced in /proc/%d/smaps_rollup", pid)
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
 }
 
 // scrapeMetrics reads the daemon's /metrics as Prometheus would.
