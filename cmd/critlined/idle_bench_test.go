@@ -207,16 +207,7 @@ func clearReferenced(b *testing.B, pid int) {
 // referencedMB is the memory a process has used since clearReferenced, MB:
 // the pages it touched, not those the kernel mapped around them.
 func referencedMB(b *testing.B, pid int) float64 {
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^Referenced:\s+(\d+) kB`).FindSubmatch(s)
-	if m == nil {
-		b.Fatalf("no Referenced in /proc/%d/smaps_rollup", pid)
-	}
-	kb, _ := strconv.ParseFloat(string(m[1]), 64)
-	return kb / 1024
+	return procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Referenced") / 1024
 }
 
 // scrapeMetrics reads the daemon's /metrics as Prometheus would.
@@ -309,19 +300,23 @@ func procTicks(b *testing.B, pid int) float64 {
 
 // procRSS is a process's resident memory and its anonymous share, MB.
 func procRSS(b *testing.B, pid int) (rss, anon float64) {
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	status := fmt.Sprintf("/proc/%d/status", pid)
+	return procKB(b, status, "VmRSS") / 1024, procKB(b, status, "RssAnon") / 1024
+}
+
+// procKB reads a "Key:   N kB" line of a /proc file (status, smaps_rollup).
+func procKB(t testing.TB, file, key string) float64 {
+	t.Helper()
+	s, err := os.ReadFile(file)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	kb := func(key string) float64 {
-		m := regexp.MustCompile(`(?m)^` + key + `:\s+(\d+) kB`).FindStringSubmatch(string(s))
-		if m == nil {
-			b.Fatalf("no %s in /proc/%d/status", key, pid)
-		}
-		v, _ := strconv.ParseFloat(m[1], 64)
-		return v / 1024
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `:\s+(\d+) kB`).FindSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s in %s", key, file)
 	}
-	return kb("VmRSS"), kb("RssAnon")
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
 }
 
 // syscallCount counts a process's system calls (all threads) over a window.

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -48,30 +47,15 @@ func FuzzReadOnlyMappings(f *testing.F) {
 	})
 }
 
-// rssFileKB is this process's file-backed resident memory.
-func rssFileKB(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^RssFile:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no RssFile in /proc/self/status:\n%s", b)
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
-}
-
 // The test binary is a Go binary like the daemon: after unmapIdleCode its
 // resident file pages drop, and it carries on running code it had not
 // touched since (the pages come back from the page cache).
 func TestUnmapIdleCode(t *testing.T) {
 	// Touch code and tables the way start-up does.
 	_ = regexp.MustCompile(`^(\d+)-(\d+) [rwxp-]{4}`).FindAllString(strings.Repeat("1-2 r-xp ", 100), -1)
-	before := rssFileKB(t)
+	before := procKB(t, "/proc/self/status", "RssFile")
 	n, err := unmapIdleCode()
-	after := rssFileKB(t)
+	after := procKB(t, "/proc/self/status", "RssFile")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +63,9 @@ func TestUnmapIdleCode(t *testing.T) {
 		t.Fatal("no mapping of the executable was found in /proc/self/maps")
 	}
 	if after >= before {
-		t.Errorf("file-backed resident memory %d kB before, %d kB after releasing %d bytes of mappings: nothing was released", before, after, n)
+		t.Errorf("file-backed resident memory %.0f kB before, %.0f kB after releasing %d bytes of mappings: nothing was released", before, after, n)
 	}
-	t.Logf("RssFile %d kB -> %d kB (%d kB of mappings released)", before, after, n>>10)
+	t.Logf("RssFile %.0f kB -> %.0f kB (%d kB of mappings released)", before, after, n>>10)
 	// Code and read-only data work as before.
 	if got := strconv.Quote(strings.ToUpper("still here")); got != `"STILL HERE"` {
 		t.Errorf("after the release: %s", got)

@@ -46,22 +46,12 @@ func TestRestMemoryOnlyWhenQuiet(t *testing.T) {
 		restMemory(ctx, time.Millisecond, time.Millisecond, func() bool { asked.Add(1); return quietNow.Load() }, func() { rested.Add(1) })
 		close(done)
 	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitFor("three busy checks", func() bool { return asked.Load() >= 3 })
+	eventually(t, "three busy checks", func() bool { return asked.Load() >= 3 })
 	if n := rested.Load(); n != 0 {
 		t.Fatalf("rested %d times while busy", n)
 	}
 	quietNow.Store(true)
-	waitFor("a rest once quiet", func() bool { return rested.Load() >= 1 })
+	eventually(t, "a rest once quiet", func() bool { return rested.Load() >= 1 })
 	cancel()
 	select {
 	case <-done:
