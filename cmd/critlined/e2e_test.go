@@ -168,8 +168,7 @@ func startDaemonBinNS(t testing.TB, bin, cfgPath, dir, ns string, extraEnv ...st
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.done
+			p.kill()
 		}
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", p.log.String())
@@ -189,6 +188,12 @@ func startDaemonBinNS(t testing.TB, bin, cfgPath, dir, ns string, extraEnv ...st
 	}
 	t.Fatalf("critlined never said ready:\n%s", p.log.String())
 	return nil
+}
+
+// kill ends the daemon at once, as a power cut would, and waits for it.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
 }
 
 // ctl runs critlinectl against the daemon.

@@ -387,8 +387,7 @@ func falseAlarmRun(b *testing.B, run time.Duration, pct float64, before string) 
 	// Each run is its own cable, PBX and daemons: the next run makes them
 	// again (the process has one namespace at a time).
 	for _, w := range ws {
-		w.p.cmd.Process.Kill()
-		<-w.p.done
+		w.p.kill()
 	}
 	pbx.Kill()
 	lan.Close()

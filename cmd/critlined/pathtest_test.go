@@ -332,8 +332,7 @@ func TestBatteryRunsRecorded(t *testing.T) {
 	// The power goes for good during the next run: the daemon dies with it.
 	p.mustCtl("sim", "power", "battery")
 	eventually(t, "on battery again", func() bool { return p.status().Battery.OnBatterySince != nil })
-	p.cmd.Process.Kill()
-	<-p.done
+	p.kill()
 	p = startDaemonIn(t, cfg, dir) // mains is back
 	b := p.status().Battery
 	if len(b.Runs) != 2 || b.Runs[1].EndedBy != "shutdown" || !b.Runs[1].Early || b.OnBatterySince != nil {

@@ -186,8 +186,7 @@ func TestCallsLeftUpByKillAreEnded(t *testing.T) {
 		b, _ := os.ReadFile(saved)
 		return strings.Contains(string(b), in.CallID) && outID != "" && strings.Contains(string(b), outID)
 	})
-	r.p.cmd.Process.Kill()
-	<-r.p.done
+	r.p.kill()
 	p := startDaemonIn(t, r.cfg, dir)
 	eventually(t, "both far ends told with BYE", func() bool { return len(byes(r.pbx, in.CallID)) == 1 && len(byes(r.pbx, outID)) == 1 })
 	eventually(t, "counted", func() bool { return p.metric("critline_sip_leftover_dialogs_ended_total") == "2" })
