@@ -54,6 +54,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	gov := newCPUGovernor(d.log) // procs.go
+	b.board = governBoard(b.board, gov)
 	defer func() {
 		if err := b.Close(); err != nil {
 			d.log.Error("closing board", "err", err)
@@ -170,7 +172,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 
 	releaseStartup()
 	wg.Go(func() {
-		restMemory(runCtx, restSettle, restEvery, func() bool { return quiet(app.Status()) }, func() { restNow(d.log) })
+		restMemory(runCtx, restSettle, restEvery, func() bool { return quiet(app.Status()) },
+			func() { gov.rest(); restNow(d.log) }, gov.busy)
 	})
 	if ok, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
 		d.log.Warn("sd_notify READY failed", "err", err)

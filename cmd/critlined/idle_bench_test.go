@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -52,8 +53,8 @@ func BenchmarkIdle(b *testing.B) {
 		cMax, bMax = append(cMax, r.rssMax[0]), append(bMax, r.rssMax[1])
 		cRef, bRef = append(cRef, r.touched[0]), append(bRef, r.touched[1])
 		cAnon, bAnon = append(cAnon, r.anon[0]), append(bAnon, r.anon[1])
-		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f); baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f)\n",
-			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.rssMax[0], r.ticks[1], r.sys[1], r.rss[1], r.rssMax[1])
+		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f), GOMAXPROCS %.0f; baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f)\n",
+			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.rssMax[0], r.procs, r.ticks[1], r.sys[1], r.rss[1], r.rssMax[1])
 		b.StartTimer()
 	}
 	perCore := func(ticks float64) float64 { return ticks / clockTicksPerSecond / idle.Seconds() * 100 }
@@ -90,6 +91,7 @@ const clockTicksPerSecond = 100
 
 type idleResult struct {
 	ticks, sys, rss, rssMax, anon, touched [2]float64 // [critlined, baresip]
+	procs                                  float64    // critlined's GOMAXPROCS at the end (procs.go)
 }
 
 func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, counter syscallCount) idleResult {
@@ -193,6 +195,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 	for i, pid := range pids {
 		_, r.anon[i] = procRSS(b, pid)
 	}
+	r.procs = gaugeValue(scrapeMetrics(b, metrics), "go_sched_gomaxprocs_threads")
 	return r
 }
 
@@ -210,16 +213,32 @@ func referencedMB(b *testing.B, pid int) float64 {
 	return procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Referenced") / 1024
 }
 
-// scrapeMetrics reads the daemon's /metrics as Prometheus would.
-func scrapeMetrics(b *testing.B, addr string) {
+// scrapeMetrics reads the daemon's /metrics as Prometheus would and
+// returns the exposition.
+func scrapeMetrics(b *testing.B, addr string) string {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		b.Fatalf("scrape: %v", err)
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
 		b.Fatalf("scrape: %s, %v", resp.Status, err)
 	}
+	return string(body)
+}
+
+// gaugeValue is an unlabelled sample's value in a Prometheus exposition
+// (NaN when absent).
+func gaugeValue(exposition, name string) float64 {
+	for line := range strings.Lines(exposition) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return math.NaN()
 }
 
 // freeTCPPort is a loopback TCP port free now.

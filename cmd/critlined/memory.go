@@ -69,9 +69,10 @@ const (
 )
 
 // restMemory calls rest after settle and then every period while quiet()
-// says nothing is going on (no port off hook, no call), until ctx ends. A
-// busy appliance is left alone: it would fault the pages straight back in.
-func restMemory(ctx context.Context, settle, period time.Duration, quiet func() bool, rest func()) {
+// says nothing is going on (no port off hook, no call), and busy when it
+// says something is, until ctx ends. A busy appliance is not rested: it
+// would fault the pages straight back in.
+func restMemory(ctx context.Context, settle, period time.Duration, quiet func() bool, rest, busy func()) {
 	t := time.NewTimer(settle)
 	defer t.Stop()
 	for {
@@ -82,18 +83,26 @@ func restMemory(ctx context.Context, settle, period time.Duration, quiet func() 
 		}
 		if quiet() {
 			rest()
+		} else {
+			busy()
 		}
 		t.Reset(period)
 	}
 }
 
 // quiet is whether nothing is going on: every port on hook and idle, or
-// parked, or stopped (their audio rests then too).
+// parked, or stopped (their audio rests then too), and no trunk in a call
+// (one that reaches no port: a divert, remote activation).
 func quiet(st control.Status) bool {
 	for _, p := range st.Ports {
 		switch fxs.State(p.State) {
 		case fxs.StateIdle, fxs.StateParked, fxs.StateStopped:
 		default:
+			return false
+		}
+	}
+	for _, t := range st.Trunks {
+		if t.InCall {
 			return false
 		}
 	}

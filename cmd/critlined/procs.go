@@ -1,0 +1,153 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/critline/critline/hal"
+)
+
+// cpuGovernor sets how many CPUs the Go scheduler uses (GOMAXPROCS) by
+// what the appliance is doing. Resting (every port on hook and silent, no
+// trunk call), one: a probe's goroutines then hand work to each other on
+// one thread instead of waking a second one to look for it, which was a
+// third of an idle appliance's CPU, and the second processor's allocation
+// caches (about 2 MB of spans) go back to the heap. Busy, all of them:
+// the moment any port's audio starts (an off-hook, a ring with caller ID),
+// before its first frame, and at any rest check that finds a call up.
+//
+// A GOMAXPROCS set in the environment is the operator's: the governor then
+// leaves the scheduler alone.
+type cpuGovernor struct {
+	log *slog.Logger
+	set func(int) int // runtime.GOMAXPROCS
+	all int           // the CPUs in use when busy
+
+	mu      sync.Mutex
+	streams int  // audio streams running
+	low     bool // resting on one CPU
+}
+
+// newCPUGovernor returns nil (a governor that does nothing) when the
+// environment sets GOMAXPROCS or there is one CPU anyway.
+func newCPUGovernor(log *slog.Logger) *cpuGovernor {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return nil
+	}
+	all := runtime.GOMAXPROCS(0)
+	if all <= 1 {
+		return nil
+	}
+	return &cpuGovernor{log: log, set: runtime.GOMAXPROCS, all: all}
+}
+
+// streamStarted books an audio stream starting (or resuming): every CPU
+// is in use before it moves a frame.
+func (g *cpuGovernor) streamStarted() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.streams++
+	g.raiseLocked("audio")
+}
+
+// streamStopped books an audio stream pausing or closing.
+func (g *cpuGovernor) streamStopped() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.streams = max(0, g.streams-1)
+}
+
+// busy puts every CPU in use: a rest check found something going on.
+func (g *cpuGovernor) busy() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.raiseLocked("call")
+}
+
+// rest leaves the scheduler one CPU unless an audio stream runs.
+func (g *cpuGovernor) rest() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.low || g.streams > 0 {
+		return
+	}
+	g.set(1)
+	g.low = true
+	g.log.Debug("scheduler resting on one CPU")
+}
+
+func (g *cpuGovernor) raiseLocked(why string) {
+	if !g.low {
+		return
+	}
+	g.set(g.all)
+	g.low = false
+	g.log.Debug("scheduler on every CPU", "cpus", g.all, "why", why)
+}
+
+// governedBoard is a board whose ports' audio devices tell the governor
+// when they run. Everything else is the board's own.
+type governedBoard struct {
+	hal.Board
+	ports []hal.Port
+}
+
+// governBoard wraps b's audio devices for g; with no governor it returns b.
+func governBoard(b hal.Board, g *cpuGovernor) hal.Board {
+	if g == nil {
+		return b
+	}
+	ports := b.Ports()
+	out := make([]hal.Port, len(ports))
+	for i, p := range ports {
+		out[i] = p
+		switch a := p.Audio.(type) {
+		case nil:
+		case hal.Pausable:
+			out[i].Audio = governedPCM{Pausable: a, g: g}
+			g.streamStarted() // a device runs until its first Pause
+		default:
+			g.streamStarted() // never pauses: the board is never at rest
+		}
+	}
+	return governedBoard{Board: b, ports: out}
+}
+
+// Ports returns the board's ports with governed audio devices.
+func (b governedBoard) Ports() []hal.Port { return b.ports }
+
+// governedPCM is a pausable audio device that books its pauses and
+// resumptions with the governor.
+type governedPCM struct {
+	hal.Pausable
+	g *cpuGovernor
+}
+
+// Pause pauses the device; the stream stops counting once it has.
+func (p governedPCM) Pause() error {
+	err := p.Pausable.Pause()
+	if err == nil {
+		p.g.streamStopped()
+	}
+	return err
+}
+
+// Resume puts every CPU in use, then resumes the device.
+func (p governedPCM) Resume() error {
+	p.g.streamStarted()
+	return p.Pausable.Resume()
+}
