@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -234,20 +236,14 @@ func (r *registrar) upFor(now time.Duration) time.Duration {
 // so a dead registrar is noticed within about ProbeTimeout +
 // DownAfter*interval. While the path is known to be without its interface
 // (or bearer) nothing is sent: its verdict is the path's (see pathLost).
-// The loop only sends: each probe's answer, or its loss, is booked by
-// probed, called by the prober (prober.go).
 func (u *UA) probeLoop(rp *regPath) {
 	defer u.wg.Done()
 	t := time.NewTicker(rp.p.cfg.ProbeInterval)
 	defer t.Stop()
 	for {
 		if !rp.p.isDown() {
-			sent := rp.susp.mark()
-			stop := u.watchProbe(rp) // late: a burst settles it (burst.go)
-			u.startProbe(rp, func(pr probeResult) {
-				stop()
-				u.probed(rp, sent, pr)
-			})
+			u.wg.Add(1)
+			go u.probe(rp)
 		}
 		select {
 		case <-u.ctx.Done():
@@ -258,14 +254,16 @@ func (u *UA) probeLoop(rp *regPath) {
 	}
 }
 
-// probed books the result of one of probeLoop's probes, sent when the
-// registrar's answers stood at mark sent.
-func (u *UA) probed(rp *regPath, sent uint64, pr probeResult) {
+func (u *UA) probe(rp *regPath) {
+	defer u.wg.Done()
+	r := rp.r
+	sent := rp.susp.mark()
+	stop := u.watchProbe(rp) // late: a burst settles it (burst.go)
+	ok, rtt := u.sendProbe(rp)
+	stop()
 	if u.ctx.Err() != nil || rp.p.isDown() {
 		return // the path went away while the probe was out: pathLost decides
 	}
-	r := rp.r
-	ok, rtt := pr.ok, pr.rtt
 	name, path := r.cfg.Name, rp.p.cfg.Name
 	cur := r.current() == rp
 	res := "lost"
@@ -315,6 +313,44 @@ func (u *UA) pathVerdict(rp *regPath, changed bool, why string) {
 		h.At = u.clock.Now()
 		u.publish(h)
 	}
+}
+
+// sendProbe sends one OPTIONS over rp's path; any response at all means
+// the registrar is alive over it. On a NAT path the response's Via tells
+// the public address the registrar saw.
+func (u *UA) sendProbe(rp *regPath) (bool, time.Duration) {
+	r := rp.r
+	if !u.resolve(r) {
+		return false, 0
+	}
+	r.mu.Lock()
+	dest := r.dest
+	r.mu.Unlock()
+	adv := rp.advertise()
+	cli := rp.client()
+	if cli == nil {
+		return false, 0
+	}
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: r.domain, Port: r.port})
+	req.SetTransport(r.tp)
+	req.SetDestination(dest)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "critline", Host: adv.String()}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: r.domain}, Params: sip.NewParams()})
+	ctx, cancel := context.WithTimeout(u.ctx, u.cfg.ProbeTimeout)
+	defer cancel()
+	start := u.clock.Now()
+	res, err := cli.Do(ctx, req)
+	if err != nil || res == nil {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			u.log.Debug("probe failed", "registrar", r.cfg.Name, "path", rp.p.cfg.Name, "err", err)
+		}
+		return false, 0
+	}
+	rtt := u.clock.Now() - start
+	u.learnPublic(rp, res)
+	return true, rtt
 }
 
 // learnPublic reads the address the registrar saw us at from a response's

@@ -65,17 +65,13 @@ func toTag(res *sip.Response) string {
 }
 
 // onLateResponse takes a response no transaction wanted (sipgo's
-// unhandled-response hook): a registrar probe's answer (probes have no
-// transaction, prober.go), or a response whose INVITE transaction has ended.
+// unhandled-response hook): the transaction of its INVITE has ended.
 // RFC 3261 still wants every 2xx ACKed; one for a call we no longer want is
 // then ended with BYE, so the far end is not left in a call nobody hears
 // (for 999, a silent emergency call). A late provisional response gets its
 // CANCEL (it could not be sent before one came, RFC 3261 9.1), a late
 // failure its ACK.
 func (u *UA) onLateResponse(res *sip.Response) {
-	if u.probeAnswered(res) {
-		return // a registrar probe's answer (prober.go)
-	}
 	cseq := res.CSeq()
 	if cseq == nil || cseq.MethodName != sip.INVITE {
 		u.log.Debug("stray response dropped", "response", res.Short())

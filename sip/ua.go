@@ -64,8 +64,6 @@ type UA struct {
 
 	dlg dialogBook // the calls in progress, on stable storage (Config.Dialogs)
 
-	probes probeTable // registrar probes awaiting an answer (prober.go)
-
 	bgMu     sync.Mutex
 	bgDone   bool
 	bg       sync.WaitGroup // BYEs and CANCELs in flight
@@ -329,7 +327,6 @@ func (u *UA) Close() error {
 	}
 	cancel()
 	u.cancel()
-	u.closeProbes() // prober.go: a burst waiting on one ends at once
 	u.bgMu.Lock()
 	u.bgDone = true
 	u.bgMu.Unlock()
