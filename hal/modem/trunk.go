@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"go.bug.st/serial"
-
 	"github.com/critline/critline/hal"
 )
 
@@ -290,18 +288,11 @@ func (t *Trunk) run() {
 	t.setDown("closed")
 }
 
-func serialMode(baud int) *serial.Mode {
-	// InitialStatusBits stays nil: setting modem bits fails on a pty and on
-	// some USB serial drivers.
-	return &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
-}
-
 func (t *Trunk) open() (*engine, error) {
-	p, err := serial.Open(t.cfg.Device, serialMode(t.cfg.Baud))
+	p, err := openSerial(t.cfg.Device, t.cfg.Baud)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", t.cfg.Device, err)
 	}
-	_ = p.ResetInputBuffer() // stale bytes from before an unplug or a restart
 	eng := newEngine(p, t.log, t.m, t.onURC)
 	eng.onTimeout = func() {
 		select {
@@ -499,12 +490,11 @@ func (t *Trunk) kickPollLocked() {
 }
 
 func (t *Trunk) attachVoice() {
-	p, err := serial.Open(t.cfg.PCM, serialMode(t.cfg.Baud))
+	p, err := openSerial(t.cfg.PCM, t.cfg.Baud)
 	if err != nil {
 		t.log.Warn("modem: voice port not usable; calls have no audio until it is", "pcm", t.cfg.PCM, "err", err)
 		return
 	}
-	_ = p.ResetInputBuffer()
 	t.voice.attach(p)
 }
 
