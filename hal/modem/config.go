@@ -41,7 +41,7 @@ type Config struct {
 	Variant Variant // "" means Generic
 	Baud    int     // 0 means 115200
 
-	ProbeInterval  time.Duration // liveness probe and status refresh; default 5s
+	ProbeInterval  time.Duration // liveness probe (signal); registration and operator every 6th (fullRefreshEvery); default 5s
 	CommandTimeout time.Duration // ordinary commands; default 3s
 	DialTimeout    time.Duration // ATD/ATA until the module accepts; default 30s
 	NetworkTimeout time.Duration // +CCFC and other network round trips; default 30s

@@ -347,14 +347,22 @@ func (t *Trunk) initModem(eng *engine) error {
 			t.log.Info("modem: optional init command refused", "cmd", c.cmd, "err", err)
 		}
 	}
-	if err := t.refresh(eng); err != nil {
+	if err := t.refresh(eng, true); err != nil {
 		return fmt.Errorf("init: status: %w", err)
 	}
 	return nil
 }
 
-// refresh is the liveness probe: signal, registration, operator.
-func (t *Trunk) refresh(eng *engine) error {
+// fullRefreshEvery: every this many liveness probes, the probe reads the
+// registration and the operator too. In between it reads only the signal:
+// registration changes arrive at once as +CREG/+CEREG reports (enabled at
+// init), so the reads are only a backstop for a lost report, and each AT
+// command is a round of wake-ups on an idle appliance (issue 19).
+const fullRefreshEvery = 6
+
+// refresh is the liveness probe: signal and, when full, registration and
+// operator.
+func (t *Trunk) refresh(eng *engine, full bool) error {
 	ctx, to := t.ctx, t.cfg.CommandTimeout
 	resp, err := eng.exec(ctx, &request{cmd: "AT+CSQ", prefixes: []string{"+CSQ:"}}, to)
 	if err != nil {
@@ -366,6 +374,9 @@ func (t *Trunk) refresh(eng *engine) error {
 		} else {
 			t.log.Warn("modem: bad +CSQ", "err", err)
 		}
+	}
+	if !full {
+		return nil
 	}
 	for _, q := range []struct{ cmd, prefix string }{{"AT+CREG?", "+CREG:"}, {"AT+CEREG?", "+CEREG:"}} {
 		resp, err := eng.exec(ctx, &request{cmd: q.cmd, prefixes: []string{q.prefix}}, to)
@@ -423,9 +434,13 @@ func (t *Trunk) serve(eng *engine) (reason, label string) {
 	case <-t.probeNow:
 	default:
 	}
-	fails := 0
+	fails, probes := 0, 0
 	check := func() bool {
-		err := t.refresh(eng)
+		// Full after a failure too: the modem may have lost its network
+		// while it did not answer.
+		full := probes%fullRefreshEvery == fullRefreshEvery-1 || fails > 0
+		probes++
+		err := t.refresh(eng, full)
 		switch {
 		case err == nil:
 			fails = 0
