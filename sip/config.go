@@ -38,7 +38,7 @@ type Config struct {
 	// the kernel's routing (every registrar over it).
 	Paths []Path
 
-	ProbeInterval time.Duration // OPTIONS to every registrar (default 500 ms)
+	ProbeInterval time.Duration // OPTIONS to every registrar (default 750 ms)
 	ProbeTimeout  time.Duration // a probe unanswered this long is lost (default 800 ms)
 	DownAfter     int           // consecutive lost probes to mark a registrar down (default 2)
 	UpAfter       int           // consecutive answered probes to mark it up again (default 3)
@@ -167,7 +167,7 @@ const (
 
 // Defaults.
 const (
-	DefaultProbeInterval   = 500 * time.Millisecond
+	DefaultProbeInterval   = 750 * time.Millisecond // see config.DefaultProbeInterval
 	DefaultProbeTimeout    = 800 * time.Millisecond
 	DefaultDownAfter       = 2
 	DefaultUpAfter         = 3

@@ -79,7 +79,7 @@ type failoverFigures struct {
 
 func failoverRun(b *testing.B) (f failoverFigures) {
 	pbx := testpeer.StartKamailio(b, testpeer.KamailioOptions{Users: pbxUsers()})
-	p := startDaemon(b, pbxConfig(b, pbx.Addr))
+	p := startDaemon(b, shippedProbes(b, pbxConfig(b, pbx.Addr)))
 	c := control.NewClient(p.socket)
 	ctx := context.Background()
 	st := func() control.Status {
@@ -324,7 +324,7 @@ func falseAlarmRun(b *testing.B, run time.Duration, pct float64, before string) 
 	lan := testpeer.NewNetNS(b)
 	pbx := testpeer.StartKamailio(b, testpeer.KamailioOptions{IP: lan.PeerIP, NetNS: lan.Name, Users: pbxUsers()})
 	config := func(rtpBase int) string {
-		path := pbxConfig(b, pbx.Addr)
+		path := shippedProbes(b, pbxConfig(b, pbx.Addr))
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			b.Fatal(err)
@@ -392,4 +392,22 @@ func falseAlarmRun(b *testing.B, run time.Duration, pct float64, before string) 
 	pbx.Kill()
 	lan.Close()
 	return now, old, how
+}
+
+// shippedProbes takes the tests' fixed probe interval out of the config
+// file at path, so a benchmark runs the daemon at its shipped default
+// (config.DefaultProbeInterval), and returns path.
+func shippedProbes(b *testing.B, path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := strings.Replace(string(raw), "probe_interval = \"500ms\"\n", "", 1)
+	if s == string(raw) {
+		b.Fatalf("%s: no probe_interval line to take out", path)
+	}
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/critline/critline/config"
 	"github.com/critline/critline/control"
 	"github.com/critline/critline/internal/testenv"
 	"github.com/critline/critline/internal/testpeer"
@@ -59,7 +60,7 @@ func BenchmarkIdle(b *testing.B) {
 	}
 	perCore := func(ticks float64) float64 { return ticks / clockTicksPerSecond / idle.Seconds() * 100 }
 	goalTicks := 0.002 * clockTicksPerSecond * idle.Seconds()
-	probes := 2.0 // OPTIONS per second at the default 500 ms probe interval, one registrar
+	probes := float64(time.Second) / float64(config.DefaultProbeInterval) // OPTIONS per second, one registrar
 	w := os.Stderr
 	fmt.Fprintf(w, "\nidle appliance over %d runs (medians), %v CPU window, %v syscall window (%s)\n", len(cTicks), idle, sysWin, counter.name)
 	fmt.Fprintf(w, "  critlined: sim board, 2 lines registered, pty modem trunk; baresip: 1 line; same kamailio\n")
@@ -69,7 +70,7 @@ func BenchmarkIdle(b *testing.B) {
 	fmt.Fprintf(w, "  %-26s %12s %12s   %s\n", "figure", "critlined", "baresip", "goal (critlined)")
 	fmt.Fprintf(w, "  %-26s %12.0f %12.0f   <= %.0f\n", fmt.Sprintf("CPU clock ticks / %v", idle), median(cTicks), median(bTicks), goalTicks)
 	fmt.Fprintf(w, "  %-26s %11.2f%% %11.2f%%   <= 0.20%%\n", "CPU, share of one core", perCore(median(cTicks)), perCore(median(bTicks)))
-	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   follows probes and keep-alives, not the 50 Hz audio clock (%.0f probes/s: %.1f syscalls per probe)\n",
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   follows probes and keep-alives, not the 50 Hz audio clock (%.2f probes/s: %.1f syscalls per probe)\n",
 		"system calls / s", median(cSys), median(bSys), probes, median(cSys)/probes)
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   <= %.1f (1.5 x baresip)\n", "RSS, MB (median each 1 s)", median(cRSS), median(bRSS), 1.5*median(bRSS))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  highest in the window, MB", median(cMax), median(bMax))
@@ -109,7 +110,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 	}
 	defer logf.Close()
 	metrics := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(b))
-	cl := exec.Command(shippedDaemon(b), "--config", pbxConfig(b, pbx.Addr),
+	cl := exec.Command(shippedDaemon(b), "--config", shippedProbes(b, pbxConfig(b, pbx.Addr)),
 		"--control-socket", socket, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-listen", metrics, "--log-level", "info")
 	cl.Stdout, cl.Stderr = logf, logf
