@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/critline/critline/hal"
 )
@@ -126,4 +128,25 @@ func TestNoCPUGovernor(t *testing.T) {
 	g.busy()
 	g.streamStarted()
 	g.streamStopped()
+}
+
+// BenchmarkGovernorWake is what an off-hook at rest pays before its first
+// frame: the governor taking every CPU back (a stop-the-world to resize
+// the scheduler), then resting again.
+func BenchmarkGovernorWake(b *testing.B) {
+	all := runtime.GOMAXPROCS(0)
+	if all < 2 {
+		b.Skip("one CPU: the governor does nothing")
+	}
+	defer runtime.GOMAXPROCS(all)
+	g := &cpuGovernor{log: slog.New(slog.DiscardHandler), set: runtime.GOMAXPROCS, all: all}
+	var wake time.Duration
+	for b.Loop() {
+		g.rest()
+		start := time.Now()
+		g.streamStarted()
+		wake += time.Since(start)
+		g.streamStopped()
+	}
+	b.ReportMetric(float64(wake.Nanoseconds())/1e3/float64(b.N), "µs/wake")
 }
