@@ -252,14 +252,16 @@ func (u *UA) runBurst(rp *regPath, b *burst) {
 		u.m.registrarBursts.WithLabelValues(r.cfg.Name, "alive").Inc()
 		return
 	}
-	// The verdict: r is down before anyone waiting on the burst hears it.
+	// The verdict: the path, and then the registrar (pathVerdict settles
+	// it), are down before anyone waiting on the burst hears it, so a call
+	// moving on never finds the registrar still up.
 	s.cur = nil
 	changed := rp.markDown(n + 1)
 	u.m.registrarBursts.WithLabelValues(r.cfg.Name, "silent").Inc()
 	b.alive = false
-	close(b.done)
 	s.mu.Unlock()
 	u.pathVerdict(rp, changed, fmt.Sprintf("silent to a burst of %d probes for %s", n, (u.clock.Now()-b.start).Round(time.Millisecond)))
+	close(b.done)
 }
 
 // markDown gives the path the verdict down after lost unanswered probes

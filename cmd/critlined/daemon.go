@@ -54,7 +54,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	gov := newCPUGovernor(d.log) // procs.go
+	gov := newCPUGovernor(d.log, os.Getenv) // procs.go
 	b.board = governBoard(b.board, gov)
 	defer func() {
 		if err := b.Close(); err != nil {

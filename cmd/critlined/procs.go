@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 
@@ -31,9 +30,9 @@ type cpuGovernor struct {
 }
 
 // newCPUGovernor returns nil (a governor that does nothing) when the
-// environment sets GOMAXPROCS or there is one CPU anyway.
-func newCPUGovernor(log *slog.Logger) *cpuGovernor {
-	if os.Getenv("GOMAXPROCS") != "" {
+// environment (getenv) sets GOMAXPROCS or there is one CPU anyway.
+func newCPUGovernor(log *slog.Logger, getenv func(string) string) *cpuGovernor {
+	if getenv("GOMAXPROCS") != "" {
 		return nil
 	}
 	all := runtime.GOMAXPROCS(0)
