@@ -44,7 +44,7 @@ func BenchmarkIdle(b *testing.B) {
 	sysWin := envSeconds("SYSCALL_SECONDS", 10)
 	counter := syscallCounter(b)
 	scrape := envSeconds("SCRAPE_SECONDS", 0)
-	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon, cRef, bRef []float64
+	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon, cRef, bRef, cFile, bFile, cFileRef, bFileRef []float64
 	for b.Loop() {
 		b.StopTimer()
 		r := idleRun(b, baresip, idle, sysWin, scrape, counter)
@@ -54,6 +54,8 @@ func BenchmarkIdle(b *testing.B) {
 		cMax, bMax = append(cMax, r.rssMax[0]), append(bMax, r.rssMax[1])
 		cRef, bRef = append(cRef, r.touched[0]), append(bRef, r.touched[1])
 		cAnon, bAnon = append(cAnon, r.anon[0]), append(bAnon, r.anon[1])
+		cFile, bFile = append(cFile, r.file[0]), append(bFile, r.file[1])
+		cFileRef, bFileRef = append(cFileRef, r.fileTouched[0]), append(bFileRef, r.fileTouched[1])
 		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f), GOMAXPROCS %.0f; baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f)\n",
 			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.rssMax[0], r.procs, r.ticks[1], r.sys[1], r.rss[1], r.rssMax[1])
 		b.StartTimer()
@@ -76,6 +78,8 @@ func BenchmarkIdle(b *testing.B) {
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  highest in the window, MB", median(cMax), median(bMax))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (pages used in the window, not those mapped around them)\n", "  touched in the window, MB", median(cRef), median(bRef))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  of which anonymous, MB", median(cAnon), median(bAnon))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (executable and libraries: page cache the kernel mapped, 64 kB around each page used)\n", "  file pages mapped, MB", median(cFile), median(bFile))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (of those, used in the window)\n", "  file pages touched, MB", median(cFileRef), median(bFileRef))
 	fmt.Fprintf(w, "  RSS ratio critlined/baresip: %.2f\n", median(cRSS)/median(bRSS))
 	b.ReportMetric(median(cTicks), "critlined-ticks")
 	b.ReportMetric(median(bTicks), "baresip-ticks")
@@ -92,6 +96,7 @@ const clockTicksPerSecond = 100
 
 type idleResult struct {
 	ticks, sys, rss, rssMax, anon, touched [2]float64 // [critlined, baresip]
+	file, fileTouched                      [2]float64 // file-backed pages mapped, and used in the window
 	procs                                  float64    // critlined's GOMAXPROCS at the end (procs.go)
 }
 
@@ -187,6 +192,7 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 		r.rss[i] = median(samples[i])
 		r.rssMax[i] = slices.Max(samples[i])
 		r.touched[i] = referencedMB(b, pid)
+		r.file[i], r.fileTouched[i] = fileBackedMB(b, pid)
 	}
 	var wg sync.WaitGroup
 	for i, pid := range pids {
@@ -197,7 +203,24 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 		_, r.anon[i] = procRSS(b, pid)
 	}
 	r.procs = gaugeValue(scrapeMetrics(b, metrics), "go_sched_gomaxprocs_threads")
+	if d := os.Getenv("SMAPS_DIR"); d != "" {
+		keepSmaps(b, d, pids)
+	}
 	return r
+}
+
+// keepSmaps copies each process's /proc/PID/smaps into dir (critlined-PID.smaps,
+// baresip-PID.smaps), for finding where the resident set goes.
+func keepSmaps(b *testing.B, dir string, pids [2]int) {
+	for i, name := range [2]string{"critlined", "baresip"} {
+		m, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pids[i]))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.smaps", name, pids[i])), m, 0o644)
+		}
+		if err != nil {
+			b.Logf("SMAPS_DIR: %v", err)
+		}
+	}
 }
 
 // clearReferenced clears the accessed bits of a process's pages, so that
@@ -212,6 +235,33 @@ func clearReferenced(b *testing.B, pid int) {
 // the pages it touched, not those the kernel mapped around them.
 func referencedMB(b *testing.B, pid int) float64 {
 	return procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Referenced") / 1024
+}
+
+// fileBackedMB is how much of a process's file-backed mappings (its
+// executable and libraries) is resident, and how much of that it used
+// since clearReferenced, MB. The gap is the kernel's fault-around: each
+// page fault on a file maps the cached pages in the 64 kB around it too.
+func fileBackedMB(b *testing.B, pid int) (mapped, used float64) {
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	file := false
+	for line := range strings.Lines(string(smaps)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// A mapping's header: a path names a file.
+			file = len(f) >= 6 && strings.HasPrefix(f[5], "/")
+		case file && len(f) == 3 && f[0] == "Rss:":
+			v, _ := strconv.ParseFloat(f[1], 64)
+			mapped += v / 1024
+		case file && len(f) == 3 && f[0] == "Referenced:":
+			v, _ := strconv.ParseFloat(f[1], 64)
+			used += v / 1024
+		}
+	}
+	return mapped, used
 }
 
 // scrapeMetrics reads the daemon's /metrics as Prometheus would and
