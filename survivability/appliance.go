@@ -114,6 +114,14 @@ type Options struct {
 	// OnPower, when set, hears every supply reading (the first at Run),
 	// for the battery record (survivability/battery).
 	OnPower func(hal.PowerState)
+	// OnCall, when set, hears that the appliance is taking on a call that
+	// may reach no port, before its media flows: a trunk call (a divert,
+	// remote activation, a hunt group's caller), a remote-activation call
+	// from SIP, a hunt group's outside SIP leg. The daemon's CPU governor
+	// uses it to put every CPU back (a call that reaches a port starts
+	// that port's audio, which tells the governor itself). It is called
+	// with the appliance's locks held and must return at once.
+	OnCall func()
 }
 
 // Appliance connects the ports to their routes and keeps the lifelines.
@@ -476,6 +484,14 @@ func (a *Appliance) portEvents(p *port, evs <-chan fxs.Event) {
 			a.updateDivertActive(p)
 			a.log.Warn("line condition", "port", p.opt.ID, "condition", ev.Condition)
 		}
+	}
+}
+
+// callStarting tells Options.OnCall that a call which may reach no port
+// is starting.
+func (a *Appliance) callStarting() {
+	if a.o.OnCall != nil {
+		a.o.OnCall()
 	}
 }
 

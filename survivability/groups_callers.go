@@ -131,6 +131,7 @@ func (h *hunt) ringOutside(m member) bool {
 // timeout or a 5xx moves on to the next; a refusal is the member's answer).
 func (l *outsideLeg) dialSIP(regs []string, line int) {
 	h := l.h
+	h.a.callStarting()
 	for _, reg := range regs {
 		call, err := h.a.sip.Dial(l.ctx, line, l.number, sip.DialOptions{Registrar: reg})
 		if err != nil {

@@ -163,6 +163,7 @@ func (a *Appliance) remoteOnSIP(ic *sip.IncomingCall) {
 		_ = ic.Reject(480, "Temporarily Unavailable")
 		return
 	}
+	a.callStarting()
 	call, err := ic.Answer()
 	if err != nil {
 		a.log.Info("remote activation: the service call was gone before it was answered", "from", ic.From, "err", err)

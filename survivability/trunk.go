@@ -320,6 +320,7 @@ func (tl *trunkLine) setCurLocked(c *trunkCall) {
 		tl.free = make(chan struct{})
 	}
 	tl.cur = c
+	tl.a.callStarting()
 }
 
 // clearCurLocked leaves the trunk free, and says so to whoever waits.

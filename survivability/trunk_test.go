@@ -249,3 +249,57 @@ func TestLadderOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestOnCallHearsTrunkCalls: Options.OnCall hears every call the trunk
+// takes on, inbound and outbound, before the trunk dials or the call is
+// offered (the daemon's CPU governor puts every CPU back on it: a trunk
+// call may reach no port, whose audio would otherwise tell it).
+func TestOnCallHearsTrunkCalls(t *testing.T) {
+	board, err := sim.New(sim.Options{Ports: []int{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer board.Close()
+	prof, err := profile.Load("uk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := newFakeTrunk()
+	var mu sync.Mutex
+	heard, dialledBefore := 0, 0
+	onCall := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		heard++
+		dialledBefore += ft.dialledCount()
+	}
+	a, err := New(Options{Board: board, Profile: prof, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}, OnCall: onCall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tl := a.trunks[0]
+	go tl.run(ctx)
+	waitUntil(t, "trunk known", func() bool { return tl.status().CanCall() })
+	count := func() int { mu.Lock(); defer mu.Unlock(); return heard }
+
+	out := &updates{}
+	if _, err := (&router{a: a, port: 1}).Route(ctx, fxs.RouteRequest{Port: 1, Number: "07700900123"}, out); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "outbound call dialled", func() bool { return ft.dialledCount() == 1 })
+	if n := count(); n != 1 {
+		t.Fatalf("OnCall heard %d calls after an outbound trunk call, want 1", n)
+	}
+	mu.Lock()
+	if dialledBefore != 0 {
+		t.Errorf("OnCall was told after the trunk dialled")
+	}
+	mu.Unlock()
+	ft.events <- hal.TrunkEvent{Kind: hal.TrunkEnded, Call: 1}
+	waitUntil(t, "outbound call over", func() bool { return !tl.busy() })
+
+	ft.events <- hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: 2, CallerID: "01223000000"}
+	waitUntil(t, "inbound call taken on", func() bool { return count() == 2 })
+}

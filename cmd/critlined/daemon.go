@@ -95,6 +95,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	ao.OnPower = bat.Observe
+	ao.OnCall = gov.busy // a call that reaches no port runs on every CPU too (procs.go)
 	app, err := survivability.New(ao)
 	if err != nil {
 		return err

@@ -15,7 +15,9 @@ import (
 // third of an idle appliance's CPU, and the second processor's allocation
 // caches (about 2 MB of spans) go back to the heap. Busy, all of them:
 // the moment any port's audio starts (an off-hook, a ring with caller ID),
-// before its first frame, and at any rest check that finds a call up.
+// before its first frame; when the appliance takes on a call that may reach
+// no port (a trunk call, remote activation: survivability.Options.OnCall);
+// and at any rest check that finds a call up.
 //
 // A GOMAXPROCS set in the environment is the operator's: the governor then
 // leaves the scheduler alone.
@@ -64,7 +66,8 @@ func (g *cpuGovernor) streamStopped() {
 	g.streams = max(0, g.streams-1)
 }
 
-// busy puts every CPU in use: a rest check found something going on.
+// busy puts every CPU in use: a call is starting that may reach no port,
+// or a rest check found something going on. Cheap when already busy.
 func (g *cpuGovernor) busy() {
 	if g == nil {
 		return
