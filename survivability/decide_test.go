@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
-	"github.com/critline/critline/hal/sim"
 	"github.com/critline/critline/sip"
 )
 
@@ -243,15 +241,7 @@ func (f feedSIP) Subscribe(int) (<-chan sip.Event, func()) { return f.ch, func()
 // a fake trunk and the SIP lines ua, marked running and settled.
 func clockAppliance(t *testing.T, clk hal.Clock, ua sipLines) *Appliance {
 	t.Helper()
-	board, err := sim.New(sim.Options{Ports: []int{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { board.Close() })
-	prof, err := profile.Load("uk", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	board, prof := simBoard(t, 1)
 	ft := newFakeTrunk()
 	a, err := New(Options{Board: board, Profile: prof, Clock: clk, FailbackAfter: 30 * time.Second,
 		Registrars: []RegistrarOptions{{Name: "pbx"}}, Trunks: []TrunkOptions{{Trunk: ft}}})

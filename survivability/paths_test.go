@@ -4,9 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/critline/critline/fxs/profile"
 	"github.com/critline/critline/hal"
-	"github.com/critline/critline/hal/sim"
 	"github.com/critline/critline/sip"
 )
 
@@ -45,15 +43,7 @@ func TestDecideOverTheDataPath(t *testing.T) {
 // (its verdict held) comes after the trunk: no mode flap for it, but no
 // call waits on it either. Emergency calls keep their configured order.
 func TestLadderOverTheDataPath(t *testing.T) {
-	board, err := sim.New(sim.Options{Ports: []int{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer board.Close()
-	prof, err := profile.Load("uk", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	board, prof := simBoard(t, 1)
 	full := hal.TrunkStatus{Up: true, Registered: true, Service: hal.ServiceFull}
 	for _, c := range []struct {
 		name      string

@@ -96,15 +96,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // the old call's late end, arriving after the emergency call was dialled,
 // is not applied to the emergency call.
 func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
-	board, err := sim.New(sim.Options{Ports: []int{1, 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer board.Close()
-	prof, err := profile.Load("uk", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	board, prof := simBoard(t, 1, 2)
 	ft := newFakeTrunk()
 	a, err := New(Options{Board: board, Profile: prof, Emergency: []string{"999"}, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}})
 	if err != nil {
@@ -199,15 +191,7 @@ func (noSIP) Subscribe(int) (<-chan sip.Event, func()) { return nil, func() {} }
 // calls everywhere, in the configured emergency route's order, pre-empting
 // a busy trunk only when nothing else is left.
 func TestLadderOrder(t *testing.T) {
-	board, err := sim.New(sim.Options{Ports: []int{1, 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer board.Close()
-	prof, err := profile.Load("uk", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	board, prof := simBoard(t, 1, 2)
 	full := hal.TrunkStatus{Up: true, Registered: true, Service: hal.ServiceFull}
 	limited := hal.TrunkStatus{Up: true, Service: hal.ServiceLimited}
 	none := hal.TrunkStatus{Up: true, Service: hal.ServiceNone}
@@ -255,15 +239,7 @@ func TestLadderOrder(t *testing.T) {
 // offered (the daemon's CPU governor puts every CPU back on it: a trunk
 // call may reach no port, whose audio would otherwise tell it).
 func TestOnCallHearsTrunkCalls(t *testing.T) {
-	board, err := sim.New(sim.Options{Ports: []int{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer board.Close()
-	prof, err := profile.Load("uk", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	board, prof := simBoard(t, 1)
 	ft := newFakeTrunk()
 	var mu sync.Mutex
 	heard, dialledBefore := 0, 0
@@ -302,4 +278,20 @@ func TestOnCallHearsTrunkCalls(t *testing.T) {
 
 	ft.events <- hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: 2, CallerID: "01223000000"}
 	waitUntil(t, "inbound call taken on", func() bool { return count() == 2 })
+}
+
+// simBoard is a sim board with the given ports, closed when the test ends,
+// and the UK profile.
+func simBoard(t *testing.T, ports ...int) (*sim.Board, *profile.Profile) {
+	t.Helper()
+	board, err := sim.New(sim.Options{Ports: ports})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { board.Close() })
+	prof, err := profile.Load("uk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return board, prof
 }
