@@ -132,7 +132,7 @@ func (p *Port) mwiDataLocked() {
 		p.mwiFinishLocked(false)
 		return
 	}
-	buf := p.cidBuf[:0]
+	buf := p.cidScratchLocked()
 	if mw.Alert.Cadence != "" {
 		if t, err := mw.Alert.Parse("message_waiting.alert"); err == nil {
 			t.Repeat = false

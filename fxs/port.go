@@ -240,7 +240,6 @@ func New(cfg Config) (*Port, error) {
 			p.dtmfN++
 		}
 	})
-	p.cidBuf = make([]int16, 0, 4*hal.SampleRate)
 	p.work.wake = make(chan struct{}, 1)
 	p.wake = make(chan struct{}, 1)
 	p.work.log = p.log

@@ -108,6 +108,9 @@ func (p *Port) fillLocked(out *hal.Frame) source {
 		p.cidPos += n
 		if p.cidPos >= len(p.cidBuf) {
 			p.cidFinishedLocked()
+			if p.src != srcCID {
+				p.cidBuf = nil // an idle port holds no caller-ID audio (64 kB)
+			}
 		}
 	default:
 		clear(out[:])

@@ -90,6 +90,16 @@ func (p *Port) startRingingLocked(cid dsp.CallerID) {
 	}
 }
 
+// cidScratchLocked is p.cidBuf emptied, made when the port has none: the
+// buffer lives only while caller ID or a message-waiting indication plays
+// (4 s of audio, 64 kB a port), not on every idle port.
+func (p *Port) cidScratchLocked() []int16 {
+	if p.cidBuf == nil {
+		p.cidBuf = make([]int16, 0, 4*hal.SampleRate)
+	}
+	return p.cidBuf[:0]
+}
+
 // renderCIDLocked builds the caller-ID audio into p.cidBuf.
 func (p *Port) renderCIDLocked(cid dsp.CallerID, method string) bool {
 	r := &p.ring
@@ -99,7 +109,7 @@ func (p *Port) renderCIDLocked(cid dsp.CallerID, method string) bool {
 		p.emitLocked(Event{Kind: EventCallerID, Detail: "not sent: " + err.Error()})
 		return false
 	}
-	buf := p.cidBuf[:0]
+	buf := p.cidScratchLocked()
 	if method == profile.CIDBeforeRing && r.alert != nil {
 		r.alert.Reset()
 		n := len(buf)
