@@ -245,21 +245,8 @@ func (tl *trunkLine) placeTest(ctx context.Context, number string) (pathtest.Cal
 	defer cancel()
 	c := &trunkCall{tl: tl, dir: "out", number: dialled, test: t, cancelDial: cancel, dialed: make(chan struct{})}
 	t.c = c
-	tl.setCurLocked(c)
-	tl.dialing, tl.early = true, nil
-	tl.mu.Unlock()
 	tl.a.log.Info("path test call", "trunk", tl.nm, "number", dialled)
-
-	id, err := tl.t.Dial(dctx, dialled)
-	tl.mu.Lock()
-	c.id = id
-	if err != nil && tl.cur == c {
-		tl.clearCurLocked()
-	}
-	tl.mu.Unlock()
-	tl.replay()
-	close(c.dialed)
-	if err != nil {
+	if err := tl.dialLocked(dctx, c, dialled); err != nil {
 		c.markOver()
 		if c.wasPreempted() {
 			return nil, fmt.Errorf("trunk %s: %w", tl.nm, pathtest.ErrPreempted)

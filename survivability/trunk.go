@@ -261,20 +261,7 @@ func (tl *trunkLine) place(ctx context.Context, port int, number string, at *att
 	defer cancel()
 	c := &trunkCall{tl: tl, port: port, at: at, dir: "out", number: number, emerg: emerg,
 		cancelDial: cancel, dialed: make(chan struct{})}
-	tl.setCurLocked(c)
-	tl.dialing, tl.early = true, nil
-	tl.mu.Unlock()
-
-	id, err := tl.t.Dial(dctx, number)
-	tl.mu.Lock()
-	c.id = id
-	if err != nil && tl.cur == c {
-		tl.clearCurLocked()
-	}
-	tl.mu.Unlock()
-	tl.replay()
-	close(c.dialed)
-	if err != nil {
+	if err := tl.dialLocked(dctx, c, number); err != nil {
 		if c.wasPreempted() {
 			return nil, &fxs.CallError{Reason: fxs.FailCongestion, Err: fmt.Errorf("trunk %s: %w", tl.nm, errPreempted)}
 		}
@@ -312,6 +299,27 @@ func (tl *trunkLine) release(c *trunkCall) {
 	}
 	tl.mu.Unlock()
 	tl.a.svcReleased(tl, c)
+}
+
+// dialLocked makes c the trunk's call and dials number for it. tl.mu is
+// held on entry and released. The events the trunk reported during the dial
+// are replayed and c.dialed is closed before it returns; when the dial
+// failed, the trunk is free again (unless another call has taken it).
+func (tl *trunkLine) dialLocked(ctx context.Context, c *trunkCall, number string) error {
+	tl.setCurLocked(c)
+	tl.dialing, tl.early = true, nil
+	tl.mu.Unlock()
+
+	id, err := tl.t.Dial(ctx, number)
+	tl.mu.Lock()
+	c.id = id
+	if err != nil && tl.cur == c {
+		tl.clearCurLocked()
+	}
+	tl.mu.Unlock()
+	tl.replay()
+	close(c.dialed)
+	return err
 }
 
 // setCurLocked makes c the trunk's call.
