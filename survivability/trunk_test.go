@@ -98,15 +98,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestPreemptionIgnoresTheOldCallsLateEnd(t *testing.T) {
 	board, prof := simBoard(t, 1, 2)
 	ft := newFakeTrunk()
-	a, err := New(Options{Board: board, Profile: prof, Emergency: []string{"999"}, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tl := a.trunks[0]
-	go tl.run(ctx)
-	waitUntil(t, "trunk known", func() bool { return tl.status().CanCall() })
+	a, tl, ctx := runTrunk(t, Options{Board: board, Profile: prof, Emergency: []string{"999"}, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}})
 
 	// Port 2's ordinary call, answered.
 	ordinary := &updates{}
@@ -249,15 +241,7 @@ func TestOnCallHearsTrunkCalls(t *testing.T) {
 		heard++
 		dialledBefore += ft.dialledCount()
 	}
-	a, err := New(Options{Board: board, Profile: prof, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}, OnCall: onCall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tl := a.trunks[0]
-	go tl.run(ctx)
-	waitUntil(t, "trunk known", func() bool { return tl.status().CanCall() })
+	a, tl, ctx := runTrunk(t, Options{Board: board, Profile: prof, Trunks: []TrunkOptions{{Trunk: ft, Kind: "sim"}}, OnCall: onCall})
 	count := func() int { mu.Lock(); defer mu.Unlock(); return heard }
 
 	out := &updates{}
@@ -294,4 +278,20 @@ func simBoard(t *testing.T, ports ...int) (*sim.Board, *profile.Profile) {
 		t.Fatal(err)
 	}
 	return board, prof
+}
+
+// runTrunk is an appliance made with o, whose first trunk runs (until the
+// test ends) and is known to be able to call.
+func runTrunk(t *testing.T, o Options) (*Appliance, *trunkLine, context.Context) {
+	t.Helper()
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	tl := a.trunks[0]
+	go tl.run(ctx)
+	waitUntil(t, "trunk known", func() bool { return tl.status().CanCall() })
+	return a, tl, ctx
 }
