@@ -231,6 +231,9 @@ func (tl *trunkLine) placeTest(ctx context.Context, number string) (pathtest.Cal
 		return nil, fmt.Errorf("trunk %s: %w: %v", tl.nm, pathtest.ErrBlocked, err)
 	}
 	t := &trunkTest{tl: tl, events: make(chan pathtest.Event, testEvents)}
+	// Logged before the trunk's lock is taken: a slow log must never hold
+	// the trunk up for a porter's call (999 included).
+	tl.a.log.Info("path test call", "trunk", tl.nm, "number", dialled)
 	tl.mu.Lock()
 	if !tl.st.CanCall() {
 		why := tl.whyNotLocked()
@@ -245,7 +248,6 @@ func (tl *trunkLine) placeTest(ctx context.Context, number string) (pathtest.Cal
 	defer cancel()
 	c := &trunkCall{tl: tl, dir: "out", number: dialled, test: t, cancelDial: cancel, dialed: make(chan struct{})}
 	t.c = c
-	tl.a.log.Info("path test call", "trunk", tl.nm, "number", dialled)
 	if err := tl.dialLocked(dctx, c, dialled); err != nil {
 		c.markOver()
 		if c.wasPreempted() {
