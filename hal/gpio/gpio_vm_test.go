@@ -593,7 +593,7 @@ func TestVMPowerInputs(t *testing.T) {
 		return hal.PowerState{}
 	}
 	before, _ := s.setPull(4, false)
-	if st := next(); st.Mains || st.BatteryLow || st.At < before {
+	if st := next(); st.Mains || st.BatteryLow || st.At < before-clockSkew {
 		t.Fatalf("mains lost: %+v", st)
 	}
 	s.setPull(5, false)
