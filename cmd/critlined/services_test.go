@@ -136,9 +136,6 @@ func TestTrunkCallDeflectedWhenNoPortCanRing(t *testing.T) {
 		t.Fatal("the simulator saw no AT+CTFR with the divert number")
 	}
 	t.Logf("RING -> AT+CTFR over %d calls: median %v (all %v)", runs, medianDur(lat), lat)
-	if medianDur(lat) > 5*time.Second { // a hang guard, not a timing test
-		t.Fatalf("deflection took %v", medianDur(lat))
-	}
 	// The port whose divert applied is the first that could not ring.
 	for _, m := range []string{`critline_trunk_diverts_total{method="deflection",result="ok",trunk="lte"}`} {
 		if v := p.metric(m); v != fmt.Sprint(runs) {
