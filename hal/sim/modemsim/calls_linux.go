@@ -24,6 +24,9 @@ type Redirect struct {
 	// After is how long the call had been ringing (deflection) or
 	// connected (transfer) when it was sent on.
 	After time.Duration
+	// Rings is how many RINGs the call had sent when it was deflected
+	// (1: sent on in answer to the first); 0 for a transfer.
+	Rings int
 }
 
 // Supplementary services the network can be told to refuse (verb
@@ -270,6 +273,7 @@ func (s *Sim) ringLocked(c *simCall) {
 	if !s.presentLocked(c) || !c.incoming || c.stat != 4 {
 		return
 	}
+	c.rings++
 	s.urcLocked("RING")
 	if s.st.clip {
 		num, typ := s.cliLocked(c)
@@ -515,7 +519,7 @@ func (s *Sim) ctfrLocked(raw string) ([]string, string) {
 	if c.presentation != 0 {
 		from = "withheld"
 	}
-	s.redirects = append(s.redirects, Redirect{Kind: "deflection", From: from, To: num, At: time.Now(), After: time.Since(c.started)})
+	s.redirects = append(s.redirects, Redirect{Kind: "deflection", From: from, To: num, At: time.Now(), After: time.Since(c.started), Rings: c.rings})
 	s.endCallLocked(c, "")
 	return ok()
 }

@@ -360,7 +360,11 @@ func (s *Sim) cRedirects(args []string) (string, error) {
 	}
 	var b strings.Builder
 	for _, x := range r {
-		fmt.Fprintf(&b, "%s %s: %s -> %s after %s\n", x.At.Format(time.TimeOnly), x.Kind, x.From, x.To, x.After.Round(time.Millisecond))
+		fmt.Fprintf(&b, "%s %s: %s -> %s after %s", x.At.Format(time.TimeOnly), x.Kind, x.From, x.To, x.After.Round(time.Millisecond))
+		if x.Kind == "deflection" {
+			fmt.Fprintf(&b, " on ring %d", x.Rings)
+		}
+		b.WriteByte('\n')
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
 }

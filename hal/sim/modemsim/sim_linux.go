@@ -106,6 +106,7 @@ type simCall struct {
 	presentation int // CLI validity: 0 given, 1 withheld, 2 unavailable
 	stat         int // +CLCC stat
 	started      time.Time
+	rings        int        // RINGs sent for it (an incoming call)
 	resp         *responder // a dialled number's responder, once answered
 	respPos      int        // samples of the responder's tone sent so far
 }
