@@ -381,6 +381,62 @@ func TestThreeWayTrunkAndSIP(t *testing.T) {
 	}
 }
 
+// Three-way calling across two SIP calls: a caller through the PBX on
+// port 1 is held (re-INVITE a=sendonly) while the porter calls port 2
+// through the PBX; R3 takes the caller back (a=sendrecv) and joins the
+// three in the appliance: each hears the other two (the caller 697 Hz,
+// port 1's porter 1004 Hz, port 2's porter 1209 Hz), nobody hears
+// themselves. The porter hanging up leaves the other two together
+// (transfer_on_hangup, the default): both calls go through one registrar,
+// so by REFER with Replaces of port 1's dialog with port 2, and port 1 is
+// free at once.
+func TestThreeWayOfTwoSIPCalls(t *testing.T) {
+	r := startFlashRig(t, nil)
+	p := r.p
+	ra := newRTPPeer(t, 697)
+	a := r.caller(t, "uac-conferee.xml", "", "Porters Lodge", "07700900111", "270001", ra,
+		"{{REFERTO}}", `sip:270002@[^?>]+[?]Replaces=[^>]+`)
+	r.answer(t, 1)
+	p.portHears(t, 1, 697, 0.5)
+	r.enquiryToPort2(t)
+	eventually(t, "the caller got the hold re-INVITE", func() bool { return strings.Contains(a.logged(), "REINVITE sendonly") })
+	p.flash(1, "3")
+	eventually(t, "a three-way on port 1", func() bool { return portState(p.status(), 1).ThreeWay })
+	eventually(t, "the caller taken back (a=sendrecv)", func() bool { return strings.Contains(a.logged(), "REINVITE sendrecv") })
+	m := ra.mark()
+	p.playTone(1, 1004, 12)
+	p.playTone(2, 1209, 12)
+	p.portHears(t, 1, 697, 0.2)
+	p.portHears(t, 1, 1209, 0.2)
+	p.portHears(t, 2, 697, 0.2)
+	p.portHears(t, 2, 1004, 0.2)
+	ra.hearsSince(t, "the caller", m, 1004, 0.2)
+	ra.hearsSince(t, "the caller", m, 1209, 0.2)
+	for _, c := range []struct {
+		who  string
+		port int
+		self float64
+	}{{"port 1", 1, 1004}, {"port 2", 2, 1209}} {
+		s := p.listenPort(c.port, 1)
+		if share := goertzelPower(s, c.self); share > 0.1 {
+			t.Errorf("%s hears itself: share %.2f at %.0f Hz", c.who, share, c.self)
+		}
+	}
+	if v := p.metric(`critline_flash_services_total{port="1",service="conference"}`); v != "1" {
+		t.Errorf("conference counted %q", v)
+	}
+	callID, local, remote := dialogOf(t, p, 1, "270002")
+	p.mustCtl("sim", "hook", "1", "on")
+	eventually(t, "port 1 idle at once", func() bool { return portState(p.status(), 1).State == "idle" })
+	a.wait("the caller, transferred to port 2")
+	want := "Replaces=" + escapeHV(callID+";to-tag="+remote+";from-tag="+local)
+	if got := a.logged(); !strings.Contains(got, want) {
+		t.Fatalf("Refer-To does not name port 1's dialog with port 2 (%s):\n%s", want, got)
+	}
+	eventually(t, "the replaced dialog ended: port 2's call with port 1 is over", func() bool { return portState(p.status(), 2).State != "connected" })
+	eventually(t, "counted", func() bool { return p.metric(`critline_transfers_total{method="refer",port="1",result="ok"}`) == "1" })
+}
+
 // The PBX's hold: a caller holds the line (re-INVITE a=sendonly), the
 // appliance answers a=recvonly and stops sending; a=sendrecv takes it back
 // and the caller hears the porter again.
