@@ -247,7 +247,10 @@ func TestCopperCheckWithoutSensor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer board.Close()
-	prof, _ := profile.Load("uk", nil)
+	prof, err := profile.Load("uk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := New(Options{Board: senselessBoard{board}, Profile: prof, Ports: []PortOptions{{ID: 1, Copper: true}},
 		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
