@@ -215,17 +215,7 @@ func TestSIPAttendedTransferByREFER(t *testing.T) {
 		"{{REFERTO}}", `sip:270002@[^?>]+[?]Replaces=[^>]+`)
 	r.answer(t, 1)
 	r.enquiryToPort2(t)
-	callID, local, remote := dialogOf(t, p, 1, "270002")
-	hungUp := time.Now()
-	p.mustCtl("sim", "hook", "1", "on")
-	eventually(t, "port 1 idle at once", func() bool { return portState(p.status(), 1).State == "idle" })
-	a.wait("the transferee")
-	want := "Replaces=" + escapeHV(callID+";to-tag="+remote+";from-tag="+local)
-	if got := a.logged(); !strings.Contains(got, want) {
-		t.Fatalf("Refer-To does not name port 1's dialog with port 2 (%s):\n%s", want, got)
-	}
-	eventually(t, "the replaced dialog ended: port 2's call is over", func() bool { return portState(p.status(), 2).State != "connected" })
-	eventually(t, "counted", func() bool { return p.metric(`critline_transfers_total{method="refer",port="1",result="ok"}`) == "1" })
+	hungUp := hangUpTransfersByREFER(t, p, a, "the transferee")
 	tt := a.traceTimes("REFER sip:", "BYE sip:")
 	if refer, bye := tt["REFER sip:"], tt["BYE sip:"]; !refer.IsZero() && !bye.IsZero() {
 		t.Logf("figure: attended transfer: on-hook to REFER at the transferee %v (test clock vs sipp's, same host), REFER to the transferor's BYE %v (sipp trace)",
@@ -358,14 +348,23 @@ func TestThreeWayTrunkAndSIP(t *testing.T) {
 	p.flash(1, "3")
 	eventually(t, "a three-way on port 1", func() bool { return portState(p.status(), 1).ThreeWay })
 	p.mustCtl("sim", "trunk", "tone", "697", "12")
+	threeWayHeard(t, p, 697, func(hz float64) { p.trunkHears(t, hz, 0.2) })
+}
+
+// threeWayHeard checks a three-way on port 1 with port 2 and a third party
+// who sends farHz: the porters play 1004 Hz (port 1) and 1209 Hz (port 2);
+// each of the three hears the other two (farHears checks the third party),
+// neither porter hears themselves, and the conference was counted.
+func threeWayHeard(t *testing.T, p *proc, farHz float64, farHears func(hz float64)) {
+	t.Helper()
 	p.playTone(1, 1004, 12)
 	p.playTone(2, 1209, 12)
-	p.portHears(t, 1, 697, 0.2)
+	p.portHears(t, 1, farHz, 0.2)
 	p.portHears(t, 1, 1209, 0.2)
-	p.portHears(t, 2, 697, 0.2)
+	p.portHears(t, 2, farHz, 0.2)
 	p.portHears(t, 2, 1004, 0.2)
-	p.trunkHears(t, 1004, 0.2)
-	p.trunkHears(t, 1209, 0.2)
+	farHears(1004)
+	farHears(1209)
 	for _, c := range []struct {
 		who  string
 		port int
@@ -404,37 +403,29 @@ func TestThreeWayOfTwoSIPCalls(t *testing.T) {
 	eventually(t, "a three-way on port 1", func() bool { return portState(p.status(), 1).ThreeWay })
 	eventually(t, "the caller taken back (a=sendrecv)", func() bool { return strings.Contains(a.logged(), "REINVITE sendrecv") })
 	m := ra.mark()
-	p.playTone(1, 1004, 12)
-	p.playTone(2, 1209, 12)
-	p.portHears(t, 1, 697, 0.2)
-	p.portHears(t, 1, 1209, 0.2)
-	p.portHears(t, 2, 697, 0.2)
-	p.portHears(t, 2, 1004, 0.2)
-	ra.hearsSince(t, "the caller", m, 1004, 0.2)
-	ra.hearsSince(t, "the caller", m, 1209, 0.2)
-	for _, c := range []struct {
-		who  string
-		port int
-		self float64
-	}{{"port 1", 1, 1004}, {"port 2", 2, 1209}} {
-		s := p.listenPort(c.port, 1)
-		if share := goertzelPower(s, c.self); share > 0.1 {
-			t.Errorf("%s hears itself: share %.2f at %.0f Hz", c.who, share, c.self)
-		}
-	}
-	if v := p.metric(`critline_flash_services_total{port="1",service="conference"}`); v != "1" {
-		t.Errorf("conference counted %q", v)
-	}
+	threeWayHeard(t, p, 697, func(hz float64) { ra.hearsSince(t, "the caller", m, hz, 0.2) })
+	hangUpTransfersByREFER(t, p, a, "the caller, transferred to port 2")
+}
+
+// hangUpTransfersByREFER hangs port 1 up with a caller (sipp run a, who)
+// and port 2 on its line, and checks the attended transfer by REFER that
+// follows: port 1 idle at once, the caller's REFER names port 1's dialog
+// with port 2 (Replaces, RFC 3891), that dialog ends, the transfer is
+// counted. It returns when port 1 was hung up.
+func hangUpTransfersByREFER(t *testing.T, p *proc, a *sippRun, who string) time.Time {
+	t.Helper()
 	callID, local, remote := dialogOf(t, p, 1, "270002")
+	hungUp := time.Now()
 	p.mustCtl("sim", "hook", "1", "on")
 	eventually(t, "port 1 idle at once", func() bool { return portState(p.status(), 1).State == "idle" })
-	a.wait("the caller, transferred to port 2")
+	a.wait(who)
 	want := "Replaces=" + escapeHV(callID+";to-tag="+remote+";from-tag="+local)
 	if got := a.logged(); !strings.Contains(got, want) {
 		t.Fatalf("Refer-To does not name port 1's dialog with port 2 (%s):\n%s", want, got)
 	}
-	eventually(t, "the replaced dialog ended: port 2's call with port 1 is over", func() bool { return portState(p.status(), 2).State != "connected" })
+	eventually(t, "the replaced dialog ended: port 2's call is over", func() bool { return portState(p.status(), 2).State != "connected" })
 	eventually(t, "counted", func() bool { return p.metric(`critline_transfers_total{method="refer",port="1",result="ok"}`) == "1" })
+	return hungUp
 }
 
 // The PBX's hold: a caller holds the line (re-INVITE a=sendonly), the
