@@ -273,7 +273,9 @@ func (s *Sim) ringLocked(c *simCall) {
 	if !s.presentLocked(c) || !c.incoming || c.stat != 4 {
 		return
 	}
-	c.rings++
+	if !s.st.wedged {
+		c.rings++ // a wedged module sends nothing
+	}
 	s.urcLocked("RING")
 	if s.st.clip {
 		num, typ := s.cliLocked(c)
