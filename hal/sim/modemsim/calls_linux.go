@@ -273,10 +273,9 @@ func (s *Sim) ringLocked(c *simCall) {
 	if !s.presentLocked(c) || !c.incoming || c.stat != 4 {
 		return
 	}
-	if !s.st.wedged {
-		c.rings++ // a wedged module sends nothing
+	if s.urcLocked("RING") {
+		c.rings++
 	}
-	s.urcLocked("RING")
 	if s.st.clip {
 		num, typ := s.cliLocked(c)
 		s.urcLocked(fmt.Sprintf(`+CLIP: "%s",%d,"",0,"%s",%d`, num, typ, c.name, c.presentation))

@@ -340,14 +340,16 @@ func (s *Sim) sendLocked(b []byte) {
 	}
 }
 
-// urcLocked sends unsolicited lines, unless the module is wedged.
-func (s *Sim) urcLocked(lines ...string) {
+// urcLocked sends unsolicited lines, unless the module is wedged; it
+// reports whether it sent them.
+func (s *Sim) urcLocked(lines ...string) bool {
 	if s.st.wedged {
-		return
+		return false
 	}
 	for _, l := range lines {
 		s.sendLocked([]byte("\r\n" + l + "\r\n"))
 	}
+	return true
 }
 
 // ---- the AT port ----
