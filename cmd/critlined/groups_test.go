@@ -223,7 +223,7 @@ func TestLocalCallsStayLocalWithThePBXUp(t *testing.T) {
 		portToPort(t, p, "local")
 	}
 	if st := p.status(); st.Mode != "normal" || !registered(st) {
-		t.Fatalf("mode %s (%s), registered %v: a local call changed nothing upstream", st.Mode, st.ModeReason, registered(st))
+		t.Fatalf("after local calls: mode %s (%s), registered %v; want normal, every line registered", st.Mode, st.ModeReason, registered(st))
 	}
 	if v := p.metric(`critline_calls_total{direction="out",port="1",result="answered",route="local"}`); v != strconv.Itoa(runs) {
 		t.Fatalf("local calls booked %q, want %d", v, runs)

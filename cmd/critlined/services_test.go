@@ -117,9 +117,9 @@ func TestTrunkCallDeflectedWhenNoPortCanRing(t *testing.T) {
 		t.Fatalf("service metric %q", v)
 	}
 	unreachable(t, p)
-	// A minute between RINGs: a deflection that waited for a second one
-	// (or was late for any reason but load) shows as "on ring 2", and the
-	// wait for it gives up first.
+	// A minute between RINGs: no load makes a deflection late enough to
+	// meet a second one, so "on ring 2" (or the wait giving up first) means
+	// it waited for more than the first RING.
 	p.mustCtl("sim", "trunk", "timing", "ring", "60s")
 	const runs = 5
 	var lat []time.Duration
