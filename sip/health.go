@@ -316,8 +316,9 @@ func (u *UA) pathVerdict(rp *regPath, changed bool, why string) {
 }
 
 // sendProbe sends one OPTIONS over rp's path; any response at all means
-// the registrar is alive over it. On a NAT path the response's Via tells
-// the public address the registrar saw.
+// the registrar is alive over it. Over UDP it is a quick probe
+// (quickprobe.go); on a NAT path sipgo's, whose response's Via tells the
+// public address the registrar saw.
 func (u *UA) sendProbe(rp *regPath) (bool, time.Duration) {
 	r := rp.r
 	if !u.resolve(r) {
@@ -326,6 +327,13 @@ func (u *UA) sendProbe(rp *regPath) (bool, time.Duration) {
 	r.mu.Lock()
 	dest := r.dest
 	r.mu.Unlock()
+	if q := rp.p.qp; q != nil && r.tp == "UDP" && !rp.p.cfg.NAT {
+		if ap, err := netip.ParseAddrPort(dest); err == nil {
+			if ok, rtt, done := u.quickProbe(rp, q, ap); done {
+				return ok, rtt
+			}
+		}
+	}
 	adv := rp.advertise()
 	cli := rp.client()
 	if cli == nil {

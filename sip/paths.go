@@ -98,6 +98,7 @@ type pathStack struct {
 	ua    *sipgo.UserAgent
 	srv   *sipgo.Server
 	pc    *countConn
+	qp    *quickProbes // nil: the socket is no *net.UDPConn (quickprobe.go)
 	tcpLn net.Listener
 	port  int
 	bind  netip.Addr // the listen host (unspecified: every address)
@@ -155,12 +156,32 @@ type countConn struct {
 	p *pathStack
 }
 
+// ReadFrom is sipgo's read of the path's socket. The answers to quick
+// probes are taken out here, from trusted peers only, and never reach
+// sipgo; reading an address port rather than a *net.UDPAddr makes a read
+// that allocates nothing.
 func (c *countConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, a, err := c.PacketConn.ReadFrom(b)
-	if n > 0 {
-		c.p.countSIP(true, n)
+	uc, ok := c.PacketConn.(*net.UDPConn)
+	if !ok {
+		n, a, err := c.PacketConn.ReadFrom(b)
+		if n > 0 {
+			c.p.countSIP(true, n)
+		}
+		return n, a, err
 	}
-	return n, a, err
+	for {
+		n, ap, err := uc.ReadFromUDPAddrPort(b)
+		if n > 0 {
+			c.p.countSIP(true, n)
+		}
+		if err != nil && !ap.IsValid() {
+			return n, nil, err
+		}
+		if err == nil && c.p.qp != nil && c.p.u.trusted(ap.Addr()) && c.p.qp.answer(b[:n], ap) {
+			continue
+		}
+		return n, net.UDPAddrFromAddrPort(ap), err
+	}
 }
 
 func (c *countConn) WriteTo(b []byte, a net.Addr) (int, error) {
@@ -212,6 +233,7 @@ func (u *UA) listenPath(p *pathStack, tcp bool) error {
 		return fmt.Errorf("sip: path %s: listen udp %s: %w (is another SIP program running? set sip.listen)", p.cfg.Name, addr, err)
 	}
 	p.pc = &countConn{PacketConn: pc, p: p}
+	p.qp = newQuickProbes(pc)
 	p.port = pc.LocalAddr().(*net.UDPAddr).Port
 	if tcp {
 		if p.tcpLn, err = lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, fmt.Sprint(p.port))); err != nil {

@@ -25,3 +25,17 @@ func BenchmarkProbe(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProbeRound is one whole probe round as the probe loop runs it:
+// the probe, its late watch, its metrics and its verdict.
+func BenchmarkProbeRound(b *testing.B) {
+	k := startKamailio(b, kamOpts{Users: testUsers()})
+	u := startUA(b, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, func(c *Config) { c.ProbeInterval = time.Hour })
+	waitFor(b, 10*time.Second, "registered", func() bool { return allRegistered(u.UA, "pbx") })
+	rp := u.regs[0].current()
+	b.ReportAllocs()
+	for b.Loop() {
+		u.wg.Add(1)
+		u.probe(rp)
+	}
+}
