@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/critline/critline/control"
@@ -125,3 +126,82 @@ func restNow(log *slog.Logger) {
 // the OS once the daemon is ready, instead of letting them sit resident
 // until the heap grows enough to trigger a collection.
 func releaseStartup() { debug.FreeOSMemory() }
+
+// gcRest lets the collector rest between memory rests. Every collection
+// walks every goroutine's stack, and the runtime's function tables and code
+// it reads to do so (about 1.2 MB of the executable, measured) come back
+// into the process's page tables with the first collection after a rest:
+// with Go's defaults a quiet appliance still collects at least every two
+// minutes. Resting, the appliance allocates only a little, so the
+// collector is switched off (GOGC=-1, which also stops the runtime's
+// two-minute collection) and the memory rests collect instead; a memory
+// limit a few MB above what the rest left is the backstop: should anything
+// allocate that much while resting (a flood of requests, a leak), the
+// runtime collects at the limit, and that first collection puts the
+// collector back to its working settings (a cleanup attached to a sentinel
+// object runs after it). Any wake (an audio device resuming, a call) does
+// too, before the call runs.
+type gcRest struct {
+	log         *slog.Logger
+	setPercent  func(int) int     // debug.SetGCPercent
+	setLimit    func(int64) int64 // debug.SetMemoryLimit
+	inUse       func() uint64     // the runtime's memory as its limit counts it
+	percent     int               // GOGC when working
+	limit       int64             // the memory limit when working
+	headroom    int64             // the limit while resting: inUse + headroom
+	gen         uint64            // which rest a sentinel belongs to
+	resting     bool
+	onCollected func(gen uint64) // the sentinel's cleanup (set by the governor)
+}
+
+// gcRestHeadroom is how much the appliance may allocate while resting
+// before the runtime collects (and the collector goes back to work). A
+// quiet appliance allocates a few kB a second, so a rest period (5 min) is
+// well within it; a burst reaches it in a moment.
+const gcRestHeadroom = 8 << 20
+
+// newGCRest returns nil when the environment sets GOGC or GOMEMLIMIT: the
+// operator's settings then stand.
+func newGCRest(log *slog.Logger, getenv func(string) string) *gcRest {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	return &gcRest{log: log, setPercent: debug.SetGCPercent, setLimit: debug.SetMemoryLimit, inUse: runtimeInUse,
+		percent: idleGCPercent, limit: memoryLimit, headroom: gcRestHeadroom}
+}
+
+// enter switches the collector off with a limit headroom above what is in
+// use now (never above the working limit), and arms a sentinel whose
+// cleanup tells onCollected when the next collection has run.
+func (r *gcRest) enter() {
+	r.gen++
+	r.resting = true
+	r.setLimit(min(int64(r.inUse())+r.headroom, r.limit))
+	r.setPercent(-1)
+	runtime.AddCleanup(new(gcSentinel), r.onCollected, r.gen)
+}
+
+// disarm makes the sentinel armed now not count: a collection the daemon
+// makes itself (a memory rest's) is not the backstop's.
+func (r *gcRest) disarm() { r.gen++ }
+
+// leave puts the collector back to work.
+func (r *gcRest) leave() {
+	r.resting = false
+	r.disarm() // a sentinel still armed no longer counts
+	r.setPercent(r.percent)
+	r.setLimit(r.limit)
+}
+
+// gcSentinel is a heap object of its own (it holds a pointer, so the
+// allocator does not pack it with others) whose only use is to die at the
+// next collection.
+type gcSentinel struct{ p *int }
+
+// runtimeInUse is the memory the runtime's limit counts: everything it has
+// mapped less what it has returned to the OS.
+func runtimeInUse() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() - s[1].Value.Uint64()
+}

@@ -19,29 +19,37 @@ import (
 // no port (a trunk call, remote activation: survivability.Options.OnCall);
 // and at any rest check that finds a call up.
 //
+// The collector rests with it (gcRest, memory.go): off between memory rests
+// while the appliance rests, back at work on the same wakes.
+//
 // A GOMAXPROCS set in the environment is the operator's: the governor then
-// leaves the scheduler alone.
+// leaves the scheduler alone (and GOGC or GOMEMLIMIT the collector).
 type cpuGovernor struct {
 	log *slog.Logger
-	set func(int) int // runtime.GOMAXPROCS
+	set func(int) int // runtime.GOMAXPROCS; nil: the scheduler is left alone
 	all int           // the CPUs in use when busy
+	gc  *gcRest       // nil: the collector is left alone
 
 	mu      sync.Mutex
 	streams int  // audio streams running
-	low     bool // resting on one CPU
+	low     bool // resting (on one CPU, if set)
 }
 
 // newCPUGovernor returns nil (a governor that does nothing) when the
-// environment (getenv) sets GOMAXPROCS or there is one CPU anyway.
+// environment (getenv) sets GOMAXPROCS or there is one CPU anyway, and
+// sets GOGC or GOMEMLIMIT.
 func newCPUGovernor(log *slog.Logger, getenv func(string) string) *cpuGovernor {
-	if getenv("GOMAXPROCS") != "" {
+	g := &cpuGovernor{log: log, gc: newGCRest(log, getenv)}
+	if all := runtime.GOMAXPROCS(0); getenv("GOMAXPROCS") == "" && all > 1 {
+		g.set, g.all = runtime.GOMAXPROCS, all
+	}
+	if g.set == nil && g.gc == nil {
 		return nil
 	}
-	all := runtime.GOMAXPROCS(0)
-	if all <= 1 {
-		return nil
+	if g.gc != nil {
+		g.gc.onCollected = g.collected
 	}
-	return &cpuGovernor{log: log, set: runtime.GOMAXPROCS, all: all}
+	return g
 }
 
 // streamStarted books an audio stream starting (or resuming): every CPU
@@ -84,21 +92,61 @@ func (g *cpuGovernor) rest() {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.gc != nil && g.gc.resting {
+		g.gc.disarm() // the memory rest's own collection is not the backstop's
+	}
 	if g.low || g.streams > 0 {
 		return
 	}
-	g.set(1)
 	g.low = true
-	g.log.Debug("scheduler resting on one CPU")
+	if g.set != nil {
+		g.set(1)
+		g.log.Debug("scheduler resting on one CPU")
+	}
+}
+
+// restGC lets the collector rest, if the appliance still does: called
+// after a memory rest has collected and returned the free heap, so the
+// collector's backstop is measured from what rest left.
+func (g *cpuGovernor) restGC() {
+	if g == nil || g.gc == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.low {
+		return
+	}
+	g.gc.enter()
+	g.log.Debug("collector resting until the next memory rest")
+}
+
+// collected is told by gcRest's sentinel that a collection has run since
+// the rest numbered gen: one the backstop forced, if the collector still
+// rests from it. The collector goes back to work; the scheduler stays as
+// it is (no call is known).
+func (g *cpuGovernor) collected(gen uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.gc.resting || g.gc.gen != gen {
+		return
+	}
+	g.gc.leave()
+	g.log.Info("collector back at work: the appliance allocated its resting headroom while idle", "headroom_bytes", g.gc.headroom)
 }
 
 func (g *cpuGovernor) raiseLocked(why string) {
 	if !g.low {
 		return
 	}
-	g.set(g.all)
 	g.low = false
-	g.log.Debug("scheduler on every CPU", "cpus", g.all, "why", why)
+	if g.gc != nil && g.gc.resting {
+		g.gc.leave()
+	}
+	if g.set != nil {
+		g.set(g.all)
+		g.log.Debug("scheduler on every CPU", "cpus", g.all, "why", why)
+	}
 }
 
 // governedBoard is a board whose ports' audio devices tell the governor

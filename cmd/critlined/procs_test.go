@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,19 +119,138 @@ func TestCPUGovernorPlainAudio(t *testing.T) {
 // board is untouched and every call is a no-op.
 func TestNoCPUGovernor(t *testing.T) {
 	// Not t.Setenv: with cgo (the spandsp tag) setenv races C's getenv.
-	env := func(k string) string { return map[string]string{"GOMAXPROCS": "2"}[k] }
+	env := func(k string) string { return map[string]string{"GOMAXPROCS": "2", "GOGC": "100"}[k] }
 	g := newCPUGovernor(slog.New(slog.DiscardHandler), env)
 	if g != nil {
-		t.Fatal("a governor despite GOMAXPROCS in the environment")
+		t.Fatal("a governor despite GOMAXPROCS and GOGC in the environment")
 	}
 	b := portsBoard{ports: []hal.Port{{ID: 1, Audio: &fakeAudio{}}}}
 	if got := governBoard(b, g); got.Ports()[0].Audio != b.ports[0].Audio {
 		t.Fatal("the board was wrapped without a governor")
 	}
 	g.rest()
+	g.restGC()
 	g.busy()
 	g.streamStarted()
 	g.streamStopped()
+}
+
+// gcLog records what a governor's collector part was told.
+type gcLog struct {
+	mu      sync.Mutex
+	percent []int
+	limit   []int64
+}
+
+func (l *gcLog) setPercent(p int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.percent = append(l.percent, p)
+	return 0
+}
+
+func (l *gcLog) setLimit(n int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limit = append(l.limit, n)
+	return 0
+}
+
+func (l *gcLog) last() (int, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.percent[len(l.percent)-1], l.limit[len(l.limit)-1]
+}
+
+// testGCGovernor is a governor with only its collector part (as on a
+// one-CPU board), recording the settings instead of applying them. The
+// sentinels' cleanups are ignored (the test binary collects whenever it
+// likes); a test tells the governor of a collection itself.
+func testGCGovernor(l *gcLog) *cpuGovernor {
+	g := &cpuGovernor{log: slog.New(slog.DiscardHandler), gc: &gcRest{setPercent: l.setPercent, setLimit: l.setLimit,
+		inUse: func() uint64 { return 12 << 20 }, percent: idleGCPercent, limit: memoryLimit, headroom: gcRestHeadroom}}
+	g.gc.onCollected = func(uint64) {}
+	return g
+}
+
+// The collector rests after a memory rest, with a limit the headroom above
+// what is in use, and goes back to work on any wake; a collection the
+// memory rest makes itself does not wake it.
+func TestGCRestFollowsTheGovernor(t *testing.T) {
+	var l gcLog
+	g := testGCGovernor(&l)
+	a := &fakeAudio{}
+	p := governBoard(portsBoard{ports: []hal.Port{{ID: 1, Audio: a}}}, g).Ports()[0].Audio.(hal.Pausable)
+	g.rest()
+	g.restGC()
+	if len(l.percent) != 0 {
+		t.Fatalf("the collector rested while a device ran: %v", l.percent)
+	}
+	_ = p.Pause()
+	g.rest()
+	g.restGC()
+	if pc, lim := l.last(); pc != -1 || lim != 12<<20+gcRestHeadroom {
+		t.Fatalf("resting: GOGC %d, limit %d; want off and %d", pc, lim, 12<<20+gcRestHeadroom)
+	}
+	// The next memory rest: its collection kills the sentinel, whose
+	// cleanup may come before or after the collector rests again.
+	old := g.gc.gen
+	g.rest()
+	g.collected(old)
+	g.restGC()
+	g.collected(old)
+	if pc, _ := l.last(); pc != -1 {
+		t.Fatalf("a memory rest's own collection woke the collector: GOGC %d", pc)
+	}
+	_ = p.Resume() // off-hook
+	if pc, lim := l.last(); pc != idleGCPercent || lim != memoryLimit {
+		t.Fatalf("after an off-hook: GOGC %d, limit %d; want %d and %d", pc, lim, idleGCPercent, memoryLimit)
+	}
+	_ = p.Pause()
+	g.rest()
+	g.restGC()
+	g.busy() // a trunk call
+	if pc, _ := l.last(); pc != idleGCPercent {
+		t.Fatalf("after a call: GOGC %d", pc)
+	}
+	n := len(l.percent)
+	g.collected(g.gc.gen)
+	if len(l.percent) != n {
+		t.Fatal("a collection while working changed the collector's settings")
+	}
+}
+
+// Something allocates the headroom while the appliance rests: the runtime
+// collects at the limit, and after that collection (a real one here, with
+// the real sentinel and cleanup) the collector is back at work while the
+// scheduler stays as it was.
+func TestGCRestBackstop(t *testing.T) {
+	var l gcLog
+	g := testGCGovernor(&l)
+	woke := make(chan struct{})
+	var once sync.Once
+	g.gc.onCollected = func(gen uint64) {
+		g.collected(gen)
+		once.Do(func() { close(woke) })
+	}
+	governBoard(portsBoard{}, g)
+	g.rest()
+	g.restGC()
+	runtime.GC() // the collection the limit would force
+	select {
+	case <-woke:
+	case <-time.After(30 * time.Second): // a hang guard: the cleanup runs soon after the collection
+		t.Fatal("the sentinel's cleanup never ran after a collection")
+	}
+	if pc, lim := l.last(); pc != idleGCPercent || lim != memoryLimit {
+		t.Fatalf("after the backstop's collection: GOGC %d, limit %d; want %d and %d", pc, lim, idleGCPercent, memoryLimit)
+	}
+	g.mu.Lock()
+	low := g.low
+	g.mu.Unlock()
+	if !low {
+		t.Fatal("the backstop's collection took the governor out of rest")
+	}
 }
 
 // BenchmarkGovernorWake is what an off-hook at rest pays before its first
@@ -150,4 +272,60 @@ func BenchmarkGovernorWake(b *testing.B) {
 		g.streamStopped()
 	}
 	b.ReportMetric(float64(wake.Nanoseconds())/1e3/float64(b.N), "µs/wake")
+}
+
+// The backstop with the real runtime: the collector off and a limit a few
+// MB above what is in use, garbage beyond that headroom makes the runtime
+// collect, and the collector is back at its working settings after it.
+func TestGCRestBackstopRealRuntime(t *testing.T) {
+	origPercent := debug.SetGCPercent(100)
+	origLimit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(origPercent)
+		debug.SetMemoryLimit(origLimit)
+	})
+	runtime.GC()
+	r := &gcRest{setPercent: debug.SetGCPercent, setLimit: debug.SetMemoryLimit, inUse: runtimeInUse,
+		percent: 77, limit: 1 << 40, headroom: 4 << 20}
+	g := &cpuGovernor{log: slog.New(slog.DiscardHandler), gc: r}
+	woke := make(chan struct{})
+	var once sync.Once
+	r.onCollected = func(gen uint64) {
+		g.collected(gen)
+		once.Do(func() { close(woke) })
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g.rest()
+	g.restGC()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Fatalf("resting: GOGC %d, want off", p)
+	}
+	var sink [][]byte
+	for i := 0; ; i++ {
+		select {
+		case <-woke:
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			if after.NumGC == before.NumGC {
+				t.Fatal("woken without a collection")
+			}
+			if p := debug.SetGCPercent(77); p != 77 {
+				t.Fatalf("after the backstop's collection: GOGC %d, want the working 77", p)
+			}
+			t.Logf("the limit forced a collection after %d MB of garbage", i/16)
+			return
+		default:
+		}
+		if i == 16*256 { // 256 MB: far beyond the 4 MB headroom
+			t.Fatal("no collection brought the collector back after 256 MB allocated at rest")
+		}
+		sink = append(sink, make([]byte, 64<<10))
+		if len(sink) == 16 {
+			sink = sink[:0] // garbage, 1 MB at a time
+		}
+		if i%16 == 0 {
+			runtime.Gosched() // let the cleanup goroutine run
+		}
+	}
 }
