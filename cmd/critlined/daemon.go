@@ -173,8 +173,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 
 	releaseStartup()
 	wg.Go(func() {
-		restMemory(runCtx, restSettle, restEvery, func() bool { return quiet(app.Status()) },
-			func() { gov.rest(); restNow(d.log); gov.restGC() }, gov.busy)
+		restMemory(runCtx, restSettle, restCheck, fullRestEvery, func() bool { return quiet(app.Status()) },
+			func(full bool) {
+				gov.rest(full)
+				restNow(d.log, full)
+				if full {
+					gov.restGC()
+				}
+			}, gov.busy)
 	})
 	if ok, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
 		d.log.Warn("sd_notify READY failed", "err", err)

@@ -62,20 +62,32 @@ const (
 	// restSettle is how long after start-up the first rest waits: the
 	// first registrations, probes and collections are over by then.
 	restSettle = 30 * time.Second
-	// restEvery is how often a quiet appliance rests again, so that the
-	// pages of a call made since are released too. Each rest costs a
-	// collection of a heap of about 1 MB and, afterwards, some hundred
-	// minor page faults (no disk reads: the pages stay in the page cache).
-	restEvery = 5 * time.Minute
+	// restCheck is how often a quiet appliance's executable pages are
+	// released again (a light rest: unmapIdleCode only). What rest itself
+	// runs (probes, the modem's liveness probe) faults its few pages back
+	// within a second; what runs now and then (a registration refresh
+	// every minute: sipgo's transaction and parser, digest, stack growth)
+	// would otherwise keep its ~1.5 MB mapped until the next full rest. A
+	// light rest costs one madvise and then some 30-100 minor faults,
+	// about a millisecond of CPU.
+	restCheck = 15 * time.Second
+	// fullRestEvery is how many quiet checks pass between full rests
+	// (collection, free heap to the OS, executable pages): 5 minutes. A
+	// check that finds the appliance busy makes the next quiet one full,
+	// so the pages and heap a call used are released after it.
+	fullRestEvery = 20
 )
 
-// restMemory calls rest after settle and then every period while quiet()
-// says nothing is going on (no port off hook, no call), and busy when it
-// says something is, until ctx ends. A busy appliance is not rested: it
-// would fault the pages straight back in.
-func restMemory(ctx context.Context, settle, period time.Duration, quiet func() bool, rest, busy func()) {
+// restMemory rests after settle and then at every period while quiet()
+// says nothing is going on (no port off hook, no call), and calls busy
+// when it says something is, until ctx ends. rest is told whether to rest
+// fully: the first time, after a busy check, and every fullEvery-th rest;
+// the others are light. A busy appliance is not rested: it would fault
+// the pages straight back in.
+func restMemory(ctx context.Context, settle, period time.Duration, fullEvery int, quiet func() bool, rest func(full bool), busy func()) {
 	t := time.NewTimer(settle)
 	defer t.Stop()
+	sinceFull := -1 // -1: rest fully next time
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,9 +95,15 @@ func restMemory(ctx context.Context, settle, period time.Duration, quiet func() 
 		case <-t.C:
 		}
 		if quiet() {
-			rest()
+			full := sinceFull < 0 || sinceFull+1 >= fullEvery
+			rest(full)
+			sinceFull++
+			if full {
+				sinceFull = 0
+			}
 		} else {
 			busy()
+			sinceFull = -1
 		}
 		t.Reset(period)
 	}
@@ -110,16 +128,18 @@ func quiet(st control.Status) bool {
 	return true
 }
 
-// restNow collects the garbage, returns the free heap to the OS and
-// releases the executable's pages (see unmapIdleCode).
-func restNow(log *slog.Logger) {
-	debug.FreeOSMemory()
+// restNow collects the garbage and returns the free heap to the OS (a
+// full rest only) and releases the executable's pages (see unmapIdleCode).
+func restNow(log *slog.Logger, full bool) {
+	if full {
+		debug.FreeOSMemory()
+	}
 	n, err := unmapIdleCode()
 	if err != nil {
 		log.Warn("could not release the executable's idle pages", "err", err)
 		return
 	}
-	log.Debug("memory rested", "code_bytes_released", n)
+	log.Debug("memory rested", "full", full, "code_bytes_released", n)
 }
 
 // releaseStartup collects start-up's garbage and returns the freed pages to

@@ -85,15 +85,16 @@ func (g *cpuGovernor) busy() {
 	g.raiseLocked("call")
 }
 
-// rest leaves the scheduler one CPU unless an audio stream runs.
-func (g *cpuGovernor) rest() {
+// rest leaves the scheduler one CPU unless an audio stream runs; full says
+// a full memory rest (with its collection) follows.
+func (g *cpuGovernor) rest(full bool) {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.gc != nil && g.gc.resting {
-		g.gc.disarm() // the memory rest's own collection is not the backstop's
+	if full && g.gc != nil && g.gc.resting {
+		g.gc.disarm() // the full memory rest's own collection is not the backstop's
 	}
 	if g.low || g.streams > 0 {
 		return

@@ -68,23 +68,23 @@ func TestCPUGovernor(t *testing.T) {
 		}
 	}
 
-	g.rest()
+	g.rest(true)
 	want("both devices run until their first pause")
 	_ = p1.Pause()
-	g.rest()
+	g.rest(true)
 	want("one device still runs")
 	_ = p2.Pause()
-	g.rest()
+	g.rest(true)
 	want("every device paused", 1)
-	g.rest()
+	g.rest(true)
 	want("resting again changes nothing", 1)
 
 	_ = p2.Resume() // off-hook on port 2
 	want("audio resumes on every CPU", 1, 4)
-	g.rest()
+	g.rest(true)
 	want("no rest while port 2 plays", 1, 4)
 	_ = p2.Pause()
-	g.rest()
+	g.rest(true)
 	want("rest once it pauses", 1, 4, 1)
 
 	g.busy() // a trunk call that reaches no port
@@ -98,7 +98,7 @@ func TestCPUGovernor(t *testing.T) {
 	if err := p1.Pause(); err == nil {
 		t.Fatal("the failing pause did not fail")
 	}
-	g.rest()
+	g.rest(true)
 	want("a device that could not pause", 1, 4, 1, 4)
 }
 
@@ -109,7 +109,7 @@ func TestCPUGovernorPlainAudio(t *testing.T) {
 	if _, ok := b.Ports()[0].Audio.(hal.Pausable); ok {
 		t.Fatal("a device that cannot pause was made pausable")
 	}
-	g.rest()
+	g.rest(true)
 	if len(procs) != 0 {
 		t.Fatalf("a board whose audio never pauses rested: GOMAXPROCS %v", procs)
 	}
@@ -128,7 +128,7 @@ func TestNoCPUGovernor(t *testing.T) {
 	if got := governBoard(b, g); got.Ports()[0].Audio != b.ports[0].Audio {
 		t.Fatal("the board was wrapped without a governor")
 	}
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	g.busy()
 	g.streamStarted()
@@ -181,13 +181,13 @@ func TestGCRestFollowsTheGovernor(t *testing.T) {
 	g := testGCGovernor(&l)
 	a := &fakeAudio{}
 	p := governBoard(portsBoard{ports: []hal.Port{{ID: 1, Audio: a}}}, g).Ports()[0].Audio.(hal.Pausable)
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	if len(l.percent) != 0 {
 		t.Fatalf("the collector rested while a device ran: %v", l.percent)
 	}
 	_ = p.Pause()
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	if pc, lim := l.last(); pc != -1 || lim != 12<<20+gcRestHeadroom {
 		t.Fatalf("resting: GOGC %d, limit %d; want off and %d", pc, lim, 12<<20+gcRestHeadroom)
@@ -195,7 +195,7 @@ func TestGCRestFollowsTheGovernor(t *testing.T) {
 	// The next memory rest: its collection kills the sentinel, whose
 	// cleanup may come before or after the collector rests again.
 	old := g.gc.gen
-	g.rest()
+	g.rest(true)
 	g.collected(old)
 	g.restGC()
 	g.collected(old)
@@ -207,7 +207,7 @@ func TestGCRestFollowsTheGovernor(t *testing.T) {
 		t.Fatalf("after an off-hook: GOGC %d, limit %d; want %d and %d", pc, lim, idleGCPercent, memoryLimit)
 	}
 	_ = p.Pause()
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	g.busy() // a trunk call
 	if pc, _ := l.last(); pc != idleGCPercent {
@@ -217,6 +217,23 @@ func TestGCRestFollowsTheGovernor(t *testing.T) {
 	g.collected(g.gc.gen)
 	if len(l.percent) != n {
 		t.Fatal("a collection while working changed the collector's settings")
+	}
+}
+
+// A light rest (no collection of its own) leaves the backstop armed: a
+// collection after it is the backstop's, and wakes the collector.
+func TestGCRestLightRestKeepsTheBackstop(t *testing.T) {
+	var l gcLog
+	g := testGCGovernor(&l)
+	governBoard(portsBoard{}, g)
+	g.rest(true)
+	g.restGC()
+	armed := g.gc.gen
+	g.rest(false)
+	g.rest(false)
+	g.collected(armed)
+	if pc, lim := l.last(); pc != idleGCPercent || lim != memoryLimit {
+		t.Fatalf("a collection after light rests: GOGC %d, limit %d; want the collector back at %d and %d", pc, lim, idleGCPercent, memoryLimit)
 	}
 }
 
@@ -234,7 +251,7 @@ func TestGCRestBackstop(t *testing.T) {
 		once.Do(func() { close(woke) })
 	}
 	governBoard(portsBoard{}, g)
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	runtime.GC() // the collection the limit would force
 	select {
@@ -265,7 +282,7 @@ func BenchmarkGovernorWake(b *testing.B) {
 	g := &cpuGovernor{log: slog.New(slog.DiscardHandler), set: runtime.GOMAXPROCS, all: all}
 	var wake time.Duration
 	for b.Loop() {
-		g.rest()
+		g.rest(true)
 		start := time.Now()
 		g.streamStarted()
 		wake += time.Since(start)
@@ -296,7 +313,7 @@ func TestGCRestBackstopRealRuntime(t *testing.T) {
 	}
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	g.rest()
+	g.rest(true)
 	g.restGC()
 	if p := debug.SetGCPercent(-1); p != -1 {
 		t.Fatalf("resting: GOGC %d, want off", p)
