@@ -44,7 +44,7 @@ func BenchmarkIdle(b *testing.B) {
 	sysWin := envSeconds("SYSCALL_SECONDS", 10)
 	counter := syscallCounter(b)
 	scrape := envSeconds("SCRAPE_SECONDS", 0)
-	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon, cRef, bRef, cFile, bFile, cFileRef, bFileRef []float64
+	var cTicks, bTicks, cSys, bSys, cRSS, bRSS, cMax, bMax, cAnon, bAnon, cRef, bRef, cFile, bFile, cFileRef, bFileRef, cFaults, bFaults []float64
 	for b.Loop() {
 		b.StopTimer()
 		r := idleRun(b, baresip, idle, sysWin, scrape, counter)
@@ -56,6 +56,7 @@ func BenchmarkIdle(b *testing.B) {
 		cAnon, bAnon = append(cAnon, r.anon[0]), append(bAnon, r.anon[1])
 		cFile, bFile = append(cFile, r.file[0]), append(bFile, r.file[1])
 		cFileRef, bFileRef = append(cFileRef, r.fileTouched[0]), append(bFileRef, r.fileTouched[1])
+		cFaults, bFaults = append(cFaults, r.faults[0]), append(bFaults, r.faults[1])
 		fmt.Fprintf(os.Stderr, "idle run %d: critlined %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f), GOMAXPROCS %.0f; baresip %.0f ticks, %.1f syscalls/s, RSS %.1f MB (highest %.1f)\n",
 			len(cTicks), r.ticks[0], r.sys[0], r.rss[0], r.rssMax[0], r.procs, r.ticks[1], r.sys[1], r.rss[1], r.rssMax[1])
 		b.StartTimer()
@@ -77,9 +78,10 @@ func BenchmarkIdle(b *testing.B) {
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   <= %.1f (1.5 x baresip)\n", "RSS, MB (median each 1 s)", median(cRSS), median(bRSS), 1.5*median(bRSS))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  highest in the window, MB", median(cMax), median(bMax))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (pages used in the window, not those mapped around them)\n", "  touched in the window, MB", median(cRef), median(bRef))
-	fmt.Fprintf(w, "  %-26s %12.1f %12.1f\n", "  of which anonymous, MB", median(cAnon), median(bAnon))
-	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (executable and libraries: page cache the kernel mapped, 64 kB around each page used)\n", "  file pages mapped, MB", median(cFile), median(bFile))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (median each 1 s)\n", "  of which anonymous, MB", median(cAnon), median(bAnon))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (median each 1 s: executable and libraries, page cache the kernel mapped, 64 kB around each page used)\n", "  file pages mapped, MB", median(cFile), median(bFile))
 	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (of those, used in the window)\n", "  file pages touched, MB", median(cFileRef), median(bFileRef))
+	fmt.Fprintf(w, "  %-26s %12.1f %12.1f   (what resting costs in faulting pages back: minor faults, page cache only)\n", "minor page faults / s", median(cFaults), median(bFaults))
 	fmt.Fprintf(w, "  RSS ratio critlined/baresip: %.2f\n", median(cRSS)/median(bRSS))
 	b.ReportMetric(median(cTicks), "critlined-ticks")
 	b.ReportMetric(median(bTicks), "baresip-ticks")
@@ -96,7 +98,8 @@ const clockTicksPerSecond = 100
 
 type idleResult struct {
 	ticks, sys, rss, rssMax, anon, touched [2]float64 // [critlined, baresip]
-	file, fileTouched                      [2]float64 // file-backed pages mapped, and used in the window
+	file, fileTouched                      [2]float64 // file-backed pages mapped (median), and used in the window
+	faults                                 [2]float64 // minor page faults per second in the window
 	procs                                  float64    // critlined's GOMAXPROCS at the end (procs.go)
 }
 
@@ -168,19 +171,21 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 
 	var r idleResult
 	pids := [2]int{cl.Process.Pid, bs.Process.Pid}
-	var t0 [2]float64
+	var t0, f0 [2]float64
 	for i, pid := range pids {
-		t0[i] = procTicks(b, pid)
+		t0[i], f0[i] = procTicks(b, pid), procMinFlt(b, pid)
 		clearReferenced(b, pid)
 	}
-	var samples [2][]float64
+	var samples, anons, files [2][]float64
 	start := time.Now()
 	nextScrape := start.Add(scrape)
 	for time.Since(start) < idle {
 		time.Sleep(time.Second)
 		for i, pid := range pids {
-			rss, _ := procRSS(b, pid)
+			rss, anon := procRSS(b, pid)
 			samples[i] = append(samples[i], rss)
+			anons[i] = append(anons[i], anon)
+			files[i] = append(files[i], procKB(b, fmt.Sprintf("/proc/%d/status", pid), "RssFile")/1024)
 		}
 		if scrape > 0 && time.Now().After(nextScrape) {
 			scrapeMetrics(b, metrics)
@@ -189,19 +194,19 @@ func idleRun(b *testing.B, baresip string, idle, sysWin, scrape time.Duration, c
 	}
 	for i, pid := range pids {
 		r.ticks[i] = procTicks(b, pid) - t0[i]
+		r.faults[i] = (procMinFlt(b, pid) - f0[i]) / time.Since(start).Seconds()
 		r.rss[i] = median(samples[i])
+		r.anon[i] = median(anons[i])
 		r.rssMax[i] = slices.Max(samples[i])
 		r.touched[i] = referencedMB(b, pid)
-		r.file[i], r.fileTouched[i] = fileBackedMB(b, pid)
+		_, r.fileTouched[i] = fileBackedMB(b, pid)
+		r.file[i] = median(files[i])
 	}
 	var wg sync.WaitGroup
 	for i, pid := range pids {
 		wg.Go(func() { r.sys[i] = counter.count(b, pid, sysWin) / sysWin.Seconds() })
 	}
 	wg.Wait()
-	for i, pid := range pids {
-		_, r.anon[i] = procRSS(b, pid)
-	}
 	r.procs = gaugeValue(scrapeMetrics(b, metrics), "go_sched_gomaxprocs_threads")
 	if d := os.Getenv("SMAPS_DIR"); d != "" {
 		keepSmaps(b, d, pids)
@@ -357,15 +362,26 @@ func envSeconds(name string, def int) time.Duration {
 // procTicks is a process's user + system CPU time in clock ticks, all its
 // threads included.
 func procTicks(b *testing.B, pid int) float64 {
+	f := procStat(b, pid)
+	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
+	return ut + st
+}
+
+// procMinFlt is a process's minor page faults so far, all its threads.
+func procMinFlt(b *testing.B, pid int) float64 {
+	n, _ := strconv.ParseFloat(procStat(b, pid)[7], 64) // field 10, minflt
+	return n
+}
+
+// procStat is /proc/PID/stat's fields from the third (state) on: the
+// command name may hold spaces, so fields count from after ")".
+func procStat(b *testing.B, pid int) []string {
 	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after ")".
-	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
-	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
-	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
-	return ut + st
+	return strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
 }
 
 // procRSS is a process's resident memory and its anonymous share, MB.
