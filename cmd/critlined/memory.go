@@ -216,7 +216,7 @@ func (r *gcRest) leave() {
 // gcSentinel is a heap object of its own (it holds a pointer, so the
 // allocator does not pack it with others) whose only use is to die at the
 // next collection.
-type gcSentinel struct{ p *int }
+type gcSentinel struct{ _ *int }
 
 // runtimeInUse is the memory the runtime's limit counts: everything it has
 // mapped less what it has returned to the OS.
