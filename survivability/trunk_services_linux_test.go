@@ -234,6 +234,43 @@ func TestTwoCallsOnOneVoiceChannel(t *testing.T) {
 	}
 }
 
+// The porter who took the second caller hangs up: AT+CHLD=1 ends that
+// call and the network connects the first caller again, and the first
+// caller stays connected. The modem may report the release before the
+// held call's connection (a call-list poll crossing the AT+CHLD=1); a
+// swap to "retrieve" the caller then held them again (found once in the
+// daemon tests). This rig does not force that order: with the fix undone
+// it passed all 25 rounds here, so it guards the flow, repeated, not the
+// race itself. Each round ends with the first porter hanging up and the
+// line clear, which a caller held again (rung back to port 1) would not
+// give.
+func TestHeldCallerStaysBackWhenTheOtherPorterHangsUp(t *testing.T) {
+	r := newSvcRig(t)
+	for i := range 25 {
+		r.answerFirst("07700900111")
+		r.ctl("ring", "07700900222")
+		r.until("port 2 rings", func() bool { return r.state(2) == fxs.StateRinging })
+		r.hook(2, true)
+		r.until("held and connected", func() bool {
+			return r.calls() == `1: inbound from "07700900111", held; 2: inbound from "07700900222", connected`
+		})
+		r.hook(2, false)
+		r.until("first back", func() bool {
+			return r.calls() == `1: inbound from "07700900111", connected` && r.state(1) == fxs.StateConnected
+		})
+		r.hook(1, false)
+		r.until("clear", func() bool {
+			return r.calls() == "none" && r.state(1) == fxs.StateIdle && r.state(2) == fxs.StateIdle
+		})
+		if s := r.state(1); s != fxs.StateIdle {
+			t.Fatalf("round %d: port 1 %s after hanging up (rung back with a caller held again?)", i, s)
+		}
+	}
+	if m := r.a.Status().Trunks[0].MissedCalls; m != 0 {
+		t.Fatalf("%d missed", m)
+	}
+}
+
 // An emergency call from the only other port while the trunk carries a
 // call and a waiting caller: both are cleared and the emergency call goes
 // out, every time.
