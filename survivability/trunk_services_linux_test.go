@@ -169,6 +169,23 @@ func (r *svcRig) answerFirst(caller string) {
 	})
 }
 
+// secondOnPort2AndBack rings a second caller while port 1 has the first:
+// port 2 answers it (port 1's caller held), hangs up, and port 1 has its
+// caller back, connected.
+func (r *svcRig) secondOnPort2AndBack(first, second string) {
+	r.t.Helper()
+	r.ctl("ring", second)
+	r.until("port 2 rings", func() bool { return r.state(2) == fxs.StateRinging })
+	r.hook(2, true)
+	r.until("held and connected", func() bool {
+		return r.calls() == `1: inbound from "`+first+`", held; 2: inbound from "`+second+`", connected`
+	})
+	r.hook(2, false)
+	r.until("first back", func() bool {
+		return r.calls() == `1: inbound from "`+first+`", connected` && r.state(1) == fxs.StateConnected
+	})
+}
+
 // A second caller rung on port 2 and answered holds port 1's caller; port
 // 2 hangs up and port 1 has its caller back; then the waiting caller is
 // taken by the porter with R2, R2 swaps back, the porter hangs up with a
@@ -176,17 +193,7 @@ func (r *svcRig) answerFirst(caller string) {
 func TestTwoCallsOnOneVoiceChannel(t *testing.T) {
 	r := newSvcRig(t)
 	r.answerFirst("07700900111")
-	r.ctl("ring", "07700900222")
-	r.until("port 2 rings", func() bool { return r.state(2) == fxs.StateRinging })
-	r.hook(2, true)
-	r.until("held and connected", func() bool {
-		return r.calls() == `1: inbound from "07700900111", held; 2: inbound from "07700900222", connected`
-	})
-	r.hook(2, false)
-	r.until("first back", func() bool { return r.calls() == `1: inbound from "07700900111", connected` })
-	if s := r.state(1); s != fxs.StateConnected {
-		t.Fatalf("port 1 %s", s)
-	}
+	r.secondOnPort2AndBack("07700900111", "07700900222")
 
 	// Port 2 busy: the waiting caller is announced on port 1.
 	r.hook(2, true)
@@ -248,16 +255,7 @@ func TestHeldCallerStaysBackWhenTheOtherPorterHangsUp(t *testing.T) {
 	r := newSvcRig(t)
 	for i := range 25 {
 		r.answerFirst("07700900111")
-		r.ctl("ring", "07700900222")
-		r.until("port 2 rings", func() bool { return r.state(2) == fxs.StateRinging })
-		r.hook(2, true)
-		r.until("held and connected", func() bool {
-			return r.calls() == `1: inbound from "07700900111", held; 2: inbound from "07700900222", connected`
-		})
-		r.hook(2, false)
-		r.until("first back", func() bool {
-			return r.calls() == `1: inbound from "07700900111", connected` && r.state(1) == fxs.StateConnected
-		})
+		r.secondOnPort2AndBack("07700900111", "07700900222")
 		r.hook(1, false)
 		r.until("clear", func() bool {
 			return r.calls() == "none" && r.state(1) == fxs.StateIdle && r.state(2) == fxs.StateIdle
