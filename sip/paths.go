@@ -157,8 +157,8 @@ type countConn struct {
 }
 
 // ReadFrom is sipgo's read of the path's socket. The answers to quick
-// probes are taken out here, from trusted peers only, and never reach
-// sipgo; reading an address port rather than a *net.UDPAddr makes a read
+// probes are taken out here (only from the address each probe went to:
+// the registrar's, so on the allow-list) and never reach sipgo; reading an address port rather than a *net.UDPAddr makes a read
 // that allocates nothing.
 func (c *countConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	uc, ok := c.PacketConn.(*net.UDPConn)
@@ -177,7 +177,7 @@ func (c *countConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil && !ap.IsValid() {
 			return n, nil, err
 		}
-		if err == nil && c.p.qp != nil && c.p.u.trusted(ap.Addr()) && c.p.qp.answer(b[:n], ap) {
+		if err == nil && c.p.qp != nil && c.p.qp.answer(b[:n], ap) {
 			continue
 		}
 		return n, net.UDPAddrFromAddrPort(ap), err

@@ -386,14 +386,6 @@ func (u *UA) registerHandlers(p *pathStack) {
 // filter is the transport read filter: only registrars may speak to us.
 // UDP datagrams from anyone else are dropped (nil, nil keeps the listener
 // alive); a TCP connection from anyone else is closed.
-// trusted reports whether ip is on the allow-list (a registrar's or a
-// configured peer's address).
-func (u *UA) trusted(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	_, ok := (*u.allowed.Load())[ip]
-	return ok && ip.IsValid()
-}
-
 func (u *UA) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	var ip netip.Addr
 	switch a := p.RemoteAddr.(type) {
@@ -402,7 +394,7 @@ func (u *UA) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	case *net.TCPAddr:
 		ip = a.AddrPort().Addr().Unmap()
 	}
-	if u.trusted(ip) {
+	if _, ok := (*u.allowed.Load())[ip]; ok && ip.IsValid() {
 		return u.filterTransport(p, data)
 	}
 	u.m.untrustedDropped.Inc()
