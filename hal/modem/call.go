@@ -477,6 +477,7 @@ func (t *Trunk) pollCall(eng *engine) {
 		ringID, lastRing = ringing.id, ringing.lastRing
 	}
 	active := t.findLocked(callActive) != nil
+	changed := t.changed
 	t.mu.Unlock()
 	if len(before) == 0 {
 		return
@@ -485,6 +486,9 @@ func (t *Trunk) pollCall(eng *engine) {
 		t.checkVoice(eng)
 	}
 	resp, err := eng.exec(t.ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
+	if err == nil && t.cfg.listed != nil {
+		t.cfg.listed(resp.Lines)
+	}
 	if err != nil {
 		var ae *ATError
 		if errors.As(err, &ae) && ringID != 0 && time.Since(lastRing) > t.cfg.RingTimeout {
@@ -504,6 +508,15 @@ func (t *Trunk) pollCall(eng *engine) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.changed != changed {
+		// A report or a command's result changed the calls while the
+		// listing was on its way, so it may tell what was true before: a
+		// call held that AT+CHLD=1 has just connected again, a caller who
+		// has just hung up still ringing. Applied, it would take the calls
+		// back to that state. List them again instead.
+		t.pollSoonLocked()
+		return
+	}
 	// Calls no longer listed end first, so a call waiting behind one of
 	// them is offered as an ordinary call after that one's end.
 	listed := map[hal.TrunkCallID]bool{}
@@ -927,18 +940,28 @@ func (t *Trunk) releaseOne(ctx context.Context, eng *engine, id hal.TrunkCallID)
 	return err
 }
 
-// learnIDs lists the calls to learn their network ids.
+// learnIDs lists the calls to learn their network ids. A listing that a
+// report crossed (see pollCall) is taken again, up to three times.
 func (t *Trunk) learnIDs(ctx context.Context, eng *engine) error {
-	resp, err := eng.exec(ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, l := range resp.Lines {
-		if e, err := parseCLCC(l); err == nil {
-			t.applyEntryLocked(e)
+	for range 3 {
+		t.mu.Lock()
+		changed := t.changed
+		t.mu.Unlock()
+		resp, err := eng.exec(ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
+		if err != nil {
+			return err
 		}
+		t.mu.Lock()
+		if t.changed == changed {
+			for _, l := range resp.Lines {
+				if e, err := parseCLCC(l); err == nil {
+					t.applyEntryLocked(e)
+				}
+			}
+			t.mu.Unlock()
+			return nil
+		}
+		t.mu.Unlock()
 	}
 	return nil
 }

@@ -78,6 +78,10 @@ type Config struct {
 	Logger     *slog.Logger          // default slog.Default()
 	Registerer prometheus.Registerer // metrics; nil means none are registered
 	Clock      hal.Clock             // paces the voice stream; default hal.SystemClock
+
+	// listed, in tests only, is called with each call listing the poll
+	// receives before it is applied (to make a report cross it).
+	listed func(lines []string)
 }
 
 func (c *Config) setDefaults() {

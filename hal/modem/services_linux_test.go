@@ -3,10 +3,14 @@
 package modem
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/critline/critline/hal"
 )
@@ -418,4 +422,93 @@ func TestTransferFailsAndRetrieves(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A call listing that a report crosses is not applied: the poll's AT+CLCC
+// is answered "1 held, 2 connected", and before the trunk applies that
+// listing the porter's hang-up (AT+CHLD=1) ends call 2 and connects call 1
+// again, reported at once. Applied, the stale listing would report call 1
+// held again, although the network has it connected (a porter's caller
+// left on hold: it happened once in the daemon's tests). The hook holds
+// the listing back until the reports are in, every time.
+func TestStaleCallListingIsNotApplied(t *testing.T) {
+	for _, v := range []Variant{SIMCom, Quectel} {
+		t.Run(string(v), func(t *testing.T) {
+			var (
+				r       *rig
+				armed   atomic.Bool
+				polls   atomic.Int32
+				crossed = make(chan error, 1)
+				from    atomic.Int64
+			)
+			r = newRig(t, v, withConfig(func(c *Config) {
+				c.listed = func(lines []string) {
+					polls.Add(1)
+					if !armed.Load() || !listsHeld(lines) {
+						return
+					}
+					armed.Store(false)
+					if err := r.tr.Hold(context.Background(), hal.HoldReleaseActive); err != nil {
+						crossed <- fmt.Errorf("AT+CHLD=1: %w", err)
+						return
+					}
+					// The reports of the release and the connection are
+					// taken by the reader while this listing waits.
+					first, second := hal.TrunkCallID(from.Load()>>32), hal.TrunkCallID(from.Load()&0xffffffff)
+					deadline := time.Now().Add(5 * time.Second)
+					for !r.has(func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkEnded && e.Call == second }) ||
+						!r.has(func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first }) {
+						if time.Now().After(deadline) {
+							crossed <- errors.New("the release and the connection were not reported while the listing waited")
+							return
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+					crossed <- nil
+				}
+			}))
+			first, m := r.connected("07700900111")
+			r.ctl("ring", "07700900222")
+			w, m := r.waitKind(m, hal.TrunkWaiting)
+			if err := r.tr.Hold(ctx(t), hal.HoldSwap); err != nil {
+				t.Fatal(err)
+			}
+			_, m = r.waitFor(m, "first held", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkHeld && e.Call == first })
+			_, m = r.waitFor(m, "second connected", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == w.Call })
+			from.Store(int64(first)<<32 | int64(w.Call))
+			armed.Store(true)
+			select {
+			case err := <-crossed:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no call listing came to cross")
+			}
+			_, after := r.waitFor(m, "first back", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first })
+			n := polls.Load()
+			eventually(t, "three more listings", func() bool { return polls.Load() >= n+3 })
+			if held := r.count(after, hal.TrunkHeld); held != 0 {
+				t.Fatalf("call %d reported held %d times after the network connected it again", first, held)
+			}
+			wantCalls(t, r, "1: inbound from \"07700900111\", connected")
+		})
+	}
+}
+
+// listsHeld reports whether a call listing has a call on hold.
+func listsHeld(lines []string) bool {
+	for _, l := range lines {
+		if e, err := parseCLCC(l); err == nil && e.Stat == clccHeld {
+			return true
+		}
+	}
+	return false
+}
+
+// has reports whether any event so far matches.
+func (r *rig) has(match func(hal.TrunkEvent) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.seen, match)
 }
