@@ -69,18 +69,14 @@ type trunkSvc struct {
 // callExtra is what a trunk call carries for the services; guarded by
 // trunkCall.mu.
 type callExtra struct {
-	waiting bool // a second call, not yet taken
-	held    bool // on hold
-	// retrieving: the network is connecting the held call itself (AT+CHLD=1
-	// released the other one): until it reports the call connected, a
-	// swap to retrieve it would hold it again.
-	retrieving bool
-	cid        dsp.CallerID
-	cwPort     int       // the port hearing the call-waiting tone for it
-	diverted   bool      // sent elsewhere (deflected or transferred): not missed
-	seat       *seat     // the porter in it, or whose call it is while held
-	timer      hal.Timer // the no-answer divert
-	missed     bool      // counted as missed
+	waiting  bool // a second call, not yet taken
+	held     bool // on hold
+	cid      dsp.CallerID
+	cwPort   int       // the port hearing the call-waiting tone for it
+	diverted bool      // sent elsewhere (deflected or transferred): not missed
+	seat     *seat     // the porter in it, or whose call it is while held
+	timer    hal.Timer // the no-answer divert
+	missed   bool      // counted as missed
 }
 
 // svcMetrics are the series of this file.
@@ -648,7 +644,7 @@ func (a *Appliance) svcEvent(tl *trunkLine, ev hal.TrunkEvent) bool {
 	case hal.TrunkAnswered:
 		c.mu.Lock()
 		wasHeld, wasWaiting := c.x.held, c.x.waiting
-		c.x.held, c.x.retrieving = false, false
+		c.x.held = false
 		c.answer = true
 		c.mu.Unlock()
 		if wasHeld {
@@ -752,7 +748,7 @@ func (a *Appliance) stopWaitingTone(port int) {
 // indication instead of the trunk's audio (which carries the other call).
 func (a *Appliance) callHeld(c *trunkCall) {
 	c.mu.Lock()
-	c.x.held, c.x.retrieving = true, false
+	c.x.held = true
 	c.mu.Unlock()
 	s := a.seatOf(c)
 	if s == nil || c.tl.seatCall(s) != c {
@@ -786,7 +782,7 @@ func (a *Appliance) retrieveHeld(tl *trunkLine) {
 		}
 		n++
 		c.mu.Lock()
-		if c.x.held && !c.over && !c.x.retrieving {
+		if c.x.held && !c.over {
 			held = c
 		}
 		c.mu.Unlock()
@@ -948,16 +944,7 @@ func (a *Appliance) svcHangup(c *trunkCall) (bool, error) {
 		go a.ringBack(other, s)
 		return true, nil
 	}
-	// The network connects the held call as it releases this one; the
-	// release may be reported before the held call's connection, and
-	// retrieveHeld must not swap it back on hold meanwhile.
-	other.mu.Lock()
-	other.x.retrieving = true
-	other.mu.Unlock()
 	if err := tl.sv.svc.Hold(ctx, hal.HoldReleaseActive); err != nil {
-		other.mu.Lock()
-		other.x.retrieving = false
-		other.mu.Unlock()
 		a.log.Warn("ending one of two trunk calls", "trunk", tl.nm, "err", err)
 		return false, nil // the plain hang-up clears it
 	}

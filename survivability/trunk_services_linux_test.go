@@ -243,14 +243,15 @@ func TestTwoCallsOnOneVoiceChannel(t *testing.T) {
 
 // The porter who took the second caller hangs up: AT+CHLD=1 ends that
 // call and the network connects the first caller again, and the first
-// caller stays connected. The modem may report the release before the
-// held call's connection (a call-list poll crossing the AT+CHLD=1); a
-// swap to "retrieve" the caller then held them again (found once in the
-// daemon tests). This rig does not force that order: with the fix undone
-// it passed all 25 rounds here, so it guards the flow, repeated, not the
-// race itself. Each round ends with the first porter hanging up and the
-// line clear, which a caller held again (rung back to port 1) would not
-// give.
+// caller stays connected, 25 times over the real serial path. Found once
+// in the daemon tests: a call-list poll answered just before the AT+CHLD=1
+// and applied just after its reports said the caller was held again, and
+// the appliance's swap to retrieve them then really held them. The stale
+// listing is forced in hal/modem (TestStaleCallListingIsNotApplied) and
+// every report order in TestHeldCallerBackWhateverTheReportOrder; here the
+// scheduler chooses. Each round ends with the first porter hanging up and
+// the line clear, which a caller held again (rung back to port 1) would
+// not give.
 func TestHeldCallerStaysBackWhenTheOtherPorterHangsUp(t *testing.T) {
 	r := newSvcRig(t)
 	for i := range 25 {
