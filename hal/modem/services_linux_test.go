@@ -424,49 +424,75 @@ func TestTransferFailsAndRetrieves(t *testing.T) {
 	}
 }
 
+// crossRig is a rig whose next call listing matching when, once armed,
+// waits while act runs (a command, a caller hanging up) and its reports
+// are taken: a report crossing the listing, every time.
+type crossRig struct {
+	*rig
+	armed   atomic.Bool
+	polls   atomic.Int32
+	when    func(lines []string) bool
+	act     func() error
+	crossed chan error
+}
+
+func newCrossRig(t *testing.T, v Variant) *crossRig {
+	x := &crossRig{crossed: make(chan error, 1)}
+	x.rig = newRig(t, v, withConfig(func(c *Config) {
+		c.listed = func(lines []string) {
+			x.polls.Add(1)
+			if x.armed.Load() && x.when(lines) {
+				x.armed.Store(false)
+				x.crossed <- x.act()
+			}
+		}
+	}))
+	return x
+}
+
+// cross arms the rig and waits for the crossing.
+func (x *crossRig) cross(when func(lines []string) bool, act func() error) {
+	x.t.Helper()
+	x.when, x.act = when, act
+	x.armed.Store(true)
+	select {
+	case err := <-x.crossed:
+		if err != nil {
+			x.t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		x.t.Fatal("no call listing came to cross")
+	}
+}
+
+// listings waits for n more call listings: the crossed one has been
+// applied or dropped by then (the poll runs on one goroutine).
+func (x *crossRig) listings(n int32) {
+	x.t.Helper()
+	from := x.polls.Load()
+	eventually(x.t, fmt.Sprintf("%d more listings", n), func() bool { return x.polls.Load() >= from+n })
+}
+
+// reported waits, off the test goroutine, for an event to be seen.
+func (x *crossRig) reported(what string, match func(hal.TrunkEvent) bool) error {
+	for deadline := time.Now().Add(5 * time.Second); !x.has(match); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not reported while the listing waited", what)
+		}
+	}
+	return nil
+}
+
 // A call listing that a report crosses is not applied: the poll's AT+CLCC
 // is answered "1 held, 2 connected", and before the trunk applies that
 // listing the porter's hang-up (AT+CHLD=1) ends call 2 and connects call 1
 // again, reported at once. Applied, the stale listing would report call 1
 // held again, although the network has it connected (a porter's caller
-// left on hold: it happened once in the daemon's tests). The hook holds
-// the listing back until the reports are in, every time.
+// left on hold: it happened once in the daemon's tests).
 func TestStaleCallListingIsNotApplied(t *testing.T) {
 	for _, v := range []Variant{SIMCom, Quectel} {
 		t.Run(string(v), func(t *testing.T) {
-			var (
-				r       *rig
-				armed   atomic.Bool
-				polls   atomic.Int32
-				crossed = make(chan error, 1)
-				from    atomic.Int64
-			)
-			r = newRig(t, v, withConfig(func(c *Config) {
-				c.listed = func(lines []string) {
-					polls.Add(1)
-					if !armed.Load() || !listsHeld(lines) {
-						return
-					}
-					armed.Store(false)
-					if err := r.tr.Hold(context.Background(), hal.HoldReleaseActive); err != nil {
-						crossed <- fmt.Errorf("AT+CHLD=1: %w", err)
-						return
-					}
-					// The reports of the release and the connection are
-					// taken by the reader while this listing waits.
-					first, second := hal.TrunkCallID(from.Load()>>32), hal.TrunkCallID(from.Load()&0xffffffff)
-					deadline := time.Now().Add(5 * time.Second)
-					for !r.has(func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkEnded && e.Call == second }) ||
-						!r.has(func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first }) {
-						if time.Now().After(deadline) {
-							crossed <- errors.New("the release and the connection were not reported while the listing waited")
-							return
-						}
-						time.Sleep(5 * time.Millisecond)
-					}
-					crossed <- nil
-				}
-			}))
+			r := newCrossRig(t, v)
 			first, m := r.connected("07700900111")
 			r.ctl("ring", "07700900222")
 			w, m := r.waitKind(m, hal.TrunkWaiting)
@@ -475,31 +501,29 @@ func TestStaleCallListingIsNotApplied(t *testing.T) {
 			}
 			_, m = r.waitFor(m, "first held", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkHeld && e.Call == first })
 			_, m = r.waitFor(m, "second connected", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == w.Call })
-			from.Store(int64(first)<<32 | int64(w.Call))
-			armed.Store(true)
-			select {
-			case err := <-crossed:
-				if err != nil {
-					t.Fatal(err)
+			r.cross(func(lines []string) bool { return listsStat(lines, clccHeld) }, func() error {
+				if err := r.tr.Hold(context.Background(), hal.HoldReleaseActive); err != nil {
+					return fmt.Errorf("AT+CHLD=1: %w", err)
 				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("no call listing came to cross")
-			}
+				if err := r.reported("the release", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkEnded && e.Call == w.Call }); err != nil {
+					return err
+				}
+				return r.reported("the connection", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first })
+			})
+			r.listings(3)
 			_, after := r.waitFor(m, "first back", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first })
-			n := polls.Load()
-			eventually(t, "three more listings", func() bool { return polls.Load() >= n+3 })
 			if held := r.count(after, hal.TrunkHeld); held != 0 {
 				t.Fatalf("call %d reported held %d times after the network connected it again", first, held)
 			}
-			wantCalls(t, r, "1: inbound from \"07700900111\", connected")
+			wantCalls(t, r.rig, "1: inbound from \"07700900111\", connected")
 		})
 	}
 }
 
-// listsHeld reports whether a call listing has a call on hold.
-func listsHeld(lines []string) bool {
+// listsStat reports whether a call listing has a call in state stat.
+func listsStat(lines []string, stat int) bool {
 	for _, l := range lines {
-		if e, err := parseCLCC(l); err == nil && e.Stat == clccHeld {
+		if e, err := parseCLCC(l); err == nil && e.Stat == stat {
 			return true
 		}
 	}
