@@ -353,20 +353,15 @@ func TestGroupOutsideMemberOverSIPThenByTheNetwork(t *testing.T) {
 	}
 }
 
-// groupDiverted waits for the lodge group's diverted count to reach n and
-// checks no call was booked abandoned. The count follows the network's
-// answer to the divert in the daemon, which can come a moment after the
-// call has left the trunk, so it is waited for, not read once.
+// groupDiverted waits for the lodge group's diverted count to reach n (the
+// daemon books it when the network's answer to the divert is in, which can
+// be a moment after the call has left the trunk) and checks no call was
+// booked abandoned.
 func (p *proc) groupDiverted(n int) {
 	p.t.Helper()
-	want := strconv.Itoa(n)
-	var v string
-	eventually(p.t, "diverted counted "+want, func() bool {
-		v = p.metric(`critline_group_calls_total{group="lodge",result="diverted"}`)
-		return v == want
-	})
+	p.waitMetric(`critline_group_calls_total{group="lodge",result="diverted"}`, strconv.Itoa(n))
 	if a := p.metric(`critline_group_calls_total{group="lodge",result="abandoned"}`); a != "" && a != "0" {
-		p.t.Fatalf("diverted %s, abandoned %s: a call the network took was booked as abandoned", v, a)
+		p.t.Fatalf("abandoned %s: a call the network took was booked as abandoned", a)
 	}
 }
 
