@@ -213,7 +213,7 @@ func (t *Trunk) onURC(l string) {
 		}
 		t.mu.Unlock()
 	case strings.HasPrefix(l, "+CREG:"), strings.HasPrefix(l, "+CEREG:"), strings.HasPrefix(l, "+CGREG:"):
-		t.regLine(l)
+		t.regLine(l, nil)
 	case strings.HasPrefix(l, "+QNETDEVSTATUS:"):
 		if _, err := parseQNETDEVSTATUS(l); err != nil {
 			t.log.Warn("modem: bad data connection report", "err", err)
@@ -486,8 +486,8 @@ func (t *Trunk) pollCall(eng *engine) {
 		t.checkVoice(eng)
 	}
 	resp, err := eng.exec(t.ctx, &request{cmd: "AT+CLCC", prefixes: []string{"+CLCC:"}}, t.cfg.CommandTimeout)
-	if err == nil && t.cfg.listed != nil {
-		t.cfg.listed(resp.Lines)
+	if err == nil && t.cfg.answered != nil {
+		t.cfg.answered("AT+CLCC", resp.Lines)
 	}
 	if err != nil {
 		var ae *ATError

@@ -79,9 +79,10 @@ type Config struct {
 	Registerer prometheus.Registerer // metrics; nil means none are registered
 	Clock      hal.Clock             // paces the voice stream; default hal.SystemClock
 
-	// listed, in tests only, is called with each call listing the poll
-	// receives before it is applied (to make a report cross it).
-	listed func(lines []string)
+	// answered, in tests only, is called with the answer to each status
+	// query (AT+CLCC, AT+CREG?, AT+CEREG?) before it is applied, to make a
+	// report cross it.
+	answered func(cmd string, lines []string)
 }
 
 func (c *Config) setDefaults() {

@@ -424,14 +424,16 @@ func TestTransferFailsAndRetrieves(t *testing.T) {
 	}
 }
 
-// crossRig is a rig whose next call listing matching when, once armed,
-// waits while act runs (a command, a caller hanging up) and its reports
-// are taken: a report crossing the listing, every time.
+// crossRig is a rig whose next answer to a status query (AT+CLCC,
+// AT+CREG?, AT+CEREG?) matching when, once armed, waits while act runs (a
+// command, the network changing) and its reports are taken: a report
+// crossing the answer, every time.
 type crossRig struct {
 	*rig
 	armed   atomic.Bool
-	polls   atomic.Int32
-	when    func(lines []string) bool
+	polls   atomic.Int32 // call listings
+	queries atomic.Int32 // registration queries
+	when    func(cmd string, lines []string) bool
 	act     func() error
 	crossed chan error
 }
@@ -439,9 +441,13 @@ type crossRig struct {
 func newCrossRig(t *testing.T, v Variant) *crossRig {
 	x := &crossRig{crossed: make(chan error, 1)}
 	x.rig = newRig(t, v, withConfig(func(c *Config) {
-		c.listed = func(lines []string) {
-			x.polls.Add(1)
-			if x.armed.Load() && x.when(lines) {
+		c.answered = func(cmd string, lines []string) {
+			if cmd == "AT+CLCC" {
+				x.polls.Add(1)
+			} else {
+				x.queries.Add(1)
+			}
+			if x.armed.Load() && x.when(cmd, lines) {
 				x.armed.Store(false)
 				x.crossed <- x.act()
 			}
@@ -451,7 +457,7 @@ func newCrossRig(t *testing.T, v Variant) *crossRig {
 }
 
 // cross arms the rig and waits for the crossing.
-func (x *crossRig) cross(when func(lines []string) bool, act func() error) {
+func (x *crossRig) cross(when func(cmd string, lines []string) bool, act func() error) {
 	x.t.Helper()
 	x.when, x.act = when, act
 	x.armed.Store(true)
@@ -461,7 +467,7 @@ func (x *crossRig) cross(when func(lines []string) bool, act func() error) {
 			x.t.Fatal(err)
 		}
 	case <-time.After(20 * time.Second):
-		x.t.Fatal("no call listing came to cross")
+		x.t.Fatal("no answer came to cross")
 	}
 }
 
@@ -501,7 +507,7 @@ func TestStaleCallListingIsNotApplied(t *testing.T) {
 			}
 			_, m = r.waitFor(m, "first held", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkHeld && e.Call == first })
 			_, m = r.waitFor(m, "second connected", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == w.Call })
-			r.cross(func(lines []string) bool { return listsStat(lines, clccHeld) }, func() error {
+			r.cross(func(cmd string, lines []string) bool { return cmd == "AT+CLCC" && listsStat(lines, clccHeld) }, func() error {
 				if err := r.tr.Hold(context.Background(), hal.HoldReleaseActive); err != nil {
 					return fmt.Errorf("AT+CHLD=1: %w", err)
 				}
@@ -535,4 +541,49 @@ func (r *rig) has(match func(hal.TrunkEvent) bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.ContainsFunc(r.seen, match)
+}
+
+// A registration query answered "registered" just before the network is
+// lost, and read after the module's report of the loss, is not applied:
+// the trunk would say it can call for up to a full refresh period (six
+// probes) with no network behind it. And the other way: an answer saying
+// "searching" read after the report of the network's return does not take
+// the trunk back out of service.
+func TestStaleRegistrationAnswerIsNotApplied(t *testing.T) {
+	r := newCrossRig(t, SIMCom)
+	r.waitStatus(0, "registered", func(s hal.TrunkStatus) bool { return s.Registered })
+	for _, c := range []struct {
+		to         string // the network's change
+		registered bool   // after it
+	}{
+		{"off", false},
+		{"up", true},
+	} {
+		m := r.mark()
+		r.cross(func(cmd string, lines []string) bool {
+			if cmd != "AT+CREG?" || len(lines) != 1 {
+				return false
+			}
+			reg, err := parseReg(lines[0], "+CREG:")
+			return err == nil && reg.Registered() != c.registered // what was true before the change
+		}, func() error {
+			if _, err := r.sim.Control([]string{"network", c.to}); err != nil {
+				return err
+			}
+			return r.reported("network "+c.to, func(e hal.TrunkEvent) bool {
+				return e.Kind == hal.TrunkState && e.Status.Registered == c.registered
+			})
+		})
+		_, after := r.waitStatus(m, "network "+c.to, func(s hal.TrunkStatus) bool { return s.Registered == c.registered })
+		n := r.queries.Load()
+		eventually(t, "two more registration queries", func() bool { return r.queries.Load() >= n+2 })
+		r.mu.Lock()
+		for _, e := range r.seen[after:] {
+			if e.Kind == hal.TrunkState && e.Status.Registered != c.registered {
+				r.mu.Unlock()
+				t.Fatalf("network %s: a stale answer took the trunk back: %s", c.to, describe(e))
+			}
+		}
+		r.mu.Unlock()
+	}
 }

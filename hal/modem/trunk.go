@@ -40,6 +40,7 @@ type Trunk struct {
 	status hal.TrunkStatus
 	creg   Registration
 	cereg  Registration
+	regs   uint64 // registration reports taken (regLine)
 	upCh   chan struct{}   // closed while up
 	calls  [2]callInfo     // the call in the foreground and a waiting or held one
 	lastID hal.TrunkCallID // the last call identity given out
@@ -379,6 +380,9 @@ func (t *Trunk) refresh(eng *engine, full bool) error {
 		return nil
 	}
 	for _, q := range []struct{ cmd, prefix string }{{"AT+CREG?", "+CREG:"}, {"AT+CEREG?", "+CEREG:"}} {
+		t.mu.Lock()
+		regs := t.regs
+		t.mu.Unlock()
 		resp, err := eng.exec(ctx, &request{cmd: q.cmd, prefixes: []string{q.prefix}}, to)
 		if err != nil {
 			var ae *ATError
@@ -387,8 +391,11 @@ func (t *Trunk) refresh(eng *engine, full bool) error {
 			}
 			return err
 		}
+		if t.cfg.answered != nil {
+			t.cfg.answered(q.cmd, resp.Lines)
+		}
 		if l, ok := resp.Line(q.prefix); ok {
-			t.regLine(l)
+			t.regLine(l, &regs)
 		}
 	}
 	resp, err = eng.exec(ctx, &request{cmd: "AT+COPS?", prefixes: []string{"+COPS:"}}, to)
@@ -606,8 +613,11 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// regLine applies a +CREG/+CEREG/+CGREG report or answer.
-func (t *Trunk) regLine(l string) {
+// regLine applies a +CREG/+CEREG/+CGREG report, or the answer to a query
+// asked when asked reports had been taken. An answer that a report crossed
+// (answered before the change, read after it) tells what was true before
+// and is dropped; the next refresh asks again.
+func (t *Trunk) regLine(l string, asked *uint64) {
 	prefix := l[:strings.IndexByte(l, ':')+1]
 	r, err := parseReg(l, prefix)
 	if err != nil {
@@ -616,6 +626,11 @@ func (t *Trunk) regLine(l string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if asked == nil {
+		t.regs++
+	} else if *asked != t.regs {
+		return
+	}
 	switch prefix {
 	case "+CREG:":
 		t.creg = r
