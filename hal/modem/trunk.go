@@ -40,7 +40,7 @@ type Trunk struct {
 	status hal.TrunkStatus
 	creg   Registration
 	cereg  Registration
-	regs   uint64 // registration reports taken (regLine)
+	regs   uint64          // registration reports taken (regLine)
 	upCh   chan struct{}   // closed while up
 	calls  [2]callInfo     // the call in the foreground and a waiting or held one
 	lastID hal.TrunkCallID // the last call identity given out
