@@ -183,9 +183,14 @@ func TestAlertsOnLiveDaemon(t *testing.T) {
 	}
 	steps := []*step{{
 		name: "no PBX (nothing listens at the configured registrar): survivable on the sim trunk",
+		// The daemon's re-evaluation sets the mode's series one by one
+		// (survivable before lifeline), then moves the relays, then sets
+		// the route counts: wait for the last of them too, or the scrape
+		// may still show lifeline or no route left.
 		ready: func(f map[string]*dto.MetricFamily) bool {
-			return is(f, 1, "critline_mode", "mode", "survivable") && is(f, 1, "critline_trunk_up", "trunk", "lte") &&
-				is(f, 0, "critline_registrar_up", "registrar", "chorus") && all(f, "critline_relay_bypass", 0)
+			return is(f, 1, "critline_mode", "mode", "survivable") && is(f, 0, "critline_mode", "mode", "lifeline") &&
+				is(f, 1, "critline_trunk_up", "trunk", "lte") && is(f, 0, "critline_registrar_up", "registrar", "chorus") &&
+				all(f, "critline_relay_bypass", 0) && is(f, 1, "critline_route_available") && is(f, 1, "critline_emergency_route_available")
 		},
 		want: []string{"CritlineSurvivableMode", "CritlineRegistrarDown"},
 	}, {
@@ -207,10 +212,13 @@ func TestAlertsOnLiveDaemon(t *testing.T) {
 	}, {
 		name: "the trunk loses its registration (limited service): no route for ordinary calls, lifeline; 999 still has one",
 		ctl:  [][]string{{"sim", "trunk", "network", "limited"}},
+		// critline_route_available is set after the mode and the relay
+		// move: wait for it as well (CritlineNoRouteLeft reads it).
 		ready: func(f map[string]*dto.MetricFamily) bool {
 			return is(f, 0, "critline_trunk_up", "trunk", "lte") && is(f, 1, "critline_trunk_emergency_up", "trunk", "lte") &&
 				is(f, 1, "critline_trunk_modem_up", "trunk", "lte") && is(f, 1, "critline_mode", "mode", "lifeline") &&
-				is(f, 1, "critline_emergency_route_available") && is(f, 1, "critline_relay_bypass", "port", "1")
+				is(f, 1, "critline_emergency_route_available") && is(f, 1, "critline_relay_bypass", "port", "1") &&
+				is(f, 0, "critline_route_available")
 		},
 		want: []string{"CritlineLifelineMode", "CritlineNoRouteLeft", "CritlineTrunkDownWhilePBXDown", "CritlineTrunkCannotCall",
 			"CritlineRegistrarDown", "CritlineOnBattery", "CritlineLANDown", "CritlineTrunkSignalWeak"},

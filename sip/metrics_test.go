@@ -18,6 +18,12 @@ func TestMetricsLint(t *testing.T) {
 	k := startKamailio(t, kamOpts{Users: testUsers()})
 	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
 	waitFor(t, 10*time.Second, "registered and probed", func() bool { return allRegistered(u.UA, "pbx") && u.Registrars()[0].Up })
+	// The gauges follow the verdict and the binding after their locks are
+	// released (settle, publishBinding): wait for the values the text
+	// below must carry.
+	waitFor(t, 5*time.Second, "registrar_up and line_registered{port=1} at 1", func() bool {
+		return value(u.m.registrarUp.WithLabelValues("pbx")) == 1 && value(u.m.lineRegistered.WithLabelValues("1", "pbx")) == 1
+	})
 	mfs, err := u.reg.Gather()
 	if err != nil {
 		t.Fatal(err)

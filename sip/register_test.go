@@ -24,10 +24,12 @@ func TestRegisterEveryLine(t *testing.T) {
 			k := startKamailio(t, kamOpts{Algorithm: alg, Users: testUsers()})
 			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
 			waitFor(t, 10*time.Second, "every line registered", func() bool { return allRegistered(u.UA, "pbx") })
+			// The gauge is set after the binding's lock is released
+			// (publishBinding): wait for it.
 			for _, l := range testLines {
-				if v := value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), "pbx")); v != 1 {
-					t.Errorf("critline_line_registered{port=%d} = %v", l.Port, v)
-				}
+				waitFor(t, 5*time.Second, fmt.Sprintf("critline_line_registered{port=%d} = 1", l.Port), func() bool {
+					return value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), "pbx")) == 1
+				})
 			}
 			waitFor(t, 5*time.Second, "registrar up", func() bool { return value(u.m.registrarUp.WithLabelValues("pbx")) == 1 })
 		})
@@ -155,25 +157,27 @@ func TestRegisterWithEveryRegistrar(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "every line bound with both registrars", bound(true, true))
+	// Each binding's gauge and event follow it after the line's lock is
+	// released (publishBinding): wait for them.
 	for _, l := range testLines {
 		for _, r := range []string{"campus", "cloud"} {
-			if v := value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), r)); v != 1 {
-				t.Errorf("critline_line_registered{port=%d,registrar=%s} = %v", l.Port, r, v)
-			}
+			waitFor(t, 5*time.Second, fmt.Sprintf("critline_line_registered{port=%d,registrar=%s} = 1", l.Port, r), func() bool {
+				return value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), r)) == 1
+			})
 		}
 	}
 	if !allRegistered(u.UA, "campus") {
 		t.Fatalf("lines report %+v, want the preferred registrar campus", u.Lines())
 	}
 	perBinding := map[string]bool{}
-	for len(events) > 0 {
-		if ls, ok := (<-events).(LineStatus); ok && ls.Registered {
-			perBinding[fmt.Sprintf("%d/%s", ls.Port, ls.Registrar)] = true
+	waitFor(t, 5*time.Second, "a binding event for each line and registrar (4)", func() bool {
+		for len(events) > 0 {
+			if ls, ok := (<-events).(LineStatus); ok && ls.Registered {
+				perBinding[fmt.Sprintf("%d/%s", ls.Port, ls.Registrar)] = true
+			}
 		}
-	}
-	if len(perBinding) != 4 {
-		t.Errorf("binding events %v, want one per line and registrar", perBinding)
-	}
+		return len(perBinding) == 4
+	})
 
 	// A call from the cloud PBX while the campus PBX lives.
 	s := startSipp(t, cloud.Addr, "-sf", scenario(t, "uac_busy.xml", "", "{{CODE}}", "486"), "-s", "270002", "-m", "1")
@@ -196,9 +200,9 @@ func TestRegisterWithEveryRegistrar(t *testing.T) {
 	if !allRegistered(u.UA, "cloud") {
 		t.Fatalf("lines report %+v after the campus PBX died", u.Lines())
 	}
-	if v := value(u.m.lineRegistered.WithLabelValues("1", "campus")); v != 0 {
-		t.Errorf("critline_line_registered{port=1,registrar=campus} = %v with campus dead", v)
-	}
+	waitFor(t, 5*time.Second, "critline_line_registered{port=1,registrar=campus} = 0 with campus dead", func() bool {
+		return value(u.m.lineRegistered.WithLabelValues("1", "campus")) == 0
+	})
 	// It comes back: bound again.
 	startKamailioOnPort(t, kamOpts{Users: testUsers()}, campus.Port)
 	waitFor(t, 20*time.Second, "bound with campus again", bound(true, true))

@@ -325,10 +325,14 @@ func TestFailbackOnTheAppliancesClock(t *testing.T) {
 	health(false)
 	waitUntil(t, "survivable", func() bool { return mode() == Survivable })
 	health(true)
-	waitUntil(t, "the registrar known up", func() bool {
+	// The registrar is marked up under the lock; the re-evaluation that
+	// arms the fail-back timer (on the clock's reading of that moment)
+	// follows after the unlock. Advancing the clock before it is armed
+	// would arm it a whole period later: wait for both.
+	waitUntil(t, "the registrar known up, the fail-back timer armed", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.regs["pbx"].up
+		return a.regs["pbx"].up && a.failback != nil
 	})
 	if m := mode(); m != Survivable {
 		t.Fatalf("back at once: %v, want survivable for the fail-back period", m)
