@@ -34,6 +34,7 @@ type testUA struct {
 	*UA
 	reg      *prometheus.Registry
 	incoming chan *IncomingCall
+	events   <-chan Event // subscribed before Start: none is missed (the oldest go past 256)
 }
 
 func startUA(t testing.TB, regs []Registrar, lines []Line, tweak func(*Config)) *testUA {
@@ -55,6 +56,7 @@ func startUA(t testing.TB, regs []Registrar, lines []Line, tweak func(*Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	tu.events, _ = u.Subscribe(256)
 	if err := u.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

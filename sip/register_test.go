@@ -40,12 +40,10 @@ func TestWrongPasswordReportedNotLooped(t *testing.T) {
 	k := startKamailio(t, kamOpts{Users: testUsers()})
 	lines := []Line{{Port: 1, Extension: "270001", Password: "wrong"}, testLines[1]}
 	const authRetry = 2 * time.Second
-	var events <-chan Event
 	u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, lines, func(c *Config) {
 		c.AuthRetry = authRetry
 	})
-	events, stop := u.Subscribe(256)
-	defer stop()
+	events := u.events // from before Start: the first refusal too
 	refusal := func() LineStatus {
 		t.Helper()
 		deadline := time.After(20 * time.Second)
@@ -139,8 +137,7 @@ func TestRegisterWithEveryRegistrar(t *testing.T) {
 	campus := startKamailio(t, kamOpts{Users: testUsers()})
 	cloud := startKamailio(t, kamOpts{Algorithm: "SHA-256", Users: testUsers()})
 	u := startUA(t, []Registrar{{Name: "campus", Address: campus.Addr}, {Name: "cloud", Address: cloud.Addr}}, testLines, nil)
-	events, stop := u.Subscribe(256)
-	defer stop()
+	events := u.events // from before Start: the first bindings' events too
 	bound := func(want ...bool) func() bool {
 		return func() bool {
 			for _, b := range u.Bindings() {
