@@ -125,9 +125,13 @@ func (t *Trunk) changedLocked() {
 	t.changed = make(chan struct{})
 }
 
-// emitLocked reports an event about call c.
+// emitLocked reports an event about call c. A digit the far end keyed
+// changes nothing about the calls (and must not make pollCall take its
+// listing again).
 func (t *Trunk) emitLocked(c *callInfo, ev hal.TrunkEvent) {
-	t.changedLocked()
+	if ev.Kind != hal.TrunkDigit {
+		t.changedLocked()
+	}
 	if c.internal {
 		return
 	}
