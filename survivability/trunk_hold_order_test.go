@@ -57,18 +57,19 @@ func (f *svcFakeTrunk) Hold(ctx context.Context, op hal.HoldOp) error {
 	return nil
 }
 
-// holdUntil makes the next hold operations wait for the returned func.
+// holdUntil makes the next hold operations wait for the returned func
+// (which may be called more than once).
 func (f *svcFakeTrunk) holdUntil() (ok func()) {
 	g := make(chan struct{})
 	f.smu.Lock()
 	f.gate = g
 	f.smu.Unlock()
-	return func() {
+	return sync.OnceFunc(func() {
 		f.smu.Lock()
 		f.gate = nil
 		f.smu.Unlock()
 		close(g)
-	}
+	})
 }
 
 func (f *svcFakeTrunk) Deflect(context.Context, hal.TrunkCallID, string) error {
@@ -138,7 +139,7 @@ func TestHeldCallerBackWhateverTheReportOrder(t *testing.T) {
 	// release of the active call and the held call's connection.
 	orders := []string{
 		"released, connected, ok", // URCs before the final result (SIMCom)
-		"released, ok, connected", // a call-list poll crossing the command
+		"released, ok, connected", // the connection left to the next call-list poll
 		"connected, released, ok",
 		"ok, released, connected",
 		"ok, connected, released",
@@ -193,9 +194,7 @@ func TestHeldCallerBackWhateverTheReportOrder(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 			if ops := ft.holdOps(); len(ops) != holds+2 {
-				if step != "ok" {
-					ok()
-				}
+				ok()
 				t.Fatalf(round+"after %q the appliance sent hold ops %v: it swapped the caller the network is connecting back on hold", step, ops[holds+2:])
 			}
 		}
