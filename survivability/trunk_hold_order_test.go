@@ -13,40 +13,42 @@ import (
 	"github.com/critline/critline/hal"
 )
 
-// svcFakeTrunk is a fakeTrunk with every supplementary service working:
-// it records the hold operations and answers asked of it and reports
-// nothing by itself, so the test chooses the order in which the network's
-// reports arrive (modules differ in it, and a +CLCC poll can cross a
-// command).
+// svcFakeTrunk is a fakeTrunk with call waiting and call hold working
+// (deflection and transfer refused): it records the hold operations and
+// answers asked of it and reports nothing by itself, so the test chooses
+// the order in which the network's reports arrive (modules differ in it).
 type svcFakeTrunk struct {
-	*fakeTrunk
+	*fakeTrunk // its mu guards the fields below too
 
-	smu      sync.Mutex
-	holds    []hal.HoldOp
-	answered []hal.TrunkCallID
-	gate     chan struct{} // non-nil: Hold waits for it to close, as a command waits for its OK
+	holds   []hal.HoldOp
+	answers int
+	gate    chan struct{} // non-nil: Hold waits for it to close, as a command waits for its OK
 }
 
 func (f *svcFakeTrunk) Services() []hal.ServiceStatus {
 	var out []hal.ServiceStatus
 	for _, s := range hal.TrunkServiceNames() {
-		out = append(out, hal.ServiceStatus{Service: s, Support: hal.SupportWorking})
+		st := hal.ServiceStatus{Service: s, Support: hal.SupportWorking}
+		if s == hal.ServiceDeflection || s == hal.ServiceTransfer {
+			st.Support = hal.SupportRefused
+		}
+		out = append(out, st)
 	}
 	return out
 }
 
-func (f *svcFakeTrunk) Answer(_ context.Context, id hal.TrunkCallID) error {
-	f.smu.Lock()
-	defer f.smu.Unlock()
-	f.answered = append(f.answered, id)
+func (f *svcFakeTrunk) Answer(context.Context, hal.TrunkCallID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers++
 	return nil
 }
 
 func (f *svcFakeTrunk) Hold(ctx context.Context, op hal.HoldOp) error {
-	f.smu.Lock()
+	f.mu.Lock()
 	f.holds = append(f.holds, op)
 	gate := f.gate
-	f.smu.Unlock()
+	f.mu.Unlock()
 	if gate != nil {
 		select {
 		case <-gate:
@@ -61,13 +63,13 @@ func (f *svcFakeTrunk) Hold(ctx context.Context, op hal.HoldOp) error {
 // (which may be called more than once).
 func (f *svcFakeTrunk) holdUntil() (ok func()) {
 	g := make(chan struct{})
-	f.smu.Lock()
+	f.mu.Lock()
 	f.gate = g
-	f.smu.Unlock()
+	f.mu.Unlock()
 	return sync.OnceFunc(func() {
-		f.smu.Lock()
+		f.mu.Lock()
 		f.gate = nil
-		f.smu.Unlock()
+		f.mu.Unlock()
 		close(g)
 	})
 }
@@ -81,15 +83,15 @@ func (f *svcFakeTrunk) Transfer(context.Context, hal.TrunkCallID, string) error 
 }
 
 func (f *svcFakeTrunk) holdOps() []hal.HoldOp {
-	f.smu.Lock()
-	defer f.smu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return slices.Clone(f.holds)
 }
 
-func (f *svcFakeTrunk) answers() int {
-	f.smu.Lock()
-	defer f.smu.Unlock()
-	return len(f.answered)
+func (f *svcFakeTrunk) answered() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.answers
 }
 
 func (f *svcFakeTrunk) hangups() []hal.TrunkCallID {
@@ -151,9 +153,9 @@ func TestHeldCallerBackWhateverTheReportOrder(t *testing.T) {
 		// Port 1 answers the first caller.
 		ft.events <- hal.TrunkEvent{Kind: hal.TrunkIncoming, Call: first, CallerID: "07700900111"}
 		waitUntil(t, round+"port 1 rings", func() bool { return state(1) == fxs.StateRinging })
-		answers := ft.answers()
+		answers := ft.answered()
 		hook(1, true)
-		waitUntil(t, round+"answer asked", func() bool { return ft.answers() == answers+1 })
+		waitUntil(t, round+"answer asked", func() bool { return ft.answered() == answers+1 })
 		ft.events <- hal.TrunkEvent{Kind: hal.TrunkAnswered, Call: first}
 		waitUntil(t, round+"port 1 connected", func() bool { return state(1) == fxs.StateConnected })
 

@@ -4,6 +4,7 @@ package survivability
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -258,12 +259,9 @@ func TestHeldCallerStaysBackWhenTheOtherPorterHangsUp(t *testing.T) {
 		r.answerFirst("07700900111")
 		r.secondOnPort2AndBack("07700900111", "07700900222")
 		r.hook(1, false)
-		r.until("clear", func() bool {
+		r.until(fmt.Sprintf("round %d: clear (not port 1 rung back with a caller held again)", i), func() bool {
 			return r.calls() == "none" && r.state(1) == fxs.StateIdle && r.state(2) == fxs.StateIdle
 		})
-		if s := r.state(1); s != fxs.StateIdle {
-			t.Fatalf("round %d: port 1 %s after hanging up (rung back with a caller held again?)", i, s)
-		}
 	}
 	if m := r.a.Status().Trunks[0].MissedCalls; m != 0 {
 		t.Fatalf("%d missed", m)
