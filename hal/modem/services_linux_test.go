@@ -471,19 +471,20 @@ func (x *crossRig) cross(when func(cmd string, lines []string) bool, act func() 
 	}
 }
 
-// listings waits for n more call listings: the crossed one has been
-// applied or dropped by then (the poll runs on one goroutine).
-func (x *crossRig) listings(n int32) {
+// more waits for n more answers counted by c (polls or queries): the
+// crossed one has been applied or dropped by then (the queries run on one
+// goroutine).
+func (x *crossRig) more(c *atomic.Int32, n int32, what string) {
 	x.t.Helper()
-	from := x.polls.Load()
-	eventually(x.t, fmt.Sprintf("%d more listings", n), func() bool { return x.polls.Load() >= from+n })
+	from := c.Load()
+	eventually(x.t, fmt.Sprintf("%d more %s", n, what), func() bool { return c.Load() >= from+n })
 }
 
 // reported waits, off the test goroutine, for an event to be seen.
 func (x *crossRig) reported(what string, match func(hal.TrunkEvent) bool) error {
-	for deadline := time.Now().Add(5 * time.Second); !x.has(match); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); len(x.matching(0, match)) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s was not reported while the listing waited", what)
+			return fmt.Errorf("%s was not reported while the answer waited", what)
 		}
 	}
 	return nil
@@ -516,7 +517,7 @@ func TestStaleCallListingIsNotApplied(t *testing.T) {
 				}
 				return r.reported("the connection", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first })
 			})
-			r.listings(3)
+			r.more(&r.polls, 3, "call listings")
 			_, after := r.waitFor(m, "first back", func(e hal.TrunkEvent) bool { return e.Kind == hal.TrunkAnswered && e.Call == first })
 			if held := r.count(after, hal.TrunkHeld); held != 0 {
 				t.Fatalf("call %d reported held %d times after the network connected it again", first, held)
@@ -536,11 +537,17 @@ func listsStat(lines []string, stat int) bool {
 	return false
 }
 
-// has reports whether any event so far matches.
-func (r *rig) has(match func(hal.TrunkEvent) bool) bool {
+// matching returns the events from position from that match.
+func (r *rig) matching(from int, match func(hal.TrunkEvent) bool) []hal.TrunkEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.seen, match)
+	var out []hal.TrunkEvent
+	for _, e := range r.seen[from:] {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // A registration query answered "registered" just before the network is
@@ -575,15 +582,11 @@ func TestStaleRegistrationAnswerIsNotApplied(t *testing.T) {
 			})
 		})
 		_, after := r.waitStatus(m, "network "+c.to, func(s hal.TrunkStatus) bool { return s.Registered == c.registered })
-		n := r.queries.Load()
-		eventually(t, "two more registration queries", func() bool { return r.queries.Load() >= n+2 })
-		r.mu.Lock()
-		for _, e := range r.seen[after:] {
-			if e.Kind == hal.TrunkState && e.Status.Registered != c.registered {
-				r.mu.Unlock()
-				t.Fatalf("network %s: a stale answer took the trunk back: %s", c.to, describe(e))
-			}
+		r.more(&r.queries, 2, "registration queries")
+		if back := r.matching(after, func(e hal.TrunkEvent) bool {
+			return e.Kind == hal.TrunkState && e.Status.Registered != c.registered
+		}); len(back) > 0 {
+			t.Fatalf("network %s: a stale answer took the trunk back: %s", c.to, describe(back[0]))
 		}
-		r.mu.Unlock()
 	}
 }
