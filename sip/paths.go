@@ -158,8 +158,9 @@ type countConn struct {
 
 // ReadFrom is sipgo's read of the path's socket. The answers to quick
 // probes are taken out here (only from the address each probe went to:
-// the registrar's, so on the allow-list) and never reach sipgo; reading an address port rather than a *net.UDPAddr makes a read
-// that allocates nothing.
+// the registrar's, so on the allow-list) and never reach sipgo; reading
+// an address port rather than a *net.UDPAddr makes a read that allocates
+// nothing.
 func (c *countConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	uc, ok := c.PacketConn.(*net.UDPConn)
 	if !ok {

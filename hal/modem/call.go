@@ -956,16 +956,18 @@ func (t *Trunk) learnIDs(ctx context.Context, eng *engine) error {
 			return err
 		}
 		t.mu.Lock()
-		if t.changed == changed {
+		fresh := t.changed == changed
+		if fresh {
 			for _, l := range resp.Lines {
 				if e, err := parseCLCC(l); err == nil {
 					t.applyEntryLocked(e)
 				}
 			}
-			t.mu.Unlock()
-			return nil
 		}
 		t.mu.Unlock()
+		if fresh {
+			return nil
+		}
 	}
 	return nil
 }
