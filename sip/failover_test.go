@@ -42,12 +42,8 @@ func TestRegistrarFailover(t *testing.T) {
 		if down == 0 || rereg == 0 {
 			t.Fatalf("run %d: after 20 s: registrar_up=0 after %v, lines on cloud after %v; lines %+v", run, down, rereg, u.Lines())
 		}
-		// The gauge follows the lost binding after the line's lock is
-		// released (publishBinding): wait for it.
 		for _, l := range testLines {
-			waitFor(t, 5*time.Second, fmt.Sprintf("run %d: line_registered{port=%d,registrar=onsite} = 0 after failover", run, l.Port), func() bool {
-				return value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), "onsite")) == 0
-			})
+			u.waitLineRegistered(t, l.Port, "onsite", 0) // after failover
 		}
 		t.Logf("run %d: registrar killed -> critline_registrar_up=0 in %v, every line registered on the next in %v", run, down.Round(time.Millisecond), rereg.Round(time.Millisecond))
 		toDown = append(toDown, down)

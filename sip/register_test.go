@@ -24,12 +24,8 @@ func TestRegisterEveryLine(t *testing.T) {
 			k := startKamailio(t, kamOpts{Algorithm: alg, Users: testUsers()})
 			u := startUA(t, []Registrar{{Name: "pbx", Address: k.Addr}}, testLines, nil)
 			waitFor(t, 10*time.Second, "every line registered", func() bool { return allRegistered(u.UA, "pbx") })
-			// The gauge is set after the binding's lock is released
-			// (publishBinding): wait for it.
 			for _, l := range testLines {
-				waitFor(t, 5*time.Second, fmt.Sprintf("critline_line_registered{port=%d} = 1", l.Port), func() bool {
-					return value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), "pbx")) == 1
-				})
+				u.waitLineRegistered(t, l.Port, "pbx", 1)
 			}
 			waitFor(t, 5*time.Second, "registrar up", func() bool { return value(u.m.registrarUp.WithLabelValues("pbx")) == 1 })
 		})
@@ -158,9 +154,7 @@ func TestRegisterWithEveryRegistrar(t *testing.T) {
 	// released (publishBinding): wait for them.
 	for _, l := range testLines {
 		for _, r := range []string{"campus", "cloud"} {
-			waitFor(t, 5*time.Second, fmt.Sprintf("critline_line_registered{port=%d,registrar=%s} = 1", l.Port, r), func() bool {
-				return value(u.m.lineRegistered.WithLabelValues(itoa(l.Port), r)) == 1
-			})
+			u.waitLineRegistered(t, l.Port, r, 1)
 		}
 	}
 	if !allRegistered(u.UA, "campus") {
@@ -197,9 +191,7 @@ func TestRegisterWithEveryRegistrar(t *testing.T) {
 	if !allRegistered(u.UA, "cloud") {
 		t.Fatalf("lines report %+v after the campus PBX died", u.Lines())
 	}
-	waitFor(t, 5*time.Second, "critline_line_registered{port=1,registrar=campus} = 0 with campus dead", func() bool {
-		return value(u.m.lineRegistered.WithLabelValues("1", "campus")) == 0
-	})
+	u.waitLineRegistered(t, 1, "campus", 0) // with campus dead
 	// It comes back: bound again.
 	startKamailioOnPort(t, kamOpts{Users: testUsers()}, campus.Port)
 	waitFor(t, 20*time.Second, "bound with campus again", bound(true, true))
